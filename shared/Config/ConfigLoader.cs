@@ -1,0 +1,233 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using BottleneckPipeline.Runtime;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace BottleneckPipeline.Config;
+
+/// <summary>
+/// Reads pipeline.yaml into <see cref="PipelineConfig"/> and validates it before any work is done.
+/// Every problem (unknown key, wrong type, value out of range) is reported with its key and line,
+/// all at once, so one edit fixes them all.
+/// </summary>
+public static class ConfigLoader
+{
+    public static PipelineConfig Load(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new ConfigException($"config file not found: {full}. Pass --config FILE, or create pipeline.yaml with at least 'dataset: {{ root: PATH }}'.");
+        return Parse(File.ReadAllText(full), full);
+    }
+
+    public static PipelineConfig Parse(string yaml, string sourcePath)
+    {
+        var errors = new List<string>();
+        var config = new PipelineConfig { SourcePath = sourcePath };
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(yaml)); }
+        catch (YamlException e)
+        {
+            throw new ConfigException($"{sourcePath}:{e.Start.Line}: not valid YAML: {e.InnerException?.Message ?? e.Message}");
+        }
+
+        var root = stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
+        if (root is YamlMappingNode map) Bind(map, config, "", sourcePath, errors);
+        else if (root is not null && !(root is YamlScalarNode { Value: null or "" }))
+            errors.Add($"{sourcePath}:{root.Start.Line}: the file must be a mapping of keys (like 'dataset:'), not a {root.NodeType}");
+
+        var baseDir = System.IO.Path.GetDirectoryName(sourcePath)!;
+        if (string.IsNullOrWhiteSpace(config.Dataset.Root))
+            errors.Add($"{sourcePath}: key 'dataset.root' is required: the folder of class subfolders");
+        CheckCrossKey(config, sourcePath, errors);
+        if (errors.Count > 0)
+            throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
+
+        ResolvePaths(config, baseDir);
+        config.SectionHashes = HashSections(config);
+        return config;
+    }
+
+    private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors)
+    {
+        if (c.Dataset.ValidationPercent + c.Dataset.TestPercent >= 100)
+            errors.Add($"{source}: 'dataset.validation_percent' + 'dataset.test_percent' must leave room for training (sum < 100)");
+        if (c.Backbone.Name != BackboneName.Resnet18 && string.IsNullOrEmpty(c.Backbone.Onnx))
+            errors.Add($"{source}: 'backbone.name: {Snake(c.Backbone.Name.ToString(), '-')}' needs 'backbone.onnx': the path of your ONNX model file");
+        if (c.Backbone.Normalization == NormalizationPreset.Custom && (c.Backbone.Mean?.Count != 3 || c.Backbone.Std?.Count != 3))
+            errors.Add($"{source}: 'backbone.normalization: custom' needs 'backbone.mean' and 'backbone.std', three numbers each (RGB, 0..1 scale)");
+        if (c.Backbone.Std is { } std && std.Any(s => s <= 0))
+            errors.Add($"{source}: 'backbone.std' values must be > 0");
+        if (c.Dataset.GroupPattern is { } gp)
+        {
+            try { _ = new System.Text.RegularExpressions.Regex(gp); }
+            catch (ArgumentException e) { errors.Add($"{source}: 'dataset.group_pattern' is not a valid regex: {e.Message}"); }
+        }
+    }
+
+    private static void ResolvePaths(PipelineConfig c, string baseDir)
+    {
+        string Abs(string p) => System.IO.Path.GetFullPath(System.IO.Path.IsPathRooted(p) ? p : System.IO.Path.Combine(baseDir, p));
+        c.Dataset.Root = Abs(c.Dataset.Root);
+        c.Workspace = Abs(c.Workspace);
+        if (c.Cache.Dir is { } d) c.Cache.Dir = Abs(d);
+        if (c.Backbone.Onnx is { } o) c.Backbone.Onnx = Abs(o);
+    }
+
+    /// <summary>The YAML keys of a config class, as (key, property) pairs.</summary>
+    public static IEnumerable<(string Key, PropertyInfo Property)> Keys(Type t) =>
+        t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.GetCustomAttribute<NotAKeyAttribute>() is null)
+            .Select(p => (Snake(p.Name, '_'), p));
+
+    private static void Bind(YamlMappingNode map, object target, string prefix, string source, List<string> errors)
+    {
+        var keys = Keys(target.GetType()).ToDictionary(k => k.Key, k => k.Property);
+        var seen = new HashSet<string>();
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            var name = (keyNode as YamlScalarNode)?.Value ?? "";
+            var path = prefix + name;
+            var line = keyNode.Start.Line;
+            if (!seen.Add(name)) { errors.Add($"{source}:{line}: key '{path}' appears twice"); continue; }
+            if (!keys.TryGetValue(name, out var prop))
+            {
+                errors.Add($"{source}:{line}: unknown key '{path}'. Known keys here: {string.Join(", ", keys.Keys)}");
+                continue;
+            }
+            var type = prop.PropertyType;
+            if (IsSection(type))
+            {
+                if (valueNode is YamlScalarNode { Value: null or "" } && IsNull(valueNode)) continue; // empty section: all defaults
+                if (valueNode is not YamlMappingNode sub) { errors.Add($"{source}:{line}: key '{path}' must be a section of keys"); continue; }
+                Bind(sub, prop.GetValue(target)!, path + ".", source, errors);
+                continue;
+            }
+            if (TryConvert(valueNode, type, out var value, out var why))
+            {
+                if (prop.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !InRange(value, range))
+                    errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)} is out of range; it must be between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}");
+                else prop.SetValue(target, value);
+            }
+            else errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)}: {why}");
+        }
+    }
+
+    private static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
+
+    private static bool IsNull(YamlNode n) => n is YamlScalarNode s && s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+
+    private static string Show(YamlNode n) => n is YamlScalarNode s ? $"'{s.Value}'" : $"a {n.NodeType.ToString().ToLowerInvariant()}";
+
+    private static bool TryConvert(YamlNode node, Type type, out object? value, out string why)
+    {
+        value = null; why = "";
+        var underlying = Nullable.GetUnderlyingType(type);
+        var nullable = underlying is not null || !type.IsValueType;
+        var t = underlying ?? type;
+        if (IsNull(node))
+        {
+            if (nullable) return true;
+            why = "must not be empty"; return false;
+        }
+        if (t == typeof(List<double>))
+        {
+            if (node is not YamlSequenceNode seq) { why = "must be a list of numbers, like [0.485, 0.456, 0.406]"; return false; }
+            var list = new List<double>();
+            foreach (var item in seq)
+            {
+                if (item is YamlScalarNode s && double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d)) list.Add(d);
+                else { why = "must be a list of numbers"; return false; }
+            }
+            value = list; return true;
+        }
+        if (node is not YamlScalarNode scalar) { why = $"must be a single value ({Describe(t)})"; return false; }
+        var text = scalar.Value ?? "";
+        if (t == typeof(string)) { value = text; return true; }
+        if (t == typeof(bool))
+        {
+            if (text is "true" or "True" or "yes") { value = true; return true; }
+            if (text is "false" or "False" or "no") { value = false; return true; }
+            why = "must be true or false"; return false;
+        }
+        if (t == typeof(int))
+        {
+            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i)) { value = i; return true; }
+            why = "must be a whole number"; return false;
+        }
+        if (t == typeof(long))
+        {
+            if (long.TryParse(text.Replace("_", ""), NumberStyles.Integer, CultureInfo.InvariantCulture, out var l)) { value = l; return true; }
+            why = "must be a whole number"; return false;
+        }
+        if (t == typeof(double))
+        {
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)) { value = d; return true; }
+            why = "must be a number"; return false;
+        }
+        if (t.IsEnum)
+        {
+            foreach (var n in Enum.GetNames(t))
+                if (Snake(n, '-') == text || Snake(n, '_') == text) { value = Enum.Parse(t, n); return true; }
+            why = $"must be one of: {string.Join(", ", Enum.GetNames(t).Select(n => Snake(n, '-')))}"; return false;
+        }
+        why = $"unsupported type {t.Name}"; return false;
+    }
+
+    private static string Describe(Type t) => t == typeof(string) ? "text" : t.IsEnum ? "one word" : "a number";
+
+    private static bool InRange(object value, RangeAttribute r)
+    {
+        var d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+        return d >= r.Min && d <= r.Max;
+    }
+
+    /// <summary>PascalCase to snake_case (or kebab-case): ValidationPercent → validation_percent, InceptionV3 → inception-v3.</summary>
+    public static string Snake(string name, char sep)
+    {
+        var sb = new StringBuilder();
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (i > 0 && char.IsUpper(c))
+                sb.Append(sep);
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>A stable hash of each section's values (after defaults and path resolution).</summary>
+    private static Dictionary<string, string> HashSections(PipelineConfig c)
+    {
+        var result = new Dictionary<string, string>();
+        foreach (var (key, prop) in Keys(typeof(PipelineConfig)))
+        {
+            var sb = new StringBuilder();
+            Canonical(prop.GetValue(c), sb);
+            result[key] = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+        }
+        return result;
+    }
+
+    private static void Canonical(object? v, StringBuilder sb)
+    {
+        switch (v)
+        {
+            case null: sb.Append("null"); break;
+            case string s: sb.Append('"').Append(s).Append('"'); break;
+            case IFormattable f when v is not System.Collections.IEnumerable: sb.Append(f.ToString(null, CultureInfo.InvariantCulture)); break;
+            case bool b: sb.Append(b ? "true" : "false"); break;
+            case System.Collections.IEnumerable list:
+                sb.Append('[');
+                foreach (var item in list) { Canonical(item, sb); sb.Append(','); }
+                sb.Append(']'); break;
+            default:
+                sb.Append('{');
+                foreach (var (key, prop) in Keys(v.GetType())) { sb.Append(key).Append(':'); Canonical(prop.GetValue(v), sb); sb.Append(';'); }
+                sb.Append('}'); break;
+        }
+    }
+}

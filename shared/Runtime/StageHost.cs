@@ -1,0 +1,87 @@
+using System.CommandLine;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Index;
+
+namespace BottleneckPipeline.Runtime;
+
+/// <summary>
+/// What every stage executable shares: the --config option, loading and validating the config
+/// before any work, the workspace lock, the runs-table record, and turning errors into the
+/// documented exit codes with a message that says what to do.
+/// </summary>
+public static class StageHost
+{
+    public static Option<string> ConfigOption() => new("--config")
+    {
+        Description = "Pipeline config file.",
+        DefaultValueFactory = _ => "pipeline.yaml",
+    };
+
+    /// <summary>Runs a stage body under the workspace lock, recording it in the runs table.</summary>
+    /// <param name="stage">Stage name for the runs table and messages.</param>
+    /// <param name="configPath">Path given by --config.</param>
+    /// <param name="sections">Config sections this stage depends on: their hash is the run's config hash.</param>
+    /// <param name="body">The stage's work; returns a one-line detail for the runs table.</param>
+    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, string?> body)
+    {
+        return Guard(stage, () =>
+        {
+            var config = ConfigLoader.Load(configPath);
+            using var _ = WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()));
+            using var db = IndexDb.Open(config.IndexPath);
+            var run = RunLog.Start(db, stage, ConfigHash(config, sections));
+            try
+            {
+                var detail = body(config, db);
+                run.Finish(true, detail);
+                return ExitCodes.Success;
+            }
+            catch (Exception e)
+            {
+                try { run.Finish(false, e.Message); } catch (Exception) { /* the index itself may be what failed */ }
+                throw;
+            }
+        });
+    }
+
+    /// <summary>Maps exceptions to exit codes and prints them for a person, never a bare stack trace for user errors.</summary>
+    public static int Guard(string stage, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (PipelineException e)
+        {
+            Console.Error.WriteLine($"{stage}: error: {e.Message}");
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"{stage}: interrupted; work done so far is kept, run again to resume.");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception e) when (IsDiskFull(e))
+        {
+            Console.Error.WriteLine($"{stage}: error: the disk is full ({e.Message}). Free some space and run again; work already done is kept.");
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"{stage}: internal error: {e}");
+            Console.Error.WriteLine("This is a bug: please report it with the lines above. Work already done is kept; a rerun resumes.");
+            return ExitCodes.InternalFailure;
+        }
+    }
+
+    public static string ConfigHash(PipelineConfig config, IEnumerable<string> sections) =>
+        string.Join("-", sections.Select(s => config.SectionHashes.TryGetValue(s, out var h) ? h : "none"));
+
+    private static bool IsDiskFull(Exception e) =>
+        e is IOException io && (io.HResult & 0xFFFF) == 28 /* ENOSPC */ ||
+        e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 /* SQLITE_FULL */ } ||
+        e.InnerException is { } inner && IsDiskFull(inner);
+
+    private static double LockWaitSeconds() =>
+        double.TryParse(Environment.GetEnvironmentVariable("BP_LOCK_WAIT_SECONDS"), out var s) ? s : 0;
+}
