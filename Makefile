@@ -27,6 +27,7 @@ ingest: $(BUILT)
 	$(BIN)/Ingest/release/Ingest --config $(CONFIG)
 
 test:
+	@mkdir -p .artifacts
 	$(DOTNET) test BottleneckPipeline.sln -c Release --nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; exit $${PIPESTATUS[0]}
 
 clean:
@@ -34,3 +35,6 @@ clean:
 
 distclean:
 	rm -rf workspace .artifacts
+
+bench: $(BUILT)
+	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
