@@ -1,8 +1,10 @@
 SHELL := /bin/bash
 # BottleneckPipeline: files -> index -> cache -> head -> report.
-# Each stage is built once in Release and run as a plain executable. Every stage records the hash of
-# its inputs (config sections and upstream artifacts) in its output and returns at once when they
-# have not changed, so `make` redoes exactly what is out of date.
+#
+# The stages are built once in Release and run as plain executables (no stage run rebuilds).
+# Every stage records a hash of its inputs (its config sections and its upstream artifact) in its
+# own output and returns at once when they have not changed, so `make` redoes exactly what is
+# out of date, whether a file, a config section or the dataset changed.
 CONFIG ?= pipeline.yaml
 DOTNET ?= dotnet
 BIN := .artifacts/bin
@@ -10,12 +12,12 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-SOURCES := $(shell find shared stages -name '*.cs' -o -name '*.csproj' 2>/dev/null | grep -v '/obj/') Directory.Build.props Directory.Packages.props
-STAGES := Ingest
+SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' 2>/dev/null | grep -v '/obj/') Directory.Build.props Directory.Packages.props
 BUILT := .artifacts/.built
+stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest test bench clean distclean
-all: ingest
+.PHONY: all build ingest extract train-head evaluate test test-faults bench clean distclean
+all: evaluate
 
 $(BUILT): $(SOURCES)
 	$(DOTNET) build BottleneckPipeline.sln -c Release --nologo -v quiet -clp:NoSummary
@@ -24,17 +26,32 @@ $(BUILT): $(SOURCES)
 build: $(BUILT)
 
 ingest: $(BUILT)
-	$(BIN)/Ingest/release/Ingest --config $(CONFIG)
+	$(call stage,Ingest)
 
+extract: ingest
+	$(call stage,Extract)
+
+train-head: extract
+	$(call stage,TrainHead)
+
+evaluate: train-head
+	$(call stage,Evaluate)
+
+# The tests print a closing 'N passed, N failed, N skipped' line that CI reads.
 test:
 	@mkdir -p .artifacts
-	$(DOTNET) test BottleneckPipeline.sln -c Release --nologo -v quiet --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; exit $${PIPESTATUS[0]}
-
-clean:
-	rm -rf workspace/reports workspace/index.sqlite* workspace/head* workspace/model.onnx
-
-distclean:
-	rm -rf workspace .artifacts
+	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
+	  grep -E '^(Passed|Failed)!' .artifacts/test.log | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' | \
+	  awk '{f+=$$1; p+=$$2; s+=$$3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}'; exit $$status
 
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
+
+# clean keeps the bottleneck cache: it is expensive to rebuild and keyed by content, never stale.
+clean:
+	$(call clean_workspace)
+
+distclean:
+	rm -rf workspace .artifacts bench/out
+
+clean_workspace = find workspace -mindepth 1 -maxdepth 1 ! -name cache -exec rm -rf {} + 2>/dev/null || true
