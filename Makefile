@@ -41,8 +41,7 @@ evaluate: train-head
 test:
 	@mkdir -p .artifacts
 	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
-	  grep -E '^(Passed|Failed)!' .artifacts/test.log | sed -E 's/.*Failed: *([0-9]+), Passed: *([0-9]+), Skipped: *([0-9]+).*/\1 \2 \3/' | \
-	  awk '{f+=$$1; p+=$$2; s+=$$3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}'; exit $$status
+	  awk '/^ +Passed: [0-9]+$$/ {p+=$$2} /^ +Failed: [0-9]+$$/ {f+=$$2} /^ +Skipped: [0-9]+$$/ {s+=$$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test.log; exit $$status
 
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
