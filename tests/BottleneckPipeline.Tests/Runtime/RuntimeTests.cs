@@ -1,0 +1,96 @@
+using BottleneckPipeline.Index;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Tests.Runtime;
+
+public class WorkspaceLockTests
+{
+    [Fact]
+    public void ASecondHolderIsRefusedWithAClearMessageUntilTheFirstReleases()
+    {
+        using var dir = new TempDir();
+        var first = WorkspaceLock.Acquire(dir.Path, "extract", TimeSpan.Zero);
+        var e = Assert.Throws<LockHeldException>(() => WorkspaceLock.Acquire(dir.Path, "ingest", TimeSpan.Zero));
+        Assert.Equal(ExitCodes.LockHeld, e.ExitCode);
+        Assert.Contains(dir.Path, e.Message);
+        first.Dispose();
+        using var again = WorkspaceLock.Acquire(dir.Path, "ingest", TimeSpan.Zero);
+    }
+}
+
+public class AtomicFileTests
+{
+    [Fact]
+    public void AFailedWriteLeavesTheOldFileWholeAndNoTemporary()
+    {
+        using var dir = new TempDir();
+        var path = dir["report.json"];
+        AtomicFile.WriteAllText(path, "old");
+        Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, s =>
+        {
+            s.Write("half of the new"u8);
+            throw new InvalidOperationException("crash mid-write");
+        }));
+        Assert.Equal("old", File.ReadAllText(path));
+        Assert.Single(Directory.GetFiles(dir.Path));
+    }
+
+    [Fact]
+    public void WriteReplacesTheFile()
+    {
+        using var dir = new TempDir();
+        var path = dir["sub/a.txt"];
+        AtomicFile.WriteAllText(path, "one");
+        AtomicFile.WriteAllText(path, "two");
+        Assert.Equal("two", File.ReadAllText(path));
+    }
+}
+
+public class IndexDbTests
+{
+    [Fact]
+    public void ANewIndexHasTheCurrentSchemaInWalMode()
+    {
+        using var dir = new TempDir();
+        using var db = IndexDb.Open(dir["index.sqlite"]);
+        Assert.Equal((long)IndexDb.SchemaVersion, db.Scalar("PRAGMA user_version;"));
+        Assert.Equal("wal", db.Scalar("PRAGMA journal_mode;"));
+        Assert.Equal(0L, db.Scalar("SELECT count(*) FROM examples;"));
+    }
+
+    [Fact]
+    public void ACorruptIndexIsReportedNeverTrusted()
+    {
+        using var dir = new TempDir();
+        var path = dir["index.sqlite"];
+        using (var db = IndexDb.Open(path)) db.Exec("INSERT INTO meta VALUES ('k', 'v');");
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var bytes = File.ReadAllBytes(path);
+        for (var i = 0; i < 100; i++) bytes[i] ^= 0x5A; // wreck the header
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InputException>(() => IndexDb.Open(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("run Ingest again", e.Message);
+    }
+
+    [Fact]
+    public void AnIndexFromANewerBuildIsRefused()
+    {
+        using var dir = new TempDir();
+        var path = dir["index.sqlite"];
+        using (var db = IndexDb.Open(path)) db.Exec($"PRAGMA user_version = {IndexDb.SchemaVersion + 1};");
+        Assert.Contains("newer", Assert.Throws<InputException>(() => IndexDb.Open(path)).Message);
+    }
+
+    [Fact]
+    public void RunsRecordStartAndOutcome()
+    {
+        using var dir = new TempDir();
+        using var db = IndexDb.Open(dir["index.sqlite"]);
+        var run = RunLog.Start(db, "ingest", "abc");
+        Assert.Equal("running", db.Scalar($"SELECT outcome FROM runs WHERE run_id = {run.RunId};"));
+        run.Finish(true, "1500 images");
+        Assert.Equal("ok", db.Scalar($"SELECT outcome FROM runs WHERE run_id = {run.RunId};"));
+        Assert.Equal("abc", db.Scalar($"SELECT config_hash FROM runs WHERE run_id = {run.RunId};"));
+    }
+}
