@@ -1,0 +1,52 @@
+using System.Diagnostics;
+
+namespace BottleneckPipeline.Tests;
+
+/// <summary>Runs a real, built stage executable, to completion or until killed with SIGKILL.</summary>
+public static class StageProcess
+{
+    public sealed record Result(int ExitCode, string StdOut, string StdErr, bool Killed)
+    {
+        public string Output => StdOut + StdErr;
+    }
+
+    public static string Executable(string stage)
+    {
+        // Tests live in .artifacts/bin/BottleneckPipeline.Tests/<configuration>/; stages beside them.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
+        var exe = Path.Combine(RepoPaths.Root, ".artifacts", "bin", stage, configuration, stage);
+        return File.Exists(exe) ? exe : throw new FileNotFoundException($"stage executable not built: {exe}");
+    }
+
+    public static Result Run(string stage, params string[] args) => Start(stage, args, killAfter: null);
+
+    /// <summary>Starts the stage and kills it with SIGKILL after the delay (if it is still running).</summary>
+    public static Result RunAndKill(string stage, TimeSpan killAfter, params string[] args) => Start(stage, args, killAfter);
+
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter)
+    {
+        var psi = new ProcessStartInfo(Executable(stage))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var killed = false;
+        if (killAfter is { } delay && !p.WaitForExit(delay))
+        {
+            p.Kill(entireProcessTree: true); // SIGKILL on Unix: no handler runs, like kill -9
+            killed = true;
+        }
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{stage} did not finish in 5 minutes");
+        }
+        p.WaitForExit();
+        return new Result(p.ExitCode, stdout.Result, stderr.Result, killed);
+    }
+}
