@@ -80,8 +80,11 @@ public static class ImageProbe
         {
             info = Image.Identify(Formats, stream, out format);
         }
-        catch (Exception e) when (e is ImageFormatException or NotSupportedException or InvalidDataException or ArgumentException or EndOfStreamException)
+        catch (Exception e) when (e is not OutOfMemoryException && (e is not IOException || e is EndOfStreamException))
         {
+            // (Other IOExceptions are read failures: the caller reports those as unreadable.)
+            // Header parsers throw many kinds of exception on hostile input (the BMP one throws
+            // InvalidOperationException for oversized dimensions); each is a bad file, never a failed run.
             return ProbeOutcome.Rejected($"corrupt image header: {e.Message}");
         }
         if (info is null || format is null)
