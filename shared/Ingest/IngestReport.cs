@@ -13,9 +13,10 @@ public static class IngestReport
     public static string Summary(IngestResult r)
     {
         var skipped = r.SkippedHidden + r.SkippedNonImage;
+        var duplicates = r.Duplicates.Count > 0 ? $"{r.Duplicates.Count} duplicates, " : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"ingest: {r.Files.Count} images in {r.Classes.Count} classes (train {r.SplitCount(Splits.Train)}, validation {r.SplitCount(Splits.Validation)}, test {r.SplitCount(Splits.Test)}); " +
-            $"{r.Rejects.Count} rejected, {r.Conflicts.Count} conflicts, {skipped} skipped; {r.Seconds:0.0} s");
+            $"{r.Rejects.Count} rejected, {r.Conflicts.Count} conflicts, {duplicates}{skipped} skipped; {r.Seconds:0.0} s");
     }
 
     /// <summary>The lines printed after the summary: rejects, conflicts and warnings, one per line.</summary>
@@ -24,22 +25,25 @@ public static class IngestReport
         foreach (var (path, reason) in r.Rejects) yield return $"  rejected {path}: {reason}";
         foreach (var (id, paths) in r.Conflicts)
             yield return $"  conflict {id[..12]}: same bytes under {string.Join(", ", paths)}" + (r.IncludeConflicts ? "" : " (kept out of training)");
+        foreach (var (path, first) in r.Duplicates) yield return $"  duplicate {path}: same bytes as {first} (one example)";
         foreach (var w in r.Warnings) yield return $"  warning: {w}";
     }
 
     public static JsonObject ToJson(IngestResult r)
     {
+        var filesByClass = r.Files.GroupBy(f => f.Class, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var examplesByClass = r.Examples.ToLookup(e => e.Class, StringComparer.Ordinal);
         var classes = new JsonArray();
         for (var label = 0; label < r.Classes.Count; label++)
         {
             var name = r.Classes[label];
-            var examples = r.Examples.Where(e => e.Class == name).ToList();
+            var examples = examplesByClass[name].ToList();
             var usable = examples.Where(e => !e.Conflict || r.IncludeConflicts).ToList();
             classes.Add(new JsonObject
             {
                 ["label_id"] = label,
                 ["name"] = name,
-                ["files"] = r.Files.Count(f => f.Class == name),
+                ["files"] = filesByClass.GetValueOrDefault(name),
                 ["examples"] = examples.Count,
                 ["conflicts"] = examples.Count(e => e.Conflict),
                 ["train"] = usable.Count(e => e.Split == Splits.Train),
@@ -56,8 +60,6 @@ public static class IngestReport
             ["index_hash"] = r.IndexHash,
             ["images"] = r.Files.Count,
             ["examples"] = r.Examples.Count,
-            // Files whose bytes already appear in the same class: they add no example.
-            ["duplicate_files"] = r.Files.Count - r.Examples.Count,
             ["include_conflicts"] = r.IncludeConflicts,
             ["classes"] = classes,
             ["splits"] = splits,
@@ -68,6 +70,7 @@ public static class IngestReport
                 ["content_id"] = c.ContentId,
                 ["paths"] = new JsonArray([.. c.Paths.Select(p => (JsonNode)JsonValue.Create(p))]),
             })]),
+            ["duplicates"] = new JsonArray([.. r.Duplicates.Select(d => (JsonNode)new JsonObject { ["path"] = d.RelPath, ["same_as"] = d.SameAs })]),
             ["warnings"] = new JsonArray([.. r.Warnings.Select(w => (JsonNode)JsonValue.Create(w))]),
             ["changes"] = new JsonObject
             {

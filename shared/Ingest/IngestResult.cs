@@ -13,6 +13,8 @@ public sealed class IngestResult
     public required IReadOnlyList<(string RelPath, string Reason)> Rejects { get; init; }
     /// <summary>Contents found under more than one class, with every path they were found at.</summary>
     public required IReadOnlyList<(string ContentId, IReadOnlyList<string> Paths)> Conflicts { get; init; }
+    /// <summary>Files whose bytes already appear earlier (by path) in the same class: (path, the first path). They add no example.</summary>
+    public required IReadOnlyList<(string RelPath, string SameAs)> Duplicates { get; init; }
     public required IReadOnlyList<string> Warnings { get; init; }
     public required int SkippedHidden { get; init; }
     public required int SkippedNonImage { get; init; }

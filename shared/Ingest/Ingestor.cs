@@ -86,7 +86,7 @@ public static class Ingestor
             throw new InputException($"no usable images under dataset.root {root} ({rejects.Count} rejected, {nonImage} non-image, {scan.Hidden} hidden). Put JPEG, PNG, GIF, BMP, WebP or TIFF images in its class subfolders.");
 
         var assigner = new SplitAssigner(dataset.ValidationPercent, dataset.TestPercent, dataset.SplitSalt, dataset.GroupPattern);
-        var (examples, conflicts) = BuildExamples(rows, assigner);
+        var (examples, conflicts, duplicates) = BuildExamples(rows, assigner);
         warnings.AddRange(SplitWarnings(classes, examples, dataset));
         var indexHash = IndexHash(examples);
 
@@ -98,6 +98,7 @@ public static class Ingestor
             Examples = examples,
             Rejects = rejects,
             Conflicts = conflicts,
+            Duplicates = duplicates,
             Warnings = warnings,
             SkippedHidden = scan.Hidden,
             SkippedNonImage = nonImage,
@@ -129,14 +130,17 @@ public static class Ingestor
 
     /// <summary>One example per distinct (content, class), represented by its first path; contents under
     /// two or more classes are conflicts. Rows must be sorted by path.</summary>
-    internal static (List<ExampleRow> Examples, List<(string, IReadOnlyList<string>)> Conflicts) BuildExamples(List<FileRow> rows, SplitAssigner assigner)
+    internal static (List<ExampleRow> Examples, List<(string, IReadOnlyList<string>)> Conflicts, List<(string, string)> Duplicates) BuildExamples(List<FileRow> rows, SplitAssigner assigner)
     {
         var firstPath = new Dictionary<(string ContentId, string Class), string>();
         var classesOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var duplicates = new List<(string, string)>();
         foreach (var r in rows)
         {
             if (firstPath.TryAdd((r.ContentId, r.Class), r.RelPath))
                 classesOf[r.ContentId] = classesOf.GetValueOrDefault(r.ContentId) + 1;
+            else
+                duplicates.Add((r.RelPath, firstPath[(r.ContentId, r.Class)]));
         }
         var examples = new List<ExampleRow>(firstPath.Count);
         foreach (var ((contentId, cls), relPath) in firstPath)
@@ -156,15 +160,15 @@ public static class Ingestor
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => (g.Key, (IReadOnlyList<string>)g.Select(r => r.RelPath).ToList()))
             .ToList();
-        return (examples, conflicts);
+        return (examples, conflicts, duplicates);
     }
 
     private static IEnumerable<string> SplitWarnings(List<string> classes, List<ExampleRow> examples, DatasetConfig dataset)
     {
-        var usable = examples.Where(e => !e.Conflict || dataset.IncludeConflicts).ToList();
+        var usable = examples.Where(e => !e.Conflict || dataset.IncludeConflicts).ToLookup(e => e.Class, StringComparer.Ordinal);
         foreach (var cls in classes)
         {
-            var splits = usable.Where(e => e.Class == cls).Select(e => e.Split).ToHashSet(StringComparer.Ordinal);
+            var splits = usable[cls].Select(e => e.Split).ToHashSet(StringComparer.Ordinal);
             if (dataset.ValidationPercent > 0 && !splits.Contains(Splits.Validation))
                 yield return $"class {cls} has no validation example; add images to it (or accept that its validation accuracy is unmeasured)";
             if (dataset.TestPercent > 0 && !splits.Contains(Splits.Test))

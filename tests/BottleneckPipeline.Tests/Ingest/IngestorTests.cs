@@ -50,6 +50,8 @@ public sealed class IngestorTests
         Assert.Empty(r.Conflicts);
         var id = r.Files.Single(f => f.RelPath == "cats/img001.png").ContentId;
         Assert.Equal(["cats/a-copy.png|0"], bed.Query($"SELECT rel_path, conflict FROM examples WHERE content_id = '{id}'"));
+        Assert.Equal([("cats/img001.png", "cats/a-copy.png"), ("cats/z-copy.png", "cats/a-copy.png")], r.Duplicates);
+        Assert.Contains("2 duplicates", IngestReport.Summary(r));
     }
 
     [Fact]
