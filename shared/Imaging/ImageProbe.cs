@@ -14,7 +14,8 @@ namespace BottleneckPipeline.Imaging;
 /// <summary>What a file's header says: its format (from magic bytes) and size, and the SHA-256 of its bytes.</summary>
 public readonly record struct ProbedImage(string Format, int Width, int Height, string ContentId);
 
-/// <summary>The outcome of probing one file: an image, a refusal with a reason, or "not an image at all".</summary>
+/// <summary>The outcome of probing one file: an image, or a refusal with a reason. NotAnImage marks
+/// refusals where the content is no image at all (empty, or no known format), as opposed to a bad one.</summary>
 public readonly record struct ProbeOutcome(ProbedImage? Image, string? RejectReason, bool NotAnImage)
 {
     public static ProbeOutcome Accepted(ProbedImage image) => new(image, null, false);
@@ -38,7 +39,7 @@ public static class ImageProbe
     {
         // Zero bytes also covers FIFOs, sockets and devices, which report size 0: they are never opened,
         // so a FIFO cannot block the scan.
-        if (size == 0) return ProbeOutcome.Rejected("empty: 0 bytes (or not a regular file)");
+        if (size == 0) return ProbeOutcome.Rejected("empty: 0 bytes (or not a regular file)", notAnImage: true);
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);

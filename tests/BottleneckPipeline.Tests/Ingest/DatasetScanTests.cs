@@ -58,10 +58,11 @@ public sealed class DatasetScanTests
         TestImages.Write(bed.File("cats/.hidden.png"), 2);
         TestImages.Write(bed.File("cats/.thumbs/b.png"), 3);
         File.WriteAllText(bed.File("cats/notes.txt"), "shot in 2019");
+        File.WriteAllBytes(bed.File("cats/empty.txt"), []);
         TestImages.Write(bed.File(".git/c.png"), 4);
         var r = bed.Run();
         Assert.Equal(3, r.SkippedHidden); // .hidden.png, .thumbs/, .git/
-        Assert.Equal(1, r.SkippedNonImage);
+        Assert.Equal(2, r.SkippedNonImage);
         Assert.Equal(["cats"], r.Classes);
         Assert.Single(r.Files);
         Assert.Empty(r.Rejects);
