@@ -118,11 +118,14 @@ public static class Ingestor
     private static Dictionary<string, FileRow> LoadFiles(IndexDb db)
     {
         var rows = new Dictionary<string, FileRow>(StringComparer.Ordinal);
+        // Class and format repeat on every row: one shared string each keeps a large index small in memory.
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Shared(string s) => names.TryGetValue(s, out var known) ? known : names[s] = s;
         using var cmd = db.Command("SELECT rel_path, class, size, mtime_ns, content_id, width, height, format FROM files;");
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            var row = new FileRow(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3), r.GetString(4), r.GetInt32(5), r.GetInt32(6), r.GetString(7));
+            var row = new FileRow(r.GetString(0), Shared(r.GetString(1)), r.GetInt64(2), r.GetInt64(3), r.GetString(4), r.GetInt32(5), r.GetInt32(6), Shared(r.GetString(7)));
             rows[row.RelPath] = row;
         }
         return rows;
