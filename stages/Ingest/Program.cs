@@ -1,2 +1,18 @@
-// Ingest stage: implemented in the library; this file only parses arguments and reports.
-return BottleneckPipeline.Runtime.StageHost.Guard("Ingest", () => throw new BottleneckPipeline.Runtime.InputException("the Ingest stage is not built yet"));
+// Ingest stage: index dataset.root into the workspace's SQLite index. The work is in the library
+// (BottleneckPipeline.Ingest); this file parses arguments and prints the summary.
+using System.CommandLine;
+using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Runtime;
+
+var configOption = StageHost.ConfigOption();
+var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption };
+command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
+{
+    var result = Ingestor.Run(config.Dataset, db);
+    IngestReport.Write(result, config.ReportsDir);
+    var summary = IngestReport.Summary(result);
+    Console.WriteLine(summary);
+    foreach (var line in IngestReport.Details(result)) Console.WriteLine(line);
+    return summary;
+}));
+return command.Parse(args).Invoke();

@@ -1,0 +1,147 @@
+using System.IO.Enumeration;
+using System.Runtime.InteropServices;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Ingest;
+
+/// <summary>A file found under a class folder, with what the directory listing says about it.</summary>
+/// <param name="RelPath">Path relative to dataset.root with '/' separators; its first segment is the class.</param>
+/// <param name="MtimeNs">Last write time in nanoseconds since the Unix epoch (100 ns resolution).</param>
+public sealed record ScannedFile(string RelPath, string Class, long Size, long MtimeNs);
+
+/// <summary>What a walk of dataset.root found: class folders, candidate files, and what it passed over.</summary>
+public sealed class ScanResult
+{
+    /// <summary>Every non-hidden immediate subfolder of the root, in ordinal order.</summary>
+    public List<string> ClassFolders { get; } = [];
+    public List<ScannedFile> Files { get; } = [];
+    /// <summary>Hidden files and folders (leading '.') passed over.</summary>
+    public int Hidden { get; set; }
+    /// <summary>Files that could not even be listed properly (broken or looping links), with a reason.</summary>
+    public List<(string RelPath, string Reason)> Rejects { get; } = [];
+    public List<string> Warnings { get; } = [];
+}
+
+/// <summary>
+/// Walks dataset.root: each immediate subfolder is a class, and files are found recursively inside it.
+/// Symbolic links are followed, but a folder is entered at most once per class (tracked by its real
+/// path), so a link back into an ancestor cannot loop the walk. Only the listing is read here; files
+/// are opened later, and only when they are new or changed.
+/// </summary>
+public static class DatasetScanner
+{
+    public static ScanResult Scan(string root)
+    {
+        if (!Directory.Exists(root))
+            throw new InputException($"dataset.root {root} does not exist or is not a folder. Set dataset.root in the config to a folder with one subfolder of images per class.");
+        var result = new ScanResult();
+        foreach (var (name, isDir, _, _, _) in List(root))
+        {
+            if (!isDir) continue; // files at the root (a LICENSE, say) belong to no class
+            if (name.StartsWith('.')) { result.Hidden++; continue; }
+            result.ClassFolders.Add(name);
+        }
+        if (result.ClassFolders.Count == 0)
+            throw new InputException($"dataset.root {root} has no class folders. Put the images of each class in their own subfolder (for example {Path.Combine(root, "cats")}/ and {Path.Combine(root, "dogs")}/).");
+        result.ClassFolders.Sort(StringComparer.Ordinal);
+        foreach (var cls in result.ClassFolders) WalkClass(root, cls, result);
+        return result;
+    }
+
+    private static void WalkClass(string root, string cls, ScanResult result)
+    {
+        var classFull = Path.Join(root, cls);
+        var classReal = RealPath(classFull);
+        if (classReal is null)
+        {
+            result.Warnings.Add($"class folder {cls} cannot be resolved (broken link?); it is left out");
+            return;
+        }
+        var visited = new HashSet<string>(StringComparer.Ordinal) { classReal };
+        var pending = new Stack<(string Rel, string Real)>();
+        pending.Push((cls, classReal));
+        while (pending.TryPop(out var dir))
+        {
+            var dirFull = Path.Join(root, dir.Rel);
+            List<Entry> entries;
+            try { entries = List(dirFull); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                result.Warnings.Add($"folder {dir.Rel} cannot be listed ({e.Message}); its files are left out");
+                continue;
+            }
+            foreach (var e in entries)
+            {
+                if (e.Name.StartsWith('.')) { result.Hidden++; continue; }
+                var rel = dir.Rel + "/" + e.Name;
+                var full = Path.Join(root, rel);
+                if (e.IsDirectory)
+                {
+                    var real = e.IsLink ? RealPath(full) : dir.Real + "/" + e.Name;
+                    if (real is null) result.Rejects.Add((rel, "unreadable: folder link cannot be resolved"));
+                    else if (visited.Add(real)) pending.Push((rel, real));
+                    else result.Warnings.Add($"{rel} links back to a folder already scanned ({real}); not followed again");
+                }
+                else if (e.IsLink)
+                {
+                    AddLinkedFile(full, rel, cls, result);
+                }
+                else
+                {
+                    result.Files.Add(new ScannedFile(rel, cls, e.Size, e.MtimeNs));
+                }
+            }
+        }
+    }
+
+    /// <summary>A link to a file stands for its target: size and time come from the target.</summary>
+    private static void AddLinkedFile(string full, string rel, string cls, ScanResult result)
+    {
+        try
+        {
+            var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
+            if (target is FileInfo { Exists: true } file)
+                result.Files.Add(new ScannedFile(rel, cls, file.Length, ToUnixNs(file.LastWriteTimeUtc)));
+            else
+                result.Rejects.Add((rel, "unreadable: broken symbolic link (its target does not exist)"));
+        }
+        catch (IOException e)
+        {
+            result.Rejects.Add((rel, $"unreadable: symbolic link cannot be resolved ({e.Message})"));
+        }
+    }
+
+    private readonly record struct Entry(string Name, bool IsDirectory, bool IsLink, long Size, long MtimeNs);
+
+    /// <summary>One folder's entries from a single listing pass (no extra stat per file).</summary>
+    private static List<Entry> List(string dir)
+    {
+        var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
+        var enumerable = new FileSystemEnumerable<Entry>(dir, (ref FileSystemEntry e) => new Entry(
+            e.FileName.ToString(),
+            e.IsDirectory,
+            (e.Attributes & FileAttributes.ReparsePoint) != 0,
+            e.IsDirectory ? 0 : e.Length,
+            ToUnixNs(e.LastWriteTimeUtc.UtcDateTime)), options);
+        return [.. enumerable];
+    }
+
+    private static long ToUnixNs(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+
+    /// <summary>The canonical path with every link resolved, or null when it cannot be resolved.</summary>
+    private static string? RealPath(string path)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+            return Directory.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
+        var p = realpath(path, IntPtr.Zero);
+        if (p == IntPtr.Zero) return null;
+        try { return Marshal.PtrToStringUTF8(p); }
+        finally { free(p); }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern IntPtr realpath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
+
+    [DllImport("libc")]
+    private static extern void free(IntPtr p);
+}

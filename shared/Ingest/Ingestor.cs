@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Index;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Ingest;
+
+/// <summary>
+/// The Ingest stage: scans dataset.root, probes new and changed files in parallel (unchanged ones,
+/// same size and mtime, keep their stored row without being opened), derives examples, conflicts and
+/// splits, and brings the index up to date in one transaction.
+/// </summary>
+public static class Ingestor
+{
+    /// <summary>Extensions that mark a file as meant to be an image: when such a file is not one, it is
+    /// rejected (the user should know); any other non-image (notes, thumbnails databases) is only skipped.</summary>
+    private static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "", ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".webp", ".tif", ".tiff",
+    };
+
+    public static IngestResult Run(DatasetConfig dataset, IndexDb db, int maxParallelism = 0)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var root = dataset.Root;
+        var scan = DatasetScanner.Scan(root);
+        var stored = LoadFiles(db);
+
+        // Unchanged files keep their stored row; only new or changed ones are opened.
+        var rows = new List<FileRow>(scan.Files.Count);
+        var pending = new List<ScannedFile>();
+        foreach (var f in scan.Files)
+        {
+            if (stored.TryGetValue(f.RelPath, out var old) && old.Size == f.Size && old.MtimeNs == f.MtimeNs && old.Class == f.Class)
+                rows.Add(old);
+            else
+                pending.Add(f);
+        }
+        var reused = rows.Count;
+
+        var outcomes = new ProbeOutcome[pending.Count];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = maxParallelism > 0 ? maxParallelism : Environment.ProcessorCount };
+        if (pending.Count > 0)
+        {
+            // Ranges rather than single items: fewer hand-offs between threads for many tiny files.
+            var rangeSize = Math.Max(1, Math.Min(64, pending.Count / (parallel.MaxDegreeOfParallelism * 8)));
+            Parallel.ForEach(Partitioner.Create(0, pending.Count, rangeSize), parallel, range =>
+            {
+                for (var i = range.Item1; i < range.Item2; i++)
+                    outcomes[i] = ImageProbe.Probe(Path.Join(root, pending[i].RelPath), pending[i].Size, dataset.MaxPixels);
+            });
+        }
+
+        var rejects = new List<(string RelPath, string Reason)>(scan.Rejects);
+        var nonImage = 0;
+        int added = 0, changed = 0;
+        for (var i = 0; i < pending.Count; i++)
+        {
+            var f = pending[i];
+            var o = outcomes[i];
+            if (o.Image is { } img)
+            {
+                rows.Add(new FileRow(f.RelPath, f.Class, f.Size, f.MtimeNs, img.ContentId, img.Width, img.Height, img.Format));
+                if (stored.ContainsKey(f.RelPath)) changed++; else added++;
+            }
+            else if (o.NotAnImage && !ImageExtensions.Contains(Path.GetExtension(f.RelPath)))
+                nonImage++;
+            else
+                rejects.Add((f.RelPath, o.RejectReason!));
+        }
+        rows.Sort((a, b) => string.CompareOrdinal(a.RelPath, b.RelPath));
+        rejects.Sort((a, b) => string.CompareOrdinal(a.RelPath, b.RelPath));
+        var present = new HashSet<string>(rows.Count, StringComparer.Ordinal);
+        foreach (var r in rows) present.Add(r.RelPath);
+        var removed = stored.Keys.Where(k => !present.Contains(k)).ToList();
+
+        var warnings = new List<string>(scan.Warnings);
+        var classesWithImages = rows.Select(r => r.Class).ToHashSet(StringComparer.Ordinal);
+        var classes = scan.ClassFolders.Where(classesWithImages.Contains).ToList();
+        foreach (var empty in scan.ClassFolders.Where(c => !classesWithImages.Contains(c)))
+            warnings.Add($"class folder {empty} has no usable images; it is left out of the classes");
+        if (classes.Count == 0)
+            throw new InputException($"no usable images under dataset.root {root} ({rejects.Count} rejected, {nonImage} non-image, {scan.Hidden} hidden). Put JPEG, PNG, GIF, BMP, WebP or TIFF images in its class subfolders.");
+
+        var assigner = new SplitAssigner(dataset.ValidationPercent, dataset.TestPercent, dataset.SplitSalt, dataset.GroupPattern);
+        var (examples, conflicts, duplicates) = BuildExamples(rows, assigner);
+        warnings.AddRange(SplitWarnings(classes, examples, dataset));
+        var indexHash = IndexHash(examples);
+
+        var result = new IngestResult
+        {
+            Root = root,
+            Classes = classes,
+            Files = rows,
+            Examples = examples,
+            Rejects = rejects,
+            Conflicts = conflicts,
+            Duplicates = duplicates,
+            Warnings = warnings,
+            SkippedHidden = scan.Hidden,
+            SkippedNonImage = nonImage,
+            IndexHash = indexHash,
+            IncludeConflicts = dataset.IncludeConflicts,
+            ProbedFiles = pending.Count,
+            ReusedFiles = reused,
+            AddedFiles = added,
+            ChangedFiles = changed,
+            RemovedFiles = removed.Count,
+        };
+        IndexWriter.Write(db, result, stored, removed);
+        result.Seconds = started.Elapsed.TotalSeconds;
+        return result;
+    }
+
+    private static Dictionary<string, FileRow> LoadFiles(IndexDb db)
+    {
+        var rows = new Dictionary<string, FileRow>(StringComparer.Ordinal);
+        // Class and format repeat on every row: one shared string each keeps a large index small in memory.
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Shared(string s) => names.TryGetValue(s, out var known) ? known : names[s] = s;
+        using var cmd = db.Command("SELECT rel_path, class, size, mtime_ns, content_id, width, height, format FROM files;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var row = new FileRow(r.GetString(0), Shared(r.GetString(1)), r.GetInt64(2), r.GetInt64(3), r.GetString(4), r.GetInt32(5), r.GetInt32(6), Shared(r.GetString(7)));
+            rows[row.RelPath] = row;
+        }
+        return rows;
+    }
+
+    /// <summary>One example per distinct (content, class), represented by its first path; contents under
+    /// two or more classes are conflicts. Rows must be sorted by path.</summary>
+    internal static (List<ExampleRow> Examples, List<(string, IReadOnlyList<string>)> Conflicts, List<(string, string)> Duplicates) BuildExamples(List<FileRow> rows, SplitAssigner assigner)
+    {
+        var firstPath = new Dictionary<(string ContentId, string Class), string>();
+        var classesOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var duplicates = new List<(string, string)>();
+        foreach (var r in rows)
+        {
+            if (firstPath.TryAdd((r.ContentId, r.Class), r.RelPath))
+                classesOf[r.ContentId] = classesOf.GetValueOrDefault(r.ContentId) + 1;
+            else
+                duplicates.Add((r.RelPath, firstPath[(r.ContentId, r.Class)]));
+        }
+        var examples = new List<ExampleRow>(firstPath.Count);
+        foreach (var ((contentId, cls), relPath) in firstPath)
+        {
+            var group = assigner.GroupKey(relPath);
+            examples.Add(new ExampleRow(contentId, cls, assigner.Assign(contentId, group), group, classesOf[contentId] > 1, relPath));
+        }
+        examples.Sort((a, b) =>
+        {
+            var c = string.CompareOrdinal(a.ContentId, b.ContentId);
+            return c != 0 ? c : string.CompareOrdinal(a.Class, b.Class);
+        });
+
+        var conflictIds = classesOf.Where(kv => kv.Value > 1).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        var conflicts = rows.Where(r => conflictIds.Contains(r.ContentId))
+            .GroupBy(r => r.ContentId, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => (g.Key, (IReadOnlyList<string>)g.Select(r => r.RelPath).ToList()))
+            .ToList();
+        return (examples, conflicts, duplicates);
+    }
+
+    private static IEnumerable<string> SplitWarnings(List<string> classes, List<ExampleRow> examples, DatasetConfig dataset)
+    {
+        var usable = examples.Where(e => !e.Conflict || dataset.IncludeConflicts).ToLookup(e => e.Class, StringComparer.Ordinal);
+        foreach (var cls in classes)
+        {
+            var splits = usable[cls].Select(e => e.Split).ToHashSet(StringComparer.Ordinal);
+            if (dataset.ValidationPercent > 0 && !splits.Contains(Splits.Validation))
+                yield return $"class {cls} has no validation example; add images to it (or accept that its validation accuracy is unmeasured)";
+            if (dataset.TestPercent > 0 && !splits.Contains(Splits.Test))
+                yield return $"class {cls} has no test example; add images to it (or accept that its test accuracy is unmeasured)";
+        }
+    }
+
+    /// <summary>SHA-256 over "content_id \t class \t split \t conflict \n" for each example, in (content_id, class) order.</summary>
+    internal static string IndexHash(IEnumerable<ExampleRow> orderedExamples)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var line = new StringBuilder();
+        foreach (var e in orderedExamples)
+        {
+            line.Clear().Append(e.ContentId).Append('\t').Append(e.Class).Append('\t').Append(e.Split).Append('\t')
+                .Append(e.Conflict ? '1' : '0').Append('\n');
+            hash.AppendData(Encoding.UTF8.GetBytes(line.ToString()));
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+}

@@ -1,0 +1,139 @@
+using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Tests.Ingest;
+
+/// <summary>Folder shapes: what is a class, what is skipped, what is refused, and what must not hang.</summary>
+public sealed class DatasetScanTests
+{
+    [Fact]
+    public void AMissingRootIsAnInputErrorNamingThePath()
+    {
+        using var bed = new IngestBed();
+        var missing = bed.Dir["nowhere"];
+        var e = Assert.Throws<InputException>(() => bed.Run(root: missing));
+        Assert.Contains(missing, e.Message);
+        Assert.Contains("dataset.root", e.Message);
+    }
+
+    [Fact]
+    public void ARootWithoutClassFoldersIsAnInputError()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("loose.png"), 1);
+        var e = Assert.Throws<InputException>(() => bed.Run());
+        Assert.Contains("no class folders", e.Message);
+        Assert.Contains(bed.Root, e.Message);
+    }
+
+    [Fact]
+    public void ClassesAreOrdinalFolderNamesAndImagesAreFoundRecursively()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("b/one.png"), 1);
+        TestImages.Write(bed.File("B/deep/er/two.jpg"), 2, "jpeg");
+        TestImages.Write(bed.File("a/three.gif"), 3, "gif");
+        var r = bed.Run();
+        Assert.Equal(["B", "a", "b"], r.Classes);
+        Assert.Equal(["0|B", "1|a", "2|b"], bed.Query("SELECT label_id, name FROM classes ORDER BY label_id"));
+        Assert.Contains("B/deep/er/two.jpg|B|jpeg", bed.Query("SELECT rel_path, class, format FROM files"));
+    }
+
+    [Fact]
+    public void UnicodeAndSpacesInNamesAreKeptAsTheyAre()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("chats noirs/фото 1 été.png"), 1);
+        TestImages.Write(bed.File("日本/写真.jpg"), 2, "jpeg");
+        var r = bed.Run();
+        Assert.Equal(["chats noirs", "日本"], r.Classes);
+        Assert.Equal(["chats noirs/фото 1 été.png", "日本/写真.jpg"], bed.Query("SELECT rel_path FROM files ORDER BY rel_path"));
+    }
+
+    [Fact]
+    public void HiddenFilesAndNonImagesAreSkippedAndCounted()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("cats/a.png"), 1);
+        TestImages.Write(bed.File("cats/.hidden.png"), 2);
+        TestImages.Write(bed.File("cats/.thumbs/b.png"), 3);
+        File.WriteAllText(bed.File("cats/notes.txt"), "shot in 2019");
+        File.WriteAllBytes(bed.File("cats/empty.txt"), []);
+        TestImages.Write(bed.File(".git/c.png"), 4);
+        var r = bed.Run();
+        Assert.Equal(3, r.SkippedHidden); // .hidden.png, .thumbs/, .git/
+        Assert.Equal(2, r.SkippedNonImage);
+        Assert.Equal(["cats"], r.Classes);
+        Assert.Single(r.Files);
+        Assert.Empty(r.Rejects);
+    }
+
+    [Fact]
+    public void APngNamedJpgIsAcceptedAsPng()
+    {
+        using var bed = new IngestBed();
+        File.Move(TestImages.Write(bed.File("cats/x.png"), 1), bed.File("cats/x.jpg"));
+        bed.Run();
+        Assert.Equal(["cats/x.jpg|png"], bed.Query("SELECT rel_path, format FROM files"));
+    }
+
+    [Fact]
+    public void AnEmptyClassFolderIsLeftOutWithAWarningAndAOneImageClassIsKept()
+    {
+        using var bed = new IngestBed();
+        for (var i = 0; i < 5; i++) TestImages.Write(bed.File($"cats/{i}.png"), i);
+        TestImages.Write(bed.File("dogs/only.png"), 99);
+        Directory.CreateDirectory(bed.File("empty"));
+        var r = bed.Run();
+        Assert.Equal(["cats", "dogs"], r.Classes);
+        Assert.Contains(r.Warnings, w => w.Contains("empty") && w.Contains("no usable images"));
+        // One example can be in one split only, so the class lacks validation or test (or both).
+        Assert.Contains(r.Warnings, w => w.StartsWith("class dogs has no"));
+    }
+
+    [Fact]
+    public async Task SymlinkLoopsDoNotHangAndImagesAreCountedOnce()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("cats/a.png"), 1);
+        TestImages.Write(bed.File("cats/sub/b.png"), 2);
+        Directory.CreateSymbolicLink(bed.File("cats/sub/up"), "..");
+        Directory.CreateSymbolicLink(bed.File("cats/self"), ".");
+        Directory.CreateSymbolicLink(bed.File("cats/sub/root"), bed.Root);
+        var r = await Task.Run(() => bed.Run()).WaitAsync(TimeSpan.FromSeconds(30)); // throws TimeoutException on a hang
+        Assert.Equal(["cats/a.png", "cats/sub/b.png"], r.Files.Select(f => f.RelPath));
+        Assert.Contains(r.Warnings, w => w.Contains("cats/sub/up") && w.Contains("not followed"));
+    }
+
+    [Fact]
+    public async Task BadFilesAreRejectedWithReasonsAndTheRunGoesOn()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("cats/good.png"), 1);
+        File.WriteAllBytes(bed.File("cats/empty.jpg"), []);
+        File.WriteAllText(bed.File("cats/fake.jpg"), "not an image");
+        File.WriteAllBytes(bed.File("cats/huge.png"), TestImages.PngHeader(100_000, 100_000));
+        TestImages.Write(bed.File("cats/big.png"), 2, "png", 50, 50);
+        TestImages.MakeFifo(bed.File("cats/pipe.jpg"));
+        File.CreateSymbolicLink(bed.File("cats/broken.jpg"), bed.File("cats/gone.jpg"));
+        File.CreateSymbolicLink(bed.File("cats/loop.jpg"), bed.File("cats/loop.jpg"));
+        var locked = TestImages.Write(bed.File("cats/locked.png"), 3);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(locked, UnixFileMode.None);
+
+        // A FIFO opened for reading blocks until a writer comes: a timeout here means it was opened.
+        var r = await Task.Run(() => bed.Run(d => d.MaxPixels = 2000)).WaitAsync(TimeSpan.FromSeconds(30));
+        var reasons = r.Rejects.ToDictionary(x => x.RelPath, x => x.Reason);
+        Assert.Contains("0 bytes", reasons["cats/empty.jpg"]);
+        Assert.Contains("not an image", reasons["cats/fake.jpg"]);
+        Assert.Contains("too large: 100000x100000", reasons["cats/huge.png"]);
+        Assert.Contains("too large: 50x50", reasons["cats/big.png"]);
+        Assert.Contains("not a regular file", reasons["cats/pipe.jpg"]);
+        Assert.Contains("unreadable", reasons["cats/broken.jpg"]);
+        Assert.Contains("unreadable", reasons["cats/loop.jpg"]);
+        // root reads a mode-000 file anyway (CAP_DAC_OVERRIDE); anyone else gets it refused as unreadable.
+        if (TestImages.RunningAsRoot) Assert.Contains(r.Files, f => f.RelPath == "cats/locked.png");
+        else Assert.Contains("permission denied", reasons["cats/locked.png"]);
+        Assert.Contains(r.Files, f => f.RelPath == "cats/good.png");
+        Assert.Equal(r.Rejects.Select(x => $"{x.RelPath}|{x.Reason}"), bed.Query("SELECT rel_path, reason FROM rejects ORDER BY rel_path"));
+    }
+}
