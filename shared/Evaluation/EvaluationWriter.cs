@@ -78,7 +78,7 @@ public static class ConfusionMatrixPlot
                 // True class t is drawn at row n-1-t so the first class is on top, as in the table.
                 var y = n - 1 - t;
                 var cell = plot.Add.Rectangle(p - 0.5, p + 0.5, y - 0.5, y + 0.5);
-                cell.FillStyle.Color = colormap.GetColor(share);
+                cell.FillStyle.Color = colormap.GetColor(1 - share); // ScottPlot's Blues runs dark to light
                 cell.LineStyle.Color = Colors.White;
                 var text = plot.Add.Text(matrix.Rows[t][p].ToString(CultureInfo.InvariantCulture), p, y);
                 text.LabelAlignment = Alignment.MiddleCenter;

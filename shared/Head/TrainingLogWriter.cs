@@ -39,7 +39,7 @@ public static class TrainingLogWriter
         plot.XLabel("step");
         plot.Axes.Left.Label.Text = "cross-entropy loss";
         plot.Axes.Right.Label.Text = "accuracy";
-        plot.ShowLegend(Alignment.MiddleRight);
+        plot.ShowLegend(Edge.Bottom);
         AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
     }
 
