@@ -14,4 +14,12 @@ public static class LabelCheck
             $"{dataDir} has class folder(s) the head {headPath} does not know: {string.Join(", ", unknown)}. " +
             $"The head knows: {string.Join(", ", headLabels)}. Rename or remove those folders, or train a head that includes them.");
     }
+
+    /// <summary>Checks every row's class folder and returns its index among the head's labels.</summary>
+    public static int[] ToHeadIndices(IReadOnlyList<string> rowLabels, string[] headLabels, string dataDir, string headPath)
+    {
+        EnsureKnown(rowLabels, headLabels, dataDir, headPath);
+        var index = headLabels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);
+        return rowLabels.Select(l => index[l]).ToArray();
+    }
 }

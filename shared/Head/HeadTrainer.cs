@@ -1,4 +1,5 @@
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Head;
 
@@ -87,6 +88,10 @@ public static class HeadTrainer
 
             if (step % config.EvalInterval != 0 && step != steps) continue;
             var trainScore = trainMatrix.Score(parameters, classes, parallel);
+            if (!double.IsFinite(trainScore.Loss))
+                throw new ConfigException(
+                    $"head training diverged (train loss {trainScore.Loss} at step {step}): lower train_head.learning_rate " +
+                    $"(now {config.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}) in the config file.");
             var validationScore = validationMatrix?.Score(parameters, classes, parallel) ?? SplitScore.None;
             var row = new TrainingLogRow(step, trainScore.Loss, trainScore.Accuracy, validationScore.Loss, validationScore.Accuracy);
             log.Add(row);

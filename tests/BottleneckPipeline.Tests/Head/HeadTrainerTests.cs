@@ -94,6 +94,16 @@ public class HeadTrainerTests
         Assert.False(result.Validation.HasValue);
     }
 
+    [Fact]
+    public void Divergence_is_a_config_error_naming_the_learning_rate()
+    {
+        var wild = Train.Rows.Select(r => r.Select(v => v * 1e18f).ToArray()).ToList();
+        var train = new LabelledVectors(wild, Train.Labels, Train.LabelNames, Train.ContentIds, Train.RelativePaths);
+        var config = new TrainHeadConfig { Optimizer = OptimizerName.Sgd, LearningRate = 10, Steps = 50, EvalInterval = 10 };
+        var e = Assert.Throws<Runtime.ConfigException>(() => HeadTrainer.Train(train, null, config));
+        Assert.Contains("train_head.learning_rate", e.Message);
+    }
+
     private static int[] Bits(SoftmaxHead head) =>
         head.Weights.Concat(head.Bias).Select(BitConverter.SingleToInt32Bits).ToArray();
 }
