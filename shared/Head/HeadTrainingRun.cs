@@ -34,7 +34,7 @@ public static class HeadTrainingRun
         }
     }
 
-    /// <param name="inputsHash">Hash of the train_head config section, the cache and the split: see <see cref="InputsHash"/>.</param>
+    /// <param name="inputsHash">see <see cref="InputsHash"/>; recorded in the head so a rerun can tell it is up to date.</param>
     public static (HeadArtifact Artifact, HeadTrainingResult Result) Run(
         LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config,
         string backboneName, string backboneFingerprint, string inputsHash, HeadOutputPaths paths,
@@ -48,11 +48,16 @@ public static class HeadTrainingRun
         return (artifact, result);
     }
 
+    /// <summary>The head's inputs hash: the train_head section, the backbone and the upstream (cache + split) state.</summary>
+    public static string InputsHash(string trainHeadSectionHash, string backboneFingerprint, string upstreamHash) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            $"train_head={trainHeadSectionHash}\nbackbone={backboneFingerprint}\nupstream={upstreamHash}")));
+
     /// <summary>
-    /// SHA-256 over the config hash and every vector used with its label, content id and split,
-    /// so any change to the cache, labels, split or config makes the head stale.
+    /// SHA-256 over every vector with its label, content id, path and split: an upstream hash for
+    /// when no cheaper record of the cache and split state is at hand.
     /// </summary>
-    public static string InputsHash(string configHash, string backboneFingerprint, LabelledVectors train, LabelledVectors? validation)
+    public static string VectorsHash(LabelledVectors train, LabelledVectors? validation)
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         void Text(string s)
@@ -61,8 +66,6 @@ public static class HeadTrainingRun
             sha.AppendData(BitConverter.GetBytes(bytes.Length));
             sha.AppendData(bytes);
         }
-        Text(configHash);
-        Text(backboneFingerprint);
         foreach (var (name, set) in new[] { ("train", train), ("validation", validation) })
         {
             Text(name);
@@ -78,4 +81,29 @@ public static class HeadTrainingRun
         }
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
+
+    /// <summary>
+    /// The whole TrainHead stage body: returns at once when the head is up to date (vectors are
+    /// not even loaded), else loads the vectors, trains and writes everything.
+    /// </summary>
+    /// <param name="upstreamHash">a hash of the cache and split state the vectors come from.</param>
+    /// <param name="loadVectors">reads the train and validation vectors (validation may be null or empty).</param>
+    public static HeadStageOutcome Execute(PipelineConfig config, string backboneName, string backboneFingerprint, string upstreamHash,
+        Func<(LabelledVectors Train, LabelledVectors? Validation)> loadVectors, HeadTrainingOptions? options = null)
+    {
+        var paths = HeadOutputPaths.For(config);
+        var sectionHash = config.SectionHashes.TryGetValue("train_head", out var h) ? h : "none";
+        var hash = InputsHash(sectionHash, backboneFingerprint, upstreamHash);
+        if (IsUpToDate(paths, hash)) return new HeadStageOutcome(true, paths, null, null, "TrainHead: up to date");
+        var (train, validation) = loadVectors();
+        var (artifact, result) = Run(train, validation, config.TrainHead, backboneName, backboneFingerprint, hash, paths, options);
+        var summary = FormattableString.Invariant(
+            $"TrainHead: {train.Count} train / {validation?.Count ?? 0} validation vectors, {result.StepsRun} steps, best step {result.BestStep}, ") +
+            (result.Validation.HasValue ? FormattableString.Invariant($"validation accuracy {100 * result.Validation.Accuracy:0.0}%") : "no validation split") +
+            $"; head {paths.HeadPath}";
+        return new HeadStageOutcome(false, paths, artifact, result, summary);
+    }
 }
+
+/// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>
+public sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary);

@@ -17,7 +17,7 @@ public class HeadTrainingRunTests
         using var dir = new TempDir();
         var paths = new HeadOutputPaths(dir["head.msgpack"], dir["reports/training_log.csv"], dir["reports/learning_curve.png"]);
         var config = new TrainHeadConfig { Steps = 100, EvalInterval = 20, Optimizer = OptimizerName.Rmsprop };
-        var hash = HeadTrainingRun.InputsHash("cfg", "fp-A", Train, Validation);
+        var hash = HeadTrainingRun.InputsHash("cfg", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation));
 
         Assert.False(HeadTrainingRun.IsUpToDate(paths, hash));
         var (written, result) = HeadTrainingRun.Run(Train, Validation, config, "resnet18", "fp-A", hash, paths);
@@ -48,8 +48,39 @@ public class HeadTrainingRunTests
         }
 
         Assert.True(HeadTrainingRun.IsUpToDate(paths, hash));
-        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg2", "fp-A", Train, Validation)));
-        Assert.NotEqual(hash, HeadTrainingRun.InputsHash("cfg", "fp-A", SyntheticVectors.Relabel(Train, i => i == 0), Validation));
+        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg2", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation))));
+        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(SyntheticVectors.Relabel(Train, i => i == 0), Validation));
+        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(Train, null));
+    }
+
+    [Fact]
+    public void Execute_trains_once_then_is_up_to_date_without_loading_vectors()
+    {
+        using var dir = new TempDir();
+        var config = new PipelineConfig
+        {
+            Workspace = dir.Path,
+            TrainHead = new TrainHeadConfig { Steps = 40, EvalInterval = 10 },
+            SectionHashes = new Dictionary<string, string> { ["train_head"] = "s1" },
+        };
+        var loads = 0;
+        (LabelledVectors, LabelledVectors?) Load() { loads++; return (Train, Validation); }
+
+        var first = HeadTrainingRun.Execute(config, "resnet18", "fp", "up-1", Load);
+        Assert.False(first.UpToDate);
+        Assert.Contains("best step", first.Summary);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "head.msgpack")));
+        Assert.True(File.Exists(Path.Combine(dir.Path, "reports", "learning_curve.png")));
+
+        var second = HeadTrainingRun.Execute(config, "resnet18", "fp", "up-1", Load);
+        Assert.True(second.UpToDate);
+        Assert.Equal("TrainHead: up to date", second.Summary);
+        Assert.Equal(1, loads);
+
+        Assert.False(HeadTrainingRun.Execute(config, "resnet18", "fp", "up-2", Load).UpToDate);
+        config.SectionHashes = new Dictionary<string, string> { ["train_head"] = "s2" };
+        Assert.False(HeadTrainingRun.Execute(config, "resnet18", "fp", "up-2", Load).UpToDate);
+        Assert.Equal(3, loads);
     }
 
     [Fact]
