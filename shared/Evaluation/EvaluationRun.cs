@@ -1,0 +1,77 @@
+using System.Globalization;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Export;
+using BottleneckPipeline.Head;
+
+namespace BottleneckPipeline.Evaluation;
+
+/// <summary>What export needs from the backbone side: the model, where its bottleneck is, its preprocessing, and raw test pixels.</summary>
+/// <param name="LoadPixels">CHW RGB 0..255 tensors at the input size for the given test rows (same resize as Extract).</param>
+public sealed record ExportInputs(byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
+
+/// <summary>What <see cref="EvaluationRun.Execute"/> did; Summary is the stage's one-line output.</summary>
+public sealed record EvaluationOutcome(bool UpToDate, EvaluationReport? Report, string Summary);
+
+/// <summary>
+/// The Evaluate stage body: load the head (refusing one from another backbone), measure it on the
+/// test vectors, export backbone + head as one ONNX and check it, write the reports. Returns at once
+/// when the recorded inputs hash matches and the outputs exist.
+/// </summary>
+public static class EvaluationRun
+{
+    public static string ModelPath(PipelineConfig config) => Path.Combine(config.WorkspaceDir, "model.onnx");
+
+    public static string InputsHash(string evaluateSectionHash, string headInputsHash, string upstreamHash) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            $"evaluate={evaluateSectionHash}\nhead={headInputsHash}\nupstream={upstreamHash}")));
+
+    /// <param name="backboneFingerprint">the current cache/backbone's fingerprint; a head trained on another is refused.</param>
+    /// <param name="upstreamHash">a hash of the cache and split state the test vectors come from.</param>
+    /// <param name="loadTest">reads the test vectors, labelled with the given (head's) label names in that order.</param>
+    /// <param name="export">needed when evaluate.export is on.</param>
+    public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash,
+        Func<string[], LabelledVectors> loadTest, ExportInputs? export)
+    {
+        var headPath = HeadOutputPaths.For(config).HeadPath;
+        var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
+        var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
+        var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);
+        var jsonPath = Path.Combine(config.ReportsDir, EvaluationWriter.JsonName);
+        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ModelPath(config) : null))
+            return new EvaluationOutcome(true, null, "Evaluate: up to date");
+
+        var test = loadTest(artifact.LabelNames);
+        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK);
+        if (config.Evaluate.Export)
+        {
+            if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
+            var modelPath = ModelPath(config);
+            HeadExporter.ExportToFile(modelPath, export.BackboneModel, export.BottleneckTensor, export.Preprocessing, artifact.Head,
+                new ExportProvenance(artifact.BackboneName, artifact.BackboneFingerprint, artifact.InputsHash));
+            report.Export = ExportChecker.Check(modelPath, export.LoadPixels(test), probabilities);
+        }
+        report.InputsHash = hash;
+        EvaluationWriter.Write(config.ReportsDir, report);
+
+        var summary = string.Create(CultureInfo.InvariantCulture,
+            $"Evaluate: test accuracy {100 * report.TestAccuracy:0.0}% on {report.TestImages} images, top-{report.TopK} {100 * report.TopKAccuracy:0.0}%");
+        if (report.Export is { } e)
+            summary += string.Create(CultureInfo.InvariantCulture, $"; export {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");
+        return new EvaluationOutcome(false, report, summary);
+    }
+
+    private static bool IsUpToDate(string jsonPath, string hash, string? modelPath)
+    {
+        if (!File.Exists(jsonPath) || (modelPath is not null && !File.Exists(modelPath))) return false;
+        var dir = Path.GetDirectoryName(jsonPath)!;
+        if (!File.Exists(Path.Combine(dir, EvaluationWriter.MarkdownName)) || !File.Exists(Path.Combine(dir, EvaluationWriter.ConfusionPngName))) return false;
+        try
+        {
+            return EvaluationReport.FromJson(File.ReadAllText(jsonPath)).InputsHash == hash;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+}

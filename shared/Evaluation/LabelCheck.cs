@@ -1,0 +1,25 @@
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Evaluation;
+
+/// <summary>For `Evaluate --data DIR`: every class folder must be a label the head was trained on.</summary>
+public static class LabelCheck
+{
+    public static void EnsureKnown(IEnumerable<string> dataLabels, IReadOnlyCollection<string> headLabels, string dataDir, string headPath)
+    {
+        var known = new HashSet<string>(headLabels, StringComparer.Ordinal);
+        var unknown = dataLabels.Where(l => !known.Contains(l)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+        if (unknown.Length == 0) return;
+        throw new InputException(
+            $"{dataDir} has class folder(s) the head {headPath} does not know: {string.Join(", ", unknown)}. " +
+            $"The head knows: {string.Join(", ", headLabels)}. Rename or remove those folders, or train a head that includes them.");
+    }
+
+    /// <summary>Checks every row's class folder and returns its index among the head's labels.</summary>
+    public static int[] ToHeadIndices(IReadOnlyList<string> rowLabels, string[] headLabels, string dataDir, string headPath)
+    {
+        EnsureKnown(rowLabels, headLabels, dataDir, headPath);
+        var index = headLabels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);
+        return rowLabels.Select(l => index[l]).ToArray();
+    }
+}

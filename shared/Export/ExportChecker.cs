@@ -1,0 +1,65 @@
+using BottleneckPipeline.Evaluation;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BottleneckPipeline.Export;
+
+/// <summary>
+/// Runs the exported model with ONNX Runtime on raw images and compares it with the cached path
+/// (backbone vectors from the cache, head applied in C#): the arg-max must agree on at least
+/// 99.9% of images and no probability may differ by more than 1e-4.
+/// </summary>
+public static class ExportChecker
+{
+    public const double RequiredAgreement = 0.999;
+    public const double AllowedProbabilityDifference = 1e-4;
+
+    /// <param name="pixelImages">each image CHW RGB float in [0, 255], 3 x size x size.</param>
+    /// <param name="expectedProbabilities">the cached path's probabilities for the same images.</param>
+    public static ExportReport Check(string exportedModelPath, IReadOnlyList<float[]> pixelImages, IReadOnlyList<float[]> expectedProbabilities, int intraOpThreads = 0)
+    {
+        if (pixelImages.Count != expectedProbabilities.Count) throw new ArgumentException($"{pixelImages.Count} images but {expectedProbabilities.Count} expected rows");
+        if (pixelImages.Count == 0) throw new ArgumentException("the export check needs at least one image");
+        var actual = Run(exportedModelPath, pixelImages, intraOpThreads);
+        var agree = 0;
+        var maxDiff = 0.0;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var expected = expectedProbabilities[i];
+            if (expected.Length != actual[i].Length) throw new ArgumentException($"image {i}: the exported model gives {actual[i].Length} classes, the head {expected.Length}");
+            if (Metrics.ClassificationMetrics.ArgMax(expected) == Metrics.ClassificationMetrics.ArgMax(actual[i])) agree++;
+            for (var c = 0; c < expected.Length; c++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[c] - actual[i][c]));
+        }
+        var agreement = (double)agree / actual.Length;
+        return new ExportReport(exportedModelPath, actual.Length, agreement, maxDiff,
+            agreement >= RequiredAgreement && maxDiff <= AllowedProbabilityDifference, RequiredAgreement, AllowedProbabilityDifference);
+    }
+
+    /// <summary>The exported model's probabilities for each image (batched when the model allows it).</summary>
+    public static float[][] Run(string exportedModelPath, IReadOnlyList<float[]> pixelImages, int intraOpThreads = 0)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
+        using var session = new InferenceSession(exportedModelPath, options);
+        var input = session.InputMetadata[HeadExporter.InputName];
+        var dims = input.Dimensions;
+        var batchLimit = dims[0] > 0 ? dims[0] : 16;
+        var perImage = 3L * dims[2] * dims[3];
+        var results = new float[pixelImages.Count][];
+        using var runOptions = new RunOptions();
+        for (var start = 0; start < pixelImages.Count; start += batchLimit)
+        {
+            var count = Math.Min(batchLimit, pixelImages.Count - start);
+            var batch = new float[count * perImage];
+            for (var k = 0; k < count; k++)
+            {
+                if (pixelImages[start + k].Length != perImage) throw new ArgumentException($"image {start + k} has {pixelImages[start + k].Length} values, the model takes {perImage}");
+                pixelImages[start + k].CopyTo(batch, k * perImage);
+            }
+            using var value = OrtValue.CreateTensorValueFromMemory(batch, [count, 3, dims[2], dims[3]]);
+            using var outputs = session.Run(runOptions, [HeadExporter.InputName], [value], [HeadExporter.OutputName]);
+            var probabilities = outputs[0].GetTensorDataAsSpan<float>();
+            var classes = probabilities.Length / count;
+            for (var k = 0; k < count; k++) results[start + k] = probabilities.Slice(k * classes, classes).ToArray();
+        }
+        return results;
+    }
+}

@@ -1,0 +1,63 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace BottleneckPipeline.Export;
+
+/// <summary>Building and reading ONNX initializers and value infos.</summary>
+internal static class OnnxTensors
+{
+    public static TensorProto Float(string name, float[] values, params long[] dims)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+        t.Dims.AddRange(dims);
+        t.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return t;
+    }
+
+    public static TensorProto Int64(string name, long[] values, params long[] dims)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        t.Dims.AddRange(dims);
+        t.Int64Data.AddRange(values);
+        return t;
+    }
+
+    public static float[] ReadFloats(TensorProto t)
+    {
+        if (t.DataType != (int)TensorProto.Types.DataType.Float) throw new InvalidDataException($"initializer {t.Name} is not float32");
+        if (t.FloatData.Count > 0) return t.FloatData.ToArray();
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
+    }
+
+    /// <summary>A float tensor value info; a dimension is a fixed size (long) or a symbolic name (string).</summary>
+    public static ValueInfoProto FloatValueInfo(string name, params object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims)
+            shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+        };
+    }
+
+    public static ValueInfoProto ValueInfoFor(TensorProto t)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } } };
+    }
+
+    public static AttributeProto IntAttribute(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    public static NodeProto Node(string op, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        var n = new NodeProto { OpType = op, Name = name };
+        n.Input.AddRange(inputs);
+        n.Output.AddRange(outputs);
+        n.Attribute.AddRange(attributes);
+        return n;
+    }
+}

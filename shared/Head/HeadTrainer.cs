@@ -1,0 +1,126 @@
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Head;
+
+/// <summary>How training may use the machine; never changes the result.</summary>
+public sealed record HeadTrainingOptions
+{
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Loops smaller than this many multiply-adds run on one thread.</summary>
+    public long MinWorkToSplit { get; init; } = ParallelWork.DefaultMinWorkToSplit;
+
+    /// <summary>Called after each validation evaluation (for progress display).</summary>
+    public Action<TrainingLogRow>? OnEvaluation { get; init; }
+}
+
+/// <summary>One evaluation point of the training log.</summary>
+public sealed record TrainingLogRow(int Step, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy);
+
+public sealed record HeadTrainingResult(
+    SoftmaxHead Head,
+    IReadOnlyList<TrainingLogRow> Log,
+    int BestStep,
+    int StepsRun,
+    int StepsPlanned,
+    bool StoppedEarly,
+    SplitScore Train,
+    SplitScore Validation);
+
+/// <summary>
+/// Fits the softmax layer on train vectors with mini-batches, evaluating on validation every
+/// eval_interval steps and keeping the best validation checkpoint (early stopping after `patience`
+/// evaluations without improvement). Same vectors, config and seed give bitwise-identical weights.
+/// </summary>
+public static class HeadTrainer
+{
+    public static HeadTrainingResult Train(LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config, HeadTrainingOptions? options = null)
+    {
+        options ??= new HeadTrainingOptions();
+        if (train.Count == 0) throw new ArgumentException("the train split is empty");
+        if (validation is { Count: 0 }) validation = null;
+        if (validation is not null && (validation.Dimension != train.Dimension || !validation.LabelNames.SequenceEqual(train.LabelNames)))
+            throw new ArgumentException("validation vectors must share the train split's dimension and label names");
+
+        var classes = train.ClassCount;
+        var dim = train.Dimension;
+        var parallel = new ParallelWork(options.MaxDegreeOfParallelism, options.MinWorkToSplit);
+        var random = new SeededRandom(config.Seed);
+
+        var parameters = new float[classes * dim + classes];
+        // Small random weights (retrain.py uses stddev 0.001) break symmetry; the bias starts at zero.
+        for (var i = 0; i < classes * dim; i++) parameters[i] = (float)(0.001 * random.NextGaussian());
+
+        var steps = PlannedSteps(config, train.Count);
+        var batchSize = config.BatchSize;
+        var sampler = BatchSampler.Create(train, config.ClassBalanced, random);
+        var optimizer = Optimizer.Create(config.Optimizer, config.LearningRate, config.Momentum, parameters.Length);
+
+        var trainMatrix = new ScoringSet(train);
+        var validationMatrix = validation is null ? null : new ScoringSet(validation);
+        var batchRows = new int[batchSize];
+        var batchX = new float[batchSize * dim];
+        var batchLabels = new int[batchSize];
+        var gradient = new float[parameters.Length];
+        var logits = new float[batchSize * classes];
+        var l2 = (float)config.L2;
+        var smoothing = (float)config.LabelSmoothing;
+
+        var log = new List<TrainingLogRow>();
+        var best = parameters.ToArray();
+        var bestStep = 0;
+        var bestValidation = SplitScore.None;
+        var evaluationsWithoutImprovement = 0;
+        var stoppedEarly = false;
+        var step = 0;
+        while (step < steps)
+        {
+            sampler.Next(batchRows);
+            for (var k = 0; k < batchSize; k++)
+            {
+                train.Rows[batchRows[k]].CopyTo(batchX, k * dim);
+                batchLabels[k] = train.Labels[batchRows[k]];
+            }
+            SoftmaxObjective<float>.LossAndGradient(parameters, classes, dim, batchX, batchLabels, batchSize, l2, smoothing, gradient, logits, parallel);
+            optimizer.Step(parameters, gradient);
+            step++;
+
+            if (step % config.EvalInterval != 0 && step != steps) continue;
+            var trainScore = trainMatrix.Score(parameters, classes, parallel);
+            if (!double.IsFinite(trainScore.Loss))
+                throw new ConfigException(
+                    $"head training diverged (train loss {trainScore.Loss} at step {step}): lower train_head.learning_rate " +
+                    $"(now {config.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}) in the config file.");
+            var validationScore = validationMatrix?.Score(parameters, classes, parallel) ?? SplitScore.None;
+            var row = new TrainingLogRow(step, trainScore.Loss, trainScore.Accuracy, validationScore.Loss, validationScore.Accuracy);
+            log.Add(row);
+            options.OnEvaluation?.Invoke(row);
+
+            if (validationMatrix is null || validationScore.IsBetterThan(bestValidation))
+            {
+                bestValidation = validationScore;
+                bestStep = step;
+                parameters.CopyTo(best, 0);
+                evaluationsWithoutImprovement = 0;
+            }
+            else if (config.Patience > 0 && ++evaluationsWithoutImprovement >= config.Patience)
+            {
+                stoppedEarly = step < steps;
+                break;
+            }
+        }
+
+        var head = SoftmaxHead.FromParameters(best, train.LabelNames, dim);
+        var bestRow = log.First(r => r.Step == bestStep);
+        return new HeadTrainingResult(head, log, bestStep, step, steps, stoppedEarly,
+            new SplitScore(bestRow.TrainLoss, bestRow.TrainAccuracy),
+            new SplitScore(bestRow.ValidationLoss, bestRow.ValidationAccuracy));
+    }
+
+    /// <summary>Steps to run: `steps`, or epochs over the train split when `epochs` is set.</summary>
+    public static int PlannedSteps(TrainHeadConfig config, int trainCount) =>
+        config.Epochs is { } epochs
+            ? (int)Math.Max(1, Math.Min(int.MaxValue, ((long)epochs * trainCount + config.BatchSize - 1) / config.BatchSize))
+            : config.Steps;
+}

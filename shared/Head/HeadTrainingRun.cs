@@ -1,0 +1,109 @@
+using BottleneckPipeline.Config;
+
+namespace BottleneckPipeline.Head;
+
+/// <summary>Where TrainHead writes: the head, its training log and its learning curve.</summary>
+public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string CurvePngPath)
+{
+    /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
+    public static HeadOutputPaths For(PipelineConfig config) => new(
+        Path.Combine(config.WorkspaceDir, "head.msgpack"),
+        Path.Combine(config.ReportsDir, "training_log.csv"),
+        Path.Combine(config.ReportsDir, "learning_curve.png"));
+
+    public bool AllExist => File.Exists(HeadPath) && File.Exists(LogCsvPath) && File.Exists(CurvePngPath);
+}
+
+/// <summary>
+/// The TrainHead stage's work once the vectors are in memory: train, then write the log, the
+/// curve and (last, so its presence means the rest is there) the head artifact.
+/// </summary>
+public static class HeadTrainingRun
+{
+    /// <summary>True when a head trained on exactly these inputs exists with its log and curve.</summary>
+    public static bool IsUpToDate(HeadOutputPaths paths, string inputsHash)
+    {
+        if (!paths.AllExist) return false;
+        try
+        {
+            return HeadArtifact.Load(paths.HeadPath).InputsHash == inputsHash;
+        }
+        catch (Runtime.InputException)
+        {
+            return false;
+        }
+    }
+
+    /// <param name="inputsHash">see <see cref="InputsHash"/>; recorded in the head so a rerun can tell it is up to date.</param>
+    public static (HeadArtifact Artifact, HeadTrainingResult Result) Run(
+        LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config,
+        string backboneName, string backboneFingerprint, string inputsHash, HeadOutputPaths paths,
+        HeadTrainingOptions? options = null)
+    {
+        var result = HeadTrainer.Train(train, validation, config, options);
+        TrainingLogWriter.WriteCsv(paths.LogCsvPath, result.Log);
+        TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
+        var artifact = HeadArtifact.Create(result, config, backboneName, backboneFingerprint, inputsHash);
+        artifact.Save(paths.HeadPath);
+        return (artifact, result);
+    }
+
+    /// <summary>The head's inputs hash: the train_head section, the backbone and the upstream (cache + split) state.</summary>
+    public static string InputsHash(string trainHeadSectionHash, string backboneFingerprint, string upstreamHash) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            $"train_head={trainHeadSectionHash}\nbackbone={backboneFingerprint}\nupstream={upstreamHash}")));
+
+    /// <summary>
+    /// SHA-256 over every vector with its label, content id, path and split: an upstream hash for
+    /// when no cheaper record of the cache and split state is at hand.
+    /// </summary>
+    public static string VectorsHash(LabelledVectors train, LabelledVectors? validation)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Text(string s)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(s);
+            sha.AppendData(BitConverter.GetBytes(bytes.Length));
+            sha.AppendData(bytes);
+        }
+        foreach (var (name, set) in new[] { ("train", train), ("validation", validation) })
+        {
+            Text(name);
+            if (set is null) continue;
+            foreach (var label in set.LabelNames) Text(label);
+            for (var i = 0; i < set.Count; i++)
+            {
+                Text(set.ContentIds[i]);
+                Text(set.RelativePaths[i]);
+                sha.AppendData(BitConverter.GetBytes(set.Labels[i]));
+                sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Rows[i].AsSpan()));
+            }
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The whole TrainHead stage body: returns at once when the head is up to date (vectors are
+    /// not even loaded), else loads the vectors, trains and writes everything.
+    /// </summary>
+    /// <param name="upstreamHash">a hash of the cache and split state the vectors come from.</param>
+    /// <param name="loadVectors">reads the train and validation vectors (validation may be null or empty).</param>
+    public static HeadStageOutcome Execute(PipelineConfig config, string backboneName, string backboneFingerprint, string upstreamHash,
+        Func<(LabelledVectors Train, LabelledVectors? Validation)> loadVectors, HeadTrainingOptions? options = null)
+    {
+        var paths = HeadOutputPaths.For(config);
+        var sectionHash = config.SectionHashes.TryGetValue("train_head", out var h) ? h : "none";
+        var hash = InputsHash(sectionHash, backboneFingerprint, upstreamHash);
+        if (IsUpToDate(paths, hash)) return new HeadStageOutcome(true, paths, null, null, "TrainHead: up to date");
+        var (train, validation) = loadVectors();
+        var (artifact, result) = Run(train, validation, config.TrainHead, backboneName, backboneFingerprint, hash, paths, options);
+        var summary = FormattableString.Invariant(
+            $"TrainHead: {train.Count} train / {validation?.Count ?? 0} validation vectors, {result.StepsRun} steps, best step {result.BestStep}, ") +
+            (result.Validation.HasValue ? FormattableString.Invariant($"validation accuracy {100 * result.Validation.Accuracy:0.0}%") : "no validation split") +
+            $"; head {paths.HeadPath}";
+        return new HeadStageOutcome(false, paths, artifact, result, summary);
+    }
+}
+
+/// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>
+public sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary);

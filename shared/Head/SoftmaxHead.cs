@@ -1,0 +1,49 @@
+using System.Numerics.Tensors;
+
+namespace BottleneckPipeline.Head;
+
+/// <summary>A trained fully connected softmax layer: probabilities = softmax(W x + b).</summary>
+public sealed class SoftmaxHead
+{
+    public SoftmaxHead(float[] weights, float[] bias, string[] labelNames, int dimension)
+    {
+        if (bias.Length != labelNames.Length) throw new ArgumentException($"{bias.Length} biases for {labelNames.Length} labels");
+        if (weights.Length != labelNames.Length * dimension) throw new ArgumentException($"weights have {weights.Length} values, expected {labelNames.Length} x {dimension}");
+        Weights = weights;
+        Bias = bias;
+        LabelNames = labelNames;
+        Dimension = dimension;
+    }
+
+    /// <summary>Row-major [classes x dimension].</summary>
+    public float[] Weights { get; }
+    public float[] Bias { get; }
+    public string[] LabelNames { get; }
+    public int Dimension { get; }
+    public int ClassCount => LabelNames.Length;
+
+    /// <summary>The flat parameter layout the trainer uses: weights then bias.</summary>
+    internal static SoftmaxHead FromParameters(float[] parameters, string[] labelNames, int dimension)
+    {
+        var wc = labelNames.Length * dimension;
+        return new SoftmaxHead(parameters.AsSpan(0, wc).ToArray(), parameters.AsSpan(wc).ToArray(), labelNames, dimension);
+    }
+
+    public void Probabilities(ReadOnlySpan<float> vector, Span<float> probabilities)
+    {
+        if (vector.Length != Dimension) throw new ArgumentException($"vector has {vector.Length} values, the head expects {Dimension}");
+        for (var c = 0; c < ClassCount; c++)
+            probabilities[c] = TensorPrimitives.Dot(Weights.AsSpan(c * Dimension, Dimension), vector) + Bias[c];
+        TensorPrimitives.SoftMax(probabilities[..ClassCount], probabilities[..ClassCount]);
+    }
+
+    public float[] Probabilities(ReadOnlySpan<float> vector)
+    {
+        var p = new float[ClassCount];
+        Probabilities(vector, p);
+        return p;
+    }
+
+    /// <summary>Probabilities for every row of a set, one array per row.</summary>
+    public float[][] Probabilities(LabelledVectors set) => set.Rows.Select(r => Probabilities(r)).ToArray();
+}

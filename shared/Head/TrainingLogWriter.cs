@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Text;
+using BottleneckPipeline.Runtime;
+using ScottPlot;
+
+namespace BottleneckPipeline.Head;
+
+/// <summary>Writes the training log as CSV and as a learning-curve PNG (loss left axis, accuracy right).</summary>
+public static class TrainingLogWriter
+{
+    public const string CsvHeader = "step,train_loss,train_accuracy,val_loss,val_accuracy";
+
+    public static void WriteCsv(string path, IReadOnlyList<TrainingLogRow> log)
+    {
+        var sb = new StringBuilder(CsvHeader).Append('\n');
+        foreach (var r in log)
+            sb.Append(r.Step.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(Number(r.TrainLoss)).Append(',').Append(Number(r.TrainAccuracy)).Append(',')
+              .Append(Number(r.ValidationLoss)).Append(',').Append(Number(r.ValidationAccuracy)).Append('\n');
+        AtomicFile.WriteAllText(path, sb.ToString());
+    }
+
+    /// <summary>Empty field when a figure does not exist (no validation split).</summary>
+    private static string Number(double v) => double.IsNaN(v) ? "" : v.ToString("0.######", CultureInfo.InvariantCulture);
+
+    public static void WritePlot(string path, IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 900, int height = 500)
+    {
+        var plot = new Plot();
+        var steps = log.Select(r => (double)r.Step).ToArray();
+        AddSeries(plot, steps, log.Select(r => r.TrainLoss), "train loss", Colors.Blue, LinePattern.Solid, right: false);
+        AddSeries(plot, steps, log.Select(r => r.ValidationLoss), "validation loss", Colors.Orange, LinePattern.Solid, right: false);
+        AddSeries(plot, steps, log.Select(r => r.TrainAccuracy), "train accuracy", Colors.Blue, LinePattern.Dashed, right: true);
+        AddSeries(plot, steps, log.Select(r => r.ValidationAccuracy), "validation accuracy", Colors.Orange, LinePattern.Dashed, right: true);
+        var marker = plot.Add.VerticalLine(bestStep);
+        marker.LineColor = Colors.Gray;
+        marker.LinePattern = LinePattern.Dotted;
+        marker.LegendText = $"kept checkpoint (step {bestStep})";
+        plot.Title("Head training: loss (left) and accuracy (right)");
+        plot.XLabel("step");
+        plot.Axes.Left.Label.Text = "cross-entropy loss";
+        plot.Axes.Right.Label.Text = "accuracy";
+        plot.ShowLegend(Edge.Bottom);
+        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
+    }
+
+    private static void AddSeries(Plot plot, double[] steps, IEnumerable<double> values, string label, Color color, LinePattern pattern, bool right)
+    {
+        var ys = values.ToArray();
+        if (ys.All(double.IsNaN)) return;
+        var scatter = plot.Add.Scatter(steps, ys);
+        scatter.LegendText = label;
+        scatter.Color = color;
+        scatter.LinePattern = pattern;
+        scatter.MarkerSize = 3;
+        if (right) scatter.Axes.YAxis = plot.Axes.Right;
+    }
+}

@@ -1,0 +1,59 @@
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Export;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BottleneckPipeline.Tests.Export;
+
+public class EvaluationRunTests
+{
+    private static readonly string ResNetDir = Path.Combine(AppContext.BaseDirectory, "models", "resnet18");
+
+    [Fact]
+    public void Evaluate_measures_exports_checks_and_is_then_up_to_date()
+    {
+        using var dir = new TempDir();
+        // Real flowers through the real backbone: 2 per class, the vectors the cache would hold.
+        var pixels = ExportTestImages.Load(224, perClass: 2).SkipLast(1).ToList();
+        using var prep = new InferenceSession(Path.Combine(ResNetDir, "ResNetPreprocess.onnx"));
+        using var backbone = new InferenceSession(Path.Combine(ResNetDir, "ResNet18.onnx"));
+        var vectors = pixels.Select(p => ExportTestImages.RunOne(backbone, "Input247", "Pooling395_Output_0",
+            ExportTestImages.RunOne(prep, "OriginalInput", "PreprocessedInput", p, [1, 3, 224, 224]), [1, 3, 224, 224])).ToList();
+        var names = Directory.GetDirectories(RepoPaths.Flowers).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+        var labels = Enumerable.Range(0, vectors.Count).Select(i => i / 2).ToArray();
+        var set = new LabelledVectors(vectors, labels, names!, labels.Select((_, i) => $"id{i}").ToArray(), labels.Select((l, i) => $"{names[l]}/{i}.jpg").ToArray());
+
+        var config = new PipelineConfig
+        {
+            Workspace = dir.Path,
+            TrainHead = new TrainHeadConfig { Steps = 60, EvalInterval = 20 },
+            SectionHashes = new Dictionary<string, string> { ["train_head"] = "t", ["evaluate"] = "e" },
+        };
+        HeadTrainingRun.Execute(config, "resnet18", "fp-resnet", "up", () => (set, null));
+
+        var export = new ExportInputs(File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
+            ExportPreprocessing.FromResNetPreprocessModel(Path.Combine(ResNetDir, "ResNetPreprocess.onnx")), _ => pixels);
+        var loads = 0;
+        LabelledVectors LoadTest(string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
+
+        var first = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, export);
+        Assert.False(first.UpToDate);
+        var report = first.Report!;
+        Assert.Equal(vectors.Count, report.TestImages);
+        Assert.Equal(1.0, report.TestAccuracy); // trained on these very vectors
+        Assert.True(report.Export!.Passed, $"agreement {report.Export.ArgmaxAgreement}, max diff {report.Export.MaxAbsProbabilityDifference}");
+        Assert.True(File.Exists(EvaluationRun.ModelPath(config)));
+        Assert.True(File.Exists(Path.Combine(config.ReportsDir, "evaluation.json")));
+        Assert.Contains("export agrees", first.Summary);
+
+        var second = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, export);
+        Assert.True(second.UpToDate);
+        Assert.Equal(1, loads);
+
+        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", LoadTest, export));
+        Assert.Contains("fp-resnet", e.Message);
+        Assert.Contains("fp-other", e.Message);
+    }
+}

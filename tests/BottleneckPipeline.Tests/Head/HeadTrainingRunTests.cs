@@ -1,0 +1,107 @@
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+using SixLabors.ImageSharp;
+
+namespace BottleneckPipeline.Tests.Head;
+
+public class HeadTrainingRunTests
+{
+    private static readonly float[][] Centres = SyntheticVectors.Centres(3, 16, 1.0, 21);
+    private static readonly LabelledVectors Train = SyntheticVectors.Sample(Centres, 30, 1.0, 22);
+    private static readonly LabelledVectors Validation = SyntheticVectors.Sample(Centres, 10, 1.0, 23, "val");
+
+    [Fact]
+    public void Writes_head_log_and_curve_and_the_head_round_trips()
+    {
+        using var dir = new TempDir();
+        var paths = new HeadOutputPaths(dir["head.msgpack"], dir["reports/training_log.csv"], dir["reports/learning_curve.png"]);
+        var config = new TrainHeadConfig { Steps = 100, EvalInterval = 20, Optimizer = OptimizerName.Rmsprop };
+        var hash = HeadTrainingRun.InputsHash("cfg", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation));
+
+        Assert.False(HeadTrainingRun.IsUpToDate(paths, hash));
+        var (written, result) = HeadTrainingRun.Run(Train, Validation, config, "resnet18", "fp-A", hash, paths);
+
+        var loaded = HeadArtifact.Load(paths.HeadPath, "fp-A");
+        Assert.Equal(written.Weights, loaded.Weights);
+        Assert.Equal(written.Bias, loaded.Bias);
+        Assert.Equal(["class0", "class1", "class2"], loaded.LabelNames);
+        Assert.Equal(16, loaded.Dimension);
+        Assert.Equal("resnet18", loaded.BackboneName);
+        Assert.Equal(hash, loaded.InputsHash);
+        Assert.Equal(result.BestStep, loaded.Metrics.BestStep);
+        Assert.Equal(result.Validation.Accuracy, loaded.Metrics.ValidationAccuracy);
+        Assert.Contains("\"optimizer\":\"rmsprop\"", loaded.TrainingConfigJson);
+        Assert.Contains("\"eval_interval\":20", loaded.TrainingConfigJson);
+        Assert.Equal(result.Head.Probabilities(Validation.Rows[0]), loaded.Head.Probabilities(Validation.Rows[0]));
+
+        var csv = File.ReadAllLines(paths.LogCsvPath);
+        Assert.Equal(TrainingLogWriter.CsvHeader, csv[0]);
+        Assert.Equal(5, csv.Length - 1);
+        Assert.StartsWith("20,", csv[1]);
+        Assert.Equal(5, csv[1].Split(',').Length);
+
+        using (var png = Image.Load(paths.CurvePngPath))
+        {
+            Assert.Equal(900, png.Width);
+            Assert.Equal(500, png.Height);
+        }
+
+        Assert.True(HeadTrainingRun.IsUpToDate(paths, hash));
+        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg2", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation))));
+        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(SyntheticVectors.Relabel(Train, i => i == 0), Validation));
+        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(Train, null));
+    }
+
+    [Fact]
+    public void Execute_trains_once_then_is_up_to_date_without_loading_vectors()
+    {
+        using var dir = new TempDir();
+        var config = new PipelineConfig
+        {
+            Workspace = dir.Path,
+            TrainHead = new TrainHeadConfig { Steps = 40, EvalInterval = 10 },
+            SectionHashes = new Dictionary<string, string> { ["train_head"] = "s1" },
+        };
+        var loads = 0;
+        (LabelledVectors, LabelledVectors?) Load() { loads++; return (Train, Validation); }
+
+        var first = HeadTrainingRun.Execute(config, "resnet18", "fp", "up-1", Load);
+        Assert.False(first.UpToDate);
+        Assert.Contains("best step", first.Summary);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "head.msgpack")));
+        Assert.True(File.Exists(Path.Combine(dir.Path, "reports", "learning_curve.png")));
+
+        var second = HeadTrainingRun.Execute(config, "resnet18", "fp", "up-1", Load);
+        Assert.True(second.UpToDate);
+        Assert.Equal("TrainHead: up to date", second.Summary);
+        Assert.Equal(1, loads);
+
+        Assert.False(HeadTrainingRun.Execute(config, "resnet18", "fp", "up-2", Load).UpToDate);
+        config.SectionHashes = new Dictionary<string, string> { ["train_head"] = "s2" };
+        Assert.False(HeadTrainingRun.Execute(config, "resnet18", "fp", "up-2", Load).UpToDate);
+        Assert.Equal(3, loads);
+    }
+
+    [Fact]
+    public void A_head_from_another_backbone_is_refused_naming_both_fingerprints()
+    {
+        using var dir = new TempDir();
+        var result = HeadTrainer.Train(Train, Validation, new TrainHeadConfig { Steps = 10, EvalInterval = 5 });
+        HeadArtifact.Create(result, new TrainHeadConfig(), "resnet18", "fp-old", "h").Save(dir["head.msgpack"]);
+
+        var e = Assert.Throws<InputException>(() => HeadArtifact.Load(dir["head.msgpack"], "fp-new"));
+        Assert.Contains("fp-old", e.Message);
+        Assert.Contains("fp-new", e.Message);
+        Assert.Contains("re-run TrainHead", e.Message);
+    }
+
+    [Fact]
+    public void Missing_or_corrupt_head_is_an_input_error()
+    {
+        using var dir = new TempDir();
+        Assert.Contains("run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["none.msgpack"])).Message);
+        File.WriteAllBytes(dir["bad.msgpack"], [0xc1, 0x00, 0x13]);
+        Assert.Contains("re-run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["bad.msgpack"])).Message);
+    }
+}
