@@ -23,8 +23,16 @@ public static class ImageLoader
 
     private static Configuration MakeConfiguration()
     {
-        var c = Configuration.Default.Clone();
-        c.MaxDegreeOfParallelism = 1;
+        // A configuration of our own: Configuration.Default.Clone() shares its decoder registry, and
+        // changing that would change every other ImageSharp user in the process.
+        var c = new Configuration(
+            new SixLabors.ImageSharp.Formats.Png.PngConfigurationModule(), new SixLabors.ImageSharp.Formats.Jpeg.JpegConfigurationModule(),
+            new GifConfigurationModule(), new SixLabors.ImageSharp.Formats.Bmp.BmpConfigurationModule(),
+            new SixLabors.ImageSharp.Formats.Pbm.PbmConfigurationModule(), new SixLabors.ImageSharp.Formats.Tga.TgaConfigurationModule(),
+            new TiffConfigurationModule(), new SixLabors.ImageSharp.Formats.Webp.WebpConfigurationModule())
+        {
+            MaxDegreeOfParallelism = 1,
+        };
         c.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
         c.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First });
         return c;
