@@ -27,10 +27,12 @@ public static class BackboneFactory
                 ? new InputException($"the embedded ResNet-18 model is missing at {modelPath}. Rebuild the project (make build) so it is copied beside the executable.")
                 : new InputException($"'backbone.onnx': model file not found: {modelPath}. Point 'backbone.onnx' at your ONNX file.");
 
-        var bytes = File.ReadAllBytes(modelPath);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        // Streamed, not read into one array: the hash and the parse need no extra copy of the weights.
+        using var stream = File.OpenRead(modelPath);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+        stream.Position = 0;
         ModelProto model;
-        try { model = ModelProto.Parser.ParseFrom(bytes); }
+        try { model = ModelProto.Parser.ParseFrom(stream); }
         catch (Google.Protobuf.InvalidProtocolBufferException e)
         {
             throw new InputException($"'backbone.onnx': {modelPath} is not an ONNX model ({e.Message}).", e);
