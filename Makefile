@@ -11,11 +11,11 @@ export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 SOURCES := $(shell find shared stages -name '*.cs' -o -name '*.csproj' 2>/dev/null | grep -v '/obj/') Directory.Build.props Directory.Packages.props
-STAGES := Ingest
+STAGES := Ingest Extract
 BUILT := .artifacts/.built
 
-.PHONY: all build ingest test bench clean distclean
-all: ingest
+.PHONY: all build ingest extract test bench clean distclean
+all: extract
 
 $(BUILT): $(SOURCES)
 	$(DOTNET) build BottleneckPipeline.sln -c Release --nologo -v quiet -clp:NoSummary
@@ -25,6 +25,9 @@ build: $(BUILT)
 
 ingest: $(BUILT)
 	$(BIN)/Ingest/release/Ingest --config $(CONFIG)
+
+extract: ingest
+	$(BIN)/Extract/release/Extract --config $(CONFIG)
 
 test:
 	@mkdir -p .artifacts

@@ -29,6 +29,7 @@ public sealed class ExtractBench : IBenchmark
         var files = FlowerFiles(ctx.Flowers);
         var raw = RawOrt(ctx, files);
         EndToEnd(ctx, root, files.Count, raw);
+        KillAndResume(ctx, root);
         CacheLoad(ctx, root);
         Inception(ctx, root, files);
     }
@@ -160,6 +161,30 @@ public sealed class ExtractBench : IBenchmark
             Check(r, "Extract " + label);
             ctx.Record(Area, $"Extract 300 images, {label}", ReadReport(sub)["images_per_second"]!.GetValue<double>(), "img/s");
         }
+    }
+
+    /// <summary>kill -9 in the middle of a cold run, then a rerun: how much was kept, and that the rerun completes the rest.</summary>
+    private static void KillAndResume(BenchContext ctx, string root)
+    {
+        var dir = Path.Combine(root, "kill");
+        var config = WriteConfig(dir, ctx.Flowers, "");
+        Index(ctx, dir, config, ctx.Flowers, ctx.Quick ? 12 : 60, forceOwn: true);
+        var total = ctx.Quick ? 60 : 300;
+        using (var p = Process.Start(new ProcessStartInfo(ctx.StageBin("Extract"), $"--config {config}") { RedirectStandardOutput = true, RedirectStandardError = true })!)
+        {
+            Thread.Sleep(TimeSpan.FromSeconds(ctx.Quick ? 2 : 5));
+            p.Kill(); // SIGKILL on Linux: no cleanup runs
+            p.WaitForExit();
+        }
+        var fingerprint = BackboneFactory.Resolve(ConfigLoader.Load(config)).Fingerprint;
+        var kept = BottleneckCache.Open(Path.Combine(dir, "ws", "cache"), fingerprint, loadVectors: false).Count;
+        var rerun = BenchContext.RunProcess(ctx.StageBin("Extract"), $"--config {config}");
+        Check(rerun, "Extract after kill -9");
+        var report = ReadReport(dir);
+        var extracted = report["extracted"]!.GetValue<int>();
+        var after = BottleneckCache.Open(Path.Combine(dir, "ws", "cache"), fingerprint);
+        ctx.Record(Area, "kill -9 mid-run: vectors kept", kept, "img",
+            $"rerun extracted {extracted}, reused {report["reused"]}; cache now {after.Count}/{total}, rejected records {after.Stats.RejectedRecords}");
     }
 
     // ---- cache load -------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ public static class ExtractStage
         var spec = BackboneFactory.Resolve(config);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);
+        if (examples.Count == 0)
+            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
         var alreadyQuarantined = ReadQuarantined(db);
         var todo = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId) && !cache.Contains(e.ContentId)).ToList();
         var reused = examples.Count(e => cache.Contains(e.ContentId));

@@ -107,6 +107,17 @@ public class ExtractStageTests
     }
 
     [Fact]
+    public void An_empty_index_says_to_run_Ingest()
+    {
+        using var t = new TempDir();
+        var config = TestIndex.Config(t.Path, t.Path);
+        using var db = IndexDb.Open(config.IndexPath);
+        var e = Assert.Throws<BottleneckPipeline.Runtime.InputException>(() => ExtractStage.Run(config, db));
+        Assert.Contains("Ingest", e.Message);
+        Assert.False(File.Exists(ExtractStage.ReportPath(config)));
+    }
+
+    [Fact]
     public void Embedding_arbitrary_files_goes_through_the_same_cache()
     {
         using var t = new TempDir();
