@@ -1,0 +1,115 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
+using Onnx;
+
+namespace BottleneckPipeline.Backbones;
+
+/// <summary>
+/// Turns the backbone and extract sections of a config into a <see cref="BackboneSpec"/>: reads the
+/// model once to hash it and inspect its graph, but creates no inference session, so TrainHead and
+/// Evaluate can learn the fingerprint and dimension cheaply.
+/// </summary>
+public static class BackboneFactory
+{
+    public static string EmbeddedResNet18Path => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNet18.onnx");
+    public static string EmbeddedResNetPreprocessPath => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNetPreprocess.onnx");
+
+    public static BackboneSpec Resolve(PipelineConfig config) => Resolve(config.Backbone, config.Extract.Resize);
+
+    public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize)
+    {
+        var modelPath = b.Name == BackboneName.Resnet18 && b.Onnx is null ? EmbeddedResNet18Path : b.Onnx!;
+        if (!File.Exists(modelPath))
+            throw b.Name == BackboneName.Resnet18 && b.Onnx is null
+                ? new InputException($"the embedded ResNet-18 model is missing at {modelPath}. Rebuild the project (make build) so it is copied beside the executable.")
+                : new InputException($"'backbone.onnx': model file not found: {modelPath}. Point 'backbone.onnx' at your ONNX file.");
+
+        // Streamed, not read into one array: the hash and the parse need no extra copy of the weights.
+        using var stream = File.OpenRead(modelPath);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+        stream.Position = 0;
+        ModelProto model;
+        try { model = ModelProto.Parser.ParseFrom(stream); }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new InputException($"'backbone.onnx': {modelPath} is not an ONNX model ({e.Message}).", e);
+        }
+        var graph = new OnnxGraphInfo(model.Graph);
+        if (graph.Inputs.Count != 1)
+            throw new InputException($"backbone model {modelPath} must take exactly one image input; it has {graph.Describe()}");
+        var input = graph.Inputs[0];
+        var inputShape = graph.Shape(input.Name);
+
+        var layout = b.Layout ?? GuessLayout(inputShape);
+        var size = b.InputSize ?? DefaultSize(b.Name, inputShape, layout)
+            ?? throw new InputException($"backbone model {modelPath} does not state its image size (input {input.Name}{OnnxGraphInfo.ShowShape(inputShape)}). Set 'backbone.input_size'.");
+        var preprocessing = MakePreprocessing(b, size);
+        var bottleneck = BottleneckLocator.Locate(graph, b.Bottleneck, modelPath);
+        var fixedBatch = inputShape is { Length: > 0 } && inputShape[0] == 1;
+
+        var fingerprintText = $"model={sha};input={size};layout={layout};pre={preprocessing.Describe()};resize={resize};bottleneck={bottleneck.Tensor}";
+        return new BackboneSpec
+        {
+            Name = b.Name,
+            ModelPath = modelPath,
+            ModelSha256 = sha,
+            InputName = input.Name,
+            InputSize = size,
+            Layout = layout,
+            Preprocessing = preprocessing,
+            Resize = resize,
+            BottleneckTensor = bottleneck.Tensor,
+            BottleneckIsGraphOutput = bottleneck.IsGraphOutput,
+            Dimension = bottleneck.Dimension,
+            FixedBatch = fixedBatch,
+            Fingerprint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fingerprintText)))[..20],
+        };
+    }
+
+    private static TensorLayout GuessLayout(long[]? shape) =>
+        shape is { Length: 4 } && shape[3] == 3 && shape[1] != 3 ? TensorLayout.Nhwc : TensorLayout.Nchw;
+
+    private static int? DefaultSize(BackboneName name, long[]? shape, TensorLayout layout)
+    {
+        if (name == BackboneName.Resnet18) return 224;
+        if (name == BackboneName.InceptionV3) return 299;
+        if (shape is not { Length: 4 }) return null;
+        var h = layout == TensorLayout.Nchw ? shape[2] : shape[1];
+        return h > 0 ? (int)h : null;
+    }
+
+    private static Preprocessing MakePreprocessing(BackboneConfig b, int size)
+    {
+        var preset = b.Normalization ?? b.Name switch
+        {
+            BackboneName.Resnet18 => NormalizationPreset.CaffeBgr,
+            BackboneName.InceptionV3 => NormalizationPreset.Inception,
+            _ => NormalizationPreset.Imagenet,
+        };
+        return preset switch
+        {
+            NormalizationPreset.Imagenet => Preprocessing.MeanStd(preset, Preprocessing.ImagenetMean, Preprocessing.ImagenetStd),
+            NormalizationPreset.Inception => Preprocessing.Inception(),
+            NormalizationPreset.CaffeBgr => Preprocessing.CaffeBgr(size == 224 ? LoadResNetMeanImage() : null),
+            _ => Preprocessing.MeanStd(preset, b.Mean!, b.Std!),
+        };
+    }
+
+    /// <summary>The ResNet-18 package's MeanImage initializer: planar [3, 224, 224], BGR, 0..255 scale.</summary>
+    public static float[] LoadResNetMeanImage()
+    {
+        var path = EmbeddedResNetPreprocessPath;
+        if (!File.Exists(path))
+            throw new InputException($"the embedded ResNet preprocessing model is missing at {path}. Rebuild the project (make build).");
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        var mean = model.Graph.Initializer.FirstOrDefault(t => t.Name == "MeanImage")
+            ?? throw new InputException($"{path} has no MeanImage initializer; it is not the ResNet-18 package's preprocessing model.");
+        var values = mean.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(mean.RawData.Span).ToArray() : [.. mean.FloatData];
+        if (values.Length != 3 * 224 * 224)
+            throw new InputException($"{path}: MeanImage has {values.Length} values, expected 3x224x224.");
+        return values;
+    }
+}

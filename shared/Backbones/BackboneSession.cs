@@ -1,0 +1,136 @@
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+
+namespace BottleneckPipeline.Backbones;
+
+/// <summary>
+/// An ONNX Runtime session that maps a batch of prepared input tensors to bottleneck vectors. The
+/// graph is edited before the session is made: its only output becomes the bottleneck (so the
+/// optimizer drops the classifier head), and a batch fixed at 1 becomes dynamic.
+/// </summary>
+public sealed class BackboneSession : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly BackboneSpec _spec;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly RunOptions _runOptions = new();
+
+    /// <summary>Largest batch a run accepts: 1 when the graph cannot be made batch-dynamic.</summary>
+    public int MaxBatch { get; private set; }
+    /// <summary>Values per image in the bottleneck; learnt from the first run when the graph does not say.</summary>
+    public int Dimension { get; private set; }
+
+    private BackboneSession(InferenceSession session, BackboneSpec spec, int maxBatch)
+    {
+        _session = session;
+        _spec = spec;
+        _inputNames = [spec.InputName];
+        _outputNames = [spec.BottleneckTensor];
+        MaxBatch = maxBatch;
+        Dimension = spec.Dimension;
+    }
+
+    /// <param name="threads">Intra-op threads; 0 means one per core.</param>
+    /// <param name="makeBatchDynamic">Edit a batch fixed at 1 to be dynamic (off to measure the batch-1 graph).</param>
+    /// <param name="allowSpinning">Let idle ORT threads spin (faster for inference alone, slower beside decoding).</param>
+    public static BackboneSession Create(BackboneSpec spec, int threads, bool makeBatchDynamic = true, bool allowSpinning = false)
+    {
+        ModelProto model;
+        using (var fs = File.OpenRead(spec.ModelPath)) model = ModelProto.Parser.ParseFrom(fs);
+        var graph = model.Graph;
+        // Keep only the bottleneck as output: the head becomes dead code and is optimized away.
+        var output = graph.Output.FirstOrDefault(o => o.Name == spec.BottleneckTensor)
+                     ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
+        graph.Output.Clear();
+        graph.Output.Add(output);
+        var maxBatch = 256;
+        if (spec.FixedBatch)
+        {
+            if (makeBatchDynamic) graph.SetDim();
+            else maxBatch = 1;
+        }
+        using var options = Options(threads, allowSpinning);
+        var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
+        // The protobuf copies of the weights (tens of MB) are garbage now that ORT holds its own;
+        // collecting them here keeps them out of the run's peak memory.
+        GC.Collect();
+        return new BackboneSession(session, spec, maxBatch);
+    }
+
+    /// <summary>Deliberate session options: intra-op threads as configured, full graph optimization,
+    /// sequential execution (no inter-op pool: a CNN is a chain, parallel branches gain little), and
+    /// no spinning of idle threads unless asked.</summary>
+    public static SessionOptions Options(int threads, bool allowSpinning = false)
+    {
+        var o = new SessionOptions
+        {
+            IntraOpNumThreads = threads > 0 ? threads : Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        // Idle intra-op threads would spin on the cores the decode workers need: measured on 2 cores,
+        // Extract runs ~20% faster with spinning off (bench: extract).
+        if (!allowSpinning) o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return o;
+    }
+
+    /// <summary>Runs <paramref name="count"/> prepared images from <paramref name="input"/> and writes
+    /// count * Dimension values to <paramref name="output"/> (resized when the dimension was unknown).</summary>
+    public void Run(float[] input, int count, ref float[] output)
+    {
+        if (count > MaxBatch)
+        {
+            for (var start = 0; start < count; start += MaxBatch)
+            {
+                var n = Math.Min(MaxBatch, count - start);
+                var part = Array.Empty<float>();
+                RunOnce(input.AsMemory(start * _spec.ValuesPerImage, n * _spec.ValuesPerImage), n, ref part);
+                EnsureSize(ref output, count * Dimension);
+                part.AsSpan(0, n * Dimension).CopyTo(output.AsSpan(start * Dimension));
+            }
+            return;
+        }
+        try
+        {
+            RunOnce(input.AsMemory(0, count * _spec.ValuesPerImage), count, ref output);
+        }
+        catch (OnnxRuntimeException) when (count > 1 && _spec.FixedBatch && MaxBatch > 1)
+        {
+            // The graph had a fixed batch and some node kept it after the edit: go one image at a time.
+            MaxBatch = 1;
+            Run(input, count, ref output);
+        }
+    }
+
+    private void RunOnce(Memory<float> input, int count, ref float[] output)
+    {
+        var s = _spec.InputSize;
+        long[] shape = _spec.Layout == TensorLayout.Nchw ? [count, 3, s, s] : [count, s, s, 3];
+        using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
+        using var results = _session.Run(_runOptions, _inputNames, [inputValue], _outputNames);
+        var data = results[0].GetTensorDataAsSpan<float>();
+        if (data.Length % count != 0)
+            throw new InputException($"backbone {_spec.ModelPath}: tensor '{_spec.BottleneckTensor}' has {data.Length} values for {count} images; it is not per-image. Choose another 'backbone.bottleneck'.");
+        var dim = data.Length / count;
+        if (Dimension == 0) Dimension = dim;
+        else if (dim != Dimension)
+            throw new InputException($"backbone {_spec.ModelPath}: tensor '{_spec.BottleneckTensor}' has {dim} values per image, expected {Dimension}.");
+        EnsureSize(ref output, data.Length);
+        data.CopyTo(output);
+    }
+
+    private static void EnsureSize(ref float[] a, int n)
+    {
+        if (a.Length < n) Array.Resize(ref a, n);
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+}

@@ -1,0 +1,31 @@
+using BottleneckPipeline.Config;
+
+namespace BottleneckPipeline.Backbones;
+
+/// <summary>
+/// Everything that decides which vector an image gets: the model bytes, how pixels are prepared and
+/// which tensor is read. Its <see cref="Fingerprint"/> names the cache folder, so any change here
+/// misses the cache instead of mixing vectors from different backbones.
+/// </summary>
+public sealed record BackboneSpec
+{
+    public required BackboneName Name { get; init; }
+    public required string ModelPath { get; init; }
+    public required string ModelSha256 { get; init; }
+    public required string InputName { get; init; }
+    public required int InputSize { get; init; }
+    public required TensorLayout Layout { get; init; }
+    public required Preprocessing Preprocessing { get; init; }
+    public required ResizeMode Resize { get; init; }
+    public required string BottleneckTensor { get; init; }
+    public required bool BottleneckIsGraphOutput { get; init; }
+    /// <summary>Values per image; 0 when the graph does not say (a user-named tensor without a shape).</summary>
+    public required int Dimension { get; init; }
+    /// <summary>Whether the model's batch dimension was fixed to 1 (so the session makes it dynamic).</summary>
+    public required bool FixedBatch { get; init; }
+    public required string Fingerprint { get; init; }
+
+    public int ValuesPerImage => 3 * InputSize * InputSize;
+
+    public string DisplayName => Config.ConfigLoader.Snake(Name.ToString(), '-');
+}

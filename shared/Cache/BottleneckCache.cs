@@ -1,0 +1,242 @@
+// Bottleneck cache format (version BPVECS01).
+//
+//   cache.dir/<backbone fingerprint>/seg-<pid>-<random>.bpv   one append-only segment per writer
+//
+// A segment is the 8-byte magic "BPVECS01" followed by records:
+//
+//   int32 LE  payload length L
+//   L bytes   MessagePack array [bin8 content id (32 raw SHA-256 bytes), fixint bits (32 or 16),
+//             bin vector (float32 or float16 values, little-endian)]
+//   uint64 LE XxHash3 of the length field and the payload
+//
+// Why this shape:
+// - Each writer process appends only to its own segment (pid + random name), so several processes
+//   can fill one shared cache.dir at once without locks. Readers read every segment; a content id
+//   found twice is harmless (the first valid record wins).
+// - A writer fsyncs after each batch, so kill -9 loses at most the batch in flight. A record cut off
+//   by a crash, or damaged later, fails its length or checksum test and is never read back as a
+//   vector: reading that segment stops there. The next writer-side open truncates such a torn tail,
+//   but only in segments it can lock exclusively, i.e. whose writer is gone (a live writer holds a
+//   shared lock on its own segment).
+// - The fingerprint names the folder, so a different model, preprocessing, resize or tensor never
+//   meets these vectors; the content id is the key, so paths, labels and splits do not matter.
+using System.Buffers;
+using System.Runtime.InteropServices;
+
+namespace BottleneckPipeline.Cache;
+
+/// <summary>
+/// The vectors cached for one backbone fingerprint, read from every segment of its folder.
+/// Open with <c>loadVectors: false</c> to learn only which content ids are present (Extract's need);
+/// with vectors, <see cref="TryGet(string, Span{float})"/> returns each as float32.
+/// </summary>
+public sealed class BottleneckCache
+{
+    public string Fingerprint { get; }
+    public string Folder { get; }
+    /// <summary>Values per vector; 0 while the cache is empty.</summary>
+    public int Dimension { get; private set; }
+    public int Count => _index.Count;
+    public CacheReadStats Stats { get; } = new();
+
+    private readonly Dictionary<ContentKey, Slot> _index = [];
+    private readonly List<byte[]> _arena = [];
+    private int _arenaUsed;
+    private const int ArenaChunk = 16 << 20;
+
+    private readonly record struct Slot(int Chunk, int Offset, int Bytes, byte Bits);
+
+    private BottleneckCache(string folder, string fingerprint)
+    {
+        Folder = folder;
+        Fingerprint = fingerprint;
+    }
+
+    public static string FolderFor(string cacheDir, string fingerprint) => Path.Combine(cacheDir, fingerprint);
+
+    /// <param name="cacheDir">cache.dir (the folder holding one subfolder per fingerprint).</param>
+    /// <param name="fingerprint">Backbone fingerprint.</param>
+    /// <param name="loadVectors">Keep the vectors in memory for <see cref="TryGet(string, Span{float})"/>.</param>
+    /// <param name="repair">Truncate torn tails of segments whose writer is gone.</param>
+    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false)
+    {
+        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint);
+        if (!Directory.Exists(cache.Folder)) return cache;
+        // Name order: the same files always give the same "first valid wins" choice.
+        foreach (var file in Directory.EnumerateFiles(cache.Folder, "*.bpv").Order(StringComparer.Ordinal))
+            cache.ReadSegment(file, loadVectors, repair);
+        return cache;
+    }
+
+    public bool Contains(string contentId) => _index.ContainsKey(ContentKey.FromHex(contentId));
+
+    public bool Contains(ContentKey key) => _index.ContainsKey(key);
+
+    public IEnumerable<ContentKey> Keys => _index.Keys;
+
+    public bool TryGet(string contentId, Span<float> dest) => TryGet(ContentKey.FromHex(contentId), dest);
+
+    /// <summary>Copies the vector as float32 into <paramref name="dest"/> (at least <see cref="Dimension"/> long).</summary>
+    public bool TryGet(ContentKey key, Span<float> dest)
+    {
+        if (!_index.TryGetValue(key, out var slot)) return false;
+        if (slot.Chunk < 0) throw new InvalidOperationException("this cache was opened without vectors (loadVectors: false)");
+        var bytes = _arena[slot.Chunk].AsSpan(slot.Offset, slot.Bytes);
+        if (slot.Bits == 32) MemoryMarshal.Cast<byte, float>(bytes).CopyTo(dest);
+        else System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), dest[..Dimension]);
+        return true;
+    }
+
+    public float[]? Get(string contentId)
+    {
+        var v = new float[Dimension];
+        return TryGet(contentId, v) ? v : null;
+    }
+
+    private void ReadSegment(string path, bool loadVectors, bool repair)
+    {
+        Stats.Segments++;
+        long validEnd;
+        bool torn;
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan))
+        {
+            (validEnd, torn) = Scan(fs, loadVectors);
+        }
+        if (torn)
+        {
+            Stats.TornSegments++;
+            if (repair && TryTruncate(path, validEnd)) Stats.RepairedSegments++;
+        }
+    }
+
+    /// <summary>Reads records until the end or the first bad one; returns where the valid prefix ends.</summary>
+    private (long ValidEnd, bool Torn) Scan(FileStream fs, bool loadVectors)
+    {
+        var length = fs.Length;
+        Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
+        if (length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
+            return (0, true);
+
+        var buffer = ArrayPool<byte>.Shared.Rent(4 << 20);
+        try
+        {
+            int start = 0, end = 0;
+            long consumedInFile = SegmentFormat.HeaderSize;
+            var eof = false;
+            var mustRefill = false;
+            while (true)
+            {
+                if (!eof && (mustRefill || (end - start) < buffer.Length / 2))
+                {
+                    mustRefill = false;
+                    // Slide the unparsed bytes to the front and refill.
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    end -= start;
+                    start = 0;
+                    var n = fs.Read(buffer, end, buffer.Length - end);
+                    if (n == 0) eof = true;
+                    end += n;
+                    Stats.BytesRead += n;
+                }
+                if (start == end && eof) return (consumedInFile, false);
+                var outcome = SegmentFormat.TryDecode(buffer.AsSpan(start, end - start), out var record, out var used, eof);
+                if (outcome == SegmentFormat.Outcome.NeedMore)
+                {
+                    if (end - start == buffer.Length)
+                    {
+                        // A record larger than the buffer: grow it (bounded by MaxPayload).
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        Buffer.BlockCopy(buffer, start, bigger, 0, end - start);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                        end -= start;
+                        start = 0;
+                    }
+                    else if (eof) return (consumedInFile, true);
+                    mustRefill = true;
+                    continue;
+                }
+                if (outcome == SegmentFormat.Outcome.Corrupt)
+                {
+                    Stats.RejectedRecords++;
+                    return (consumedInFile, true);
+                }
+                if (!Add(record, loadVectors))
+                {
+                    Stats.RejectedRecords++;
+                    return (consumedInFile, true);
+                }
+                start += used;
+                consumedInFile += used;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private bool Add(SegmentFormat.Record record, bool loadVectors)
+    {
+        var dim = record.Dimension;
+        if (Dimension == 0) Dimension = dim;
+        else if (dim != Dimension) return false; // one fingerprint, one dimension: anything else is damage
+        Stats.Records++;
+        if (_index.ContainsKey(record.Key))
+        {
+            Stats.Duplicates++;
+            return true;
+        }
+        if (!loadVectors)
+        {
+            _index[record.Key] = new Slot(-1, 0, 0, (byte)record.Bits);
+            return true;
+        }
+        var bytes = record.Vector;
+        if (_arena.Count == 0 || _arenaUsed + bytes.Length > _arena[^1].Length)
+        {
+            _arena.Add(GC.AllocateUninitializedArray<byte>(Math.Max(ArenaChunk, bytes.Length)));
+            _arenaUsed = 0;
+        }
+        bytes.CopyTo(_arena[^1].AsSpan(_arenaUsed));
+        _index[record.Key] = new Slot(_arena.Count - 1, _arenaUsed, bytes.Length, (byte)record.Bits);
+        _arenaUsed += bytes.Length;
+        return true;
+    }
+
+    /// <summary>Cuts a torn tail off a segment whose writer is gone. A live writer holds a shared lock
+    /// on its segment, so the exclusive open fails and the segment is left alone.</summary>
+    private static bool TryTruncate(string path, long validEnd)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            if (validEnd < SegmentFormat.HeaderSize)
+            {
+                fs.Dispose();
+                File.Delete(path);
+                return true;
+            }
+            if (fs.Length > validEnd)
+            {
+                fs.SetLength(validEnd);
+                fs.Flush(flushToDisk: true);
+            }
+            return true;
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+}
+
+/// <summary>What reading the cache found, for reports and tests.</summary>
+public sealed class CacheReadStats
+{
+    public int Segments { get; set; }
+    public long Records { get; set; }
+    public long Duplicates { get; set; }
+    public int RejectedRecords { get; set; }
+    public int TornSegments { get; set; }
+    public int RepairedSegments { get; set; }
+    public long BytesRead { get; set; }
+}

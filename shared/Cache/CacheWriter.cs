@@ -1,0 +1,67 @@
+using System.Buffers;
+using BottleneckPipeline.Config;
+
+namespace BottleneckPipeline.Cache;
+
+/// <summary>
+/// Appends vectors to this process's own segment in the fingerprint's folder (format in
+/// BottleneckCache.cs). Records are buffered and made durable together by <see cref="Commit"/>,
+/// once per batch. The segment is created on the first commit, so a run that adds nothing leaves
+/// no file.
+/// </summary>
+public sealed class CacheWriter : IDisposable
+{
+    private readonly string _folder;
+    private readonly VectorPrecision _precision;
+    private readonly ArrayBufferWriter<byte> _pending = new(1 << 16);
+    private readonly ArrayBufferWriter<byte> _scratch = new(1 << 14);
+    private FileStream? _stream;
+
+    public string? SegmentPath { get; private set; }
+    public long RecordsWritten { get; private set; }
+    private int _pendingRecords;
+
+    public CacheWriter(string cacheDir, string fingerprint, VectorPrecision precision)
+    {
+        _folder = BottleneckCache.FolderFor(cacheDir, fingerprint);
+        _precision = precision;
+    }
+
+    public void Append(string contentId, ReadOnlySpan<float> vector) => Append(ContentKey.FromHex(contentId), vector);
+
+    public void Append(ContentKey key, ReadOnlySpan<float> vector)
+    {
+        SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
+        _pendingRecords++;
+    }
+
+    /// <summary>Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.</summary>
+    public void Commit()
+    {
+        if (_pending.WrittenCount == 0) return;
+        _stream ??= CreateSegment();
+        _stream.Write(_pending.WrittenSpan);
+        _stream.Flush(flushToDisk: true);
+        RecordsWritten += _pendingRecords;
+        _pendingRecords = 0;
+        _pending.Clear();
+    }
+
+    private FileStream CreateSegment()
+    {
+        Directory.CreateDirectory(_folder);
+        var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.bpv";
+        SegmentPath = Path.Combine(_folder, name);
+        // FileShare.Read: readers may look; the shared lock this takes stops a repairer (which needs
+        // an exclusive open) from truncating a segment that is still being written.
+        var fs = new FileStream(SegmentPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
+        fs.Write(SegmentFormat.Magic);
+        return fs;
+    }
+
+    public void Dispose()
+    {
+        try { Commit(); }
+        finally { _stream?.Dispose(); }
+    }
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Index;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Extract;
+
+/// <summary>What one Extract run did; also the content of reports/extract.json.</summary>
+public sealed record ExtractSummary(
+    bool UpToDate, int Extracted, int Reused, int Quarantined, long Decoded, double Seconds, double ImagesPerSecond,
+    string Fingerprint, int Dimension, string Backbone, string InputsHash);
+
+/// <summary>
+/// The Extract stage: every example in the index with no vector for this backbone's fingerprint is
+/// decoded, embedded and appended to the cache. Examples are keyed by content id, so a renamed,
+/// relabelled, re-split or moved image is never embedded twice.
+/// </summary>
+public static class ExtractStage
+{
+    public static readonly string[] Sections = ["dataset", "backbone", "extract", "cache"];
+
+    public static string ReportPath(PipelineConfig config) => Path.Combine(config.ReportsDir, "extract.json");
+
+    public static ExtractSummary Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var inputsHash = InputsHash(config, db);
+        if (UpToDate(config, inputsHash) is { } previous) return previous;
+
+        var spec = BackboneFactory.Resolve(config);
+        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
+        var examples = ReadExamples(db, config.Dataset.Root);
+        if (examples.Count == 0)
+            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
+        var alreadyQuarantined = ReadQuarantined(db);
+        var todo = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId) && !cache.Contains(e.ContentId)).ToList();
+        var reused = examples.Count(e => cache.Contains(e.ContentId));
+
+        var extracted = 0;
+        long decoded = 0;
+        var extractSeconds = 0.0;
+        var dimension = spec.Dimension != 0 ? spec.Dimension : cache.Dimension;
+        if (todo.Count > 0)
+        {
+            using var session = BackboneSession.Create(spec, config.Extract.Threads);
+            var preparer = new ImagePreparer(spec, config.Dataset.MaxPixels);
+            var workers = config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : ExtractPipeline.DefaultDecodeWorkers;
+            var pipeline = new ExtractPipeline(spec, session, preparer, config.Extract.BatchSize, workers);
+            using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
+            var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
+            RecordQuarantine(db, outcome.Quarantined);
+            extracted = outcome.Extracted;
+            decoded = outcome.Decoded;
+            extractSeconds = outcome.Seconds;
+            dimension = session.Dimension;
+        }
+
+        var quarantined = examples.Count(e => alreadyQuarantined.Contains(e.ContentId)) + (todo.Count - extracted);
+        var summary = new ExtractSummary(false, extracted, reused, quarantined, decoded, clock.Elapsed.TotalSeconds,
+            extractSeconds > 0 ? extracted / extractSeconds : 0, spec.Fingerprint, dimension, spec.DisplayName,
+            // Recomputed: new quarantine rows are part of the inputs, and the next run must see itself up to date.
+            InputsHash(config, db));
+        WriteReport(config, summary);
+        return summary;
+    }
+
+    /// <summary>One row per distinct content id, with a representative file to read it from.</summary>
+    internal static List<ImageWork> ReadExamples(IndexDb db, string root)
+    {
+        var list = new List<ImageWork>();
+        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples GROUP BY content_id ORDER BY content_id;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var rel = r.GetString(1);
+            list.Add(new ImageWork(r.GetString(0), Path.Combine(root, rel.Replace('/', Path.DirectorySeparatorChar)), rel));
+        }
+        return list;
+    }
+
+    private static HashSet<string> ReadQuarantined(IndexDb db)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        using var cmd = db.Command("SELECT content_id FROM quarantine;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) set.Add(r.GetString(0));
+        return set;
+    }
+
+    private static void RecordQuarantine(IndexDb db, IReadOnlyList<(ImageWork Work, string Reason)> items)
+    {
+        if (items.Count == 0) return;
+        using var tx = db.Begin();
+        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, stage, at) VALUES ($c, $p, $r, 'extract', $t);", tx);
+        var c = cmd.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text);
+        var p = cmd.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text);
+        var r = cmd.Parameters.Add("$r", Microsoft.Data.Sqlite.SqliteType.Text);
+        cmd.Parameters.AddWithValue("$t", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        foreach (var (work, reason) in items)
+        {
+            c.Value = work.ContentId;
+            p.Value = work.RelPath;
+            r.Value = reason;
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+    }
+
+    /// <summary>
+    /// Hash of everything Extract's output depends on: its config sections, Ingest's index hash (or,
+    /// without reports/ingest.json, the examples themselves), the quarantine list, and the model
+    /// file's identity (path, size, mtime: cheap, unlike hashing its bytes).
+    /// </summary>
+    internal static string InputsHash(PipelineConfig config, IndexDb db)
+    {
+        var sb = new StringBuilder();
+        sb.Append(StageHost.ConfigHash(config, Sections)).Append('\n');
+        sb.Append("ingest=").Append(IngestHash(config) ?? ExamplesHash(db)).Append('\n');
+        sb.Append("quarantine=").Append(Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM quarantine;"), CultureInfo.InvariantCulture)).Append('\n');
+        var model = config.Backbone.Onnx ?? BackboneFactory.EmbeddedResNet18Path;
+        var fi = new FileInfo(model);
+        sb.Append(CultureInfo.InvariantCulture, $"model={model};{(fi.Exists ? fi.Length : -1)};{(fi.Exists ? fi.LastWriteTimeUtc.Ticks : 0)}");
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+    }
+
+    private static string? IngestHash(PipelineConfig config)
+    {
+        var path = Path.Combine(config.ReportsDir, "ingest.json");
+        try
+        {
+            return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))?["index_hash"]?.GetValue<string>() : null;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        {
+            return null;
+        }
+    }
+
+    private static string ExamplesHash(IndexDb db)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples GROUP BY content_id ORDER BY content_id;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) h.AppendData(Encoding.UTF8.GetBytes(r.GetString(0) + "\t" + r.GetString(1) + "\n"));
+        return Convert.ToHexStringLower(h.GetHashAndReset())[..16];
+    }
+
+    private static ExtractSummary? UpToDate(PipelineConfig config, string inputsHash)
+    {
+        var path = ReportPath(config);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            if (o["inputs_hash"]?.GetValue<string>() != inputsHash) return null;
+            var fingerprint = o["fingerprint"]!.GetValue<string>();
+            if (!Directory.Exists(BottleneckCache.FolderFor(config.CacheDir, fingerprint))
+                && o["extracted"]!.GetValue<int>() + o["reused"]!.GetValue<int>() > 0) return null;
+            return new ExtractSummary(true, 0, o["extracted"]!.GetValue<int>() + o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(), 0, 0, 0,
+                fingerprint, o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), inputsHash);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        {
+            return null; // an unreadable report is simply redone
+        }
+    }
+
+    private static void WriteReport(PipelineConfig config, ExtractSummary s)
+    {
+        var o = new JsonObject
+        {
+            ["extracted"] = s.Extracted,
+            ["reused"] = s.Reused,
+            ["quarantined"] = s.Quarantined,
+            ["decoded"] = s.Decoded,
+            ["seconds"] = Math.Round(s.Seconds, 3),
+            ["images_per_second"] = Math.Round(s.ImagesPerSecond, 2),
+            ["fingerprint"] = s.Fingerprint,
+            ["dimension"] = s.Dimension,
+            ["backbone"] = s.Backbone,
+            ["cache_dir"] = config.CacheDir,
+            ["precision"] = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
+            ["inputs_hash"] = s.InputsHash,
+        };
+        AtomicFile.WriteAllText(ReportPath(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+}

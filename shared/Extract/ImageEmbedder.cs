@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+
+namespace BottleneckPipeline.Extract;
+
+/// <summary>An arbitrary file's bottleneck vector, or why there is none.</summary>
+public sealed record EmbeddedImage(string Path, string? ContentId, float[]? Vector, string? Error);
+
+/// <summary>
+/// Embeds image files that were never ingested (Evaluate --data, predict) through the same cache
+/// and the same preparation as Extract: a file whose content was embedded before is not decoded.
+/// </summary>
+public static class ImageEmbedder
+{
+    public static IReadOnlyList<EmbeddedImage> Embed(PipelineConfig config, IReadOnlyList<string> paths, CancellationToken ct = default) =>
+        Embed(BackboneFactory.Resolve(config), config, paths, ct);
+
+    public static IReadOnlyList<EmbeddedImage> Embed(BackboneSpec spec, PipelineConfig config, IReadOnlyList<string> paths, CancellationToken ct = default)
+    {
+        var results = new EmbeddedImage[paths.Count];
+        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: true, repair: true);
+        var todo = new List<ImageWork>();
+        var slotsById = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (var i = 0; i < paths.Count; i++)
+        {
+            var path = Path.GetFullPath(paths[i]);
+            string id;
+            try { id = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                results[i] = new EmbeddedImage(path, null, null, $"cannot read: {e.Message}");
+                continue;
+            }
+            if (cache.Dimension > 0 && cache.Get(id) is { } cached)
+            {
+                results[i] = new EmbeddedImage(path, id, cached, null);
+                continue;
+            }
+            if (!slotsById.TryGetValue(id, out var slots))
+            {
+                slotsById[id] = slots = [];
+                todo.Add(new ImageWork(id, path, path));
+            }
+            slots.Add(i);
+        }
+        if (todo.Count == 0) return results;
+
+        using var session = BackboneSession.Create(spec, config.Extract.Threads);
+        var preparer = new ImagePreparer(spec, config.Dataset.MaxPixels);
+        var workers = config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : ExtractPipeline.DefaultDecodeWorkers;
+        var pipeline = new ExtractPipeline(spec, session, preparer, config.Extract.BatchSize, workers);
+        using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
+        var outcome = pipeline.Run(todo, writer, (work, vector) =>
+        {
+            // Read back what the cache would give, so a float16 cache yields the same values either way.
+            var v = vector.ToArray();
+            if (config.Cache.Precision == VectorPrecision.Float16)
+                for (var k = 0; k < v.Length; k++) v[k] = (float)(Half)v[k];
+            foreach (var i in slotsById[work.ContentId]) results[i] = new EmbeddedImage(paths[i], work.ContentId, v, null);
+        }, null, ct);
+        foreach (var (work, reason) in outcome.Quarantined)
+            foreach (var i in slotsById[work.ContentId]) results[i] = new EmbeddedImage(paths[i], work.ContentId, null, reason);
+        return results;
+    }
+}

@@ -1,0 +1,168 @@
+using System.Security.Cryptography;
+using System.Text;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+
+namespace BottleneckPipeline.Tests.Cache;
+
+public class BottleneckCacheTests
+{
+    private const string Fp = "fingerprint0000000001";
+
+    private static string Id(int i) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("image " + i)));
+
+    private static float[] Vector(int i, int dim = 16) => [.. Enumerable.Range(0, dim).Select(k => (float)Math.Sin(i * 31 + k) * 10)];
+
+    private static string WriteRecords(string dir, IEnumerable<int> ids, VectorPrecision precision = VectorPrecision.Float32, string fp = Fp)
+    {
+        using var w = new CacheWriter(dir, fp, precision);
+        foreach (var i in ids) w.Append(Id(i), Vector(i));
+        w.Commit();
+        return w.SegmentPath!;
+    }
+
+    [Fact]
+    public void Float32_round_trip_is_exact()
+    {
+        using var t = new TempDir();
+        WriteRecords(t.Path, Enumerable.Range(0, 50));
+        var cache = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(50, cache.Count);
+        Assert.Equal(16, cache.Dimension);
+        var v = new float[16];
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.True(cache.TryGet(Id(i), v));
+            Assert.Equal(Vector(i), v);
+        }
+        Assert.False(cache.TryGet(Id(999), v));
+    }
+
+    [Fact]
+    public void Float16_round_trip_is_within_half_precision()
+    {
+        using var t = new TempDir();
+        var segment = WriteRecords(t.Path, Enumerable.Range(0, 20), VectorPrecision.Float16);
+        var cache = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(20, cache.Count);
+        for (var i = 0; i < 20; i++)
+        {
+            var got = cache.Get(Id(i))!;
+            var want = Vector(i);
+            for (var k = 0; k < want.Length; k++) Assert.Equal((float)(Half)want[k], got[k]);
+        }
+        // Half the vector bytes: the float16 segment is smaller than the float32 one by 20 * 16 * 2 bytes.
+        var f32 = WriteRecords(t["f32"], Enumerable.Range(0, 20));
+        Assert.Equal(20 * 16 * 2, new FileInfo(f32).Length - new FileInfo(segment).Length);
+    }
+
+    [Fact]
+    public void Torn_tail_is_never_read_and_is_truncated_by_a_repairing_open()
+    {
+        using var t = new TempDir();
+        var segment = WriteRecords(t.Path, Enumerable.Range(0, 5));
+        var full = new FileInfo(segment).Length;
+        // kill -9 in the middle of a write: the last record is cut short.
+        using (var fs = new FileStream(segment, FileMode.Open)) fs.SetLength(full - 10);
+
+        var readOnly = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(4, readOnly.Count);
+        Assert.False(readOnly.Contains(Id(4)));
+        Assert.Equal(1, readOnly.Stats.TornSegments);
+        Assert.Equal(full - 10, new FileInfo(segment).Length); // a plain read changes nothing
+
+        var repairing = BottleneckCache.Open(t.Path, Fp, repair: true);
+        Assert.Equal(1, repairing.Stats.RepairedSegments);
+        Assert.True(new FileInfo(segment).Length < full - 10);
+
+        var after = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(0, after.Stats.TornSegments);
+        Assert.Equal(4, after.Count);
+        Assert.Equal(Vector(3), after.Get(Id(3)));
+    }
+
+    [Fact]
+    public void Flipped_byte_rejects_the_record_instead_of_returning_a_wrong_vector()
+    {
+        using var t = new TempDir();
+        var segment = WriteRecords(t.Path, Enumerable.Range(0, 3));
+        var bytes = File.ReadAllBytes(segment);
+        var recordSize = (bytes.Length - 8) / 3;
+        // A byte inside the second record's vector.
+        bytes[8 + recordSize + recordSize / 2] ^= 0x40;
+        File.WriteAllBytes(segment, bytes);
+
+        var cache = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(Vector(0), cache.Get(Id(0)));
+        Assert.False(cache.Contains(Id(1)));
+        Assert.True(cache.Stats.RejectedRecords >= 1);
+    }
+
+    [Fact]
+    public void Segment_of_a_live_writer_is_not_truncated()
+    {
+        using var t = new TempDir();
+        using var live = new CacheWriter(t.Path, Fp, VectorPrecision.Float32);
+        live.Append(Id(1), Vector(1));
+        live.Commit();
+        // What a reader sees while the live writer is halfway through its next write.
+        using (var half = new FileStream(live.SegmentPath!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+            half.Write([0x40, 0, 0, 0, 0x93, 0xc4]);
+        var before = new FileInfo(live.SegmentPath!).Length;
+
+        var cache = BottleneckCache.Open(t.Path, Fp, repair: true);
+        Assert.Equal(1, cache.Count);
+        Assert.Equal(1, cache.Stats.TornSegments);
+        Assert.Equal(0, cache.Stats.RepairedSegments);
+        Assert.Equal(before, new FileInfo(live.SegmentPath!).Length);
+    }
+
+    [Fact]
+    public async Task Two_writers_on_one_cache_dir_at_once_both_succeed()
+    {
+        using var t = new TempDir();
+        var start = new Barrier(2);
+        var tasks = new[] { 0, 1 }.Select(w => Task.Run(() =>
+        {
+            using var writer = new CacheWriter(t.Path, Fp, VectorPrecision.Float32);
+            start.SignalAndWait();
+            for (var i = 0; i < 200; i++)
+            {
+                writer.Append(Id(w * 1000 + i), Vector(w * 1000 + i));
+                if (i % 8 == 7) writer.Commit();
+            }
+            // Both also write one shared id: duplicates are harmless.
+            writer.Append(Id(-1), Vector(-1));
+        })).ToArray();
+        await Task.WhenAll(tasks);
+
+        var cache = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(2, Directory.GetFiles(cache.Folder, "*.bpv").Length);
+        Assert.Equal(401, cache.Count);
+        Assert.Equal(1, cache.Stats.Duplicates);
+        Assert.Equal(0, cache.Stats.RejectedRecords);
+        Assert.Equal(Vector(1199), cache.Get(Id(1199)));
+        Assert.Equal(Vector(-1), cache.Get(Id(-1)));
+    }
+
+    [Fact]
+    public void Another_fingerprint_misses_the_cache()
+    {
+        using var t = new TempDir();
+        WriteRecords(t.Path, [1, 2, 3]);
+        Assert.Equal(3, BottleneckCache.Open(t.Path, Fp).Count);
+        var other = BottleneckCache.Open(t.Path, "fingerprint0000000002");
+        Assert.Equal(0, other.Count);
+        Assert.False(other.Contains(Id(1)));
+    }
+
+    [Fact]
+    public void Keys_only_open_knows_presence_but_holds_no_vectors()
+    {
+        using var t = new TempDir();
+        WriteRecords(t.Path, [7]);
+        var cache = BottleneckCache.Open(t.Path, Fp, loadVectors: false);
+        Assert.True(cache.Contains(Id(7)));
+        Assert.Throws<InvalidOperationException>(() => cache.TryGet(Id(7), new float[16]));
+    }
+}
