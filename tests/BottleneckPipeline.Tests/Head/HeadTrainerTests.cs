@@ -100,7 +100,7 @@ public class HeadTrainerTests
         var wild = Train.Rows.Select(r => r.Select(v => v * 1e18f).ToArray()).ToList();
         var train = new LabelledVectors(wild, Train.Labels, Train.LabelNames, Train.ContentIds, Train.RelativePaths);
         var config = new TrainHeadConfig { Optimizer = OptimizerName.Sgd, LearningRate = 10, Steps = 50, EvalInterval = 10 };
-        var e = Assert.Throws<Runtime.ConfigException>(() => HeadTrainer.Train(train, null, config));
+        var e = Assert.Throws<BottleneckPipeline.Runtime.ConfigException>(() => HeadTrainer.Train(train, null, config));
         Assert.Contains("train_head.learning_rate", e.Message);
     }
 
