@@ -28,9 +28,9 @@ public static class EvaluationRun
     /// <param name="backboneFingerprint">the current cache/backbone's fingerprint; a head trained on another is refused.</param>
     /// <param name="upstreamHash">a hash of the cache and split state the test vectors come from.</param>
     /// <param name="loadTest">reads the test vectors, labelled with the given (head's) label names in that order.</param>
-    /// <param name="export">needed when evaluate.export is on.</param>
+    /// <param name="export">gives the export inputs when evaluate.export is on; only called when there is work to do.</param>
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash,
-        Func<string[], LabelledVectors> loadTest, ExportInputs? export)
+        Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export)
     {
         var headPath = HeadOutputPaths.For(config).HeadPath;
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
@@ -45,10 +45,11 @@ public static class EvaluationRun
         if (config.Evaluate.Export)
         {
             if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
+            var inputs = export();
             var modelPath = ModelPath(config);
-            HeadExporter.ExportToFile(modelPath, export.BackboneModel, export.BottleneckTensor, export.Preprocessing, artifact.Head,
+            HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, artifact.Head,
                 new ExportProvenance(artifact.BackboneName, artifact.BackboneFingerprint, artifact.InputsHash));
-            report.Export = ExportChecker.Check(modelPath, export.LoadPixels(test), probabilities);
+            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities);
         }
         report.InputsHash = hash;
         EvaluationWriter.Write(config.ReportsDir, report);

@@ -35,26 +35,28 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
     public static ExportPreprocessing CaffeBgr(float[] bgrMeanImage, int size, TensorLayout layout = TensorLayout.Nchw) =>
         new(size, layout, true, bgrMeanImage, [1f, 1f, 1f], "caffe-bgr: RGB to BGR, minus the ImageNet mean image (0..255 scale)");
 
-    /// <summary>Reads MeanImage from the embedded ResNetPreprocess.onnx (Split, Concat as BGR, Sub MeanImage).</summary>
-    public static ExportPreprocessing FromResNetPreprocessModel(string preprocessOnnxPath)
+    /// <summary>
+    /// The export form of Extract's own preprocessing, so the exported model sees exactly the values
+    /// the cached vectors were made from: value = rgb[src] * scale + offset - meanImage
+    /// = (rgb[src] - (meanImage - offset) / scale) * scale.
+    /// </summary>
+    public static ExportPreprocessing From(Backbones.Preprocessing p, int size, TensorLayout layout)
     {
-        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(preprocessOnnxPath));
-        var mean = model.Graph.Initializer.FirstOrDefault(t => t.Name == "MeanImage")
-            ?? throw new InputException($"{preprocessOnnxPath} has no MeanImage initializer.");
-        var values = OnnxTensors.ReadFloats(mean);
-        var size = (int)mean.Dims[^1];
-        return CaffeBgr(values, size);
+        var bgr = p.SourceChannel.SequenceEqual([2, 1, 0]);
+        if (!bgr && !p.SourceChannel.SequenceEqual([0, 1, 2]))
+            throw new ArgumentException($"channel order {string.Join(",", p.SourceChannel)} is neither RGB nor BGR");
+        var plane = size * size;
+        float[] mean;
+        if (p.MeanImage is { } image)
+        {
+            mean = new float[Channels * plane];
+            for (var c = 0; c < Channels; c++)
+                for (var k = 0; k < plane; k++)
+                    mean[c * plane + k] = (image[c * plane + k] - p.Offset[c]) / p.Scale[c];
+        }
+        else mean = [.. Enumerable.Range(0, Channels).Select(c => -p.Offset[c] / p.Scale[c])];
+        return new(size, layout, bgr, mean, [.. p.Scale], p.Describe());
     }
-
-    /// <summary>The preprocessing for a configured normalization preset.</summary>
-    public static ExportPreprocessing FromPreset(NormalizationPreset preset, int size, TensorLayout layout, IReadOnlyList<double>? mean01, IReadOnlyList<double>? std01, string? resNetPreprocessOnnxPath) => preset switch
-    {
-        NormalizationPreset.Imagenet => Imagenet(size, layout),
-        NormalizationPreset.Inception => Inception(size, layout),
-        NormalizationPreset.Custom => Custom(mean01 ?? throw new ConfigException("normalization: custom needs backbone.mean."), std01 ?? throw new ConfigException("normalization: custom needs backbone.std."), size, layout),
-        NormalizationPreset.CaffeBgr => FromResNetPreprocessModel(resNetPreprocessOnnxPath ?? throw new ArgumentNullException(nameof(resNetPreprocessOnnxPath))) with { BackboneLayout = layout },
-        _ => throw new ArgumentOutOfRangeException(nameof(preset)),
-    };
 
     /// <summary>Applies the same arithmetic in C# to one CHW RGB 0..255 image, giving the backbone's NCHW input (for checks).</summary>
     public float[] Apply(ReadOnlySpan<float> chwRgb)

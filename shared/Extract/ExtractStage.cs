@@ -153,19 +153,31 @@ public static class ExtractStage
 
     private static ExtractSummary? UpToDate(PipelineConfig config, string inputsHash)
     {
+        var previous = TryReadReport(config);
+        if (previous is null || previous.InputsHash != inputsHash) return null;
+        if (!Directory.Exists(BottleneckCache.FolderFor(config.CacheDir, previous.Fingerprint)) && previous.Extracted + previous.Reused > 0) return null;
+        return previous with { UpToDate = true, Reused = previous.Extracted + previous.Reused, Extracted = 0, Decoded = 0, Seconds = 0, ImagesPerSecond = 0 };
+    }
+
+    /// <summary>
+    /// What the last Extract run recorded (its fingerprint, dimension and inputs hash): how later
+    /// stages learn which vectors to read without resolving the backbone again.
+    /// </summary>
+    public static ExtractSummary ReadReport(PipelineConfig config) =>
+        TryReadReport(config) ?? throw new InputException($"{ReportPath(config)} is missing or unreadable. Run the Extract stage first (make extract).");
+
+    private static ExtractSummary? TryReadReport(PipelineConfig config)
+    {
         var path = ReportPath(config);
         if (!File.Exists(path)) return null;
         try
         {
             var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            if (o["inputs_hash"]?.GetValue<string>() != inputsHash) return null;
-            var fingerprint = o["fingerprint"]!.GetValue<string>();
-            if (!Directory.Exists(BottleneckCache.FolderFor(config.CacheDir, fingerprint))
-                && o["extracted"]!.GetValue<int>() + o["reused"]!.GetValue<int>() > 0) return null;
-            return new ExtractSummary(true, 0, o["extracted"]!.GetValue<int>() + o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(), 0, 0, 0,
-                fingerprint, o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), inputsHash);
+            return new ExtractSummary(false, o["extracted"]!.GetValue<int>(), o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(),
+                o["decoded"]?.GetValue<long>() ?? 0, o["seconds"]!.GetValue<double>(), o["images_per_second"]!.GetValue<double>(),
+                o["fingerprint"]!.GetValue<string>(), o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), o["inputs_hash"]!.GetValue<string>());
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or IOException)
         {
             return null; // an unreadable report is simply redone
         }

@@ -1,2 +1,48 @@
-// Evaluate stage: implemented in the library; this file only parses arguments and reports.
-return BottleneckPipeline.Runtime.StageHost.Guard("Evaluate", () => throw new BottleneckPipeline.Runtime.InputException("the Evaluate stage is not built yet"));
+// Evaluate stage: the head on the test split (report, confusion matrix, exported ONNX model);
+// `--data DIR --out FILE.json` scores another labelled folder; `predict` classifies images.
+using System.CommandLine;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Runtime;
+
+var configOption = StageHost.ConfigOption();
+var dataOption = new Option<string?>("--data") { Description = "Score this folder of class subfolders instead of the test split." };
+var outOption = new Option<string?>("--out") { Description = "With --data: where to write the report JSON." };
+var root = new RootCommand("Evaluate the head on the test split, export the model, or score another labelled folder.") { configOption, dataOption, outOption };
+root.SetAction(parse =>
+{
+    var configPath = parse.GetValue(configOption)!;
+    var data = parse.GetValue(dataOption);
+    if (data is null)
+        return StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db) =>
+        {
+            var outcome = EvaluateStage.Run(config, db);
+            Console.WriteLine(outcome.Summary);
+            return outcome.Summary;
+        });
+    return StageHost.Guard("evaluate", () =>
+    {
+        var config = ConfigLoader.Load(configPath);
+        var outPath = parse.GetValue(outOption) ?? throw new ConfigException("--data needs --out FILE.json: where to write the report.");
+        var (report, skipped) = EvaluateStage.ScoreFolder(config, data, outPath);
+        foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
+        Console.WriteLine($"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath}");
+        return ExitCodes.Success;
+    });
+});
+
+var inputs = new Argument<string[]>("paths") { Description = "Image files or folders (searched recursively).", Arity = ArgumentArity.OneOrMore };
+var csvOption = new Option<string>("--out") { Description = "CSV file to write.", DefaultValueFactory = _ => "predictions.csv" };
+var topKOption = new Option<int?>("--top-k") { Description = "Labels per image (default evaluate.top_k)." };
+var predict = new Command("predict", "Classify unlabelled images; writes CSV with the top-k labels and probabilities.") { configOption, inputs, csvOption, topKOption };
+predict.SetAction(parse => StageHost.Guard("predict", () =>
+{
+    var config = ConfigLoader.Load(parse.GetValue(configOption)!);
+    var outCsv = parse.GetValue(csvOption)!;
+    var (count, skipped) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK);
+    foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
+    Console.WriteLine($"predict: {count} images classified; wrote {outCsv}");
+    return ExitCodes.Success;
+}));
+root.Subcommands.Add(predict);
+return root.Parse(args).Invoke();

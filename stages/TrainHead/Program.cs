@@ -1,2 +1,15 @@
-// TrainHead stage: implemented in the library; this file only parses arguments and reports.
-return BottleneckPipeline.Runtime.StageHost.Guard("TrainHead", () => throw new BottleneckPipeline.Runtime.InputException("the TrainHead stage is not built yet"));
+// TrainHead stage: fit the new softmax layer on the cached train vectors, validated on the
+// validation split. The work is in the library (BottleneckPipeline.Head); this file parses arguments.
+using System.CommandLine;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+
+var configOption = StageHost.ConfigOption();
+var command = new RootCommand("Train the softmax head on the cached bottleneck vectors.") { configOption };
+command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(configOption)!, TrainHeadStage.Sections, (config, db) =>
+{
+    var outcome = TrainHeadStage.Run(config, db);
+    Console.WriteLine(outcome.Summary);
+    return outcome.Summary;
+}));
+return command.Parse(args).Invoke();

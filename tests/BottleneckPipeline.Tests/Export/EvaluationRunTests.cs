@@ -34,11 +34,11 @@ public class EvaluationRunTests
         HeadTrainingRun.Execute(config, "resnet18", "fp-resnet", "up", () => (set, null));
 
         var export = new ExportInputs(File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
-            ExportPreprocessing.FromResNetPreprocessModel(Path.Combine(ResNetDir, "ResNetPreprocess.onnx")), _ => pixels);
+            ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw), _ => pixels);
         var loads = 0;
         LabelledVectors LoadTest(string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
 
-        var first = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, export);
+        var first = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, () => export);
         Assert.False(first.UpToDate);
         var report = first.Report!;
         Assert.Equal(vectors.Count, report.TestImages);
@@ -48,11 +48,11 @@ public class EvaluationRunTests
         Assert.True(File.Exists(Path.Combine(config.ReportsDir, "evaluation.json")));
         Assert.Contains("export agrees", first.Summary);
 
-        var second = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, export);
+        var second = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, () => export);
         Assert.True(second.UpToDate);
         Assert.Equal(1, loads);
 
-        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", LoadTest, export));
+        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", LoadTest, () => export));
         Assert.Contains("fp-resnet", e.Message);
         Assert.Contains("fp-other", e.Message);
     }

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Config;
 using System.Text.Json;
 using BottleneckPipeline.Export;
 using BottleneckPipeline.Runtime;
@@ -17,7 +18,7 @@ public class HeadExporterTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var images = ExportTestImages.Load(224, perClass: 2);
         var head = ExportTestImages.RandomHead(5, 512, 0.05, 1);
-        var preprocessing = ExportPreprocessing.FromResNetPreprocessModel(Path.Combine(ResNetDir, "ResNetPreprocess.onnx"));
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
         Assert.Equal(3 * 224 * 224, preprocessing.Mean.Length);
 
         // Reference: the package's own preprocessing model, then the backbone, then the head in C#.
@@ -63,7 +64,7 @@ public class HeadExporterTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         var images = ExportTestImages.Load(224, perClass: 1);
-        var preprocessing = ExportPreprocessing.FromResNetPreprocessModel(Path.Combine(ResNetDir, "ResNetPreprocess.onnx"));
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
         HeadExporter.ExportToFile(dir["model.onnx"], File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
             preprocessing, ExportTestImages.RandomHead(5, 512, 0.05, 1), Provenance);
         // Expected probabilities from another head: the check must notice.

@@ -1,0 +1,30 @@
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Extract;
+using BottleneckPipeline.Index;
+
+namespace BottleneckPipeline.Head;
+
+/// <summary>
+/// The TrainHead stage: the train and validation vectors named by the index, read from the cache
+/// that Extract's report points at, fitted by <see cref="HeadTrainingRun"/>. Up to date (and
+/// instant) when neither the train_head section nor Extract's inputs changed.
+/// </summary>
+public static class TrainHeadStage
+{
+    public static readonly string[] Sections = ["train_head"];
+
+    public static HeadStageOutcome Run(PipelineConfig config, IndexDb db)
+    {
+        var extract = ExtractStage.ReadReport(config);
+        return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
+        {
+            var labels = SplitVectors.LabelNames(db);
+            var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
+            var include = config.Dataset.IncludeConflicts;
+            var train = SplitVectors.Load(db, cache, "train", labels, include);
+            var validation = SplitVectors.Load(db, cache, "validation", labels, include);
+            return (train, validation.Count > 0 ? validation : null);
+        });
+    }
+}
