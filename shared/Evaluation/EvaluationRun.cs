@@ -37,8 +37,8 @@ public static class EvaluationRun
         var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
         var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);
         var jsonPath = Path.Combine(config.ReportsDir, EvaluationWriter.JsonName);
-        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ModelPath(config) : null))
-            return new EvaluationOutcome(true, null, "Evaluate: up to date");
+        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ModelPath(config) : null) is { } previous)
+            return new EvaluationOutcome(true, previous, Summary(previous) + " (up to date)");
 
         var test = loadTest(artifact.LabelNames);
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK);
@@ -54,25 +54,33 @@ public static class EvaluationRun
         report.InputsHash = hash;
         EvaluationWriter.Write(config.ReportsDir, report);
 
+        return new EvaluationOutcome(false, report, Summary(report));
+    }
+
+    /// <summary>The stage's closing line: the test accuracy first, since that is what a user runs it for.</summary>
+    private static string Summary(EvaluationReport report)
+    {
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"Evaluate: test accuracy {100 * report.TestAccuracy:0.0}% on {report.TestImages} images, top-{report.TopK} {100 * report.TopKAccuracy:0.0}%");
         if (report.Export is { } e)
             summary += string.Create(CultureInfo.InvariantCulture, $"; export {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");
-        return new EvaluationOutcome(false, report, summary);
+        return summary;
     }
 
-    private static bool IsUpToDate(string jsonPath, string hash, string? modelPath)
+    /// <summary>The previous report when it was made from these very inputs and all outputs exist.</summary>
+    private static EvaluationReport? IsUpToDate(string jsonPath, string hash, string? modelPath)
     {
-        if (!File.Exists(jsonPath) || (modelPath is not null && !File.Exists(modelPath))) return false;
+        if (!File.Exists(jsonPath) || (modelPath is not null && !File.Exists(modelPath))) return null;
         var dir = Path.GetDirectoryName(jsonPath)!;
-        if (!File.Exists(Path.Combine(dir, EvaluationWriter.MarkdownName)) || !File.Exists(Path.Combine(dir, EvaluationWriter.ConfusionPngName))) return false;
+        if (!File.Exists(Path.Combine(dir, EvaluationWriter.MarkdownName)) || !File.Exists(Path.Combine(dir, EvaluationWriter.ConfusionPngName))) return null;
         try
         {
-            return EvaluationReport.FromJson(File.ReadAllText(jsonPath)).InputsHash == hash;
+            var previous = EvaluationReport.FromJson(File.ReadAllText(jsonPath));
+            return previous.InputsHash == hash ? previous : null;
         }
         catch (System.Text.Json.JsonException)
         {
-            return false;
+            return null;
         }
     }
 }
