@@ -55,7 +55,10 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
                     mean[c * plane + k] = (image[c * plane + k] - p.Offset[c]) / p.Scale[c];
         }
         else mean = [.. Enumerable.Range(0, Channels).Select(c => -p.Offset[c] / p.Scale[c])];
-        return new(size, layout, bgr, mean, [.. p.Scale], p.Describe());
+        var description = $"{Config.ConfigLoader.Snake(p.Preset.ToString(), '-')}: " + (bgr ? "RGB to BGR, " : "") +
+            (p.MeanImage is null ? "" : "minus the mean image, ") +
+            $"times {string.Join(",", p.Scale.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))} plus {string.Join(",", p.Offset.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))}";
+        return new(size, layout, bgr, mean, [.. p.Scale], description);
     }
 
     /// <summary>Applies the same arithmetic in C# to one CHW RGB 0..255 image, giving the backbone's NCHW input (for checks).</summary>
