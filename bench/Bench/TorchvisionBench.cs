@@ -37,13 +37,8 @@ public sealed partial class TorchvisionBench : IBenchmark
     /// <summary>Our end-to-end Extract rate for that architecture, recorded by the extract area in this run.</summary>
     private static double? OursFor(BenchContext ctx, string model)
     {
-        if (ctx.Results["extract"] is not System.Text.Json.Nodes.JsonObject extract) return null;
-        var key = model.StartsWith("resnet", StringComparison.Ordinal) ? "resnet18" : "inception";
-        foreach (var (name, value) in extract)
-            if (name.Contains(key, StringComparison.OrdinalIgnoreCase) && name.Contains("end-to-end", StringComparison.OrdinalIgnoreCase)
-                && value is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<double>(out var d))
-                return d;
-        return null;
+        var figure = model.StartsWith("resnet", StringComparison.Ordinal) ? "Extract cold, 1500 flowers (pipeline rate)" : "Extract inception-v3, 200 images";
+        return ctx.Results["extract"]?[figure]?.GetValue<double>();
     }
 
     [GeneratedRegex(@"pytorch \S+ (?<model>\w+) batch=(?<batch>\d+) threads=\d+: (?<rate>[0-9.]+) img/s")]
