@@ -170,13 +170,18 @@ public sealed class ExtractBench : IBenchmark
         var dir = Path.Combine(root, "kill");
         var config = WriteConfig(dir, ctx.Flowers, "");
         Index(ctx, dir, config, ctx.Flowers, ctx.Quick ? 12 : 60, forceOwn: true);
+        var fingerprint = BackboneFactory.Resolve(ConfigLoader.Load(config)).Fingerprint;
+        var folder = BottleneckCache.FolderFor(Path.Combine(dir, "ws", "cache"), fingerprint);
         using (var p = Process.Start(new ProcessStartInfo(ctx.StageBin("Extract"), $"--config {config}") { RedirectStandardOutput = true, RedirectStandardError = true })!)
         {
-            Thread.Sleep(TimeSpan.FromSeconds(ctx.Quick ? 2 : 5));
-            p.Kill(); // SIGKILL on Linux: no cleanup runs
+            // Kill once some batches are on disk (a fixed delay would depend on how busy the machine is).
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            while (DateTime.UtcNow < deadline && !p.HasExited &&
+                   !(Directory.Exists(folder) && Directory.GetFiles(folder, "*.bpv").Sum(f => new FileInfo(f).Length) > 100_000))
+                Thread.Sleep(50);
+            if (!p.HasExited) p.Kill(); // SIGKILL on Linux: no cleanup runs
             p.WaitForExit();
         }
-        var fingerprint = BackboneFactory.Resolve(ConfigLoader.Load(config)).Fingerprint;
         var kept = BottleneckCache.Open(Path.Combine(dir, "ws", "cache"), fingerprint, loadVectors: false).Count;
         var rerun = BenchContext.RunProcess(ctx.StageBin("Extract"), $"--config {config}");
         Check(rerun, "Extract after kill -9");
