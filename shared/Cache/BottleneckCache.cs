@@ -40,6 +40,7 @@ public sealed class BottleneckCache
     public CacheReadStats Stats { get; } = new();
 
     private readonly Dictionary<ContentKey, Slot> _index = [];
+    private IReadOnlySet<ContentKey>? _only;
     private readonly List<byte[]> _arena = [];
     private int _arenaUsed;
     private const int ArenaChunk = 16 << 20;
@@ -58,9 +59,11 @@ public sealed class BottleneckCache
     /// <param name="fingerprint">Backbone fingerprint.</param>
     /// <param name="loadVectors">Keep the vectors in memory for <see cref="TryGet(string, Span{float})"/>.</param>
     /// <param name="repair">Truncate torn tails of segments whose writer is gone.</param>
-    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false)
+    /// <param name="only">When given, keep vectors only for these ids (others are known by key alone),
+    /// so looking up a few images does not hold the whole cache in memory.</param>
+    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false, IReadOnlySet<ContentKey>? only = null)
     {
-        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint);
+        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only };
         if (!Directory.Exists(cache.Folder)) return cache;
         // Name order: the same files always give the same "first valid wins" choice.
         foreach (var file in Directory.EnumerateFiles(cache.Folder, "*.bpv").Order(StringComparer.Ordinal))
@@ -80,7 +83,7 @@ public sealed class BottleneckCache
     public bool TryGet(ContentKey key, Span<float> dest)
     {
         if (!_index.TryGetValue(key, out var slot)) return false;
-        if (slot.Chunk < 0) throw new InvalidOperationException("this cache was opened without vectors (loadVectors: false)");
+        if (slot.Chunk < 0) throw new InvalidOperationException("this vector was not loaded: the cache was opened with loadVectors: false, or with an 'only' set that does not hold it");
         var bytes = _arena[slot.Chunk].AsSpan(slot.Offset, slot.Bytes);
         if (slot.Bits == 32) MemoryMarshal.Cast<byte, float>(bytes).CopyTo(dest);
         else System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), dest[..Dimension]);
@@ -187,7 +190,7 @@ public sealed class BottleneckCache
             Stats.Duplicates++;
             return true;
         }
-        if (!loadVectors)
+        if (!loadVectors || (_only is not null && !_only.Contains(record.Key)))
         {
             _index[record.Key] = new Slot(-1, 0, 0, (byte)record.Bits);
             return true;

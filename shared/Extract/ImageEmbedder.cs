@@ -20,19 +20,25 @@ public static class ImageEmbedder
     public static IReadOnlyList<EmbeddedImage> Embed(BackboneSpec spec, PipelineConfig config, IReadOnlyList<string> paths, CancellationToken ct = default)
     {
         var results = new EmbeddedImage[paths.Count];
-        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: true, repair: true);
+        var ids = new string?[paths.Count];
+        for (var i = 0; i < paths.Count; i++)
+        {
+            var path = Path.GetFullPath(paths[i]);
+            try { ids[i] = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                results[i] = new EmbeddedImage(path, null, null, $"cannot read: {e.Message}");
+            }
+        }
+        // Load only these images' vectors, however large the cache is.
+        var wanted = ids.OfType<string>().Select(ContentKey.FromHex).ToHashSet();
+        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: true, repair: true, only: wanted);
         var todo = new List<ImageWork>();
         var slotsById = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         for (var i = 0; i < paths.Count; i++)
         {
+            if (ids[i] is not { } id) continue;
             var path = Path.GetFullPath(paths[i]);
-            string id;
-            try { id = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                results[i] = new EmbeddedImage(path, null, null, $"cannot read: {e.Message}");
-                continue;
-            }
             if (cache.Dimension > 0 && cache.Get(id) is { } cached)
             {
                 results[i] = new EmbeddedImage(path, id, cached, null);

@@ -48,7 +48,7 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
         {
             return MissingReason;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputException($"cannot read {work.Path}: {e.Message}. Check the disk or file permissions and run again; finished work is kept.", e);
         }

@@ -53,4 +53,20 @@ public class PreprocessingEquivalenceTests
         TensorWriter.Write(image, Preprocessing.Inception(), TensorLayout.Nhwc, nhwc);
         Assert.Equal([-1f, 1f, -0.6f, 1f, -1f, -0.2f], nhwc.Select(v => MathF.Round(v, 4)).ToArray());
     }
+
+    [Fact]
+    public void Custom_mean_std_is_applied_per_rgb_channel()
+    {
+        var spec = BackboneFactory.Resolve(new BackboneConfig
+        {
+            Name = BackboneName.Custom, Onnx = BackboneFactory.EmbeddedResNet18Path,
+            Normalization = NormalizationPreset.Custom, Mean = [0.5, 0.0, 1.0], Std = [0.25, 0.5, 1.0],
+        }, ResizeMode.Stretch);
+        using var image = new SixLabors.ImageSharp.Image<Rgb24>(1, 1);
+        image[0, 0] = new Rgb24(255, 51, 0);
+        var v = new float[3];
+        TensorWriter.Write(image, spec.Preprocessing, TensorLayout.Nchw, v);
+        // (1 - 0.5) / 0.25, (0.2 - 0) / 0.5, (0 - 1) / 1
+        Assert.Equal([2f, 0.4f, -1f], v.Select(x => MathF.Round(x, 4)).ToArray());
+    }
 }

@@ -165,4 +165,16 @@ public class BottleneckCacheTests
         Assert.True(cache.Contains(Id(7)));
         Assert.Throws<InvalidOperationException>(() => cache.TryGet(Id(7), new float[16]));
     }
+
+    [Fact]
+    public void An_only_set_loads_just_those_vectors()
+    {
+        using var t = new TempDir();
+        WriteRecords(t.Path, [1, 2, 3]);
+        var cache = BottleneckCache.Open(t.Path, Fp, only: new HashSet<ContentKey> { ContentKey.FromHex(Id(2)) });
+        Assert.Equal(3, cache.Count);
+        Assert.Equal(Vector(2), cache.Get(Id(2)));
+        Assert.True(cache.Contains(Id(1)));
+        Assert.Throws<InvalidOperationException>(() => cache.TryGet(Id(1), new float[16]));
+    }
 }
