@@ -119,7 +119,7 @@ public sealed class ExtractBench : IBenchmark
     {
         var dir = Path.Combine(root, "flowers");
         var config = WriteConfig(dir, ctx.Flowers, "");
-        Index(ctx, dir, config, ctx.Flowers, int.MaxValue);
+        Index(ctx, config);
         var exe = ctx.StageBin("Extract");
 
         var cold = BenchContext.RunProcess(exe, $"--config {config}");
@@ -155,8 +155,8 @@ public sealed class ExtractBench : IBenchmark
                  })
         {
             var sub = Path.Combine(root, $"sub-{variant++}");
-            var subConfig = WriteConfig(sub, ctx.Flowers, extra.Length > 0 ? "extract:\n" + extra : "");
-            Index(ctx, sub, subConfig, ctx.Flowers, ctx.Quick ? 12 : 60, forceOwn: true);
+            var subConfig = WriteConfig(sub, Subset(ctx, ctx.Quick ? 12 : 60), extra.Length > 0 ? "extract:\n" + extra : "");
+            Index(ctx, subConfig);
             var r = BenchContext.RunProcess(exe, $"--config {subConfig}");
             Check(r, "Extract " + label);
             ctx.Record(Area, $"Extract 300 images, {label}", ReadReport(sub)["images_per_second"]!.GetValue<double>(), "img/s",
@@ -168,8 +168,8 @@ public sealed class ExtractBench : IBenchmark
     private static void KillAndResume(BenchContext ctx, string root)
     {
         var dir = Path.Combine(root, "kill");
-        var config = WriteConfig(dir, ctx.Flowers, "");
-        Index(ctx, dir, config, ctx.Flowers, ctx.Quick ? 12 : 60, forceOwn: true);
+        var config = WriteConfig(dir, Subset(ctx, ctx.Quick ? 12 : 60), "");
+        Index(ctx, config);
         var fingerprint = BackboneFactory.Resolve(ConfigLoader.Load(config)).Fingerprint;
         var folder = BottleneckCache.FolderFor(Path.Combine(dir, "ws", "cache"), fingerprint);
         using (var p = Process.Start(new ProcessStartInfo(ctx.StageBin("Extract"), $"--config {config}") { RedirectStandardOutput = true, RedirectStandardError = true })!)
@@ -253,8 +253,8 @@ public sealed class ExtractBench : IBenchmark
         ctx.Record(Area, "raw ORT inception-v3 batch 8", rawRate, "img/s", $"{spec.Dimension}-d '{spec.BottleneckTensor}'");
 
         var dir = Path.Combine(root, "inception");
-        var config = WriteConfig(dir, ctx.Flowers, $"backbone:\n  name: inception-v3\n  onnx: {ctx.InceptionZeroWeights}\n");
-        Index(ctx, dir, config, ctx.Flowers, ctx.Quick ? 4 : 40, forceOwn: true);
+        var config = WriteConfig(dir, Subset(ctx, ctx.Quick ? 4 : 40), $"backbone:\n  name: inception-v3\n  onnx: {ctx.InceptionZeroWeights}\n");
+        Index(ctx, config);
         var r = BenchContext.RunProcess(ctx.StageBin("Extract"), $"--config {config}");
         Check(r, "inception Extract");
         var report = ReadReport(dir);
@@ -276,48 +276,25 @@ public sealed class ExtractBench : IBenchmark
         return path;
     }
 
-    /// <summary>Runs the Ingest executable when it is built and working; otherwise (or for a
-    /// subsample) fills the index tables directly, as Ingest would.</summary>
-    private static void Index(BenchContext ctx, string dir, string config, string dataset, int perClass, bool forceOwn = false)
+    /// <summary>Indexes a bench dataset with the real Ingest stage.</summary>
+    private static void Index(BenchContext ctx, string config) =>
+        Check(BenchContext.RunProcess(ctx.StageBin("Ingest"), $"--config {config}"), "Ingest");
+
+    /// <summary>The first <paramref name="perClass"/> flowers of each class, copied once into a folder of their own.</summary>
+    private static string Subset(BenchContext ctx, int perClass)
     {
-        if (!forceOwn && File.Exists(ctx.StageBin("Ingest")))
+        var root = Path.Combine(ctx.WorkDir, "extract", $"flowers-{perClass}-per-class");
+        if (Directory.Exists(root)) return root;
+        var partial = root + ".partial";
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        foreach (var cls in Directory.GetDirectories(ctx.Flowers).Order(StringComparer.Ordinal))
         {
-            var r = BenchContext.RunProcess(ctx.StageBin("Ingest"), $"--config {config}");
-            if (r.ExitCode == 0) return;
-            ctx.Note(Area, $"Ingest executable did not index (exit {r.ExitCode}); the bench fills the index itself");
+            var target = Directory.CreateDirectory(Path.Combine(partial, Path.GetFileName(cls))).FullName;
+            foreach (var f in Directory.GetFiles(cls, "*.jpg").Order(StringComparer.Ordinal).Take(perClass))
+                File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
         }
-        var cfg = ConfigLoader.Load(config);
-        using var db = IndexDb.Open(cfg.IndexPath);
-        using var tx = db.Begin();
-        var classes = Directory.GetDirectories(dataset).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
-        for (var i = 0; i < classes.Count; i++)
-        {
-            using var c = db.Command("INSERT INTO classes(label_id, name) VALUES ($i, $n);", tx);
-            c.Parameters.AddWithValue("$i", i);
-            c.Parameters.AddWithValue("$n", classes[i]);
-            c.ExecuteNonQuery();
-        }
-        foreach (var cls in classes)
-        foreach (var file in Directory.GetFiles(Path.Combine(dataset, cls!)).Order(StringComparer.Ordinal).Take(perClass))
-        {
-            var rel = cls + "/" + Path.GetFileName(file);
-            var bytes = File.ReadAllBytes(file);
-            var id = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            using (var f = db.Command("INSERT INTO files(rel_path, class, size, mtime_ns, content_id, width, height, format) VALUES ($p, $c, $s, 0, $id, 0, 0, 'jpeg');", tx))
-            {
-                f.Parameters.AddWithValue("$p", rel);
-                f.Parameters.AddWithValue("$c", cls);
-                f.Parameters.AddWithValue("$s", bytes.Length);
-                f.Parameters.AddWithValue("$id", id);
-                f.ExecuteNonQuery();
-            }
-            using var e = db.Command("INSERT OR IGNORE INTO examples(content_id, class, split, rel_path) VALUES ($id, $c, 'train', $p);", tx);
-            e.Parameters.AddWithValue("$id", id);
-            e.Parameters.AddWithValue("$c", cls);
-            e.Parameters.AddWithValue("$p", rel);
-            e.ExecuteNonQuery();
-        }
-        tx.Commit();
+        Directory.Move(partial, root);
+        return root;
     }
 
     private static JsonNode ReadReport(string dir) =>

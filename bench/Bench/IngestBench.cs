@@ -126,18 +126,7 @@ public sealed class IngestBench : IBenchmark
         s.Write(word);
         var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
         s.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(word, System.IO.Hashing.Crc32.HashToUInt32(typed));
         s.Write(word);
-    }
-
-    private static uint Crc32(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var d in data)
-        {
-            crc ^= d;
-            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 }

@@ -58,33 +58,8 @@ internal static class TestImages
         return path;
     }
 
-    /// <summary>
-    /// A complete 8x8 baseline JPEG with four components and an Adobe APP14 marker (transform 0): a
-    /// CMYK JPEG as Photoshop writes them. ImageSharp 2.1 cannot encode CMYK and no encoder is at hand,
-    /// so it is built by hand: every block is "DC difference 0, end of block", which the one-symbol
-    /// Huffman tables below code as two 0 bits, so the four blocks are one 0x00 byte.
-    /// </summary>
-    public static byte[] CmykJpeg()
-    {
-        var b = new List<byte> { 0xFF, 0xD8 };
-        b.AddRange([0xFF, 0xEE, 0x00, 0x0E, (byte)'A', (byte)'d', (byte)'o', (byte)'b', (byte)'e', 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00]);
-        b.AddRange([0xFF, 0xDB, 0x00, 0x43, 0x00]);
-        b.AddRange(Enumerable.Repeat((byte)1, 64));
-        b.AddRange([0xFF, 0xC0, 0x00, 0x14, 8, 0x00, 0x08, 0x00, 0x08, 4]);
-        for (byte c = 1; c <= 4; c++) b.AddRange([c, 0x11, 0x00]);
-        foreach (var tableClass in new byte[] { 0x00, 0x10 })
-        {
-            b.AddRange([0xFF, 0xC4, 0x00, 0x14, tableClass, 1]);
-            b.AddRange(new byte[15]);
-            b.Add(0x00); // the one symbol: DC category 0, or AC end-of-block
-        }
-        b.AddRange([0xFF, 0xDA, 0x00, 0x0E, 4]);
-        for (byte c = 1; c <= 4; c++) b.AddRange([c, 0x00]);
-        b.AddRange([0, 63, 0]);
-        b.Add(0x00);
-        b.AddRange([0xFF, 0xD9]);
-        return [.. b];
-    }
+    /// <summary>A real CMYK JPEG (Adobe marker), as Photoshop writes them; see <see cref="Imaging.CmykJpeg"/>.</summary>
+    public static byte[] CmykJpeg() => Imaging.CmykJpeg.Create(10, 200, 30, 40);
 
     /// <summary>A valid PNG header (signature, IHDR with correct CRC, IEND) claiming the given size, with no pixel data.</summary>
     public static byte[] PngHeader(int width, int height)
@@ -122,19 +97,8 @@ internal static class TestImages
         var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
         b.AddRange(typed);
         var crc = new byte[4];
-        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(crc, System.IO.Hashing.Crc32.HashToUInt32(typed));
         b.AddRange(crc);
-    }
-
-    private static uint Crc32(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var d in data)
-        {
-            crc ^= d;
-            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 
     public static void MakeFifo(string path)
