@@ -52,7 +52,7 @@ public sealed class HeadTuningBench : IBenchmark
             return row;
         }
 
-        var defaults = Measure("current defaults", new TrainHeadConfig(), standardize: false);
+        var defaults = Measure("current defaults", new TrainHeadConfig(), standardize: false, context.Quick ? seeds : FinalistSeeds);
 
         // Stage 1: optimizer x learning rate (several decades), raw and standardized features.
         // Listed most familiar first: on a tie the earlier setting wins.
@@ -171,8 +171,9 @@ public sealed class HeadTuningBench : IBenchmark
 
     /// <summary>
     /// Among rows within <see cref="LossTie"/> of the lowest mean validation loss, the highest mean
-    /// accuracy; accuracies less than one validation image apart are a tie, won by the earlier row
-    /// (the incumbent or the more familiar setting).
+    /// accuracy. Accuracies at most one validation image apart are a tie; ties go to a setting whose
+    /// best step is well inside its step budget (its result does not hinge on `steps`), then to the
+    /// earlier row (the incumbent or the more familiar setting).
     /// </summary>
     private static GridRow Best(IEnumerable<GridRow> rows, int validationCount)
     {
@@ -180,7 +181,8 @@ public sealed class HeadTuningBench : IBenchmark
         var lowest = list.Min(r => r.Loss);
         var tied = list.Where(r => r.Loss <= lowest + LossTie).ToList();
         var top = tied.Max(r => r.Accuracy);
-        return tied.First(r => r.Accuracy > top - 0.999 / validationCount);
+        tied = tied.Where(r => r.Accuracy >= top - 1.001 / validationCount).ToList();
+        return tied.FirstOrDefault(r => r.BestStep <= 0.75 * r.Config.Steps) ?? tied[0];
     }
 
     private static TrainHeadConfig With(TrainHeadConfig c, double? l2 = null, int? batch = null, int? steps = null, int? patience = null,
