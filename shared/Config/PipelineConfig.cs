@@ -118,7 +118,7 @@ public sealed class TrainHeadConfig
     public OptimizerName Optimizer { get; set; } = OptimizerName.Adam;
 
     [Doc("Learning rate."), Range(1e-8, 10)]
-    public double LearningRate { get; set; } = 0.01;
+    public double LearningRate { get; set; } = 0.001;
 
     [Doc("Momentum for sgd; decay rate for rmsprop."), Range(0, 0.9999)]
     public double Momentum { get; set; } = 0.9;
