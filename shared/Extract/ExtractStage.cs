@@ -123,9 +123,12 @@ public static class ExtractStage
         sb.Append(StageHost.ConfigHash(config, Sections)).Append('\n');
         sb.Append("ingest=").Append(IngestHash(config) ?? ExamplesHash(db)).Append('\n');
         sb.Append("quarantine=").Append(Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM quarantine;"), CultureInfo.InvariantCulture)).Append('\n');
-        var model = config.Backbone.Onnx ?? BackboneFactory.EmbeddedResNet18Path;
-        var fi = new FileInfo(model);
-        sb.Append(CultureInfo.InvariantCulture, $"model={model};{(fi.Exists ? fi.Length : -1)};{(fi.Exists ? fi.LastWriteTimeUtc.Ticks : 0)}");
+        if (config.Backbone.Onnx is { } model)
+        {
+            var fi = new FileInfo(model);
+            sb.Append(CultureInfo.InvariantCulture, $"model={model};{(fi.Exists ? fi.Length : -1)};{(fi.Exists ? fi.LastWriteTimeUtc.Ticks : 0)}");
+        }
+        else sb.Append("model=embedded"); // pinned by the package version; where the build copied it does not matter
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
     }
 
