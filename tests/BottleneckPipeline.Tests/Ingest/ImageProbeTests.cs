@@ -46,10 +46,10 @@ public sealed class ImageProbeTests
 
         File.WriteAllBytes(dir["cmyk.jpg"], TestImages.CmykJpeg());
         var cmyk = Probe(dir["cmyk.jpg"]).Image;
-        Assert.Equal(("jpeg", 8, 8), (cmyk?.Format, cmyk?.Width, cmyk?.Height));
+        Assert.Equal(("jpeg", 16, 16), (cmyk?.Format, cmyk?.Width, cmyk?.Height));
         // The hand-made file is a real JPEG: the full decoder (what Extract uses) reads its pixels.
         using var decoded = Image.Load<Rgb24>(dir["cmyk.jpg"]);
-        Assert.Equal(8, decoded.Width);
+        Assert.Equal(16, decoded.Width);
     }
 
     [Fact]
