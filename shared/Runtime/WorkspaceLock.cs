@@ -20,10 +20,9 @@ public sealed class WorkspaceLock : IDisposable
             try
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                fs.SetLength(0);
-                var owner = System.Text.Encoding.UTF8.GetBytes($"{stage} pid {Environment.ProcessId}\n");
-                fs.Write(owner);
-                fs.Flush();
+                // The lock file itself cannot be read by a waiting process (the lock covers reads
+                // too), so the holder's name goes in a file beside it.
+                AtomicFile.WriteAllText(OwnerPath(path), $"{stage} pid {Environment.ProcessId}\n");
                 return new WorkspaceLock(fs);
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
@@ -40,13 +39,13 @@ public sealed class WorkspaceLock : IDisposable
         }
     }
 
-    private static string TryReadOwner(string path)
+    private static string OwnerPath(string lockPath) => lockPath + ".owner";
+
+    private static string TryReadOwner(string lockPath)
     {
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var r = new StreamReader(fs);
-            return r.ReadLine() ?? "unknown";
+            return File.ReadLines(OwnerPath(lockPath)).FirstOrDefault() ?? "unknown process";
         }
         catch (IOException) { return "unknown process"; }
     }
