@@ -20,10 +20,14 @@ public static class StageProcess
 
     public static Result Run(string stage, params string[] args) => Start(stage, args, killAfter: null);
 
+    /// <summary>Runs the stage with extra environment variables.</summary>
+    public static Result RunWithEnvironment(string stage, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(stage, args, killAfter: null, environment);
+
     /// <summary>Starts the stage and kills it with SIGKILL after the delay (if it is still running).</summary>
     public static Result RunAndKill(string stage, TimeSpan killAfter, params string[] args) => Start(stage, args, killAfter);
 
-    private static Result Start(string stage, string[] args, TimeSpan? killAfter)
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(Executable(stage))
         {
@@ -32,6 +36,7 @@ public static class StageProcess
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
