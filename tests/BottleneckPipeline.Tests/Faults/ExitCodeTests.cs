@@ -92,4 +92,25 @@ public class ExitCodeTests
         a.RunOk("Extract");
         Assert.Equal(0, a.ExtractReport["extracted"]!.GetValue<int>());
     }
+
+    [Fact]
+    public void Ctrl_c_during_extract_exits_130_keeping_the_vectors_committed_so_far()
+    {
+        using var t = new TempDir();
+        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 6), extraYaml: "extract:\n  batch_size: 1");
+        rig.RunOk("Ingest");
+        // Interrupt once the first vectors are durable in the cache.
+        bool Committed() => Directory.Exists(rig.CacheDir) && Directory.EnumerateFiles(rig.CacheDir, "*.bpv", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 8);
+        var r = StageProcess.RunAndInterruptWhen("Extract", Committed, "--config", rig.ConfigPath);
+        Assert.True(r.Killed, "Extract finished before it could be interrupted");
+        Assert.True(r.ExitCode == ExitCodes.Interrupted, $"exited {r.ExitCode}:\n{r.Output}");
+        Assert.Contains("interrupted", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal("extract failed", rig.Runs()[^1]);
+
+        var fingerprint = Path.GetFileName(Assert.Single(Directory.GetDirectories(rig.CacheDir)));
+        var kept = rig.Vectors(fingerprint).Count(kv => kv.Value is not null);
+        Assert.InRange(kept, 1, 17);
+        rig.RunOk("Extract");
+        Assert.Equal(18 - kept, rig.ExtractReport["extracted"]!.GetValue<int>());
+    }
 }
