@@ -46,11 +46,14 @@ test:
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
 
-# clean keeps the bottleneck cache: it is expensive to rebuild and keyed by content, never stale.
-clean:
-	$(call clean_workspace)
+# clean empties the workspace of $(CONFIG) but keeps the bottleneck cache (and any entry holding
+# it): the cache is expensive to rebuild and keyed by content, never stale.
+clean: $(BUILT)
+	@paths=$$($(BIN)/Ingest/release/Ingest --config $(CONFIG) --print-workspace) || exit $$?; \
+	ws=$$(sed -n 1p <<<"$$paths"); cache=$$(sed -n 2p <<<"$$paths"); \
+	shopt -s nullglob dotglob; for e in "$$ws"/*; do \
+	  case "$$cache/" in "$$e/"*) ;; *) rm -rf -- "$$e" ;; esac; \
+	done; echo "cleaned $$ws (kept $$cache)"
 
 distclean:
 	rm -rf workspace .artifacts bench/out
-
-clean_workspace = find workspace -mindepth 1 -maxdepth 1 ! -name cache -exec rm -rf {} + 2>/dev/null || true
