@@ -43,6 +43,11 @@ test:
 	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
 	  awk '/^ +Passed: [0-9]+$$/ {p+=$$2} /^ +Failed: [0-9]+$$/ {f+=$$2} /^ +Skipped: [0-9]+$$/ {s+=$$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test.log; exit $$status
 
+# The fault suite alone (it is also part of `make test`): real kill -9, full disks (tmpfs, needs
+# root), corrupt files, changed datasets and competing runs, through the built stage executables.
+test-faults:
+	$(DOTNET) test tests/BottleneckPipeline.Tests -c Release --nologo --filter Category=Faults --logger "console;verbosity=normal"
+
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
 
