@@ -34,6 +34,26 @@ public class DatasetChangeTests
     }
 
     [Fact]
+    public void An_image_missing_for_one_run_is_used_again_once_it_is_back()
+    {
+        using var t = new TempDir();
+        var data = FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var rig = new FaultRig(t["rig"], data);
+        rig.RunOk("Ingest");
+        var file = Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        File.Move(file, t["away.jpg"]); // a share that was briefly unmounted
+        rig.RunOk("Extract");
+        Assert.Single(rig.Quarantine());
+
+        File.Move(t["away.jpg"], file);
+        rig.RunOk("Ingest");
+        rig.RunOk("Extract");
+        Assert.Empty(rig.Quarantine());
+        Assert.DoesNotContain(rig.Vectors().Values, v => v is null);
+        rig.RunOk("TrainHead");
+    }
+
+    [Fact]
     public void A_read_only_dataset_is_never_written_by_any_stage()
     {
         using var t = new TempDir();
