@@ -43,14 +43,22 @@ test:
 	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
 	  awk '/^ +Passed: [0-9]+$$/ {p+=$$2} /^ +Failed: [0-9]+$$/ {f+=$$2} /^ +Skipped: [0-9]+$$/ {s+=$$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test.log; exit $$status
 
+# The fault suite alone (it is also part of `make test`): real kill -9, full disks (tmpfs, needs
+# root), corrupt files, changed datasets and competing runs, through the built stage executables.
+test-faults:
+	$(DOTNET) test tests/BottleneckPipeline.Tests -c Release --nologo --filter Category=Faults --logger "console;verbosity=normal"
+
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
 
-# clean keeps the bottleneck cache: it is expensive to rebuild and keyed by content, never stale.
-clean:
-	$(call clean_workspace)
+# clean empties the workspace of $(CONFIG) but keeps the bottleneck cache (and any entry holding
+# it): the cache is expensive to rebuild and keyed by content, never stale.
+clean: $(BUILT)
+	@paths=$$($(BIN)/Ingest/release/Ingest --config $(CONFIG) --print-workspace) || exit $$?; \
+	ws=$$(sed -n 1p <<<"$$paths"); cache=$$(sed -n 2p <<<"$$paths"); \
+	shopt -s nullglob dotglob; for e in "$$ws"/*; do \
+	  case "$$cache/" in "$$e/"*) ;; *) rm -rf -- "$$e" ;; esac; \
+	done; echo "cleaned $$ws (kept $$cache)"
 
 distclean:
 	rm -rf workspace .artifacts bench/out
-
-clean_workspace = find workspace -mindepth 1 -maxdepth 1 ! -name cache -exec rm -rf {} + 2>/dev/null || true

@@ -31,7 +31,7 @@ public static class ExtractStage
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var inputsHash = InputsHash(config, db);
-        if (UpToDate(config, inputsHash) is { } previous) return previous;
+        if (UpToDate(config, db, inputsHash) is { } previous) return previous;
 
         var spec = BackboneFactory.Resolve(config);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
@@ -154,12 +154,33 @@ public static class ExtractStage
         return Convert.ToHexStringLower(h.GetHashAndReset())[..16];
     }
 
-    private static ExtractSummary? UpToDate(PipelineConfig config, string inputsHash)
+    private static ExtractSummary? UpToDate(PipelineConfig config, IndexDb db, string inputsHash)
     {
         var previous = TryReadReport(config);
         if (previous is null || previous.InputsHash != inputsHash) return null;
-        if (!Directory.Exists(BottleneckCache.FolderFor(config.CacheDir, previous.Fingerprint)) && previous.Extracted + previous.Reused > 0) return null;
+        if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
         return previous with { UpToDate = true, Reused = previous.Extracted + previous.Reused, Extracted = 0, Decoded = 0, Seconds = 0, ImagesPerSecond = 0 };
+    }
+
+    /// <summary>
+    /// The cache can be damaged, deleted or pruned behind the report's back: up to date also needs
+    /// every example that is not quarantined to have a vector, and no segment to end in a bad
+    /// record (its tail is cut off and re-extracted by a real run). Reading only checks the records'
+    /// checksums, no vectors are kept: milliseconds for thousands of images.
+    /// </summary>
+    private static bool CacheIsWhole(PipelineConfig config, IndexDb db, string fingerprint)
+    {
+        var cache = BottleneckCache.Open(config.CacheDir, fingerprint, loadVectors: false);
+        if (cache.Stats.TornSegments > 0) return false;
+        var quarantined = ReadQuarantined(db);
+        using var cmd = db.Command("SELECT DISTINCT content_id FROM examples;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var id = r.GetString(0);
+            if (!quarantined.Contains(id) && !cache.Contains(id)) return false;
+        }
+        return true;
     }
 
     /// <summary>

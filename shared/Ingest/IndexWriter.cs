@@ -18,10 +18,25 @@ internal static class IndexWriter
         WriteClasses(db, tx, result.Classes);
         WriteExamples(db, tx, result.Examples);
         WriteRejects(db, tx, result.Rejects);
+        ReleaseFileStateQuarantine(db, tx);
         SetMeta(db, tx, "dataset_root", result.Root);
         SetMeta(db, tx, "last_ingest_at", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
         SetMeta(db, tx, "index_hash", result.IndexHash);
         tx.Commit();
+    }
+
+    /// <summary>
+    /// Extract quarantines a file that changed or vanished after Ingest; this ingest has just looked
+    /// at every file again, so those verdicts are stale. Dropping them lets Extract try the content
+    /// again (a file back as it was, a share that was briefly away) instead of excluding it for good.
+    /// Decode failures stay: they belong to the content.
+    /// </summary>
+    private static void ReleaseFileStateQuarantine(IndexDb db, SqliteTransaction tx)
+    {
+        using var cmd = db.Command("DELETE FROM quarantine WHERE reason IN ($changed, $missing);", tx);
+        cmd.Parameters.AddWithValue("$changed", Extract.ImagePreparer.ChangedReason);
+        cmd.Parameters.AddWithValue("$missing", Extract.ImagePreparer.MissingReason);
+        cmd.ExecuteNonQuery();
     }
 
     private static void WriteFiles(IndexDb db, SqliteTransaction tx, IReadOnlyList<FileRow> rows, Dictionary<string, FileRow> stored, List<string> removed)

@@ -25,6 +25,34 @@ public static class AtomicFile
             TryDelete(tmp);
             throw;
         }
+        RemoveStaleTemporaries(dir, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// A process killed mid-write (kill -9, power loss) leaves its temporary behind, named by its
+    /// pid; the next write of the same artifact removes those whose process is gone, so a large
+    /// half-written model does not stay on disk for good.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string dir, string name)
+    {
+        var prefix = $".{name}.";
+        foreach (var file in Directory.EnumerateFiles(dir, prefix + "*.tmp"))
+        {
+            var pidText = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
+            if (int.TryParse(pidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) && !IsRunning(pid))
+                TryDelete(file);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     public static void WriteAllText(string path, string text) =>

@@ -20,10 +20,7 @@ public sealed class WorkspaceLock : IDisposable
             try
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                fs.SetLength(0);
-                var owner = System.Text.Encoding.UTF8.GetBytes($"{stage} pid {Environment.ProcessId}\n");
-                fs.Write(owner);
-                fs.Flush();
+                RecordOwner(path, stage);
                 return new WorkspaceLock(fs);
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
@@ -40,13 +37,31 @@ public sealed class WorkspaceLock : IDisposable
         }
     }
 
-    private static string TryReadOwner(string path)
+    private static string OwnerPath(string lockPath) => lockPath + ".owner";
+
+    /// <summary>
+    /// The lock file itself cannot be read by a waiting process (the lock covers reads too), so the
+    /// holder's name goes in a file beside it. Only messages use it: when it cannot be written (a
+    /// full disk), the stale one is removed and the run goes on, to meet the real error where it
+    /// writes its work.
+    /// </summary>
+    private static void RecordOwner(string lockPath, string stage)
     {
         try
         {
-            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var r = new StreamReader(fs);
-            return r.ReadLine() ?? "unknown";
+            AtomicFile.WriteAllText(OwnerPath(lockPath), $"{stage} pid {Environment.ProcessId}\n");
+        }
+        catch (IOException)
+        {
+            try { File.Delete(OwnerPath(lockPath)); } catch (IOException) { }
+        }
+    }
+
+    private static string TryReadOwner(string lockPath)
+    {
+        try
+        {
+            return File.ReadLines(OwnerPath(lockPath)).FirstOrDefault() ?? "unknown process";
         }
         catch (IOException) { return "unknown process"; }
     }

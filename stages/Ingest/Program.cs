@@ -5,8 +5,14 @@ using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
 
 var configOption = StageHost.ConfigOption();
-var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption };
-command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
+var printWorkspace = new Option<bool>("--print-workspace")
+{
+    Description = "Print the config's workspace and cache folders (one per line) and exit: what `make clean` needs.",
+};
+var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption, printWorkspace };
+command.SetAction(parse => parse.GetValue(printWorkspace)
+    ? StageHost.PrintWorkspace(parse.GetValue(configOption)!)
+    : StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
 {
     var result = Ingestor.Run(config.Dataset, db);
     IngestReport.Write(result, config.ReportsDir);

@@ -20,10 +20,18 @@ public static class StageProcess
 
     public static Result Run(string stage, params string[] args) => Start(stage, args, killAfter: null);
 
+    /// <summary>Starts the stage and sends it SIGINT (Ctrl+C) as soon as <paramref name="when"/> holds,
+    /// if it is still running then.</summary>
+    public static Result RunAndInterruptWhen(string stage, Func<bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: when);
+
+    /// <summary>Runs the stage with extra environment variables.</summary>
+    public static Result RunWithEnvironment(string stage, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(stage, args, killAfter: null, environment);
+
     /// <summary>Starts the stage and kills it with SIGKILL after the delay (if it is still running).</summary>
     public static Result RunAndKill(string stage, TimeSpan killAfter, params string[] args) => Start(stage, args, killAfter);
 
-    private static Result Start(string stage, string[] args, TimeSpan? killAfter)
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<bool>? interruptWhen = null)
     {
         var psi = new ProcessStartInfo(Executable(stage))
         {
@@ -32,10 +40,21 @@ public static class StageProcess
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         var killed = false;
+        if (interruptWhen is not null)
+        {
+            while (!p.HasExited && !interruptWhen()) Thread.Sleep(10);
+            if (!p.HasExited)
+            {
+                using var signal = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+                signal.WaitForExit();
+                killed = true;
+            }
+        }
         if (killAfter is { } delay && !p.WaitForExit(delay))
         {
             p.Kill(entireProcessTree: true); // SIGKILL on Unix: no handler runs, like kill -9

@@ -36,6 +36,22 @@ public class AtomicFileTests
     }
 
     [Fact]
+    public void AWriteRemovesTemporariesLeftByKilledWritersButNotThoseOfLiveOnes()
+    {
+        using var dir = new TempDir();
+        var path = dir["model.onnx"];
+        var dead = dir[".model.onnx.2147483000.tmp"]; // no such pid
+        var live = dir[".model.onnx.1.tmp"]; // pid 1 always runs
+        var other = dir[".head.msgpack.2147483000.tmp"]; // another artifact's: its own next write clears it
+        foreach (var f in new[] { dead, live, other }) File.WriteAllText(f, "half");
+        AtomicFile.WriteAllText(path, "whole");
+        Assert.Equal("whole", File.ReadAllText(path));
+        Assert.False(File.Exists(dead));
+        Assert.True(File.Exists(live));
+        Assert.True(File.Exists(other));
+    }
+
+    [Fact]
     public void WriteReplacesTheFile()
     {
         using var dir = new TempDir();

@@ -1,0 +1,49 @@
+using System.Diagnostics;
+
+namespace BottleneckPipeline.Tests.Faults;
+
+/// <summary>A tmpfs of a given size, unmounted on dispose.</summary>
+public sealed class SmallFileSystem : IDisposable
+{
+    public string Path { get; }
+
+    private SmallFileSystem(string path) => Path = path;
+
+    public static SmallFileSystem Mount(string path, int kilobytes)
+    {
+        Directory.CreateDirectory(path);
+        var (code, output) = Sh("mount", "-t", "tmpfs", "-o", $"size={kilobytes}k", "tmpfs", path);
+        Assert.True(code == 0, $"cannot mount a tmpfs (the fault tests need root): {output}");
+        return new SmallFileSystem(path);
+    }
+
+    public void Resize(int kilobytes)
+    {
+        var (code, output) = Sh("mount", "-o", $"remount,size={kilobytes}k", Path);
+        Assert.True(code == 0, output);
+    }
+
+    /// <summary>Writes a file until the file system is full.</summary>
+    public void Fill(string file)
+    {
+        using var s = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        var block = new byte[4096];
+        try
+        {
+            while (true) s.Write(block);
+        }
+        catch (IOException) { }
+    }
+
+    public void Dispose() => Sh("umount", "-l", Path);
+
+    private static (int Code, string Output) Sh(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+}
