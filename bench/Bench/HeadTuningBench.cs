@@ -14,12 +14,13 @@ namespace BottleneckPipeline.Bench;
 /// How the TrainHead defaults were chosen: a staged grid over the real cached train/validation
 /// vectors of an extracted workspace, every point averaged over a few seeds and ranked by mean
 /// validation loss (then accuracy). The test split is never loaded. The workspace comes from
-/// HEAD_TUNING_CONFIG, else the pipeline bench's workspace, else the repository's pipeline.yaml;
+/// HEAD_TUNING_CONFIG, else the pipeline bench's workspace (this area sorts after it, so in a full
+/// `make bench` that workspace is fresh from the same run);
 /// the table is written to bench/out/head-tuning.md.
 /// </summary>
 public sealed class HeadTuningBench : IBenchmark
 {
-    public string Name => "head-tuning";
+    public string Name => "train-head-tuning";
 
     private static readonly int[] Seeds = [42, 1, 2];
 
@@ -116,7 +117,8 @@ public sealed class HeadTuningBench : IBenchmark
         var fromEnvironment = Environment.GetEnvironmentVariable("HEAD_TUNING_CONFIG");
         if (!string.IsNullOrEmpty(fromEnvironment)) return Path.GetFullPath(fromEnvironment);
         var pipelineBench = Path.Combine(context.WorkDir, "pipeline", "pipeline.yaml");
-        return File.Exists(pipelineBench) ? pipelineBench : Path.Combine(context.RepoRoot, "pipeline.yaml");
+        return File.Exists(pipelineBench) ? pipelineBench
+            : throw new InvalidOperationException("no extracted workspace to tune on: run the pipeline area first (make bench BENCH='pipeline train-head-tuning') or set HEAD_TUNING_CONFIG");
     }
 
     /// <summary>The same vectors TrainHead reads; the test split stays unopened.</summary>
