@@ -36,7 +36,7 @@ public sealed class ExtractBench : IBenchmark
 
     // ---- raw ONNX Runtime on tensors decoded beforehand --------------------------------------
 
-    private sealed record RawFigures(double Batch1, double BatchUsed, int BatchSize, double CpuBound);
+    private sealed record RawFigures(double Batch1, double Best, int BatchSize, double CpuBound);
 
     private static RawFigures RawOrt(BenchContext ctx, IReadOnlyList<string> files)
     {
@@ -60,14 +60,14 @@ public sealed class ExtractBench : IBenchmark
             bSpin = Math.Max(bSpin, Time(spinning, spec, tensors, batch, n));
             fixed1 = Math.Max(fixed1, Time(fixedGraph, spec, tensors, 1, n));
             var sw = Stopwatch.StartNew();
-            Parallel.Invoke(() => Time(s1, spec, tensors, 1, n / 2), () => Time(s2, spec, tensors, 1, n / 2));
+            Parallel.Invoke(() => Time(s1, spec, tensors, batch, n / 2), () => Time(s2, spec, tensors, batch, n / 2));
             parallel = Math.Max(parallel, n / sw.Elapsed.TotalSeconds);
             oneThread = Math.Max(oneThread, Time(s1, spec, tensors, batch, n));
         }
         ctx.Record(Area, "raw ORT resnet18 batch 1", b1, "img/s", "pre-decoded tensors, 2 intra-op threads, batch-dynamic graph");
         ctx.Record(Area, $"raw ORT resnet18 batch {batch} (the default)", bUsed, "img/s", $"{bUsed / b1:0.00}x batch 1");
         ctx.Record(Area, "raw ORT resnet18 unedited batch-1 graph", fixed1, "img/s", $"dynamic batch {batch}: {bUsed / fixed1:0.00}x");
-        ctx.Record(Area, "raw ORT 2 parallel batch-1 sessions x 1 thread", parallel, "img/s", $"dynamic batch {batch}: {bUsed / parallel:0.00}x");
+        ctx.Record(Area, $"raw ORT 2 parallel sessions x 1 thread, batch {batch}", parallel, "img/s", $"1 session x 2 threads: {bUsed / parallel:0.00}x");
         ctx.Record(Area, $"raw ORT batch {batch}, threads spinning", bSpin, "img/s", $"spinning off: {bUsed / bSpin:0.00}x (inference alone)");
         ctx.Record(Area, $"raw ORT batch {batch}, 1 thread", oneThread, "img/s", $"2 threads: {bUsed / oneThread:0.00}x");
 
@@ -76,12 +76,16 @@ public sealed class ExtractBench : IBenchmark
         var items = files.Take(60).Select(f => new BottleneckPipeline.Extract.ImageWork(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f))), f, f)).ToList();
         var buffer = new float[spec.ValuesPerImage];
         var clock = Stopwatch.StartNew();
+        foreach (var w in items) preparer.Prepare(w, buffer); // warm: the JIT's first tiers are not what a long run sees
+        clock.Restart();
         foreach (var w in items) preparer.Prepare(w, buffer);
         var decode = items.Count / clock.Elapsed.TotalSeconds;
-        var bound = 1 / (1 / bUsed + 1 / (decode * Environment.ProcessorCount));
+        // The baseline is raw ORT's best: whichever of one 2-thread session or parallel 1-thread sessions is faster.
+        var best = Math.Max(bUsed, parallel);
+        var bound = 1 / (1 / best + 1 / (decode * Environment.ProcessorCount));
         ctx.Record(Area, "decode+resize+normalize, 1 thread", decode, "img/s", "flowers JPEGs to a 224 tensor");
         ctx.Record(Area, "CPU bound for decode + inference", bound, "img/s", $"1 / (1/raw + 1/(decode x {Environment.ProcessorCount} cores))");
-        return new RawFigures(b1, bUsed, batch, bound);
+        return new RawFigures(b1, best, batch, bound);
     }
 
     private static float[] Prepare(BackboneSpec spec, IReadOnlyList<string> files, int n)
@@ -128,7 +132,7 @@ public sealed class ExtractBench : IBenchmark
         var rate = report["images_per_second"]!.GetValue<double>();
         var wall = total / cold.Seconds;
         ctx.Record(Area, "Extract cold, 1500 flowers (pipeline rate)", rate, "img/s",
-            $"{rate / raw.BatchUsed:0.00}x raw ORT batch {raw.BatchSize} ({raw.BatchUsed:0.0} img/s); {rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
+            $"{rate / raw.Best:0.00}x raw ORT's best, batch {raw.BatchSize} ({raw.Best:0.0} img/s; goal 0.85x); {rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
         ctx.Record(Area, "Extract cold, process wall time", cold.Seconds, "s", $"{wall:0.0} img/s including start-up and model load");
         ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 1024 MB");
         ctx.Record(Area, "Extract cold, images extracted", report["extracted"]!.GetValue<int>(), "img", $"quarantined {report["quarantined"]}");
@@ -148,10 +152,11 @@ public sealed class ExtractBench : IBenchmark
         var variant = 0;
         foreach (var (label, extra) in new[]
                  {
-                     ("threads 2, decode workers 1 (default)", ""),
-                     ("threads 1, decode workers 1", "  threads: 1\n"),
-                     ("threads 2, decode workers 2", "  decode_workers: 2\n"),
-                     ("threads 2, batch 1", "  batch_size: 1\n"),
+                     ("one session per core, 1 thread each, 1 decode worker (default)", ""),
+                     ("1 session x 2 threads", "  sessions: 1\n"),
+                     ("1 session x 1 thread (1 core for inference)", "  sessions: 1\n  threads: 1\n"),
+                     ("default, 2 decode workers", "  decode_workers: 2\n"),
+                     ("default, batch 1", "  batch_size: 1\n"),
                  })
         {
             var sub = Path.Combine(root, $"sub-{variant++}");

@@ -38,10 +38,45 @@ public sealed class BackboneSession : IDisposable
     /// <param name="allowSpinning">Let idle ORT threads spin (faster for inference alone, slower beside decoding).</param>
     public static BackboneSession Create(BackboneSpec spec, int threads, bool makeBatchDynamic = true, bool allowSpinning = false)
     {
+        var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic);
+        using var options = Options(threads, allowSpinning);
+        return new BackboneSession(new InferenceSession(bytes, options), spec, maxBatch);
+    }
+
+    /// <summary>
+    /// The sessions Extract runs side by side (extract.sessions, extract.threads). Several
+    /// single-threaded sessions beat one multi-threaded one beside decoding: a parallel operator
+    /// waits for its slowest thread, and a decode worker always holds up one (measured on 2 cores,
+    /// bench: extract). The lanes share one edited model and one copy of ORT's pre-packed weights.
+    /// </summary>
+    public static BackboneLanes CreateLanes(BackboneSpec spec, ExtractConfig extract)
+    {
+        var count = extract.Sessions > 0 ? extract.Sessions : Math.Clamp(Environment.ProcessorCount, 1, 4);
+        var threads = extract.Threads > 0 ? extract.Threads : Math.Max(1, Environment.ProcessorCount / count);
+        var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic: true);
+        var prepacked = new PrePackedWeightsContainer();
+        var lanes = new List<BackboneSession>(count);
+        try
+        {
+            using var options = Options(threads);
+            for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(new InferenceSession(bytes, options, prepacked), spec, maxBatch));
+        }
+        catch
+        {
+            foreach (var l in lanes) l.Dispose();
+            prepacked.Dispose();
+            throw;
+        }
+        return new BackboneLanes(lanes, prepacked);
+    }
+
+    /// <summary>The model with the bottleneck as its only output (so the optimizer drops the head)
+    /// and, where fixed at 1 and allowed, a dynamic batch; and the largest batch it then takes.</summary>
+    private static (byte[] Model, int MaxBatch) EditedModel(BackboneSpec spec, bool makeBatchDynamic)
+    {
         ModelProto model;
         using (var fs = File.OpenRead(spec.ModelPath)) model = ModelProto.Parser.ParseFrom(fs);
         var graph = model.Graph;
-        // Keep only the bottleneck as output: the head becomes dead code and is optimized away.
         var output = graph.Output.FirstOrDefault(o => o.Name == spec.BottleneckTensor)
                      ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
         graph.Output.Clear();
@@ -52,12 +87,12 @@ public sealed class BackboneSession : IDisposable
             if (makeBatchDynamic) graph.SetDim();
             else maxBatch = 1;
         }
-        using var options = Options(threads, allowSpinning);
-        var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
-        // The protobuf copies of the weights (tens of MB) are garbage now that ORT holds its own;
-        // collecting them here keeps them out of the run's peak memory.
+        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(model);
+        // The protobuf copies of the weights (tens of MB) are garbage once serialized; collecting
+        // them here keeps them out of the run's peak memory.
+        model = null!;
         GC.Collect();
-        return new BackboneSession(session, spec, maxBatch);
+        return (bytes, maxBatch);
     }
 
     /// <summary>Deliberate session options: intra-op threads as configured, full graph optimization,
@@ -132,5 +167,20 @@ public sealed class BackboneSession : IDisposable
     {
         _session.Dispose();
         _runOptions.Dispose();
+    }
+}
+
+/// <summary>The inference sessions of one Extract run and the pre-packed weights they share, disposed together.</summary>
+public sealed class BackboneLanes(IReadOnlyList<BackboneSession> sessions, IDisposable shared) : IDisposable
+{
+    public IReadOnlyList<BackboneSession> Sessions { get; } = sessions;
+
+    /// <summary>Values per bottleneck vector, as far as any lane has learnt it.</summary>
+    public int Dimension => Sessions.Max(s => s.Dimension);
+
+    public void Dispose()
+    {
+        foreach (var s in Sessions) s.Dispose();
+        shared.Dispose();
     }
 }

@@ -103,7 +103,10 @@ public sealed class ExtractConfig
     [Doc("Images per inference call, where the model allows batching."), Range(1, 256)]
     public int BatchSize { get; set; } = 8;
 
-    [Doc("ONNX Runtime intra-op threads. 0: one per core."), Range(0, 256)]
+    [Doc("Inference sessions run side by side, each on its own batches. 0: one per core, at most 4."), Range(0, 64)]
+    public int Sessions { get; set; } = 0;
+
+    [Doc("ONNX Runtime intra-op threads per session. 0: the cores shared out among the sessions."), Range(0, 256)]
     public int Threads { get; set; } = 0;
 
     [Doc("Decode and resize worker threads. 0: automatic."), Range(0, 256)]

@@ -10,11 +10,12 @@ public sealed record ExtractOutcome(int Extracted, IReadOnlyList<(ImageWork Work
 
 /// <summary>
 /// Decode and inference overlap: a producer hands out slots of a small pool of batch buffers,
-/// decode workers write each image's normalized tensor straight into its slot, and the calling
-/// thread runs each full batch through the backbone, appends the vectors to the cache and commits
-/// (fsync) once per batch. Memory is the pool (a few batches), whatever the dataset size.
+/// decode workers write each image's normalized tensor straight into its slot, and each inference
+/// lane (one session; the first on the calling thread) runs full batches through the backbone.
+/// Vectors are appended to the cache and committed (fsync) once per batch, one lane at a time.
+/// Memory is the pool (a few batches per lane), whatever the dataset size.
 /// </summary>
-public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, ImagePreparer preparer, int batchSize, int decodeWorkers)
+public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSession> sessions, ImagePreparer preparer, int batchSize, int decodeWorkers)
 {
     private sealed class Batch(int capacity, int valuesPerImage)
     {
@@ -25,9 +26,10 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
         public int Pending;
     }
 
-    /// <summary>Decode workers when the config says 0: half the cores. Inference needs several times the
-    /// CPU of decoding (ResNet-18 ~26 ms vs ~10 ms per image on 2 cores); on 2 cores one worker and two
-    /// tie for ResNet-18, and one is better for Inception, where a second only takes CPU from ORT.</summary>
+    /// <summary>Decode workers when the config says 0: half the cores. Inference needs far more CPU
+    /// than decoding (ResNet-18 ~45 core-ms against ~3 core-ms per flower photo); on 2 cores one
+    /// worker and two tie for ResNet-18, and one is better for Inception, where a second only takes
+    /// CPU from ORT (bench: extract).</summary>
     public static int DefaultDecodeWorkers => Math.Max(1, Environment.ProcessorCount / 2);
 
     /// <param name="onVector">Called on the calling thread for each vector, before the batch is committed.</param>
@@ -39,13 +41,13 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
         var quarantined = new ConcurrentQueue<(ImageWork, string)>();
         if (items.Count == 0) return new ExtractOutcome(0, [], 0, 0);
 
-        var per = Math.Max(1, Math.Min(batchSize, session.MaxBatch));
+        var per = Math.Max(1, Math.Min(batchSize, sessions.Min(x => x.MaxBatch)));
         var workers = Math.Max(1, decodeWorkers);
-        var poolSize = workers + 2;
+        var poolSize = workers + 2 * sessions.Count;
         var free = Channel.CreateBounded<Batch>(poolSize);
         for (var i = 0; i < poolSize; i++) free.Writer.TryWrite(new Batch(per, spec.ValuesPerImage));
         var work = Channel.CreateBounded<(Batch, int)>(new BoundedChannelOptions(per * 2) { SingleWriter = true });
-        var ready = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true });
+        var ready = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = sessions.Count == 1 });
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var token = cts.Token;
 
@@ -91,19 +93,33 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
 
         var extracted = 0;
         var finished = 0;
-        var output = Array.Empty<float>();
-        try
+        var commit = new Lock(); // the cache writer, the counters and the progress callback are one lane's at a time
+        void Lane(BackboneSession session)
         {
+            var output = Array.Empty<float>();
             while (ready.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
             {
                 while (ready.Reader.TryRead(out var b))
                 {
-                    Infer(b, ref output, writer, onVector, quarantined, ref extracted);
-                    finished += b.Count;
+                    var ok = Pack(b, quarantined);
+                    if (ok > 0) session.Run(b.Input, ok, ref output);
+                    lock (commit)
+                    {
+                        if (ok > 0) Commit(b, ok, session.Dimension, output, writer, onVector);
+                        extracted += ok;
+                        finished += b.Count;
+                        onProgress?.Invoke(finished);
+                    }
                     free.Writer.TryWrite(b);
-                    onProgress?.Invoke(finished);
                 }
             }
+        }
+
+        var others = sessions.Skip(1).Select(x => Task.Factory.StartNew(() => Lane(x), token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        try
+        {
+            Lane(sessions[0]);
+            Task.WaitAll(others);
         }
         catch
         {
@@ -113,19 +129,19 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
         finally
         {
             // Let every task end before the buffers go; their own errors surface through 'ready'.
-            try { Task.WaitAll([producer, decodersDone, .. decoders]); } catch (AggregateException) { }
+            try { Task.WaitAll([producer, decodersDone, .. decoders, .. others]); } catch (AggregateException) { }
         }
         return new ExtractOutcome(extracted, [.. quarantined], preparer.Decoded, started.Elapsed.TotalSeconds);
     }
 
-    private void Infer(Batch b, ref float[] output, CacheWriter writer, Action<ImageWork, ReadOnlySpan<float>>? onVector,
-                       ConcurrentQueue<(ImageWork, string)> quarantined, ref int extracted)
+    /// <summary>Moves the batch's good slots to the front (a failed image costs no inference) and
+    /// quarantines the others; returns how many are good.</summary>
+    private int Pack(Batch b, ConcurrentQueue<(ImageWork, string)> quarantined)
     {
         var ok = 0;
         for (var s = 0; s < b.Count; s++)
         {
             if (b.Failure[s] is { } reason) { quarantined.Enqueue((b.Items[s], reason)); continue; }
-            // Pack good slots to the front so a failed image costs no inference.
             if (ok != s)
             {
                 b.Input.AsSpan(s * spec.ValuesPerImage, spec.ValuesPerImage).CopyTo(b.Input.AsSpan(ok * spec.ValuesPerImage));
@@ -133,9 +149,11 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
             }
             ok++;
         }
-        if (ok == 0) return;
-        session.Run(b.Input, ok, ref output);
-        var dim = session.Dimension;
+        return ok;
+    }
+
+    private static void Commit(Batch b, int ok, int dim, float[] output, CacheWriter writer, Action<ImageWork, ReadOnlySpan<float>>? onVector)
+    {
         for (var s = 0; s < ok; s++)
         {
             var v = output.AsSpan(s * dim, dim);
@@ -143,6 +161,5 @@ public sealed class ExtractPipeline(BackboneSpec spec, BackboneSession session, 
             onVector?.Invoke(b.Items[s], v);
         }
         writer.Commit();
-        extracted += ok;
     }
 }

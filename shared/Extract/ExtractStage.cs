@@ -48,17 +48,17 @@ public static class ExtractStage
         var dimension = spec.Dimension != 0 ? spec.Dimension : cache.Dimension;
         if (todo.Count > 0)
         {
-            using var session = BackboneSession.Create(spec, config.Extract.Threads);
+            using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
             var preparer = new ImagePreparer(spec, config.Dataset.MaxPixels);
             var workers = config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : ExtractPipeline.DefaultDecodeWorkers;
-            var pipeline = new ExtractPipeline(spec, session, preparer, config.Extract.BatchSize, workers);
+            var pipeline = new ExtractPipeline(spec, lanes.Sessions, preparer, config.Extract.BatchSize, workers);
             using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
             extracted = outcome.Extracted;
             decoded = outcome.Decoded;
             extractSeconds = outcome.Seconds;
-            dimension = session.Dimension;
+            dimension = lanes.Dimension;
         }
 
         var quarantined = examples.Count(e => alreadyQuarantined.Contains(e.ContentId)) + (todo.Count - extracted);
