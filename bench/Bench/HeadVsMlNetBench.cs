@@ -56,7 +56,7 @@ public sealed class HeadVsMlNetBench : IBenchmark
             mlSeconds = sw.Elapsed.TotalSeconds;
         }
 
-        var oursAccuracy = Accuracy(ours.Head, test);
+        var oursAccuracy = ours.Head.Accuracy(test);
         var mlMetrics = ml.MulticlassClassification.Evaluate(mlModel.Transform(testView), "Label");
         context.Record(Name, "ours: test accuracy (defaults)", oursAccuracy * 100, "%",
             $"ML.NET LbfgsMaximumEntropy {mlMetrics.MicroAccuracy * 100:0.0}% on the same {test.Count} test vectors");
@@ -91,17 +91,6 @@ public sealed class HeadVsMlNetBench : IBenchmark
         schema[nameof(VectorRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, set.Dimension);
         var rows = Enumerable.Range(0, set.Count).Select(i => new VectorRow { Label = set.LabelNames[set.Labels[i]], Features = set.Rows[i] });
         return ml.Data.LoadFromEnumerable(rows.ToList(), schema);
-    }
-
-    private static double Accuracy(SoftmaxHead head, LabelledVectors set)
-    {
-        var correct = 0;
-        for (var i = 0; i < set.Count; i++)
-        {
-            var p = head.Probabilities(set.Rows[i]);
-            if (Array.IndexOf(p, p.Max()) == set.Labels[i]) correct++;
-        }
-        return (double)correct / set.Count;
     }
 
     private sealed class VectorRow

@@ -52,7 +52,7 @@ public sealed class TrainHeadBench : IBenchmark
         var runs = grid.Select(c => (c, r: HeadTrainer.Train(train, validation, c))).ToList();
         var best = runs.OrderBy(x => x.r.Validation.Loss).First();
         context.Record(Name, "9-point grid seconds (3 optimizers x 3 lr)", sw.Elapsed.TotalSeconds, "s",
-            $"best {best.c.Optimizer} lr {best.c.LearningRate}: val loss {best.r.Validation.Loss:0.###}, test acc {Accuracy(best.r.Head, test):P1}");
+            $"best {best.c.Optimizer} lr {best.c.LearningRate}: val loss {best.r.Validation.Loss:0.###}, test acc {best.r.Head.Accuracy(test):P1}");
     }
 
     private static (double Seconds, T Result) Time<T>(Func<T> f)
@@ -60,17 +60,6 @@ public sealed class TrainHeadBench : IBenchmark
         var sw = Stopwatch.StartNew();
         var r = f();
         return (sw.Elapsed.TotalSeconds, r);
-    }
-
-    private static double Accuracy(SoftmaxHead head, LabelledVectors set)
-    {
-        var correct = 0;
-        for (var i = 0; i < set.Count; i++)
-        {
-            var p = head.Probabilities(set.Rows[i]);
-            if (Array.IndexOf(p, p.Max()) == set.Labels[i]) correct++;
-        }
-        return (double)correct / set.Count;
     }
 
     /// <summary>Non-negative, sparse-ish vectors around per-class profiles, noisy enough that classes overlap.</summary>

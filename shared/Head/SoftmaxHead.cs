@@ -46,4 +46,13 @@ public sealed class SoftmaxHead
 
     /// <summary>Probabilities for every row of a set, one array per row.</summary>
     public float[][] Probabilities(LabelledVectors set) => set.Rows.Select(r => Probabilities(r)).ToArray();
+
+    /// <summary>The share of the set whose most probable label is its own.</summary>
+    public double Accuracy(LabelledVectors set)
+    {
+        var correct = 0;
+        for (var i = 0; i < set.Count; i++)
+            if (ScoringSet.ArgMax(Probabilities(set.Rows[i])) == set.Labels[i]) correct++;
+        return (double)correct / set.Count;
+    }
 }

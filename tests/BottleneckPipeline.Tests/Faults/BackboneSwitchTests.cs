@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>Switching the backbone re-runs what depends on it and keeps the other backbone's vectors.</summary>
@@ -8,7 +9,7 @@ public class BackboneSwitchTests
     public void Switching_backbone_and_back_re_extracts_nothing_the_second_time()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 5);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 5);
         const string noExport = "evaluate:\n  export: false";
         var rig = new FaultRig(t["rig"], data, extraYaml: noExport);
         rig.RunAll();

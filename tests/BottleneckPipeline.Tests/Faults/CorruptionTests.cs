@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>Damaged index and cache files: reported or repaired, never silently trusted.</summary>
@@ -8,7 +9,7 @@ public class CorruptionTests
     public void A_garbage_index_is_reported_with_its_path_and_exit_code_3()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 3));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3));
         rig.RunOk("Ingest");
         foreach (var f in Directory.GetFiles(rig.Workspace, "index.sqlite*")) File.Delete(f);
         File.WriteAllBytes(rig.IndexPath, [.. Enumerable.Range(0, 8192).Select(i => (byte)(i * 31 + 7))]);
@@ -26,7 +27,7 @@ public class CorruptionTests
     public void Damaged_cache_records_are_dropped_and_re_extracted_to_the_same_vectors()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 4));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4));
         rig.RunOk("Ingest");
         rig.RunOk("Extract");
         var original = rig.Vectors();

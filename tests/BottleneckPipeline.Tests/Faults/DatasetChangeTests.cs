@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>The dataset changes under the pipeline, or cannot be written: the stages cope and never write into it.</summary>
@@ -8,7 +9,7 @@ public class DatasetChangeTests
     public void Images_changed_or_deleted_after_ingest_are_quarantined_and_a_re_ingest_picks_them_up()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 4);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 4);
         var rig = new FaultRig(t["rig"], data);
         rig.RunOk("Ingest");
         var files = Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
@@ -37,7 +38,7 @@ public class DatasetChangeTests
     public void An_image_missing_for_one_run_is_used_again_once_it_is_back()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3);
         var rig = new FaultRig(t["rig"], data);
         rig.RunOk("Ingest");
         var file = Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
@@ -57,7 +58,7 @@ public class DatasetChangeTests
     public void A_read_only_dataset_is_never_written_by_any_stage()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 3);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 3);
         var rig = new FaultRig(t["rig"], data);
         var before = Snapshot(data);
         Chmod("a-w", data);

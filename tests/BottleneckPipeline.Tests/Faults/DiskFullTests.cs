@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>
@@ -12,7 +13,7 @@ public class DiskFullTests
     {
         using var t = new TempDir();
         using var fs = SmallFileSystem.Mount(t["cachefs"], kilobytes: 24);
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 4), cacheDir: fs.Path);
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4), cacheDir: fs.Path);
         rig.RunOk("Ingest");
 
         var full = rig.Run("Extract");
@@ -38,13 +39,13 @@ public class DiskFullTests
     {
         using var t = new TempDir();
         using var fs = SmallFileSystem.Mount(t["wsfs"], kilobytes: 2048);
-        var data = FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3);
         var indexRig = new FaultRig(t["rig"], data, workspace: fs.Path);
         indexRig.RunOk("Ingest");
         var before = indexRig.Examples();
         Assert.Equal(6, before.Count);
 
-        FaultRig.CopyFlowers(t["more"], classes: 2, perClass: 12);
+        TestIndex.CopyFlowers(t["more"], classes: 2, perClass: 12);
         foreach (var f in Directory.GetFiles(t["more"], "*.jpg", SearchOption.AllDirectories))
         {
             var dest = Path.Combine(data, Path.GetRelativePath(t["more"], f));

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Tests.Faults;
@@ -10,7 +11,7 @@ public class ExitCodeTests
     public void An_unknown_config_key_exits_2_naming_the_key_and_line()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 1), extraYaml: "extract:\n  batch_sise: 4");
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 1), extraYaml: "extract:\n  batch_sise: 4");
         var line = File.ReadAllLines(rig.ConfigPath).ToList().FindIndex(l => l.Contains("batch_sise", StringComparison.Ordinal)) + 1;
         foreach (var stage in FaultRig.Stages)
         {
@@ -36,7 +37,7 @@ public class ExitCodeTests
     public void A_held_workspace_lock_exits_4_with_a_clear_message()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 2, perClass: 2));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 2));
         using (WorkspaceLock.Acquire(rig.Workspace, "test-holder", TimeSpan.Zero))
         {
             var r = rig.Run("Ingest");
@@ -51,7 +52,7 @@ public class ExitCodeTests
     public async Task A_second_run_on_a_busy_workspace_exits_4_or_waits_when_asked()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 4));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4));
         rig.RunOk("Ingest");
         var owner = Path.Combine(rig.Workspace, ".lock.owner");
         Assert.StartsWith("ingest pid", File.ReadAllText(owner), StringComparison.Ordinal);
@@ -75,7 +76,7 @@ public class ExitCodeTests
     public async Task Two_workspaces_sharing_one_cache_extract_at_once_with_identical_vectors()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 4);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4);
         var shared = t["shared-cache"];
         var a = new FaultRig(t["a"], data, shared);
         var b = new FaultRig(t["b"], data, shared);
@@ -97,7 +98,7 @@ public class ExitCodeTests
     public void Ctrl_c_during_extract_exits_130_keeping_the_vectors_committed_so_far()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], FaultRig.CopyFlowers(t["data"], classes: 3, perClass: 6), extraYaml: "extract:\n  batch_size: 1");
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 6), extraYaml: "extract:\n  batch_size: 1");
         rig.RunOk("Ingest");
         // Interrupt once the first vectors are durable in the cache.
         bool Committed() => Directory.Exists(rig.CacheDir) && Directory.EnumerateFiles(rig.CacheDir, "*.bpv", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 8);

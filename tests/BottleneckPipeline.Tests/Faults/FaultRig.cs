@@ -53,19 +53,6 @@ public sealed class FaultRig
         {extraYaml}
         """);
 
-    /// <summary>Copies the first <paramref name="perClass"/> flowers (by name) of the first <paramref name="classes"/> classes.</summary>
-    public static string CopyFlowers(string dest, int classes, int perClass)
-    {
-        foreach (var classDir in Directory.GetDirectories(RepoPaths.Flowers).Order(StringComparer.Ordinal).Take(classes))
-        {
-            var target = Path.Combine(dest, Path.GetFileName(classDir));
-            Directory.CreateDirectory(target);
-            foreach (var f in Directory.GetFiles(classDir, "*.jpg").Order(StringComparer.Ordinal).Take(perClass))
-                File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-        }
-        return dest;
-    }
-
     public StageProcess.Result Run(string stage) => StageProcess.Run(stage, "--config", ConfigPath);
 
     public StageProcess.Result RunAndKill(string stage, TimeSpan after) => StageProcess.RunAndKill(stage, after, "--config", ConfigPath);

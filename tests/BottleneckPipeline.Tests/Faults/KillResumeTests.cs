@@ -1,3 +1,4 @@
+using BottleneckPipeline.Tests.Extract;
 using System.Diagnostics;
 
 namespace BottleneckPipeline.Tests.Faults;
@@ -10,7 +11,7 @@ public class KillResumeTests
     public void Killed_stages_resume_to_exactly_the_uninterrupted_result()
     {
         using var t = new TempDir();
-        var data = FaultRig.CopyFlowers(t["data"], classes: 5, perClass: 6);
+        var data = TestIndex.CopyFlowers(t["data"], classes: 5, perClass: 6);
         // The export check re-runs the backbone on the test images: not what this test is about.
         const string noExport = "evaluate:\n  export: false";
         var reference = new FaultRig(t["reference"], data, extraYaml: noExport);
