@@ -15,26 +15,6 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
 {
     public const int Channels = 3;
 
-    public static ExportPreprocessing Imagenet(int size, TensorLayout layout = TensorLayout.Nchw) =>
-        Custom([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], size, layout, "imagenet: (x/255 - mean) / std, mean 0.485,0.456,0.406, std 0.229,0.224,0.225");
-
-    public static ExportPreprocessing Inception(int size, TensorLayout layout = TensorLayout.Nchw) =>
-        new(size, layout, false, [127.5f, 127.5f, 127.5f], [1 / 127.5f, 1 / 127.5f, 1 / 127.5f], "inception: x / 127.5 - 1, to [-1, 1]");
-
-    /// <summary>Mean and std on the 0..1 scale, as in pipeline.yaml's backbone.mean/std.</summary>
-    public static ExportPreprocessing Custom(IReadOnlyList<double> mean01, IReadOnlyList<double> std01, int size, TensorLayout layout = TensorLayout.Nchw, string? description = null)
-    {
-        if (mean01.Count != Channels || std01.Count != Channels) throw new ConfigException("backbone.mean and backbone.std need 3 values each (R, G, B).");
-        return new(size, layout, false,
-            mean01.Select(m => (float)(255 * m)).ToArray(),
-            std01.Select(s => (float)(1 / (255 * s))).ToArray(),
-            description ?? "custom: (x/255 - mean) / std, mean " + Join(mean01) + ", std " + Join(std01));
-    }
-
-    /// <summary>caffe-style: RGB to BGR, then minus a BGR mean image (ResNetPreprocess.onnx's MeanImage).</summary>
-    public static ExportPreprocessing CaffeBgr(float[] bgrMeanImage, int size, TensorLayout layout = TensorLayout.Nchw) =>
-        new(size, layout, true, bgrMeanImage, [1f, 1f, 1f], "caffe-bgr: RGB to BGR, minus the ImageNet mean image (0..255 scale)");
-
     /// <summary>
     /// The export form of Extract's own preprocessing, so the exported model sees exactly the values
     /// the cached vectors were made from: value = rgb[src] * scale + offset - meanImage
@@ -77,6 +57,4 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
         }
         return output;
     }
-
-    private static string Join(IEnumerable<double> xs) => string.Join(",", xs.Select(x => x.ToString(CultureInfo.InvariantCulture)));
 }

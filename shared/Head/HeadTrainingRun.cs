@@ -54,35 +54,6 @@ public static class HeadTrainingRun
             $"train_head={trainHeadSectionHash}\nbackbone={backboneFingerprint}\nupstream={upstreamHash}")));
 
     /// <summary>
-    /// SHA-256 over every vector with its label, content id, path and split: an upstream hash for
-    /// when no cheaper record of the cache and split state is at hand.
-    /// </summary>
-    public static string VectorsHash(LabelledVectors train, LabelledVectors? validation)
-    {
-        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        void Text(string s)
-        {
-            var bytes = System.Text.Encoding.UTF8.GetBytes(s);
-            sha.AppendData(BitConverter.GetBytes(bytes.Length));
-            sha.AppendData(bytes);
-        }
-        foreach (var (name, set) in new[] { ("train", train), ("validation", validation) })
-        {
-            Text(name);
-            if (set is null) continue;
-            foreach (var label in set.LabelNames) Text(label);
-            for (var i = 0; i < set.Count; i++)
-            {
-                Text(set.ContentIds[i]);
-                Text(set.RelativePaths[i]);
-                sha.AppendData(BitConverter.GetBytes(set.Labels[i]));
-                sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(set.Rows[i].AsSpan()));
-            }
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
-
-    /// <summary>
     /// The whole TrainHead stage body: returns at once when the head is up to date (vectors are
     /// not even loaded), else loads the vectors, trains and writes everything.
     /// </summary>

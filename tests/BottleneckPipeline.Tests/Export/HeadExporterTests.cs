@@ -99,7 +99,7 @@ public class HeadExporterTests(ITestOutputHelper output)
         }).ToList();
 
         var path = dir["model.onnx"];
-        HeadExporter.ExportToFile(path, backboneBytes, "/Flatten_output_0", ExportPreprocessing.Inception(299), head, Provenance with { BackboneName = "inception-v3" });
+        HeadExporter.ExportToFile(path, backboneBytes, "/Flatten_output_0", ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.Inception(), 299, TensorLayout.Nchw), head, Provenance with { BackboneName = "inception-v3" });
         var check = ExportChecker.Check(path, images, expected);
         output.WriteLine($"inception export: {check.Images} images, agreement {check.ArgmaxAgreement}, max |diff| {check.MaxAbsProbabilityDifference:E2}");
         Assert.True(check.Passed, $"agreement {check.ArgmaxAgreement}, max diff {check.MaxAbsProbabilityDifference}");
@@ -122,7 +122,7 @@ public class HeadExporterTests(ITestOutputHelper output)
     public void Unknown_bottleneck_and_wrong_dimension_are_input_errors()
     {
         var backbone = File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx"));
-        var preprocessing = ExportPreprocessing.Imagenet(224);
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Imagenet, BottleneckPipeline.Backbones.Preprocessing.ImagenetMean, BottleneckPipeline.Backbones.Preprocessing.ImagenetStd), 224, TensorLayout.Nchw);
         var e = Assert.Throws<InputException>(() => HeadExporter.Export(backbone, "no_such_tensor", preprocessing, ExportTestImages.RandomHead(2, 512, 1, 1), Provenance));
         Assert.Contains("no_such_tensor", e.Message);
         var d = Assert.Throws<InputException>(() => HeadExporter.Export(backbone, "Pooling395_Output_0", preprocessing, ExportTestImages.RandomHead(2, 100, 1, 1), Provenance));

@@ -43,7 +43,7 @@ public class SyntheticBackboneExportTests
     public void Nhwc_backbone_gets_transposed_custom_normalized_pixels()
     {
         using var dir = new TempDir();
-        var preprocessing = ExportPreprocessing.Custom([0.5, 0.4, 0.3], [0.2, 0.25, 0.5], Size, TensorLayout.Nhwc);
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
         var head = ExportTestImages.RandomHead(3, 3 * Size * Size, 0.3, 4);
         HeadExporter.ExportToFile(dir["m.onnx"], NhwcBackbone(), "features", preprocessing, head, new ExportProvenance("custom", "fp", "h"));
 

@@ -17,7 +17,7 @@ public class HeadTrainingRunTests
         using var dir = new TempDir();
         var paths = new HeadOutputPaths(dir["head.msgpack"], dir["reports/training_log.csv"], dir["reports/learning_curve.png"]);
         var config = new TrainHeadConfig { Steps = 100, EvalInterval = 20, Optimizer = OptimizerName.Rmsprop };
-        var hash = HeadTrainingRun.InputsHash("cfg", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation));
+        var hash = HeadTrainingRun.InputsHash("cfg", "fp-A", "upstream-1");
 
         Assert.False(HeadTrainingRun.IsUpToDate(paths, hash));
         var (written, result) = HeadTrainingRun.Run(Train, Validation, config, "resnet18", "fp-A", hash, paths);
@@ -48,9 +48,8 @@ public class HeadTrainingRunTests
         }
 
         Assert.True(HeadTrainingRun.IsUpToDate(paths, hash));
-        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg2", "fp-A", HeadTrainingRun.VectorsHash(Train, Validation))));
-        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(SyntheticVectors.Relabel(Train, i => i == 0), Validation));
-        Assert.NotEqual(HeadTrainingRun.VectorsHash(Train, Validation), HeadTrainingRun.VectorsHash(Train, null));
+        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg2", "fp-A", "upstream-1")));
+        Assert.False(HeadTrainingRun.IsUpToDate(paths, HeadTrainingRun.InputsHash("cfg", "fp-A", "upstream-2")));
     }
 
     [Fact]
