@@ -32,6 +32,11 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
     /// CPU from ORT (bench: extract).</summary>
     public static int DefaultDecodeWorkers => Math.Max(1, Environment.ProcessorCount / 2);
 
+    /// <summary>The pipeline as pipeline.yaml's extract and dataset sections configure it, over the given lanes.</summary>
+    public static ExtractPipeline For(BackboneSpec spec, BackboneLanes lanes, Config.PipelineConfig config) => new(
+        spec, lanes.Sessions, new ImagePreparer(spec, config.Dataset.MaxPixels), config.Extract.BatchSize,
+        config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : DefaultDecodeWorkers);
+
     /// <param name="onVector">Called on the calling thread for each vector, before the batch is committed.</param>
     /// <param name="onProgress">Called after each batch with the number of images finished.</param>
     public ExtractOutcome Run(IReadOnlyList<ImageWork> items, CacheWriter writer, Action<ImageWork, ReadOnlySpan<float>>? onVector,

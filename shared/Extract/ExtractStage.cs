@@ -49,9 +49,7 @@ public static class ExtractStage
         if (todo.Count > 0)
         {
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
-            var preparer = new ImagePreparer(spec, config.Dataset.MaxPixels);
-            var workers = config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : ExtractPipeline.DefaultDecodeWorkers;
-            var pipeline = new ExtractPipeline(spec, lanes.Sessions, preparer, config.Extract.BatchSize, workers);
+            var pipeline = ExtractPipeline.For(spec, lanes, config);
             using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
