@@ -72,8 +72,8 @@ public sealed class ExtractBench : IBenchmark
         ctx.Record(Area, $"raw ORT batch {batch}, 1 thread", oneThread, "img/s", $"2 threads: {bUsed / oneThread:0.00}x");
 
         // Decoding competes with inference for the same cores, which caps any pipeline below raw ORT.
-        var preparer = new BottleneckPipeline.Extract.ImagePreparer(spec, long.MaxValue);
-        var items = files.Take(60).Select(f => new BottleneckPipeline.Extract.ImageWork(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f))), f, f)).ToList();
+        var preparer = new BottleneckPipeline.Embedding.ImagePreparer(spec, long.MaxValue);
+        var items = files.Take(60).Select(f => new BottleneckPipeline.Embedding.ImageWork(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f))), f, f)).ToList();
         var buffer = new float[spec.ValuesPerImage];
         var clock = Stopwatch.StartNew();
         foreach (var w in items) preparer.Prepare(w, buffer); // warm: the JIT's first tiers are not what a long run sees

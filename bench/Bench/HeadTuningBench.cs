@@ -7,6 +7,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Bench;
 
@@ -124,7 +125,7 @@ public sealed class HeadTuningBench : IBenchmark
     /// <summary>The same vectors TrainHead reads; the test split stays unopened.</summary>
     private static (LabelledVectors Train, LabelledVectors Validation) LoadTrainAndValidation(PipelineConfig config)
     {
-        var extract = ExtractStage.ReadReport(config);
+        var extract = ExtractReport.Read(config);
         using var db = IndexDb.Open(config.IndexPath, create: false);
         var labels = SplitVectors.LabelNames(db);
         var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);

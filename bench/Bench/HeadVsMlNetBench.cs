@@ -6,6 +6,7 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Bench;
 
@@ -23,7 +24,7 @@ public sealed class HeadVsMlNetBench : IBenchmark
     {
         var configPath = Workspace(context);
         var config = ConfigLoader.Load(configPath);
-        var extract = ExtractStage.ReadReport(config);
+        var extract = ExtractReport.Read(config);
         LabelledVectors train, validation, test;
         using (var db = IndexDb.Open(config.IndexPath, create: false))
         {

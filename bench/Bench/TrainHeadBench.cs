@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Bench;
 

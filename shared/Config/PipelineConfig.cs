@@ -1,3 +1,5 @@
+
+
 namespace BottleneckPipeline.Config;
 
 // The whole of pipeline.yaml. Property names map to snake_case keys; every property's initial

@@ -3,7 +3,7 @@ using System.Threading.Channels;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 
-namespace BottleneckPipeline.Extract;
+namespace BottleneckPipeline.Embedding;
 
 /// <summary>What a pipeline run did.</summary>
 public sealed record ExtractOutcome(int Extracted, IReadOnlyList<(ImageWork Work, string Reason)> Quarantined, long Decoded, double Seconds);

@@ -3,7 +3,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 
-namespace BottleneckPipeline.Extract;
+namespace BottleneckPipeline.Embedding;
 
 /// <summary>An arbitrary file's bottleneck vector, or why there is none.</summary>
 public sealed record EmbeddedImage(string Path, string? ContentId, float[]? Vector, string? Error);

@@ -5,7 +5,7 @@ using BottleneckPipeline.Runtime;
 using Polly;
 using Polly.Retry;
 
-namespace BottleneckPipeline.Extract;
+namespace BottleneckPipeline.Embedding;
 
 /// <summary>One image to embed: where its bytes are and which content they must have.</summary>
 /// <param name="ContentId">Lowercase hex SHA-256 the bytes must still hash to.</param>

@@ -31,28 +31,8 @@ public sealed class HeadArtifact
 
     [IgnoreMember] public SoftmaxHead Head => new(Weights, Bias, LabelNames, Dimension);
 
-    public static HeadArtifact Create(HeadTrainingResult result, TrainHeadConfig config, string backboneName, string backboneFingerprint, string inputsHash) => new()
-    {
-        LabelNames = result.Head.LabelNames,
-        Dimension = result.Head.Dimension,
-        Weights = result.Head.Weights,
-        Bias = result.Head.Bias,
-        BackboneName = backboneName,
-        BackboneFingerprint = backboneFingerprint,
-        TrainingConfigJson = ConfigJson(config),
-        InputsHash = inputsHash,
-        Metrics = new HeadMetrics
-        {
-            TrainLoss = result.Train.Loss,
-            TrainAccuracy = result.Train.Accuracy,
-            ValidationLoss = result.Validation.Loss,
-            ValidationAccuracy = result.Validation.Accuracy,
-            BestStep = result.BestStep,
-            StepsRun = result.StepsRun,
-            StepsPlanned = result.StepsPlanned,
-            StoppedEarly = result.StoppedEarly,
-        },
-    };
+    /// <summary>Where TrainHead writes the head and every later stage reads it.</summary>
+    public static string PathIn(PipelineConfig config) => Path.Combine(config.WorkspaceDir, "head.msgpack");
 
     public static string ConfigJson(TrainHeadConfig config) => JsonSerializer.Serialize(config, JsonOptions);
 

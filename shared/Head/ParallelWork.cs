@@ -1,3 +1,5 @@
+
+
 namespace BottleneckPipeline.Head;
 
 /// <summary>

@@ -4,7 +4,7 @@ namespace BottleneckPipeline.Head;
 /// A split laid out as one contiguous matrix for scoring: plain cross-entropy and accuracy of the
 /// current parameters, computed block by block, summed in row order (deterministic).
 /// </summary>
-internal sealed class ScoringSet
+public sealed class ScoringSet
 {
     private readonly float[] _x;
     private readonly int[] _labels;

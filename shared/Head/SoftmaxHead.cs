@@ -23,7 +23,7 @@ public sealed class SoftmaxHead
     public int ClassCount => LabelNames.Length;
 
     /// <summary>The flat parameter layout the trainer uses: weights then bias.</summary>
-    internal static SoftmaxHead FromParameters(float[] parameters, string[] labelNames, int dimension)
+    public static SoftmaxHead FromParameters(float[] parameters, string[] labelNames, int dimension)
     {
         var wc = labelNames.Length * dimension;
         return new SoftmaxHead(parameters.AsSpan(0, wc).ToArray(), parameters.AsSpan(wc).ToArray(), labelNames, dimension);

@@ -1,8 +1,9 @@
 using System.CommandLine;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Runtime;
+namespace BottleneckPipeline.Hosting;
 
 /// <summary>
 /// What every stage executable shares: the --config option, loading and validating the config

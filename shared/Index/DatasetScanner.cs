@@ -2,7 +2,7 @@ using System.IO.Enumeration;
 using System.Runtime.InteropServices;
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Ingest;
+namespace BottleneckPipeline.Index;
 
 /// <summary>A file found under a class folder, with what the directory listing says about it.</summary>
 /// <param name="RelPath">Path relative to dataset.root with '/' separators; its first segment is the class.</param>

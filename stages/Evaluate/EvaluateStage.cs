@@ -2,15 +2,14 @@ using System.Globalization;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Export;
-using BottleneckPipeline.Extract;
+using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Embedding;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>
 /// The Evaluate stage and its two other uses: scoring another labelled folder (--data) and
@@ -23,7 +22,7 @@ public static class EvaluateStage
     /// <summary>The test split of the index, the head, the report and the exported model.</summary>
     public static EvaluationOutcome Run(PipelineConfig config, IndexDb db)
     {
-        var extract = ExtractStage.ReadReport(config);
+        var extract = ExtractReport.Read(config);
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash,
             headLabels =>
             {
@@ -96,7 +95,7 @@ public static class EvaluateStage
     private static (BackboneSpec Spec, HeadArtifact Artifact, string HeadPath) LoadHead(PipelineConfig config)
     {
         var spec = BackboneFactory.Resolve(config);
-        var headPath = HeadOutputPaths.For(config).HeadPath;
+        var headPath = HeadArtifact.PathIn(config);
         if (!File.Exists(headPath)) throw new InputException($"no head at {headPath}. Run TrainHead first (make train-head).");
         return (spec, HeadArtifact.Load(headPath, spec.Fingerprint), headPath);
     }

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Evaluate.Export;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>reports/evaluation.json: the test-split figures and where the head and backbone came from.</summary>
 public sealed class EvaluationReport
@@ -56,13 +57,3 @@ public sealed record ConfusionMatrixReport(string[] Labels, int[][] Rows);
 public sealed record BackboneReport(string Name, string Fingerprint);
 
 public sealed record HeadReport(string Path, string InputsHash, int BestStep, double ValidationAccuracy);
-
-/// <summary>How the exported ONNX model agrees with the cached path (backbone vectors + head in C#).</summary>
-public sealed record ExportReport(
-    string Path,
-    int Images,
-    double ArgmaxAgreement,
-    double MaxAbsProbabilityDifference,
-    bool Passed,
-    double RequiredAgreement,
-    double AllowedProbabilityDifference);

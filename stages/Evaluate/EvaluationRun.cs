@@ -1,9 +1,10 @@
 using System.Globalization;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Export;
+using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Backbones;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>What export needs from the backbone side: the model, where its bottleneck is, its preprocessing, and raw test pixels.</summary>
 /// <param name="LoadPixels">CHW RGB 0..255 tensors at the input size for the given test rows (same resize as Extract).</param>
@@ -32,7 +33,7 @@ public static class EvaluationRun
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash,
         Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export)
     {
-        var headPath = HeadOutputPaths.For(config).HeadPath;
+        var headPath = HeadArtifact.PathIn(config);
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
         var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
         var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);

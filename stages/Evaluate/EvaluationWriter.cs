@@ -3,7 +3,7 @@ using System.Text;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>Writes evaluation.json, evaluation.md and confusion_matrix.png into the reports folder.</summary>
 public static class EvaluationWriter

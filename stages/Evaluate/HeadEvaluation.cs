@@ -1,7 +1,7 @@
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>The Evaluate stage's work once the test vectors are in memory: apply the head and measure it.</summary>
 public static class HeadEvaluation

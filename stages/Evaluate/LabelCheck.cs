@@ -1,6 +1,6 @@
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>For `Evaluate --data DIR`: every class folder must be a label the head was trained on.</summary>
 public static class LabelCheck

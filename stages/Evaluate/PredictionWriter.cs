@@ -3,7 +3,7 @@ using System.Text;
 using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Evaluation;
+namespace BottleneckPipeline.Evaluate;
 
 /// <summary>predictions CSV: path, then the k most probable labels with their probabilities.</summary>
 public static class PredictionWriter

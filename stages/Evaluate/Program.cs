@@ -2,8 +2,9 @@
 // `--data DIR --out FILE.json` scores another labelled folder; `predict` classifies images.
 using System.CommandLine;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var dataOption = new Option<string?>("--data") { Description = "Score this folder of class subfolders instead of the test split." };

@@ -8,13 +8,10 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Embedding;
+using BottleneckPipeline.Hosting;
 
 namespace BottleneckPipeline.Extract;
-
-/// <summary>What one Extract run did; also the content of reports/extract.json.</summary>
-public sealed record ExtractSummary(
-    bool UpToDate, int Extracted, int Reused, int Quarantined, long Decoded, double Seconds, double ImagesPerSecond,
-    string Fingerprint, int Dimension, string Backbone, string InputsHash);
 
 /// <summary>
 /// The Extract stage: every example in the index with no vector for this backbone's fingerprint is
@@ -24,8 +21,6 @@ public sealed record ExtractSummary(
 public static class ExtractStage
 {
     public static readonly string[] Sections = ["dataset", "backbone", "extract", "cache"];
-
-    public static string ReportPath(PipelineConfig config) => Path.Combine(config.ReportsDir, "extract.json");
 
     public static ExtractSummary Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
@@ -64,7 +59,7 @@ public static class ExtractStage
             extractSeconds > 0 ? extracted / extractSeconds : 0, spec.Fingerprint, dimension, spec.DisplayName,
             // Recomputed: new quarantine rows are part of the inputs, and the next run must see itself up to date.
             InputsHash(config, db));
-        WriteReport(config, summary);
+        ExtractReport.Write(config, summary);
         return summary;
     }
 
@@ -154,7 +149,7 @@ public static class ExtractStage
 
     private static ExtractSummary? UpToDate(PipelineConfig config, IndexDb db, string inputsHash)
     {
-        var previous = TryReadReport(config);
+        var previous = ExtractReport.TryRead(config);
         if (previous is null || previous.InputsHash != inputsHash) return null;
         if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
         return previous with { UpToDate = true, Reused = previous.Extracted + previous.Reused, Extracted = 0, Decoded = 0, Seconds = 0, ImagesPerSecond = 0 };
@@ -181,47 +176,4 @@ public static class ExtractStage
         return true;
     }
 
-    /// <summary>
-    /// What the last Extract run recorded (its fingerprint, dimension and inputs hash): how later
-    /// stages learn which vectors to read without resolving the backbone again.
-    /// </summary>
-    public static ExtractSummary ReadReport(PipelineConfig config) =>
-        TryReadReport(config) ?? throw new InputException($"{ReportPath(config)} is missing or unreadable. Run the Extract stage first (make extract).");
-
-    private static ExtractSummary? TryReadReport(PipelineConfig config)
-    {
-        var path = ReportPath(config);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            return new ExtractSummary(false, o["extracted"]!.GetValue<int>(), o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(),
-                o["decoded"]?.GetValue<long>() ?? 0, o["seconds"]!.GetValue<double>(), o["images_per_second"]!.GetValue<double>(),
-                o["fingerprint"]!.GetValue<string>(), o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), o["inputs_hash"]!.GetValue<string>());
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or IOException)
-        {
-            return null; // an unreadable report is simply redone
-        }
-    }
-
-    private static void WriteReport(PipelineConfig config, ExtractSummary s)
-    {
-        var o = new JsonObject
-        {
-            ["extracted"] = s.Extracted,
-            ["reused"] = s.Reused,
-            ["quarantined"] = s.Quarantined,
-            ["decoded"] = s.Decoded,
-            ["seconds"] = Math.Round(s.Seconds, 3),
-            ["images_per_second"] = Math.Round(s.ImagesPerSecond, 2),
-            ["fingerprint"] = s.Fingerprint,
-            ["dimension"] = s.Dimension,
-            ["backbone"] = s.Backbone,
-            ["cache_dir"] = config.CacheDir,
-            ["precision"] = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
-            ["inputs_hash"] = s.InputsHash,
-        };
-        AtomicFile.WriteAllText(ReportPath(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-    }
 }

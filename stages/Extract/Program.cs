@@ -4,6 +4,7 @@ using System.CommandLine;
 using System.Globalization;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var root = new RootCommand("Extract: embed every indexed image with the frozen backbone, once, into the bottleneck cache.") { configOption };

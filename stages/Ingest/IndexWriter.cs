@@ -34,8 +34,8 @@ internal static class IndexWriter
     private static void ReleaseFileStateQuarantine(IndexDb db, SqliteTransaction tx)
     {
         using var cmd = db.Command("DELETE FROM quarantine WHERE reason IN ($changed, $missing);", tx);
-        cmd.Parameters.AddWithValue("$changed", Extract.ImagePreparer.ChangedReason);
-        cmd.Parameters.AddWithValue("$missing", Extract.ImagePreparer.MissingReason);
+        cmd.Parameters.AddWithValue("$changed", Embedding.ImagePreparer.ChangedReason);
+        cmd.Parameters.AddWithValue("$missing", Embedding.ImagePreparer.MissingReason);
         cmd.ExecuteNonQuery();
     }
 

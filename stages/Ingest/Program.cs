@@ -3,6 +3,7 @@
 using System.CommandLine;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var printWorkspace = new Option<bool>("--print-workspace")

@@ -1,4 +1,6 @@
-namespace BottleneckPipeline.Head;
+using BottleneckPipeline.Head;
+
+namespace BottleneckPipeline.TrainHead;
 
 /// <summary>Chooses the training rows of each mini-batch from a seeded generator.</summary>
 public abstract class BatchSampler

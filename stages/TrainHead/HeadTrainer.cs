@@ -1,7 +1,8 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Head;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.TrainHead;
 
 /// <summary>How training may use the machine; never changes the result.</summary>
 public sealed record HeadTrainingOptions

@@ -1,13 +1,14 @@
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.TrainHead;
 
 /// <summary>Where TrainHead writes: the head, its training log and its learning curve.</summary>
 public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string CurvePngPath)
 {
     /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
     public static HeadOutputPaths For(PipelineConfig config) => new(
-        Path.Combine(config.WorkspaceDir, "head.msgpack"),
+        HeadArtifact.PathIn(config),
         Path.Combine(config.ReportsDir, "training_log.csv"),
         Path.Combine(config.ReportsDir, "learning_curve.png"));
 
@@ -43,7 +44,7 @@ public static class HeadTrainingRun
         var result = HeadTrainer.Train(train, validation, config, options);
         TrainingLogWriter.WriteCsv(paths.LogCsvPath, result.Log);
         TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
-        var artifact = HeadArtifact.Create(result, config, backboneName, backboneFingerprint, inputsHash);
+        var artifact = ToArtifact(result, config, backboneName, backboneFingerprint, inputsHash);
         artifact.Save(paths.HeadPath);
         return (artifact, result);
     }
@@ -74,6 +75,29 @@ public static class HeadTrainingRun
             $"; head {paths.HeadPath}";
         return new HeadStageOutcome(false, paths, artifact, result, summary);
     }
+
+    internal static HeadArtifact ToArtifact(HeadTrainingResult result, TrainHeadConfig config, string backboneName, string backboneFingerprint, string inputsHash) => new()
+    {
+        LabelNames = result.Head.LabelNames,
+        Dimension = result.Head.Dimension,
+        Weights = result.Head.Weights,
+        Bias = result.Head.Bias,
+        BackboneName = backboneName,
+        BackboneFingerprint = backboneFingerprint,
+        TrainingConfigJson = HeadArtifact.ConfigJson(config),
+        InputsHash = inputsHash,
+        Metrics = new HeadMetrics
+        {
+            TrainLoss = result.Train.Loss,
+            TrainAccuracy = result.Train.Accuracy,
+            ValidationLoss = result.Validation.Loss,
+            ValidationAccuracy = result.Validation.Accuracy,
+            BestStep = result.BestStep,
+            StepsRun = result.StepsRun,
+            StepsPlanned = result.StepsPlanned,
+            StoppedEarly = result.StoppedEarly,
+        },
+    };
 }
 
 /// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>

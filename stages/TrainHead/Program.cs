@@ -3,6 +3,8 @@
 using System.CommandLine;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Hosting;
+using BottleneckPipeline.TrainHead;
 
 var configOption = StageHost.ConfigOption();
 var command = new RootCommand("Train the softmax head on the cached bottleneck vectors.") { configOption };

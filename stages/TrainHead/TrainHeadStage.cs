@@ -1,9 +1,9 @@
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Head;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.TrainHead;
 
 /// <summary>
 /// The TrainHead stage: the train and validation vectors named by the index, read from the cache
@@ -16,7 +16,7 @@ public static class TrainHeadStage
 
     public static HeadStageOutcome Run(PipelineConfig config, IndexDb db)
     {
-        var extract = ExtractStage.ReadReport(config);
+        var extract = ExtractReport.Read(config);
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
         {
             var labels = SplitVectors.LabelNames(db);

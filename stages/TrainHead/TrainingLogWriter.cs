@@ -3,7 +3,7 @@ using System.Text;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.TrainHead;
 
 /// <summary>Writes the training log as CSV and as a learning-curve PNG (loss left axis, accuracy right).</summary>
 public static class TrainingLogWriter

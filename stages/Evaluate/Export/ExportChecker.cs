@@ -1,7 +1,6 @@
-using BottleneckPipeline.Evaluation;
 using Microsoft.ML.OnnxRuntime;
 
-namespace BottleneckPipeline.Export;
+namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>
 /// Runs the exported model with ONNX Runtime on raw images and compares it with the cached path

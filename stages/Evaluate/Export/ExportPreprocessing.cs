@@ -2,7 +2,7 @@ using System.Globalization;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Export;
+namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>
 /// What the exported model does to raw pixels before the backbone. The exported input is float32

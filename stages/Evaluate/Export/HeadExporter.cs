@@ -5,7 +5,7 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using Onnx;
 
-namespace BottleneckPipeline.Export;
+namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>Provenance written into the exported model's metadata.</summary>
 public sealed record ExportProvenance(string BackboneName, string BackboneFingerprint, string HeadInputsHash);

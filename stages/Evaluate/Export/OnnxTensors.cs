@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace BottleneckPipeline.Export;
+namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>Building and reading ONNX initializers and value infos.</summary>
 internal static class OnnxTensors

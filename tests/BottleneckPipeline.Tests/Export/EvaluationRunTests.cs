@@ -1,9 +1,10 @@
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Evaluation;
-using BottleneckPipeline.Export;
+using BottleneckPipeline.Evaluate;
+using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using Microsoft.ML.OnnxRuntime;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Export;
 

@@ -1,6 +1,6 @@
 using BottleneckPipeline.Config;
 using System.Text.Json;
-using BottleneckPipeline.Export;
+using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;

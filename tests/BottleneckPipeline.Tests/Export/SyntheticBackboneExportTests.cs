@@ -1,5 +1,5 @@
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Export;
+using BottleneckPipeline.Evaluate.Export;
 using Google.Protobuf;
 using Onnx;
 

@@ -3,6 +3,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Embedding;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -22,7 +23,7 @@ public class ExtractStageTests
         Assert.Equal(0, first.Reused);
         Assert.Equal(512, first.Dimension);
         Assert.Equal(8, first.Decoded);
-        var report = JsonNode.Parse(File.ReadAllText(ExtractStage.ReportPath(config)))!;
+        var report = JsonNode.Parse(File.ReadAllText(ExtractReport.PathIn(config)))!;
         foreach (var key in new[] { "extracted", "reused", "quarantined", "seconds", "images_per_second", "fingerprint", "dimension", "backbone", "inputs_hash" })
             Assert.NotNull(report[key]);
         Assert.Equal("resnet18", report["backbone"]!.GetValue<string>());
@@ -33,7 +34,7 @@ public class ExtractStageTests
 
         Assert.True(ExtractStage.Run(config, db).UpToDate);
 
-        File.Delete(ExtractStage.ReportPath(config));
+        File.Delete(ExtractReport.PathIn(config));
         var warm = ExtractStage.Run(config, db);
         Assert.False(warm.UpToDate);
         Assert.Equal(0, warm.Extracted);
@@ -100,7 +101,7 @@ public class ExtractStageTests
         Assert.Contains("re-run Ingest", reasons.Single(kv => files[2].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
 
         // Quarantined images are not retried (no decode) on the next run.
-        File.Delete(ExtractStage.ReportPath(config));
+        File.Delete(ExtractReport.PathIn(config));
         var again = ExtractStage.Run(config, db);
         Assert.Equal(0, again.Decoded);
         Assert.Equal(3, again.Quarantined);
@@ -114,7 +115,7 @@ public class ExtractStageTests
         using var db = IndexDb.Open(config.IndexPath);
         var e = Assert.Throws<BottleneckPipeline.Runtime.InputException>(() => ExtractStage.Run(config, db));
         Assert.Contains("Ingest", e.Message);
-        Assert.False(File.Exists(ExtractStage.ReportPath(config)));
+        Assert.False(File.Exists(ExtractReport.PathIn(config)));
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Cache;
-using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
 using Microsoft.Data.Sqlite;
 

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Head;
 

@@ -1,5 +1,6 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Head;
 

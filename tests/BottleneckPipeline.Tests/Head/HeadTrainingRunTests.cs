@@ -2,6 +2,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using SixLabors.ImageSharp;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Head;
 
@@ -87,7 +88,7 @@ public class HeadTrainingRunTests
     {
         using var dir = new TempDir();
         var result = HeadTrainer.Train(Train, Validation, new TrainHeadConfig { Steps = 10, EvalInterval = 5 });
-        HeadArtifact.Create(result, new TrainHeadConfig(), "resnet18", "fp-old", "h").Save(dir["head.msgpack"]);
+        HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-old", "h").Save(dir["head.msgpack"]);
 
         var e = Assert.Throws<InputException>(() => HeadArtifact.Load(dir["head.msgpack"], "fp-new"));
         Assert.Contains("fp-old", e.Message);

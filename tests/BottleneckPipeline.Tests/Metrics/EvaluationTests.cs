@@ -1,10 +1,12 @@
 using System.Text.Json;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Head;
 using SixLabors.ImageSharp;
+using BottleneckPipeline.Evaluate.Export;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Metrics;
 
@@ -19,7 +21,7 @@ public class EvaluationTests
         var train = SyntheticVectors.Sample(centres, 50, 1.0, 32);
         var test = SyntheticVectors.Sample(centres, 25, 1.0, 33, "test");
         var result = HeadTrainer.Train(train, null, new TrainHeadConfig { Steps = 200, EvalInterval = 50 });
-        var artifact = HeadArtifact.Create(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
+        var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
 
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
         report.Export = new ExportReport(dir["model.onnx"], 100, 1.0, 3e-6, true, 0.999, 1e-4);

@@ -1,12 +1,14 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Evaluation;
+using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -138,11 +140,11 @@ public class PipelineEndToEndTests(SmallPipeline run) : IClassFixture<SmallPipel
         config.Dataset.ValidationPercent = 25;
         config.Dataset.TestPercent = 25;
         using var db = IndexDb.Open(config.IndexPath);
-        var fingerprintBefore = ExtractStage.ReadReport(run.Config).Fingerprint;
+        var fingerprintBefore = ExtractReport.Read(run.Config).Fingerprint;
         try
         {
             ExtractStage.Run(config, db);
-            Assert.NotEqual(fingerprintBefore, ExtractStage.ReadReport(config).Fingerprint);
+            Assert.NotEqual(fingerprintBefore, ExtractReport.Read(config).Fingerprint);
             var e = Assert.Throws<InputException>(() => EvaluateStage.Run(config, db));
             Assert.Contains("TrainHead", e.Message);
         }

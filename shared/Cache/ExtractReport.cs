@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Cache;
+
+/// <summary>What one Extract run did; also the content of reports/extract.json.</summary>
+public sealed record ExtractSummary(
+    bool UpToDate, int Extracted, int Reused, int Quarantined, long Decoded, double Seconds, double ImagesPerSecond,
+    string Fingerprint, int Dimension, string Backbone, string InputsHash);
+
+/// <summary>
+/// reports/extract.json, Extract's artifact, read and written only here: which backbone's vectors
+/// in the cache are current (fingerprint, dimension), and the inputs hash that later stages fold
+/// into theirs.
+/// </summary>
+public static class ExtractReport
+{
+    public static string PathIn(PipelineConfig config) => Path.Combine(config.ReportsDir, "extract.json");
+
+
+
+    /// <summary>
+    /// What the last Extract run recorded (its fingerprint, dimension and inputs hash): how later
+    /// stages learn which vectors to read without resolving the backbone again.
+    /// </summary>
+    public static ExtractSummary Read(PipelineConfig config) =>
+        TryRead(config) ?? throw new InputException($"{PathIn(config)} is missing or unreadable. Run the Extract stage first (make extract).");
+
+    public static ExtractSummary? TryRead(PipelineConfig config)
+    {
+        var path = PathIn(config);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            return new ExtractSummary(false, o["extracted"]!.GetValue<int>(), o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(),
+                o["decoded"]?.GetValue<long>() ?? 0, o["seconds"]!.GetValue<double>(), o["images_per_second"]!.GetValue<double>(),
+                o["fingerprint"]!.GetValue<string>(), o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), o["inputs_hash"]!.GetValue<string>());
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or IOException)
+        {
+            return null; // an unreadable report is simply redone
+        }
+    }
+
+    public static void Write(PipelineConfig config, ExtractSummary s)
+    {
+        var o = new JsonObject
+        {
+            ["extracted"] = s.Extracted,
+            ["reused"] = s.Reused,
+            ["quarantined"] = s.Quarantined,
+            ["decoded"] = s.Decoded,
+            ["seconds"] = Math.Round(s.Seconds, 3),
+            ["images_per_second"] = Math.Round(s.ImagesPerSecond, 2),
+            ["fingerprint"] = s.Fingerprint,
+            ["dimension"] = s.Dimension,
+            ["backbone"] = s.Backbone,
+            ["cache_dir"] = config.CacheDir,
+            ["precision"] = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
+            ["inputs_hash"] = s.InputsHash,
+        };
+        AtomicFile.WriteAllText(PathIn(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+}
