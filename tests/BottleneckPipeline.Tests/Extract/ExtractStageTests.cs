@@ -111,7 +111,7 @@ public class ExtractStageTests
     public void An_empty_index_says_to_run_Ingest()
     {
         using var t = new TempDir();
-        var config = TestIndex.Config(t.Path, t.Path);
+        var config = TestIndex.Config(t.Path, t["data"]);
         using var db = IndexDb.Open(config.IndexPath);
         var e = Assert.Throws<BottleneckPipeline.Runtime.InputException>(() => ExtractStage.Run(config, db));
         Assert.Contains("Ingest", e.Message);
