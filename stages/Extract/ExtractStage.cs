@@ -86,20 +86,22 @@ public static class ExtractStage
         return set;
     }
 
-    private static void RecordQuarantine(IndexDb db, IReadOnlyList<(ImageWork Work, string Reason)> items)
+    private static void RecordQuarantine(IndexDb db, IReadOnlyList<(ImageWork Work, ImageFailure Failure)> items)
     {
         if (items.Count == 0) return;
         using var tx = db.Begin();
-        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, stage, at) VALUES ($c, $p, $r, 'extract', $t);", tx);
+        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ($c, $p, $r, $k, 'extract', $t);", tx);
         var c = cmd.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text);
         var p = cmd.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text);
         var r = cmd.Parameters.Add("$r", Microsoft.Data.Sqlite.SqliteType.Text);
+        var k = cmd.Parameters.Add("$k", Microsoft.Data.Sqlite.SqliteType.Text);
         cmd.Parameters.AddWithValue("$t", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-        foreach (var (work, reason) in items)
+        foreach (var (work, failure) in items)
         {
             c.Value = work.ContentId;
             p.Value = work.RelPath;
-            r.Value = reason;
+            r.Value = failure.Reason;
+            k.Value = failure.Kind.ToColumn();
             cmd.ExecuteNonQuery();
         }
         tx.Commit();

@@ -33,9 +33,9 @@ internal static class IndexWriter
     /// </summary>
     private static void ReleaseFileStateQuarantine(IndexDb db, SqliteTransaction tx)
     {
-        using var cmd = db.Command("DELETE FROM quarantine WHERE reason IN ($changed, $missing);", tx);
-        cmd.Parameters.AddWithValue("$changed", Embedding.ImagePreparer.ChangedReason);
-        cmd.Parameters.AddWithValue("$missing", Embedding.ImagePreparer.MissingReason);
+        using var cmd = db.Command("DELETE FROM quarantine WHERE kind IN ($changed, $missing);", tx);
+        cmd.Parameters.AddWithValue("$changed", QuarantineKind.Changed.ToColumn());
+        cmd.Parameters.AddWithValue("$missing", QuarantineKind.Missing.ToColumn());
         cmd.ExecuteNonQuery();
     }
 

@@ -99,6 +99,13 @@ public class ExtractStageTests
         Assert.Contains("truncated", reasons.Single(kv => files[0].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
         Assert.Equal(ImagePreparer.ChangedReason, reasons.Single(kv => files[1].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
         Assert.Contains("re-run Ingest", reasons.Single(kv => files[2].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
+        var kinds = new Dictionary<string, string>();
+        using (var cmd = db.Command("SELECT rel_path, kind FROM quarantine;"))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) kinds[Path.GetFileName(r.GetString(0))] = r.GetString(1);
+        Assert.Equal("decode", kinds[Path.GetFileName(files[0])]);
+        Assert.Equal("changed", kinds[Path.GetFileName(files[1])]);
+        Assert.Equal("missing", kinds[Path.GetFileName(files[2])]);
 
         // Quarantined images are not retried (no decode) on the next run.
         File.Delete(ExtractReport.PathIn(config));
