@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
@@ -108,15 +106,16 @@ public static class ExtractStage
     }
 
     /// <summary>
-    /// Hash of everything Extract's output depends on: its config sections, Ingest's index hash (or,
-    /// without reports/ingest.json, the examples themselves), the quarantine list, and the model
-    /// file's identity (path, size, mtime: cheap, unlike hashing its bytes).
+    /// Hash of everything Extract's output depends on: its config sections, Ingest's index hash as
+    /// committed in the index itself (or, in an index no Ingest committed to, the examples
+    /// themselves), the quarantine list, and the model file's identity (path, size, mtime: cheap,
+    /// unlike hashing its bytes).
     /// </summary>
     internal static string InputsHash(PipelineConfig config, IndexDb db)
     {
         var sb = new StringBuilder();
         sb.Append(StageHost.ConfigHash(config, Sections)).Append('\n');
-        sb.Append("ingest=").Append(IngestHash(config) ?? ExamplesHash(db)).Append('\n');
+        sb.Append("ingest=").Append(IngestMeta.Read(db)?.IndexHash ?? ExamplesHash(db)).Append('\n');
         sb.Append("quarantine=").Append(Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM quarantine;"), CultureInfo.InvariantCulture)).Append('\n');
         if (config.Backbone.Onnx is { } model)
         {
@@ -125,19 +124,6 @@ public static class ExtractStage
         }
         else sb.Append("model=embedded"); // pinned by the package version; where the build copied it does not matter
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
-    }
-
-    private static string? IngestHash(PipelineConfig config)
-    {
-        var path = Path.Combine(config.ReportsDir, "ingest.json");
-        try
-        {
-            return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))?["index_hash"]?.GetValue<string>() : null;
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
-        {
-            return null;
-        }
     }
 
     private static string ExamplesHash(IndexDb db)

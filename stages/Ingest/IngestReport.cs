@@ -6,8 +6,8 @@ using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Ingest;
 
-/// <summary>How an ingest run is told to a person (the summary line and the lines after it) and to
-/// later stages (reports/ingest.json, whose index_hash is their upstream input hash).</summary>
+/// <summary>How an ingest run is told to a person: the summary line, the lines after it, and
+/// reports/ingest.json (later stages read its index_hash from the index itself, through IngestMeta).</summary>
 public static class IngestReport
 {
     public static string Summary(IngestResult r)

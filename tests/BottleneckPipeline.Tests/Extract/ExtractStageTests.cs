@@ -4,6 +4,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Embedding;
+using BottleneckPipeline.Ingest;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -112,6 +113,40 @@ public class ExtractStageTests
         var again = ExtractStage.Run(config, db);
         Assert.Equal(0, again.Decoded);
         Assert.Equal(3, again.Quarantined);
+    }
+
+    [Fact]
+    public void Extract_takes_Ingests_hash_from_the_index_so_a_missing_or_stale_report_changes_nothing()
+    {
+        using var t = new TempDir();
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var config = TestIndex.Config(t.Path, data);
+        var ingestJson = Path.Combine(config.ReportsDir, "ingest.json");
+        using var db = IndexDb.Open(config.IndexPath);
+        Assert.Null(IngestMeta.Read(db));
+        var first = Ingestor.Run(config.Dataset, db);
+        IngestReport.Write(first, config.ReportsDir);
+        Assert.Equal(first.IndexHash, IngestMeta.Read(db)!.IndexHash);
+        Assert.Equal(data, IngestMeta.Read(db)!.DatasetRoot);
+        Assert.Equal(6, ExtractStage.Run(config, db).Extracted);
+        var oldReport = File.ReadAllText(ingestJson);
+
+        File.Delete(ingestJson);
+        Assert.True(ExtractStage.Run(config, db).UpToDate);
+        File.WriteAllText(ingestJson, "{ \"index_hash\": \"not json");
+        Assert.True(ExtractStage.Run(config, db).UpToDate);
+
+        // A new image is ingested, and a crash comes before the report is rewritten: the old report stays.
+        var cls = Directory.GetDirectories(data).Order(StringComparer.Ordinal).First();
+        var extra = Directory.GetFiles(Directory.GetDirectories(RepoPaths.Flowers).Order(StringComparer.Ordinal).Last(), "*.jpg").Order(StringComparer.Ordinal).First();
+        File.Copy(extra, Path.Combine(cls, "new.jpg"));
+        var second = Ingestor.Run(config.Dataset, db);
+        File.WriteAllText(ingestJson, oldReport);
+        Assert.Equal(second.IndexHash, IngestMeta.Read(db)!.IndexHash);
+        var run = ExtractStage.Run(config, db);
+        Assert.False(run.UpToDate);
+        Assert.Equal(1, run.Extracted);
+        Assert.Equal(6, run.Reused);
     }
 
     [Fact]
