@@ -5,6 +5,8 @@ SHELL := /bin/bash
 # Every stage records a hash of its inputs (its config sections and its upstream artifact) in its
 # own output and returns at once when they have not changed, so `make` redoes exactly what is
 # out of date, whether a file, a config section or the dataset changed.
+# This Makefile's own folder, whatever the current directory (make -f): distclean removes only below it.
+REPO := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 CONFIG ?= pipeline.yaml
 DOTNET ?= dotnet
 BIN := .artifacts/bin
@@ -51,14 +53,14 @@ test-faults:
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)
 
-# clean empties the workspace of $(CONFIG) but keeps the bottleneck cache (and any entry holding
-# it): the cache is expensive to rebuild and keyed by content, never stale.
+# clean removes from the workspace of $(CONFIG) exactly the files the stages wrote there (index,
+# reports, head, model.onnx, their temporaries), by name, under the workspace lock. It keeps the
+# bottleneck cache (costly to rebuild, keyed by content, never stale) and every file it did not write.
 clean: $(BUILT)
-	@paths=$$($(BIN)/Ingest/release/Ingest --config $(CONFIG) --print-workspace) || exit $$?; \
-	ws=$$(sed -n 1p <<<"$$paths"); cache=$$(sed -n 2p <<<"$$paths"); \
-	shopt -s nullglob dotglob; for e in "$$ws"/*; do \
-	  case "$$cache/" in "$$e/"*) ;; *) rm -rf -- "$$e" ;; esac; \
-	done; echo "cleaned $$ws (kept $$cache)"
+	$(BIN)/Ingest/release/Ingest clean --config $(CONFIG)
 
+# distclean removes everything built: the repository's own build folders, by absolute path, and
+# only beside this project's solution file (never a folder that merely holds a copy of this Makefile).
 distclean:
-	rm -rf workspace .artifacts bench/out
+	@test -f '$(REPO)/BottleneckPipeline.sln' || { echo "distclean: $(REPO) is not a BottleneckPipeline checkout; nothing removed" >&2; exit 2; }
+	rm -rf -- '$(REPO)/workspace' '$(REPO)/.artifacts' '$(REPO)/bench/out'

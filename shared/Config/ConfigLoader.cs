@@ -35,20 +35,55 @@ public static class ConfigLoader
         }
 
         var root = stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
-        if (root is YamlMappingNode map) Bind(map, config, "", sourcePath, errors);
+        var lines = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (root is YamlMappingNode map) Bind(map, config, "", sourcePath, errors, lines);
         else if (root is not null && !(root is YamlScalarNode { Value: null or "" }))
             errors.Add($"{sourcePath}:{root.Start.Line}: the file must be a mapping of keys (like 'dataset:'), not a {root.NodeType}");
 
         var baseDir = System.IO.Path.GetDirectoryName(sourcePath)!;
-        if (string.IsNullOrWhiteSpace(config.Dataset.Root))
-            errors.Add($"{sourcePath}: key 'dataset.root' is required: the folder of class subfolders");
+        RequireText("dataset.root", config.Dataset.Root, "the folder of class subfolders", sourcePath, lines, errors);
+        RequireText("workspace", config.Workspace, "a folder of its own for the pipeline's files, or remove the key for the default 'workspace'", sourcePath, lines, errors);
         CheckCrossKey(config, sourcePath, errors);
         if (errors.Count > 0)
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
 
         ResolvePaths(config, baseDir);
+        CheckWorkspacePlace(config, sourcePath, lines, errors);
+        if (errors.Count > 0)
+            throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
         config.SectionHashes = HashSections(config);
         return config;
+    }
+
+    /// <summary>A text key that must hold something: absent (when it has no default), or empty or blank, is an error with its line.</summary>
+    private static void RequireText(string key, string? value, string what, string source, IReadOnlyDictionary<string, long> lines, List<string> errors)
+    {
+        if (!string.IsNullOrWhiteSpace(value)) return;
+        if (!lines.TryGetValue(key, out var line)) errors.Add($"{source}: key '{key}' is required: {what}");
+        else if (!errors.Any(e => e.Contains($"key '{key}' =", StringComparison.Ordinal))) // not already refused while binding
+            errors.Add($"{source}:{line}: key '{key}' must not be empty: give {what}");
+    }
+
+    /// <summary>
+    /// The workspace is the pipeline's own folder: stages write into it and `make clean` empties it
+    /// of their files. Around the dataset or the config (workspace: . beside them, say) it would mix
+    /// the pipeline's files with the user's; inside dataset.root, Ingest would read it as a class.
+    /// Compared both as written and with links resolved, so a link cannot hide the overlap.
+    /// </summary>
+    private static void CheckWorkspacePlace(PipelineConfig c, string source, IReadOnlyDictionary<string, long> lines, List<string> errors)
+    {
+        var at = lines.TryGetValue("workspace", out var line) ? $"{source}:{line}" : source;
+        var configDir = System.IO.Path.GetDirectoryName(source)!;
+        bool Inside(string path, string folder) =>
+            RealPath.IsSameOrInside(path, folder) || RealPath.IsSameOrInside(RealPath.Canonical(path), RealPath.Canonical(folder));
+        var problem =
+            Inside(c.Dataset.Root, c.Workspace) ? (Inside(c.Workspace, c.Dataset.Root) ? "is dataset.root itself" : "contains dataset.root") :
+            Inside(c.Workspace, c.Dataset.Root) ? "is inside dataset.root, where Ingest would take it for a class folder" :
+            Inside(configDir, c.Workspace) ? (Inside(c.Workspace, configDir) ? "is the config file's folder" : "contains the config file's folder") :
+            null;
+        if (problem is not null)
+            errors.Add($"{at}: key 'workspace' = '{c.Workspace}' {problem}; the pipeline writes its files there and `make clean` removes them, so it needs a folder of its own. " +
+                       "Set workspace to a new folder beside the config (for example 'workspace'), outside dataset.root.");
     }
 
     private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors)
@@ -83,7 +118,8 @@ public static class ConfigLoader
             .Where(p => p.CanWrite && p.GetCustomAttribute<NotAKeyAttribute>() is null)
             .Select(p => (Snake(p.Name, '_'), p));
 
-    private static void Bind(YamlMappingNode map, object target, string prefix, string source, List<string> errors)
+    /// <param name="lines">Filled with the line of every key path seen, for errors found after binding.</param>
+    private static void Bind(YamlMappingNode map, object target, string prefix, string source, List<string> errors, Dictionary<string, long> lines)
     {
         var keys = Keys(target.GetType()).ToDictionary(k => k.Key, k => k.Property);
         var seen = new HashSet<string>();
@@ -93,6 +129,7 @@ public static class ConfigLoader
             var path = prefix + name;
             var line = keyNode.Start.Line;
             if (!seen.Add(name)) { errors.Add($"{source}:{line}: key '{path}' appears twice"); continue; }
+            lines.TryAdd(path, line);
             if (!keys.TryGetValue(name, out var prop))
             {
                 errors.Add($"{source}:{line}: unknown key '{path}'. Known keys here: {string.Join(", ", keys.Keys)}");
@@ -103,17 +140,24 @@ public static class ConfigLoader
             {
                 if (valueNode is YamlScalarNode { Value: null or "" } && IsNull(valueNode)) continue; // empty section: all defaults
                 if (valueNode is not YamlMappingNode sub) { errors.Add($"{source}:{line}: key '{path}' must be a section of keys"); continue; }
-                Bind(sub, prop.GetValue(target)!, path + ".", source, errors);
+                Bind(sub, prop.GetValue(target)!, path + ".", source, errors, lines);
                 continue;
             }
-            if (TryConvert(valueNode, type, out var value, out var why))
+            if (TryConvert(valueNode, type, AcceptsNull(prop), out var value, out var why))
             {
                 if (prop.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !InRange(value, range))
                     errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)} is out of range; it must be between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}");
                 else prop.SetValue(target, value);
             }
-            else errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)}: {why}");
+            else errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)}: {why}" + (IsNull(valueNode) ? DefaultHint(prop) : ""));
         }
+    }
+
+    /// <summary>What to do about an empty key: remove it for its default, when it has one.</summary>
+    private static string DefaultHint(PropertyInfo prop)
+    {
+        var fallback = prop.GetValue(Activator.CreateInstance(prop.DeclaringType!));
+        return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{Convert.ToString(fallback, CultureInfo.InvariantCulture)}')";
     }
 
     private static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
@@ -122,12 +166,19 @@ public static class ConfigLoader
 
     private static string Show(YamlNode n) => n is YamlScalarNode s ? $"'{s.Value}'" : $"a {n.NodeType.ToString().ToLowerInvariant()}";
 
-    private static bool TryConvert(YamlNode node, Type type, out object? value, out string why)
+    private static readonly NullabilityInfoContext Nullability = new();
+
+    /// <summary>Whether a key may be left empty: a nullable value type, or a reference type declared nullable (string? but not string).</summary>
+    private static bool AcceptsNull(PropertyInfo prop)
+    {
+        if (prop.PropertyType.IsValueType) return Nullable.GetUnderlyingType(prop.PropertyType) is not null;
+        lock (Nullability) return Nullability.Create(prop).WriteState != NullabilityState.NotNull;
+    }
+
+    private static bool TryConvert(YamlNode node, Type type, bool nullable, out object? value, out string why)
     {
         value = null; why = "";
-        var underlying = Nullable.GetUnderlyingType(type);
-        var nullable = underlying is not null || !type.IsValueType;
-        var t = underlying ?? type;
+        var t = Nullable.GetUnderlyingType(type) ?? type;
         if (IsNull(node))
         {
             if (nullable) return true;

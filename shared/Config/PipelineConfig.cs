@@ -10,7 +10,7 @@ public sealed class PipelineConfig
     [Doc("Image folder: one subfolder per class.")]
     public DatasetConfig Dataset { get; set; } = new();
 
-    [Doc("Folder for the index, reports and the head. Relative to the config file.")]
+    [Doc("Folder for the index, reports and the head: a folder of its own, not around dataset.root or the config file. Relative to the config file.")]
     public string Workspace { get; set; } = "workspace";
 
     public CacheConfig Cache { get; set; } = new();

@@ -6,7 +6,7 @@ using BottleneckPipeline.Cache;
 namespace BottleneckPipeline.Embedding;
 
 /// <summary>What a pipeline run did.</summary>
-public sealed record ExtractOutcome(int Extracted, IReadOnlyList<(ImageWork Work, string Reason)> Quarantined, long Decoded, double Seconds);
+public sealed record ExtractOutcome(int Extracted, IReadOnlyList<(ImageWork Work, ImageFailure Failure)> Quarantined, long Decoded, double Seconds);
 
 /// <summary>
 /// Decode and inference overlap: a producer hands out slots of a small pool of batch buffers,
@@ -21,7 +21,7 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
     {
         public readonly float[] Input = new float[capacity * valuesPerImage];
         public readonly ImageWork[] Items = new ImageWork[capacity];
-        public readonly string?[] Failure = new string?[capacity];
+        public readonly ImageFailure?[] Failure = new ImageFailure?[capacity];
         public int Count;
         public int Pending;
     }
@@ -43,7 +43,7 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
                               Action<int>? onProgress, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var quarantined = new ConcurrentQueue<(ImageWork, string)>();
+        var quarantined = new ConcurrentQueue<(ImageWork, ImageFailure)>();
         if (items.Count == 0) return new ExtractOutcome(0, [], 0, 0);
 
         var per = Math.Max(1, Math.Min(batchSize, sessions.Min(x => x.MaxBatch)));
@@ -141,12 +141,12 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
 
     /// <summary>Moves the batch's good slots to the front (a failed image costs no inference) and
     /// quarantines the others; returns how many are good.</summary>
-    private int Pack(Batch b, ConcurrentQueue<(ImageWork, string)> quarantined)
+    private int Pack(Batch b, ConcurrentQueue<(ImageWork, ImageFailure)> quarantined)
     {
         var ok = 0;
         for (var s = 0; s < b.Count; s++)
         {
-            if (b.Failure[s] is { } reason) { quarantined.Enqueue((b.Items[s], reason)); continue; }
+            if (b.Failure[s] is { } failure) { quarantined.Enqueue((b.Items[s], failure)); continue; }
             if (ok != s)
             {
                 b.Input.AsSpan(s * spec.ValuesPerImage, spec.ValuesPerImage).CopyTo(b.Input.AsSpan(ok * spec.ValuesPerImage));

@@ -64,8 +64,8 @@ public static class ImageEmbedder
                 for (var k = 0; k < v.Length; k++) v[k] = (float)(Half)v[k];
             foreach (var i in slotsById[work.ContentId]) results[i] = new EmbeddedImage(paths[i], work.ContentId, v, null);
         }, null, ct);
-        foreach (var (work, reason) in outcome.Quarantined)
-            foreach (var i in slotsById[work.ContentId]) results[i] = new EmbeddedImage(paths[i], work.ContentId, null, reason);
+        foreach (var (work, failure) in outcome.Quarantined)
+            foreach (var i in slotsById[work.ContentId]) results[i] = new EmbeddedImage(paths[i], work.ContentId, null, failure.Reason);
         return results;
     }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using Polly;
 using Polly.Retry;
@@ -13,9 +14,16 @@ namespace BottleneckPipeline.Embedding;
 /// <param name="RelPath">Path shown to the user and stored in quarantine.</param>
 public sealed record ImageWork(string ContentId, string Path, string RelPath);
 
+/// <summary>Why an image cannot be embedded: its quarantine kind, and the reason shown to a person.</summary>
+public sealed record ImageFailure(QuarantineKind Kind, string Reason)
+{
+    public static readonly ImageFailure Changed = new(QuarantineKind.Changed, ImagePreparer.ChangedReason);
+    public static readonly ImageFailure Missing = new(QuarantineKind.Missing, ImagePreparer.MissingReason);
+}
+
 /// <summary>
 /// Reads, checks, decodes and normalizes one image into its slot of the input batch. Returns null
-/// on success or the reason the image is quarantined. Only transient IO errors are retried; an IO
+/// on success or why the image is quarantined. Only transient IO errors are retried; an IO
 /// error that outlives the retries stops the run (the disk, not the image, is the problem).
 /// </summary>
 public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
@@ -37,7 +45,7 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
     /// <summary>Images decoded so far (the warm-rerun check wants this to stay 0).</summary>
     public long Decoded => Interlocked.Read(ref _decoded);
 
-    public string? Prepare(ImageWork work, Span<float> dest)
+    public ImageFailure? Prepare(ImageWork work, Span<float> dest)
     {
         byte[] bytes;
         try
@@ -46,14 +54,14 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return MissingReason;
+            return ImageFailure.Missing;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputException($"cannot read {work.Path}: {e.Message}. Check the disk or file permissions and run again; finished work is kept.", e);
         }
         if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(bytes)), work.ContentId, StringComparison.Ordinal))
-            return ChangedReason;
+            return ImageFailure.Changed;
         try
         {
             Interlocked.Increment(ref _decoded);
@@ -64,7 +72,7 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
         }
         catch (ImageRejectedException e)
         {
-            return e.Message;
+            return new ImageFailure(QuarantineKind.Decode, e.Message);
         }
     }
 }

@@ -45,12 +45,11 @@ public static class StageHost
         });
     }
 
-    /// <summary>Prints the workspace and the cache folder, resolved from the config, one per line.</summary>
-    public static int PrintWorkspace(string configPath) => Guard("config", () =>
+    /// <summary>`clean`: removes what the stages wrote into the config's workspace (see <see cref="WorkspaceCleaner"/>).</summary>
+    public static int Clean(string configPath) => Guard("clean", () =>
     {
         var config = ConfigLoader.Load(configPath);
-        Console.WriteLine(config.Workspace);
-        Console.WriteLine(config.CacheDir);
+        foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(line);
         return ExitCodes.Success;
     });
 

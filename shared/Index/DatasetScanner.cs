@@ -1,5 +1,4 @@
 using System.IO.Enumeration;
-using System.Runtime.InteropServices;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Index;
@@ -17,16 +16,19 @@ public sealed class ScanResult
     public List<ScannedFile> Files { get; } = [];
     /// <summary>Hidden files and folders (leading '.') passed over.</summary>
     public int Hidden { get; set; }
-    /// <summary>Files that could not even be listed properly (broken or looping links), with a reason.</summary>
+    /// <summary>Files and folder links refused by the walk (broken links, links that loop or lead into another class), with a reason.</summary>
     public List<(string RelPath, string Reason)> Rejects { get; } = [];
     public List<string> Warnings { get; } = [];
 }
 
 /// <summary>
 /// Walks dataset.root: each immediate subfolder is a class, and files are found recursively inside it.
-/// Symbolic links are followed, but a folder is entered at most once per class (tracked by its real
-/// path), so a link back into an ancestor cannot loop the walk. Only the listing is read here; files
-/// are opened later, and only when they are new or changed.
+/// Symbolic links are followed, except a folder link that loops (to the class folder, the dataset
+/// root or any other folder holding the link) or leads into another class's folder: following it
+/// once would file every other class's images under this one too, where as label conflicts they
+/// would all drop out of training. Such a link is rejected with its reason. A folder is entered at
+/// most once per class (tracked by its real path). Only the listing is read here; files are opened
+/// later, and only when they are new or changed.
 /// </summary>
 public static class DatasetScanner
 {
@@ -35,28 +37,50 @@ public static class DatasetScanner
         if (!Directory.Exists(root))
             throw new InputException($"dataset.root {root} does not exist or is not a folder. Set dataset.root in the config to a folder with one subfolder of images per class.");
         var result = new ScanResult();
-        foreach (var (name, isDir, _, _, _) in List(root))
+        var linked = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, isDir, isLink, _, _) in List(root))
         {
             if (!isDir) continue; // files at the root (a LICENSE, say) belong to no class
             if (name.StartsWith('.')) { result.Hidden++; continue; }
             result.ClassFolders.Add(name);
+            if (isLink) linked.Add(name);
         }
         if (result.ClassFolders.Count == 0)
             throw new InputException($"dataset.root {root} has no class folders. Put the images of each class in their own subfolder (for example {Path.Combine(root, "cats")}/ and {Path.Combine(root, "dogs")}/).");
         result.ClassFolders.Sort(StringComparer.Ordinal);
-        foreach (var cls in result.ClassFolders) WalkClass(root, cls, result);
+        var classReals = ResolveClasses(root, linked, result);
+        foreach (var cls in result.ClassFolders) WalkClass(root, cls, classReals, result);
         return result;
     }
 
-    private static void WalkClass(string root, string cls, ScanResult result)
+    /// <summary>
+    /// Each class folder's real path. A class folder that is a link to the dataset root (or above
+    /// it), or to the same folder as another class (or into or around one), is rejected and left out
+    /// of the classes; real folders go first, so a link never displaces one.
+    /// </summary>
+    private static Dictionary<string, string> ResolveClasses(string root, HashSet<string> linked, ScanResult result)
     {
-        var classFull = Path.Join(root, cls);
-        var classReal = RealPath(classFull);
-        if (classReal is null)
+        var rootReal = RealPath.Of(root) ?? Path.GetFullPath(root);
+        var reals = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var cls in result.ClassFolders.OrderBy(linked.Contains).ToList()) // stable: ordinal within each kind
         {
-            result.Warnings.Add($"class folder {cls} cannot be resolved (broken link?); it is left out");
-            return;
+            var real = RealPath.Of(Path.Join(root, cls));
+            string? problem = null;
+            if (real is null) result.Warnings.Add($"class folder {cls} cannot be resolved (broken link?); it is left out");
+            else if (RealPath.IsSameOrInside(rootReal, real))
+                problem = $"folder link loop: it leads to {real}, which holds the dataset root; not followed (remove the link)";
+            else if (reals.FirstOrDefault(kv => RealPath.IsSameOrInside(real, kv.Value) || RealPath.IsSameOrInside(kv.Value, real)).Key is { } other)
+                problem = $"folder link to class {other}'s folder ({real}): its images would be filed under both classes; not followed (remove the link)";
+            else reals[cls] = real;
+            if (problem is not null) result.Rejects.Add((cls, problem));
         }
+        result.ClassFolders.RemoveAll(c => !reals.ContainsKey(c));
+        return reals;
+    }
+
+    private static void WalkClass(string root, string cls, Dictionary<string, string> classReals, ScanResult result)
+    {
+        var classReal = classReals[cls];
         var visited = new HashSet<string>(StringComparer.Ordinal) { classReal };
         var pending = new Stack<(string Rel, string Real)>();
         pending.Push((cls, classReal));
@@ -77,8 +101,9 @@ public static class DatasetScanner
                 var full = Path.Join(root, rel);
                 if (e.IsDirectory)
                 {
-                    var real = e.IsLink ? RealPath(full) : dir.Real + "/" + e.Name;
+                    var real = e.IsLink ? RealPath.Of(full) : dir.Real + "/" + e.Name;
                     if (real is null) result.Rejects.Add((rel, "unreadable: folder link cannot be resolved"));
+                    else if (LinkProblem(real, dir.Real, cls, classReals) is { } problem) result.Rejects.Add((rel, problem));
                     else if (visited.Add(real)) pending.Push((rel, real));
                     else result.Warnings.Add($"{rel} links back to a folder already scanned ({real}); not followed again");
                 }
@@ -111,6 +136,21 @@ public static class DatasetScanner
         }
     }
 
+    /// <summary>Why a folder (reached at <paramref name="real"/> from the folder <paramref name="parentReal"/> of class
+    /// <paramref name="cls"/>) must not be walked, or null when it may.</summary>
+    private static string? LinkProblem(string real, string parentReal, string cls, Dictionary<string, string> classReals)
+    {
+        if (RealPath.IsSameOrInside(classReals[cls], real) || RealPath.IsSameOrInside(parentReal, real))
+            return $"folder link loop: it leads to {real}, which holds this folder; not followed (remove the link)";
+        foreach (var (other, otherReal) in classReals)
+        {
+            if (other == cls) continue;
+            if (RealPath.IsSameOrInside(real, otherReal) || RealPath.IsSameOrInside(otherReal, real))
+                return $"folder link into class {other}'s folder ({real}): its images would be filed under both classes; not followed (remove the link)";
+        }
+        return null;
+    }
+
     private readonly record struct Entry(string Name, bool IsDirectory, bool IsLink, long Size, long MtimeNs);
 
     /// <summary>One folder's entries from a single listing pass (no extra stat per file).</summary>
@@ -127,21 +167,4 @@ public static class DatasetScanner
     }
 
     private static long ToUnixNs(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) * 100;
-
-    /// <summary>The canonical path with every link resolved, or null when it cannot be resolved.</summary>
-    private static string? RealPath(string path)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
-            return Directory.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName ?? Path.GetFullPath(path);
-        var p = realpath(path, IntPtr.Zero);
-        if (p == IntPtr.Zero) return null;
-        try { return Marshal.PtrToStringUTF8(p); }
-        finally { free(p); }
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern IntPtr realpath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
-
-    [DllImport("libc")]
-    private static extern void free(IntPtr p);
 }

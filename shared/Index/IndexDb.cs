@@ -10,7 +10,7 @@ namespace BottleneckPipeline.Index;
 /// </summary>
 public sealed class IndexDb : IDisposable
 {
-    public const int SchemaVersion = 1;
+    public static int SchemaVersion => Schema.Steps.Length;
 
     public SqliteConnection Connection { get; }
     public string Path { get; }
@@ -64,7 +64,7 @@ public sealed class IndexDb : IDisposable
             throw new InputException($"index {path} has schema version {version}, newer than this build understands ({SchemaVersion}). Use a newer build, or delete the index and re-run Ingest.");
         if (version == SchemaVersion) return;
         using var tx = conn.BeginTransaction();
-        Exec(conn, Schema.V1, tx);
+        for (var step = version; step < SchemaVersion; step++) Exec(conn, Schema.Steps[step], tx);
         Exec(conn, $"PRAGMA user_version = {SchemaVersion};", tx);
         tx.Commit();
     }

@@ -1,8 +1,15 @@
 namespace BottleneckPipeline.Index;
 
-/// <summary>The index's tables. Stages talk to each other through these, and only these.</summary>
+/// <summary>
+/// The index's tables. Stages talk to each other through these, and only these. Each version is
+/// the step from the one before; an index is brought up to date by running the steps it lacks, so
+/// an index written by an older build keeps working. A step is never edited once released.
+/// </summary>
 internal static class Schema
 {
+    /// <summary>Steps[v] brings an index from version v to v + 1.</summary>
+    public static readonly string[] Steps = [V1, V2];
+
     public const string V1 = """
         -- Classes in label order (ordinal by folder name); label_id is the head's output index.
         CREATE TABLE classes (
@@ -45,7 +52,7 @@ internal static class Schema
             reason   TEXT NOT NULL
         );
 
-        -- Images whose pixels failed to decode in Extract: not trained on, listed in reports.
+        -- Images Extract could not use: not trained on, listed in reports (kind: see V2).
         CREATE TABLE quarantine (
             content_id TEXT PRIMARY KEY,
             rel_path   TEXT NOT NULL,
@@ -70,5 +77,18 @@ internal static class Schema
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
         );
+        """;
+
+    /// <summary>
+    /// The quarantine's kind, so that Ingest releases rows by kind instead of matching Extract's
+    /// message text. Rows written by version 1 carried their kind only in that text (the two
+    /// messages below, as version 1 wrote them); every other row was a decode failure.
+    /// </summary>
+    public const string V2 = """
+        -- decode: the content is not a usable image (stays); changed, missing: the file's state at
+        -- Extract time (released by the next Ingest, which has looked at every file again).
+        ALTER TABLE quarantine ADD COLUMN kind TEXT NOT NULL DEFAULT 'decode' CHECK (kind IN ('decode', 'changed', 'missing'));
+        UPDATE quarantine SET kind = 'changed' WHERE reason = 'changed since ingest: re-run Ingest';
+        UPDATE quarantine SET kind = 'missing' WHERE reason = 'file deleted since ingest: re-run Ingest';
         """;
 }

@@ -35,13 +35,19 @@ public static class AtomicFile
     /// </summary>
     private static void RemoveStaleTemporaries(string dir, string name)
     {
-        var prefix = $".{name}.";
-        foreach (var file in Directory.EnumerateFiles(dir, prefix + "*.tmp"))
-        {
-            var pidText = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
-            if (int.TryParse(pidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) && !IsRunning(pid))
+        foreach (var file in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+            if (TemporaryWriter(Path.GetFileName(file), name) is { } pid && !IsRunning(pid))
                 TryDelete(file);
-        }
+    }
+
+    /// <summary>The pid of the writer whose temporary for <paramref name="artifactName"/> this file name is, or null when it is not one.</summary>
+    public static int? TemporaryWriter(string fileName, string artifactName)
+    {
+        var prefix = $".{artifactName}.";
+        if (!fileName.StartsWith(prefix, StringComparison.Ordinal) || !fileName.EndsWith(".tmp", StringComparison.Ordinal) || fileName.Length <= prefix.Length + 4)
+            return null;
+        var pidText = fileName[prefix.Length..^".tmp".Length];
+        return int.TryParse(pidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ? pid : null;
     }
 
     private static bool IsRunning(int pid)

@@ -7,8 +7,16 @@ namespace BottleneckPipeline.Runtime;
 public sealed class WorkspaceLock : IDisposable
 {
     private readonly FileStream _stream;
+    private readonly string _path;
 
-    private WorkspaceLock(FileStream stream) => _stream = stream;
+    private WorkspaceLock(FileStream stream, string path)
+    {
+        _stream = stream;
+        _path = path;
+    }
+
+    /// <summary>The lock's file names in a workspace: the lock and the note of its holder.</summary>
+    public static IReadOnlyList<string> FileNames { get; } = [".lock", OwnerPath(".lock")];
 
     public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait)
     {
@@ -21,7 +29,7 @@ public sealed class WorkspaceLock : IDisposable
             {
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
                 RecordOwner(path, stage);
-                return new WorkspaceLock(fs);
+                return new WorkspaceLock(fs, path);
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {
@@ -64,6 +72,21 @@ public sealed class WorkspaceLock : IDisposable
             return File.ReadLines(OwnerPath(lockPath)).FirstOrDefault() ?? "unknown process";
         }
         catch (IOException) { return "unknown process"; }
+    }
+
+    /// <summary>
+    /// Removes the lock's files, then releases it (for clean). Only the holder can do this, so a
+    /// lock held by a running stage is never removed; removed while still held, no other run can
+    /// have taken it in between.
+    /// </summary>
+    public void RemoveAndRelease()
+    {
+        try
+        {
+            File.Delete(OwnerPath(_path));
+            File.Delete(_path);
+        }
+        finally { _stream.Dispose(); }
     }
 
     public void Dispose() => _stream.Dispose();

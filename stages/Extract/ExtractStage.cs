@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
@@ -86,35 +84,38 @@ public static class ExtractStage
         return set;
     }
 
-    private static void RecordQuarantine(IndexDb db, IReadOnlyList<(ImageWork Work, string Reason)> items)
+    private static void RecordQuarantine(IndexDb db, IReadOnlyList<(ImageWork Work, ImageFailure Failure)> items)
     {
         if (items.Count == 0) return;
         using var tx = db.Begin();
-        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, stage, at) VALUES ($c, $p, $r, 'extract', $t);", tx);
+        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ($c, $p, $r, $k, 'extract', $t);", tx);
         var c = cmd.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text);
         var p = cmd.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text);
         var r = cmd.Parameters.Add("$r", Microsoft.Data.Sqlite.SqliteType.Text);
+        var k = cmd.Parameters.Add("$k", Microsoft.Data.Sqlite.SqliteType.Text);
         cmd.Parameters.AddWithValue("$t", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-        foreach (var (work, reason) in items)
+        foreach (var (work, failure) in items)
         {
             c.Value = work.ContentId;
             p.Value = work.RelPath;
-            r.Value = reason;
+            r.Value = failure.Reason;
+            k.Value = failure.Kind.ToColumn();
             cmd.ExecuteNonQuery();
         }
         tx.Commit();
     }
 
     /// <summary>
-    /// Hash of everything Extract's output depends on: its config sections, Ingest's index hash (or,
-    /// without reports/ingest.json, the examples themselves), the quarantine list, and the model
-    /// file's identity (path, size, mtime: cheap, unlike hashing its bytes).
+    /// Hash of everything Extract's output depends on: its config sections, Ingest's index hash as
+    /// committed in the index itself (or, in an index no Ingest committed to, the examples
+    /// themselves), the quarantine list, and the model file's identity (path, size, mtime: cheap,
+    /// unlike hashing its bytes).
     /// </summary>
     internal static string InputsHash(PipelineConfig config, IndexDb db)
     {
         var sb = new StringBuilder();
         sb.Append(StageHost.ConfigHash(config, Sections)).Append('\n');
-        sb.Append("ingest=").Append(IngestHash(config) ?? ExamplesHash(db)).Append('\n');
+        sb.Append("ingest=").Append(IngestMeta.Read(db)?.IndexHash ?? ExamplesHash(db)).Append('\n');
         sb.Append("quarantine=").Append(Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM quarantine;"), CultureInfo.InvariantCulture)).Append('\n');
         if (config.Backbone.Onnx is { } model)
         {
@@ -123,19 +124,6 @@ public static class ExtractStage
         }
         else sb.Append("model=embedded"); // pinned by the package version; where the build copied it does not matter
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
-    }
-
-    private static string? IngestHash(PipelineConfig config)
-    {
-        var path = Path.Combine(config.ReportsDir, "ingest.json");
-        try
-        {
-            return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path))?["index_hash"]?.GetValue<string>() : null;
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
-        {
-            return null;
-        }
     }
 
     private static string ExamplesHash(IndexDb db)

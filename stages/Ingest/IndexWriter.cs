@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
 using BottleneckPipeline.Index;
 
@@ -19,9 +18,7 @@ internal static class IndexWriter
         WriteExamples(db, tx, result.Examples);
         WriteRejects(db, tx, result.Rejects);
         ReleaseFileStateQuarantine(db, tx);
-        SetMeta(db, tx, "dataset_root", result.Root);
-        SetMeta(db, tx, "last_ingest_at", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-        SetMeta(db, tx, "index_hash", result.IndexHash);
+        new IngestMeta(result.Root, result.IndexHash, DateTime.UtcNow).Write(db, tx);
         tx.Commit();
     }
 
@@ -33,9 +30,9 @@ internal static class IndexWriter
     /// </summary>
     private static void ReleaseFileStateQuarantine(IndexDb db, SqliteTransaction tx)
     {
-        using var cmd = db.Command("DELETE FROM quarantine WHERE reason IN ($changed, $missing);", tx);
-        cmd.Parameters.AddWithValue("$changed", Embedding.ImagePreparer.ChangedReason);
-        cmd.Parameters.AddWithValue("$missing", Embedding.ImagePreparer.MissingReason);
+        using var cmd = db.Command("DELETE FROM quarantine WHERE kind IN ($changed, $missing);", tx);
+        cmd.Parameters.AddWithValue("$changed", QuarantineKind.Changed.ToColumn());
+        cmd.Parameters.AddWithValue("$missing", QuarantineKind.Missing.ToColumn());
         cmd.ExecuteNonQuery();
     }
 
@@ -135,13 +132,5 @@ internal static class IndexWriter
             pp.Value = path; pr.Value = reason;
             insert.ExecuteNonQuery();
         }
-    }
-
-    private static void SetMeta(IndexDb db, SqliteTransaction tx, string key, string value)
-    {
-        using var cmd = db.Command("INSERT INTO meta(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value;", tx);
-        cmd.Parameters.AddWithValue("$k", key);
-        cmd.Parameters.AddWithValue("$v", value);
-        cmd.ExecuteNonQuery();
     }
 }

@@ -6,17 +6,18 @@ using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Ingest;
 
-/// <summary>How an ingest run is told to a person (the summary line and the lines after it) and to
-/// later stages (reports/ingest.json, whose index_hash is their upstream input hash).</summary>
+/// <summary>How an ingest run is told to a person: the summary line, the lines after it, and
+/// reports/ingest.json (later stages read its index_hash from the index itself, through IngestMeta).</summary>
 public static class IngestReport
 {
     public static string Summary(IngestResult r)
     {
         var skipped = r.SkippedHidden + r.SkippedNonImage;
         var duplicates = r.Duplicates.Count > 0 ? $"{r.Duplicates.Count} duplicates, " : "";
+        var untrainable = r.ClassesWithoutTraining is { Count: > 0 } none ? $"; WARNING: no training example in class {string.Join(", ", none)}" : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"ingest: {r.Files.Count} images in {r.Classes.Count} classes (train {r.SplitCount(Splits.Train)}, validation {r.SplitCount(Splits.Validation)}, test {r.SplitCount(Splits.Test)}); " +
-            $"{r.Rejects.Count} rejected, {r.Conflicts.Count} conflicts, {duplicates}{skipped} skipped; {r.Seconds:0.0} s");
+            $"{r.Rejects.Count} rejected, {r.Conflicts.Count} conflicts, {duplicates}{skipped} skipped; {r.Seconds:0.0} s{untrainable}");
     }
 
     /// <summary>The lines printed after the summary: rejects, conflicts and warnings, one per line.</summary>
@@ -72,6 +73,7 @@ public static class IngestReport
             })]),
             ["duplicates"] = new JsonArray([.. r.Duplicates.Select(d => (JsonNode)new JsonObject { ["path"] = d.RelPath, ["same_as"] = d.SameAs })]),
             ["warnings"] = new JsonArray([.. r.Warnings.Select(w => (JsonNode)JsonValue.Create(w))]),
+            ["classes_without_training"] = new JsonArray([.. r.ClassesWithoutTraining.Select(c => (JsonNode)JsonValue.Create(c))]),
             ["changes"] = new JsonObject
             {
                 ["added"] = r.AddedFiles,

@@ -35,4 +35,8 @@ public sealed class IngestResult
     public IEnumerable<ExampleRow> UsableExamples => Examples.Where(e => !e.Conflict || IncludeConflicts);
 
     public int SplitCount(string split) => UsableExamples.Count(e => e.Split == split);
+
+    /// <summary>Classes with no usable train example, in label order: a head could never learn them, so TrainHead refuses to run.</summary>
+    public IReadOnlyList<string> ClassesWithoutTraining =>
+        [.. Classes.Except(UsableExamples.Where(e => e.Split == Splits.Train).Select(e => e.Class), StringComparer.Ordinal)];
 }

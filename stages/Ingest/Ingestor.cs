@@ -168,10 +168,19 @@ public static class Ingestor
 
     private static IEnumerable<string> SplitWarnings(List<string> classes, List<ExampleRow> examples, DatasetConfig dataset)
     {
+        var all = examples.ToLookup(e => e.Class, StringComparer.Ordinal);
         var usable = examples.Where(e => !e.Conflict || dataset.IncludeConflicts).ToLookup(e => e.Class, StringComparer.Ordinal);
         foreach (var cls in classes)
         {
             var splits = usable[cls].Select(e => e.Split).ToHashSet(StringComparer.Ordinal);
+            if (!splits.Contains(Splits.Train))
+            {
+                var conflicts = dataset.IncludeConflicts ? 0 : all[cls].Count(e => e.Conflict);
+                var why = conflicts > 0
+                    ? $"{conflicts} of its {all[cls].Count()} images are label conflicts (the same bytes under another class), kept out of training"
+                    : $"its {all[cls].Count()} image(s) all fell in validation or test";
+                yield return $"class {cls} has NO training example ({why}); TrainHead will refuse to run until it has one. Add images to it, or remove its folder";
+            }
             if (dataset.ValidationPercent > 0 && !splits.Contains(Splits.Validation))
                 yield return $"class {cls} has no validation example; add images to it (or accept that its validation accuracy is unmeasured)";
             if (dataset.TestPercent > 0 && !splits.Contains(Splits.Test))

@@ -6,14 +6,8 @@ using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
-var printWorkspace = new Option<bool>("--print-workspace")
-{
-    Description = "Print the config's workspace and cache folders (one per line) and exit: what `make clean` needs.",
-};
-var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption, printWorkspace };
-command.SetAction(parse => parse.GetValue(printWorkspace)
-    ? StageHost.PrintWorkspace(parse.GetValue(configOption)!)
-    : StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
+var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption };
+command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
 {
     var result = Ingestor.Run(config.Dataset, db);
     IngestReport.Write(result, config.ReportsDir);
@@ -22,4 +16,9 @@ command.SetAction(parse => parse.GetValue(printWorkspace)
     foreach (var line in IngestReport.Details(result)) Console.WriteLine(line);
     return summary;
 }));
+
+// Here because Ingest is the stage that starts a workspace; `make clean` runs it.
+var clean = new Command("clean", "Remove what the stages wrote into the workspace (index, reports, head, model.onnx), keeping the bottleneck cache and every other file.") { configOption };
+clean.SetAction(parse => StageHost.Clean(parse.GetValue(configOption)!));
+command.Subcommands.Add(clean);
 return command.Parse(args).Invoke();

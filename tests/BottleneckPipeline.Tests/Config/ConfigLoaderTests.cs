@@ -132,4 +132,70 @@ public class ConfigLoaderTests
         var c = ConfigLoader.Load(Path.Combine(RepoPaths.Root, "pipeline.yaml"));
         Assert.EndsWith(Path.Combine("shared", "datasets", "flower_photos"), c.Dataset.Root);
     }
+
+    [Theory]
+    [InlineData("dataset: { root: photos }\nworkspace: .\n", "contains dataset.root")]
+    [InlineData("dataset: { root: photos }\nworkspace: photos\n", "is dataset.root itself")]
+    [InlineData("dataset: { root: photos }\nworkspace: photos/daisy/ws\n", "is inside dataset.root")]
+    [InlineData("dataset: { root: /data/photos }\nworkspace: .\n", "is the config file's folder")]
+    [InlineData("dataset: { root: /data/photos }\nworkspace: /\n", "contains dataset.root")]
+    public void AWorkspaceAroundTheDatasetOrTheConfigIsRefusedWithItsLine(string yaml, string problem)
+    {
+        var msg = Error(yaml);
+        Assert.Contains("/cfg/pipeline.yaml:2: key 'workspace'", msg);
+        Assert.Contains(problem, msg);
+        Assert.Contains("a folder of its own", msg);
+    }
+
+    [Fact]
+    public void AWorkspaceHoldingTheConfigFolderIsRefused()
+    {
+        var msg = Assert.Throws<ConfigException>(() => Parse("dataset: { root: /data/photos }\nworkspace: ..\n", "/a/b/pipeline.yaml")).Message;
+        Assert.Contains("/a/b/pipeline.yaml:2: key 'workspace' = '/a' contains the config file's folder", msg);
+    }
+
+    [Fact]
+    public void ADefaultWorkspaceAroundTheDatasetIsRefusedToo()
+    {
+        var msg = Error("dataset: { root: workspace/photos }\n");
+        Assert.Contains("/cfg/pipeline.yaml: key 'workspace' = '/cfg/workspace' contains dataset.root", msg);
+    }
+
+    [Fact]
+    public void AWorkspaceBesideTheDatasetAndConfigIsFine()
+    {
+        var c = Parse("dataset: { root: photos }\nworkspace: ws\ncache: { dir: . }\n");
+        Assert.Equal("/cfg/ws", c.Workspace);
+    }
+
+    [Fact]
+    public void ALinkCannotHideAWorkspaceThatIsTheConfigFolder()
+    {
+        using var t = new TempDir();
+        Directory.CreateDirectory(t["project"]);
+        Directory.CreateSymbolicLink(t["alias"], t["project"]);
+        var msg = Assert.Throws<ConfigException>(() => ConfigLoader.Parse($"dataset: {{ root: /data/photos }}\nworkspace: {t["alias"]}\n", t["project/pipeline.yaml"])).Message;
+        Assert.Contains("is the config file's folder", msg);
+    }
+
+    [Theory]
+    [InlineData("workspace:\n")]
+    [InlineData("workspace: ~\n")]
+    [InlineData("workspace: ''\n")]
+    [InlineData("workspace: '  '\n")]
+    public void AnEmptyWorkspaceIsAConfigErrorWithItsLine(string line)
+    {
+        var msg = Error("dataset: { root: photos }\n" + line);
+        Assert.Contains("/cfg/pipeline.yaml:2: key 'workspace'", msg);
+        Assert.Contains("must not be empty", msg);
+        Assert.Single(msg.Split('\n'), l => l.Contains("'workspace'")); // one error, not two
+    }
+
+    [Fact]
+    public void AnEmptyRequiredRootIsOneErrorWithItsLine()
+    {
+        var msg = Error("dataset:\n  root:\n");
+        Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root'", msg);
+        Assert.Single(msg.Split('\n'), l => l.Contains("'dataset.root'"));
+    }
 }

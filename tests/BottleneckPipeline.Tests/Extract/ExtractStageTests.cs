@@ -4,6 +4,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Embedding;
+using BottleneckPipeline.Ingest;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -99,6 +100,13 @@ public class ExtractStageTests
         Assert.Contains("truncated", reasons.Single(kv => files[0].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
         Assert.Equal(ImagePreparer.ChangedReason, reasons.Single(kv => files[1].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
         Assert.Contains("re-run Ingest", reasons.Single(kv => files[2].EndsWith(kv.Key.Replace('/', Path.DirectorySeparatorChar))).Value);
+        var kinds = new Dictionary<string, string>();
+        using (var cmd = db.Command("SELECT rel_path, kind FROM quarantine;"))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) kinds[Path.GetFileName(r.GetString(0))] = r.GetString(1);
+        Assert.Equal("decode", kinds[Path.GetFileName(files[0])]);
+        Assert.Equal("changed", kinds[Path.GetFileName(files[1])]);
+        Assert.Equal("missing", kinds[Path.GetFileName(files[2])]);
 
         // Quarantined images are not retried (no decode) on the next run.
         File.Delete(ExtractReport.PathIn(config));
@@ -108,10 +116,44 @@ public class ExtractStageTests
     }
 
     [Fact]
+    public void Extract_takes_Ingests_hash_from_the_index_so_a_missing_or_stale_report_changes_nothing()
+    {
+        using var t = new TempDir();
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var config = TestIndex.Config(t.Path, data);
+        var ingestJson = Path.Combine(config.ReportsDir, "ingest.json");
+        using var db = IndexDb.Open(config.IndexPath);
+        Assert.Null(IngestMeta.Read(db));
+        var first = Ingestor.Run(config.Dataset, db);
+        IngestReport.Write(first, config.ReportsDir);
+        Assert.Equal(first.IndexHash, IngestMeta.Read(db)!.IndexHash);
+        Assert.Equal(data, IngestMeta.Read(db)!.DatasetRoot);
+        Assert.Equal(6, ExtractStage.Run(config, db).Extracted);
+        var oldReport = File.ReadAllText(ingestJson);
+
+        File.Delete(ingestJson);
+        Assert.True(ExtractStage.Run(config, db).UpToDate);
+        File.WriteAllText(ingestJson, "{ \"index_hash\": \"not json");
+        Assert.True(ExtractStage.Run(config, db).UpToDate);
+
+        // A new image is ingested, and a crash comes before the report is rewritten: the old report stays.
+        var cls = Directory.GetDirectories(data).Order(StringComparer.Ordinal).First();
+        var extra = Directory.GetFiles(Directory.GetDirectories(RepoPaths.Flowers).Order(StringComparer.Ordinal).Last(), "*.jpg").Order(StringComparer.Ordinal).First();
+        File.Copy(extra, Path.Combine(cls, "new.jpg"));
+        var second = Ingestor.Run(config.Dataset, db);
+        File.WriteAllText(ingestJson, oldReport);
+        Assert.Equal(second.IndexHash, IngestMeta.Read(db)!.IndexHash);
+        var run = ExtractStage.Run(config, db);
+        Assert.False(run.UpToDate);
+        Assert.Equal(1, run.Extracted);
+        Assert.Equal(6, run.Reused);
+    }
+
+    [Fact]
     public void An_empty_index_says_to_run_Ingest()
     {
         using var t = new TempDir();
-        var config = TestIndex.Config(t.Path, t.Path);
+        var config = TestIndex.Config(t.Path, t["data"]);
         using var db = IndexDb.Open(config.IndexPath);
         var e = Assert.Throws<BottleneckPipeline.Runtime.InputException>(() => ExtractStage.Run(config, db));
         Assert.Contains("Ingest", e.Message);

@@ -102,7 +102,57 @@ public sealed class DatasetScanTests
         Directory.CreateSymbolicLink(bed.File("cats/sub/root"), bed.Root);
         var r = await Task.Run(() => bed.Run()).WaitAsync(TimeSpan.FromSeconds(30)); // throws TimeoutException on a hang
         Assert.Equal(["cats/a.png", "cats/sub/b.png"], r.Files.Select(f => f.RelPath));
-        Assert.Contains(r.Warnings, w => w.Contains("cats/sub/up") && w.Contains("not followed"));
+        var rejects = r.Rejects.ToDictionary(x => x.RelPath, x => x.Reason);
+        foreach (var link in new[] { "cats/sub/up", "cats/self", "cats/sub/root" })
+            Assert.Contains("folder link loop", rejects[link]);
+    }
+
+    [Fact]
+    public void ALinkToTheDatasetRootInAClassIsAReportedLoopAndEveryClassKeepsItsImages()
+    {
+        using var bed = new IngestBed();
+        foreach (var (cls, n) in new[] { ("birds", 0), ("cats", 1), ("dogs", 2) })
+            for (var i = 0; i < 10; i++) TestImages.Write(bed.File($"{cls}/{i}.png"), n * 100 + i);
+        Directory.CreateSymbolicLink(bed.File("cats/everything"), bed.Root);
+        Directory.CreateDirectory(bed.File("dogs/deeper"));
+        Directory.CreateSymbolicLink(bed.File("dogs/deeper/up"), Path.GetDirectoryName(bed.Root)!); // an ancestor above the root
+        var r = bed.Run();
+
+        Assert.Empty(r.Conflicts);
+        Assert.All(r.Classes, c => Assert.Equal(10, r.Files.Count(f => f.Class == c)));
+        Assert.Empty(r.ClassesWithoutTraining);
+        Assert.All(r.Classes, c => Assert.Contains(r.UsableExamples, e => e.Class == c && e.Split == Splits.Train));
+        var rejects = r.Rejects.ToDictionary(x => x.RelPath, x => x.Reason);
+        Assert.Contains("folder link loop", rejects["cats/everything"]);
+        Assert.Contains("folder link loop", rejects["dogs/deeper/up"]);
+        // Told to the user: on the console (the lines Ingest prints), in reports/ingest.json and in the index.
+        Assert.Contains(IngestReport.Details(r), l => l.StartsWith("  rejected cats/everything: folder link loop"));
+        var json = IngestReport.ToJson(r);
+        Assert.Contains(json["rejects"]!.AsArray(), x => (string?)x!["path"] == "cats/everything" && ((string?)x["reason"])!.Contains("loop"));
+        Assert.Contains(bed.Query("SELECT rel_path, reason FROM rejects"), x => x.StartsWith("cats/everything|folder link loop"));
+    }
+
+    [Fact]
+    public void ALinkIntoAnotherClassIsRejectedAndALinkOutsideTheDatasetIsFollowed()
+    {
+        using var bed = new IngestBed();
+        TestImages.Write(bed.File("cats/a.png"), 1);
+        TestImages.Write(bed.File("dogs/b.png"), 2);
+        TestImages.Write(bed.File("dogs/puppies/c.png"), 3);
+        TestImages.Write(bed.Dir["elsewhere/more cats/d.png"], 4);
+        Directory.CreateSymbolicLink(bed.File("cats/dogs"), bed.File("dogs"));
+        Directory.CreateSymbolicLink(bed.File("cats/puppies"), bed.File("dogs/puppies"));
+        Directory.CreateSymbolicLink(bed.File("cats/more"), bed.Dir["elsewhere/more cats"]);
+        Directory.CreateSymbolicLink(bed.File("kittens"), bed.File("cats")); // a class folder that is another class
+        var r = bed.Run();
+
+        Assert.Equal(["cats", "dogs"], r.Classes);
+        Assert.Equal(["cats/a.png", "cats/more/d.png", "dogs/b.png", "dogs/puppies/c.png"], r.Files.Select(f => f.RelPath));
+        Assert.Empty(r.Conflicts);
+        var rejects = r.Rejects.ToDictionary(x => x.RelPath, x => x.Reason);
+        Assert.Contains("into class dogs's folder", rejects["cats/dogs"]);
+        Assert.Contains("into class dogs's folder", rejects["cats/puppies"]);
+        Assert.Contains("to class cats's folder", rejects["kittens"]);
     }
 
     [Fact]

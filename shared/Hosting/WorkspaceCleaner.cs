@@ -1,0 +1,104 @@
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Hosting;
+
+/// <summary>What one clean removed, and what it left in the workspace because the pipeline did not write it.</summary>
+public sealed record CleanResult(string Workspace, IReadOnlyList<string> Removed, IReadOnlyList<string> LeftAlone, string? KeptCache)
+{
+    public IEnumerable<string> Lines()
+    {
+        var kept = KeptCache is null ? "" : $"; kept the bottleneck cache {KeptCache}";
+        yield return $"clean: removed {Removed.Count} pipeline file(s) from {Workspace}{kept}";
+        if (LeftAlone.Count > 0)
+            yield return $"  left alone (not written by the pipeline): {string.Join(", ", LeftAlone.Take(10))}" + (LeftAlone.Count > 10 ? $" and {LeftAlone.Count - 10} more" : "");
+    }
+}
+
+/// <summary>
+/// `make clean`: removes from a workspace exactly the files the stages write there, named here one
+/// by one (with the index's SQLite side files and the temporaries a killed writer leaves), never a
+/// pattern over the folder. Anything else in it (a user's notes, the dataset, the config, should
+/// they be there) is left as it is; so is the bottleneck cache, which is costly to rebuild and
+/// never stale. It runs under the workspace lock, so it never cleans under a running stage, and
+/// the lock it removes is its own.
+/// </summary>
+public static class WorkspaceCleaner
+{
+    /// <summary>Every file a stage writes into the workspace (the lock's files aside). A test runs the
+    /// whole pipeline and checks that a clean leaves none of its files behind, so a new artifact
+    /// missing here is caught.</summary>
+    public static IReadOnlyList<string> ArtifactPaths(PipelineConfig config) =>
+    [
+        // Ingest: the index (SQLite's write-ahead log, shared memory and rollback journal beside it) and its report
+        config.IndexPath, config.IndexPath + "-wal", config.IndexPath + "-shm", config.IndexPath + "-journal",
+        Path.Combine(config.ReportsDir, "ingest.json"),
+        // Extract
+        ExtractReport.PathIn(config),
+        // TrainHead
+        HeadArtifact.PathIn(config),
+        Path.Combine(config.ReportsDir, "training_log.csv"),
+        Path.Combine(config.ReportsDir, "learning_curve.png"),
+        // Evaluate
+        Path.Combine(config.WorkspaceDir, "model.onnx"),
+        Path.Combine(config.ReportsDir, "evaluation.json"),
+        Path.Combine(config.ReportsDir, "evaluation.md"),
+        Path.Combine(config.ReportsDir, "confusion_matrix.png"),
+    ];
+
+    public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
+    {
+        var workspace = config.WorkspaceDir;
+        var keptCache = Directory.Exists(config.CacheDir) ? config.CacheDir : null;
+        if (!Directory.Exists(workspace)) return new CleanResult(workspace, [], [], keptCache);
+
+        var removed = new List<string>();
+        var held = WorkspaceLock.Acquire(workspace, "clean", lockWait);
+        try
+        {
+            var artifacts = ArtifactPaths(config);
+            foreach (var path in artifacts)
+                if (TryRemove(path)) removed.Add(path);
+            // Temporaries of killed writers (ours: no stage runs while we hold the lock), beside each artifact and the lock's note.
+            var names = artifacts.Select(Path.GetFileName).Concat(WorkspaceLock.FileNames).ToHashSet(StringComparer.Ordinal);
+            foreach (var dir in new[] { workspace, config.ReportsDir }.Where(Directory.Exists))
+                foreach (var file in Directory.EnumerateFiles(dir, ".*.tmp"))
+                    if (names.Any(n => AtomicFile.TemporaryWriter(Path.GetFileName(file), n!) is not null) && TryRemove(file))
+                        removed.Add(file);
+            // reports/ is the pipeline's folder; it goes only when nothing of the user's is left in it.
+            if (Directory.Exists(config.ReportsDir) && !Directory.EnumerateFileSystemEntries(config.ReportsDir).Any())
+                Directory.Delete(config.ReportsDir);
+            removed.AddRange(WorkspaceLock.FileNames.Select(n => Path.Combine(workspace, n)).Where(File.Exists));
+            held.RemoveAndRelease();
+        }
+        finally { held.Dispose(); }
+
+        return new CleanResult(workspace, removed, LeftAlone(workspace, config.ReportsDir, keptCache), keptCache);
+    }
+
+    /// <summary>What is still in the workspace and in reports/ (the cache aside), relative to the workspace; folders end in '/'.
+    /// Not recursive: a user's folder is named, not walked.</summary>
+    private static List<string> LeftAlone(string workspace, string reports, string? cache)
+    {
+        var left = new List<string>();
+        foreach (var dir in new[] { workspace, reports }.Where(Directory.Exists))
+            foreach (var entry in new DirectoryInfo(dir).EnumerateFileSystemInfos())
+            {
+                if (cache is not null && RealPath.IsSameOrInside(entry.FullName, cache)) continue;
+                if (entry.FullName == reports) continue; // listed through its entries
+                var rel = Path.GetRelativePath(workspace, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                left.Add(entry is DirectoryInfo ? rel + "/" : rel);
+            }
+        left.Sort(StringComparer.Ordinal);
+        return left;
+    }
+
+    private static bool TryRemove(string path)
+    {
+        if (!File.Exists(path)) return false; // never a folder: a user's folder named like an artifact is not ours
+        File.Delete(path);
+        return true;
+    }
+}
