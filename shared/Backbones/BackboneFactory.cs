@@ -54,6 +54,9 @@ public static class BackboneFactory
             : layout == TensorLayout.Nhwc ? $"guessed from the input shape {shown}: channels last"
             : inputShape[1] == 3 ? $"guessed from the input shape {shown}: channels first"
             : $"the default: the input shape {shown} has no dimension of 3 channels";
+        if (inputShape is { Length: 4 } && (layout == TensorLayout.Nchw ? inputShape[1] : inputShape[3]) is > 0 and not 3 and var channels)
+            throw new InputException($"backbone model {modelPath}: input {input.Name}{shown} read as {Display(layout)} has {channels} channels; the pipeline feeds 3 (RGB). " +
+                                     (b.Layout is null ? "Set 'backbone.layout' to the model's layout." : $"Check 'backbone.layout' ({Display(layout)}): the model may be {Display(layout == TensorLayout.Nchw ? TensorLayout.Nhwc : TensorLayout.Nchw)}."));
         var size = b.InputSize ?? DefaultSize(b.Name, inputShape, layout)
             ?? throw new InputException($"backbone model {modelPath} does not state its image size (input {input.Name}{shown}). Set 'backbone.input_size'.");
         var sizeFrom = b.InputSize is not null ? "set by 'backbone.input_size'"
@@ -85,7 +88,7 @@ public static class BackboneFactory
         return new BackboneResolution(spec, model, sizeFrom, layoutFrom, normalizationFrom);
     }
 
-    private static string Display(BackboneName name) => ConfigLoader.Snake(name.ToString(), '-');
+    private static string Display<T>(T value) where T : Enum => ConfigLoader.Snake(value.ToString(), '-');
 
     private static TensorLayout GuessLayout(long[]? shape) =>
         shape is { Length: 4 } && shape[3] == 3 && shape[1] != 3 ? TensorLayout.Nhwc : TensorLayout.Nchw;
