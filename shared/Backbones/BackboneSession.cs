@@ -156,7 +156,7 @@ public sealed class BackboneSession : IDisposable
             // One image, or a batch the graph says it takes: what was fed does not fit the model, which
             // the config decides (a fixed batch may still fail here and is retried one at a time by Run).
             throw new InputException($"backbone {_spec.ModelPath} cannot run on input '{_spec.InputName}' " +
-                                     $"[{string.Join(",", shape)}] ({Config.ConfigLoader.Snake(_spec.Layout.ToString(), '-')}, {s}x{s}): {e.Message.Trim()}. " +
+                                     $"[{string.Join(",", shape)}] ({Config.ConfigLoader.Snake(_spec.Layout.ToString(), '-')}, {s}x{s}): {OneLine(e.Message)}. " +
                                      "Check 'backbone.layout' and 'backbone.input_size' against the model's input; `Extract inspect` shows what the pipeline made of it.", e);
         }
         using var _ = results;
@@ -170,6 +170,10 @@ public sealed class BackboneSession : IDisposable
         EnsureSize(ref output, data.Length);
         data.CopyTo(output);
     }
+
+    /// <summary>ONNX Runtime's message on one line, without its closing full stop.</summary>
+    private static string OneLine(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim().TrimEnd('.');
 
     private static void EnsureSize(ref float[] a, int n)
     {
