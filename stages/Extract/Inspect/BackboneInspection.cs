@@ -97,7 +97,7 @@ public sealed record VectorSample(int Dimension, float[] First, double Norm, dou
             var zeros = ZeroShare == 1 ? "every value of the vector is 0"
                 : ZeroShare >= 0.99 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{ZeroShare * 100:0.0}% of the vector's values are 0")
                 : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the vector is practically 0 (norm {Norm:G3})");
-            warnings.Add($"{zeros}: a head learns next to nothing from it; {advice} (or the model's weights are zero).");
+            warnings.Add($"{zeros}: a head learns next to nothing from it; {advice} (or the model is untrained: zero or random weights).");
         }
         else if (SameForGray)
             warnings.Add($"a plain gray image gives exactly the same vector as this photo: the features do not depend on the image; {advice}.");
