@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' 2>/
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head evaluate test test-faults bench clean distclean
+.PHONY: all build ingest extract train-head evaluate inspect test test-faults bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -38,6 +38,10 @@ train-head: extract
 
 evaluate: train-head
 	$(call stage,Evaluate)
+
+# What the pipeline makes of the configured backbone (bottleneck, input, one photo's vector); no workspace is touched.
+inspect: $(BUILT)
+	$(BIN)/Extract/release/Extract inspect --config $(CONFIG)
 
 # The tests print a closing 'N passed, N failed, N skipped' line that CI reads.
 test:

@@ -19,7 +19,11 @@ public static class BackboneFactory
 
     public static BackboneSpec Resolve(PipelineConfig config) => Resolve(config.Backbone, config.Extract.Resize);
 
-    public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize)
+    public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize) => Explain(b, resize).Spec;
+
+    /// <summary>Resolves the backbone and keeps what Extract inspect shows beside the spec: the parsed
+    /// model and where each input setting came from.</summary>
+    public static BackboneResolution Explain(BackboneConfig b, ResizeMode resize)
     {
         var modelPath = b.Name == BackboneName.Resnet18 && b.Onnx is null ? EmbeddedResNet18Path : b.Onnx!;
         if (!File.Exists(modelPath))
@@ -42,16 +46,29 @@ public static class BackboneFactory
             throw new InputException($"backbone model {modelPath} must take exactly one image input; it has {graph.Describe()}");
         var input = graph.Inputs[0];
         var inputShape = graph.Shape(input.Name);
+        var shown = OnnxGraphInfo.ShowShape(inputShape);
 
         var layout = b.Layout ?? GuessLayout(inputShape);
+        var layoutFrom = b.Layout is not null ? "set by 'backbone.layout'"
+            : inputShape is not { Length: 4 } ? $"the default: the input shape {shown} does not say"
+            : layout == TensorLayout.Nhwc ? $"guessed from the input shape {shown}: channels last"
+            : inputShape[1] == 3 ? $"guessed from the input shape {shown}: channels first"
+            : $"the default: the input shape {shown} has no dimension of 3 channels";
+        if (inputShape is { Length: 4 } && (layout == TensorLayout.Nchw ? inputShape[1] : inputShape[3]) is > 0 and not 3 and var channels)
+            throw new InputException($"backbone model {modelPath}: input {input.Name}{shown} read as {Display(layout)} has {channels} channels; the pipeline feeds 3 (RGB). " +
+                                     (b.Layout is null ? "Set 'backbone.layout' to the model's layout." : $"Check 'backbone.layout' ({Display(layout)}): the model may be {Display(layout == TensorLayout.Nchw ? TensorLayout.Nhwc : TensorLayout.Nchw)}."));
         var size = b.InputSize ?? DefaultSize(b.Name, inputShape, layout)
-            ?? throw new InputException($"backbone model {modelPath} does not state its image size (input {input.Name}{OnnxGraphInfo.ShowShape(inputShape)}). Set 'backbone.input_size'.");
+            ?? throw new InputException($"backbone model {modelPath} does not state its image size (input {input.Name}{shown}). Set 'backbone.input_size'.");
+        var sizeFrom = b.InputSize is not null ? "set by 'backbone.input_size'"
+            : b.Name is BackboneName.Resnet18 or BackboneName.InceptionV3 ? $"the size {Display(b.Name)} takes"
+            : $"from the input shape {shown}";
         var preprocessing = MakePreprocessing(b, size);
+        var normalizationFrom = b.Normalization is not null ? "set by 'backbone.normalization'" : $"the default for backbone.name {Display(b.Name)}";
         var bottleneck = BottleneckLocator.Locate(graph, b.Bottleneck, modelPath);
         var fixedBatch = inputShape is { Length: > 0 } && inputShape[0] == 1;
 
         var fingerprintText = $"model={sha};input={size};layout={layout};pre={preprocessing.Describe()};resize={resize};bottleneck={bottleneck.Tensor}";
-        return new BackboneSpec
+        var spec = new BackboneSpec
         {
             Name = b.Name,
             ModelPath = modelPath,
@@ -63,11 +80,15 @@ public static class BackboneFactory
             Resize = resize,
             BottleneckTensor = bottleneck.Tensor,
             BottleneckIsGraphOutput = bottleneck.IsGraphOutput,
+            BottleneckReason = bottleneck.Reason,
             Dimension = bottleneck.Dimension,
             FixedBatch = fixedBatch,
             Fingerprint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fingerprintText)))[..20],
         };
+        return new BackboneResolution(spec, model, sizeFrom, layoutFrom, normalizationFrom);
     }
+
+    private static string Display<T>(T value) where T : Enum => ConfigLoader.Snake(value.ToString(), '-');
 
     private static TensorLayout GuessLayout(long[]? shape) =>
         shape is { Length: 4 } && shape[3] == 3 && shape[1] != 3 ? TensorLayout.Nhwc : TensorLayout.Nchw;

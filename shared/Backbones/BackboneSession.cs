@@ -146,7 +146,20 @@ public sealed class BackboneSession : IDisposable
         var s = _spec.InputSize;
         long[] shape = _spec.Layout == TensorLayout.Nchw ? [count, 3, s, s] : [count, s, s, 3];
         using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input, shape);
-        using var results = _session.Run(_runOptions, _inputNames, [inputValue], _outputNames);
+        IDisposableReadOnlyCollection<OrtValue> results;
+        try
+        {
+            results = _session.Run(_runOptions, _inputNames, [inputValue], _outputNames);
+        }
+        catch (OnnxRuntimeException e) when (count == 1 || !_spec.FixedBatch)
+        {
+            // One image, or a batch the graph says it takes: what was fed does not fit the model, which
+            // the config decides (a fixed batch may still fail here and is retried one at a time by Run).
+            throw new InputException($"backbone {_spec.ModelPath} cannot run on input '{_spec.InputName}' " +
+                                     $"[{string.Join(",", shape)}] ({Config.ConfigLoader.Snake(_spec.Layout.ToString(), '-')}, {s}x{s}): {OneLine(e.Message)}. " +
+                                     "Check 'backbone.layout' and 'backbone.input_size' against the model's input; `Extract inspect` shows what the pipeline made of it.", e);
+        }
+        using var _ = results;
         var data = results[0].GetTensorDataAsSpan<float>();
         if (data.Length % count != 0)
             throw new InputException($"backbone {_spec.ModelPath}: tensor '{_spec.BottleneckTensor}' has {data.Length} values for {count} images; it is not per-image. Choose another 'backbone.bottleneck'.");
@@ -157,6 +170,10 @@ public sealed class BackboneSession : IDisposable
         EnsureSize(ref output, data.Length);
         data.CopyTo(output);
     }
+
+    /// <summary>ONNX Runtime's message on one line, without its closing full stop.</summary>
+    private static string OneLine(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim().TrimEnd('.');
 
     private static void EnsureSize(ref float[] a, int n)
     {

@@ -19,6 +19,8 @@ public sealed record BackboneSpec
     public required ResizeMode Resize { get; init; }
     public required string BottleneckTensor { get; init; }
     public required bool BottleneckIsGraphOutput { get; init; }
+    /// <summary>Which rule chose the bottleneck tensor, for a person; not part of the fingerprint.</summary>
+    public required string BottleneckReason { get; init; }
     /// <summary>Values per image; 0 when the graph does not say (a user-named tensor without a shape).</summary>
     public required int Dimension { get; init; }
     /// <summary>Whether the model's batch dimension was fixed to 1 (so the session makes it dynamic).</summary>

@@ -3,8 +3,9 @@ using Onnx;
 
 namespace BottleneckPipeline.Backbones;
 
-/// <summary>Where the bottleneck is in a graph, and how many values it holds per image.</summary>
-public sealed record BottleneckChoice(string Tensor, int Dimension, bool IsGraphOutput);
+/// <summary>Where the bottleneck is in a graph, how many values it holds per image, and why it was chosen.</summary>
+/// <param name="Reason">For a person (Extract inspect): which rule picked the tensor.</param>
+public sealed record BottleneckChoice(string Tensor, int Dimension, bool IsGraphOutput, string Reason);
 
 /// <summary>
 /// Finds the bottleneck: the input of the final classifier (a Gemm or MatMul with a constant weight
@@ -25,7 +26,8 @@ public static class BottleneckLocator
             for (var hops = 0; node is not null && hops < 6; hops++)
             {
                 if (node.OpType is "Gemm" or "MatMul" && ClassifierInputDim(g, node) is int dim)
-                    return new BottleneckChoice(node.Input[0], dim, g.IsGraphOutput(node.Input[0]));
+                    return new BottleneckChoice(node.Input[0], dim, g.IsGraphOutput(node.Input[0]),
+                        $"the input of the final {Named(node)} (the classifier, {dim} -> {ClassifierOutputDim(g, node)}), which feeds output '{output.Name}'");
                 if (!HeadTail.Contains(node.OpType)) break;
                 node = g.Producer(node.Input[0]);
             }
@@ -36,7 +38,7 @@ public static class BottleneckLocator
         if (d is null)
             throw new InputException($"backbone model {modelPath}: cannot tell the size of output '{first.Name}' {OnnxGraphInfo.ShowShape(g.Shape(first.Name))}. " +
                                      $"Set 'backbone.bottleneck' to a tensor with a known shape. {g.Describe()}");
-        return new BottleneckChoice(first.Name, d.Value, true);
+        return new BottleneckChoice(first.Name, d.Value, true, $"the graph output: no Gemm/MatMul classifier feeds '{first.Name}'");
     }
 
     private static BottleneckChoice Requested(OnnxGraphInfo g, string name, string modelPath)
@@ -52,7 +54,7 @@ public static class BottleneckLocator
             dim = consumer is null ? null : ClassifierInputDim(g, consumer);
         }
         // 0: not knowable from the graph alone; the session learns it from the first run.
-        return new BottleneckChoice(name, dim ?? 0, g.IsGraphOutput(name));
+        return new BottleneckChoice(name, dim ?? 0, g.IsGraphOutput(name), "named by 'backbone.bottleneck'");
     }
 
     /// <summary>The feature count a Gemm/MatMul consumes, read from its constant weight's shape.</summary>
@@ -62,6 +64,17 @@ public static class BottleneckLocator
         if (node.OpType == "MatMul") return (int)w.Dims[0];
         var transB = node.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0;
         return (int)(transB != 0 ? w.Dims[1] : w.Dims[0]);
+    }
+
+    private static string Named(NodeProto node) => node.Name.Length > 0 ? $"{node.OpType} '{node.Name}'" : node.OpType;
+
+    /// <summary>The class count a classifier Gemm/MatMul produces, or "?" when its weight does not say.</summary>
+    private static string ClassifierOutputDim(OnnxGraphInfo g, NodeProto node)
+    {
+        var w = g.Initializer(node.Input[1])!;
+        var transB = node.OpType == "Gemm" && (node.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0) != 0;
+        var d = transB ? w.Dims[0] : w.Dims[1];
+        return d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
     }
 
     /// <summary>Values per image: the product of every dim after the batch dim, when all are known.</summary>

@@ -57,6 +57,21 @@ public sealed class Preprocessing
         MeanImage = meanImage,
     };
 
+    /// <summary>What happens to a pixel value p (0..255), for a person (Extract inspect).</summary>
+    public string Explain()
+    {
+        static string List(IEnumerable<double> xs) => "[" + string.Join(", ", xs.Select(x => x.ToString("0.###", CultureInfo.InvariantCulture))) + "]";
+        var name = Config.ConfigLoader.Snake(Preset.ToString(), '-');
+        return Preset switch
+        {
+            NormalizationPreset.Inception => $"{name}: RGB, p / 127.5 - 1, so values lie in [-1, 1]",
+            NormalizationPreset.CaffeBgr when MeanImage is not null => $"{name}: BGR, p on the 0..255 scale minus the ResNet-18 package's mean image",
+            NormalizationPreset.CaffeBgr => $"{name}: BGR, p on the 0..255 scale minus the channel means {List(Offset.Select(o => -(double)o))}",
+            // Scale = 1 / (255 std) and Offset = -mean / std, so std and mean come back exactly enough to show.
+            _ => $"{name}: RGB, (p / 255 - mean) / std with mean {List(Scale.Zip(Offset, (a, b) => -b / (255.0 * a)))} and std {List(Scale.Select(a => 1 / (255.0 * a)))}",
+        };
+    }
+
     /// <summary>A canonical description, part of the backbone fingerprint.</summary>
     public string Describe()
     {

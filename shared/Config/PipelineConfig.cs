@@ -77,7 +77,7 @@ public sealed class BackboneConfig
     [Doc("Square input size in pixels. Default: the model's own (224 for resnet18, 299 for inception-v3)."), Range(8, 4096)]
     public int? InputSize { get; set; }
 
-    [Doc("Input tensor layout: nchw or nhwc. Default: nchw.")]
+    [Doc("Input tensor layout: nchw or nhwc. Default: read from the model's input shape (nhwc when its last dimension is 3), else nchw.")]
     public TensorLayout? Layout { get; set; }
 
     [Doc("Pixel normalization: imagenet (mean/std), inception ([-1, 1]), caffe-bgr (ResNet18 package), or custom (mean and std below).")]

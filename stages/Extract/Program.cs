@@ -1,8 +1,10 @@
-// Extract stage: implemented in the library (BottleneckPipeline.Extract); this file only parses
-// arguments and prints the one-line summary.
+// Extract stage: implemented beside this file (ExtractStage); this file only parses arguments and
+// prints the one-line summary. `inspect` shows what the pipeline makes of the backbone, touching no workspace.
 using System.CommandLine;
 using System.Globalization;
+using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
+using BottleneckPipeline.Extract.Inspect;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Hosting;
 
@@ -23,4 +25,18 @@ root.SetAction(parse =>
         return line;
     });
 });
+
+var jsonOption = new Option<bool>("--json") { Description = "Print the inspection as JSON." };
+var imageOption = new Option<string?>("--image") { Description = "Image to run through the model (default: the first image under dataset.root)." };
+var inspect = new Command("inspect", "Show what the pipeline makes of the configured backbone: inputs and outputs, the bottleneck and why, " +
+                                     "input size, layout and normalization, fingerprint, ops, a one-image timing and that image's vector. " +
+                                     "Reads only the config, the model and one image; the workspace is not touched.") { configOption, jsonOption, imageOption };
+inspect.SetAction(parse => StageHost.Guard("extract", () =>
+{
+    var config = ConfigLoader.Load(parse.GetValue(configOption)!);
+    var inspection = BackboneInspector.Inspect(config, parse.GetValue(imageOption));
+    Console.Write(parse.GetValue(jsonOption) ? InspectionWriter.Json(inspection) : InspectionWriter.Text(inspection));
+    return ExitCodes.Success;
+}));
+root.Subcommands.Add(inspect);
 return root.Parse(args).Invoke();
