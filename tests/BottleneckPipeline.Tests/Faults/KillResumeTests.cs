@@ -67,6 +67,7 @@ public class KillResumeTests(ITestOutputHelper output)
     /// <summary>
     /// Where to kill each stage: its lock taken (loading), its runs row written, then its own work:
     /// vectors committed to the cache for Extract, its first output file rewritten for the others.
+    /// Lazy on purpose: each "before" is read when its moment comes up, just before that run starts.
     /// </summary>
     private static IEnumerable<Moment> Moments(string stage, FaultRig rig, string fingerprint, int images)
     {
