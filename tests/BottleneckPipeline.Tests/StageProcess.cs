@@ -31,7 +31,12 @@ public static class StageProcess
     /// <summary>Starts the stage and kills it with SIGKILL after the delay (if it is still running).</summary>
     public static Result RunAndKill(string stage, TimeSpan killAfter, params string[] args) => Start(stage, args, killAfter);
 
-    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<bool>? interruptWhen = null)
+    /// <summary>Starts the stage and kills it with SIGKILL (like kill -9) as soon as <paramref name="when"/>
+    /// holds for its process id, if it is still running then.</summary>
+    public static Result RunAndKillWhen(string stage, Func<int, bool> when, params string[] args) => Start(stage, args, killAfter: null, killWhen: when);
+
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<bool>? interruptWhen = null,
+        Func<int, bool>? killWhen = null)
     {
         var psi = new ProcessStartInfo(Executable(stage))
         {
@@ -52,6 +57,15 @@ public static class StageProcess
             {
                 using var signal = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
                 signal.WaitForExit();
+                killed = true;
+            }
+        }
+        if (killWhen is not null)
+        {
+            while (!p.HasExited && !killWhen(p.Id)) Thread.Sleep(5);
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
                 killed = true;
             }
         }

@@ -23,7 +23,11 @@ public class DatasetChangeTests
         var quarantine = rig.Quarantine();
         Assert.Contains($"{Rel(data, changed)}: changed since ingest: re-run Ingest", quarantine);
         Assert.Contains($"{Rel(data, deleted)}: file deleted since ingest: re-run Ingest", quarantine);
-        rig.RunOk("TrainHead"); // the other six train
+        // The other six go on: TrainHead fits the head on the train and validation ones among them.
+        var six = rig.Query("SELECT split FROM examples WHERE content_id NOT IN (SELECT content_id FROM quarantine);");
+        Assert.Equal(6, six.Count);
+        var trained = rig.RunOk("TrainHead").StdOut;
+        Assert.Contains($"TrainHead: {six.Count(s => s == "train")} train / {six.Count(s => s == "validation")} validation vectors", trained, StringComparison.Ordinal);
 
         rig.RunOk("Ingest");
         rig.RunOk("Extract");

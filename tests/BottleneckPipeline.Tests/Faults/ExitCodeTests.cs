@@ -1,4 +1,6 @@
 using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Tests.Faults;
@@ -54,26 +56,52 @@ public class ExitCodeTests
         using var t = new TempDir();
         var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4));
         rig.RunOk("Ingest");
-        var owner = Path.Combine(rig.Workspace, ".lock.owner");
-        Assert.StartsWith("ingest pid", File.ReadAllText(owner), StringComparison.Ordinal);
+        // One image becomes a named pipe holding its own bytes: Extract blocks reading it, under the
+        // workspace lock, until the test writes them. So the holder provably holds the lock while
+        // the other runs start, however slow the machine.
+        var blocked = Directory.GetFiles(rig.Dataset, "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        var bytes = File.ReadAllBytes(blocked);
+        File.Delete(blocked);
+        MakeFifo(blocked);
 
         var first = Task.Run(() => rig.Run("Extract"));
-        // The holder writes its name beside the lock once it has it.
-        while (!first.IsCompleted && !File.ReadAllText(owner).StartsWith("extract", StringComparison.Ordinal)) Thread.Sleep(20);
+        var writerOpened = Task.Run(() => new FileStream(blocked, FileMode.Open, FileAccess.Write));
+        if (await Task.WhenAny(writerOpened, first) == first)
+        {
+            using (new FileStream(blocked, FileMode.Open, FileAccess.Read)) { } // let the pending open return
+            Assert.Fail($"Extract finished without reading the blocked image:\n{(await first).Output}");
+        }
+        var owner = File.ReadAllText(Path.Combine(rig.Workspace, ".lock.owner")).Trim();
+        Assert.StartsWith("extract pid", owner, StringComparison.Ordinal);
+
         var second = rig.Run("Extract");
-        var waiting = Task.Run(() => StageProcess.RunWithEnvironment("Extract",
-            new Dictionary<string, string> { ["BP_LOCK_WAIT_SECONDS"] = "300" }, "--config", rig.ConfigPath));
+        Assert.True(second.ExitCode == ExitCodes.LockHeld, $"second run exited {second.ExitCode}:\n{second.Output}");
+        Assert.Contains(owner, second.StdErr, StringComparison.Ordinal);
+
+        Task<StageProcess.Result> waiting;
+        using (var writer = await writerOpened)
+        {
+            using var lockFile = new FileWatch(Path.Combine(rig.Workspace, ".lock"));
+            waiting = Task.Run(() => StageProcess.RunWithEnvironment("Extract",
+                new Dictionary<string, string> { ["BP_LOCK_WAIT_SECONDS"] = "300" }, "--config", rig.ConfigPath));
+            // Each failed try opens the lock file for writing and closes it: two tries mean it waits.
+            lockFile.WaitUntil(w => w.Count(FileEvent.ClosedAfterWrite) >= 2 || waiting.IsCompleted, "the waiting run to try the lock twice");
+            if (waiting.IsCompleted) Assert.Fail($"the waiting run did not wait:\n{(await waiting).Output}");
+            Assert.False(first.IsCompleted, "the holder finished while blocked");
+            writer.Write(bytes);
+        }
+
         var firstResult = await first;
         Assert.True(firstResult.ExitCode == 0, firstResult.Output);
-        Assert.True(second.ExitCode == ExitCodes.LockHeld, $"second run exited {second.ExitCode}:\n{second.Output}");
-        Assert.Contains("extract pid", second.StdErr, StringComparison.Ordinal);
+        Assert.Equal(12, rig.ExtractReport["extracted"]!.GetValue<int>());
         var waited = await waiting;
         Assert.True(waited.ExitCode == 0, waited.Output);
         Assert.Contains("up to date", waited.StdOut, StringComparison.Ordinal);
+        Assert.Equal(["ingest ok", "extract ok", "extract ok"], rig.Runs()); // the refused run never started
     }
 
     [Fact]
-    public async Task Two_workspaces_sharing_one_cache_extract_at_once_with_identical_vectors()
+    public async Task Two_workspaces_sharing_one_cache_extract_at_once_with_the_vectors_of_their_own_images()
     {
         using var t = new TempDir();
         var data = TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4);
@@ -85,9 +113,17 @@ public class ExitCodeTests
         var runs = await Task.WhenAll(new[] { a, b }.Select(rig => Task.Run(() => rig.Run("Extract"))));
         foreach (var r in runs) Assert.True(r.ExitCode == 0, r.Output);
         Assert.Equal(a.Fingerprint, b.Fingerprint);
-        var va = a.Vectors();
-        Assert.DoesNotContain(va.Values, v => v is null);
-        FaultRig.AssertSameVectors(va, b.Vectors());
+
+        // The reference does not read a cache: each image's vector as the embedding pipeline hands
+        // it over, keyed by the image's own bytes, so a cache that files a vector under the wrong
+        // key (or one key for all) shows.
+        var files = Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories);
+        var reference = new FaultRig(t["reference"], data);
+        var embedded = ImageEmbedder.Embed(ConfigLoader.Load(reference.ConfigPath), files);
+        var expected = embedded.ToDictionary(e => e.ContentId!, e => (float[]?)e.Vector);
+        Assert.Equal(12, expected.Values.Select(v => Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()))).Distinct().Count());
+        FaultRig.AssertSameVectors(expected, a.Vectors());
+        FaultRig.AssertSameVectors(expected, b.Vectors());
         // Each writer appended to its own segment; a third run finds everything.
         File.Delete(Path.Combine(a.ReportsDir, "extract.json"));
         a.RunOk("Extract");
@@ -113,5 +149,12 @@ public class ExitCodeTests
         Assert.InRange(kept, 1, 17);
         rig.RunOk("Extract");
         Assert.Equal(18 - kept, rig.ExtractReport["extracted"]!.GetValue<int>());
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var p = System.Diagnostics.Process.Start("mkfifo", [path])!;
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
     }
 }

@@ -1,12 +1,16 @@
 using BottleneckPipeline.Tests.Extract;
-using System.Diagnostics;
+using BottleneckPipeline.Cache;
+using Xunit.Abstractions;
 
 namespace BottleneckPipeline.Tests.Faults;
 
-/// <summary>kill -9 at random (seeded) moments of each stage, then a rerun: the result is the uninterrupted one.</summary>
+/// <summary>kill -9 at chosen moments of each stage, then a rerun: the result is the uninterrupted one.</summary>
 [Trait("Category", "Faults")]
-public class KillResumeTests
+public class KillResumeTests(ITestOutputHelper output)
 {
+    /// <summary>A moment in a stage's run, seen from outside: the kill lands as soon as it is observed.</summary>
+    private sealed record Moment(string Name, Func<int, bool> Reached);
+
     [Fact]
     public void Killed_stages_resume_to_exactly_the_uninterrupted_result()
     {
@@ -15,35 +19,26 @@ public class KillResumeTests
         // The export check re-runs the backbone on the test images: not what this test is about.
         const string noExport = "evaluate:\n  export: false";
         var reference = new FaultRig(t["reference"], data, extraYaml: noExport);
-        var durations = new Dictionary<string, TimeSpan>();
-        foreach (var stage in FaultRig.Stages)
-        {
-            var clock = Stopwatch.StartNew();
-            reference.RunOk(stage);
-            durations[stage] = clock.Elapsed;
-        }
+        reference.RunAll();
+        var images = reference.ContentIds().Count;
 
         var killed = new FaultRig(t["killed"], data, extraYaml: noExport);
-        var random = new Random(20261128);
         var kills = new List<string>();
         foreach (var stage in FaultRig.Stages)
         {
-            if (stage != "Evaluate")
+            // Moments from start-up to writing the outputs, each observed, not timed: a loaded machine
+            // moves when they happen, not whether the kill lands in them.
+            foreach (var moment in Moments(stage, killed, reference.Fingerprint, images))
             {
-                // Moments spread over the stage's own run time (startup included), so some land in
-                // loading, some in the work and some in writing its outputs.
-                for (var i = 0; i < 3; i++)
-                {
-                    var at = durations[stage] * (0.15 + 0.85 * random.NextDouble());
-                    var r = killed.RunAndKill(stage, at);
-                    kills.Add($"{stage}@{at.TotalMilliseconds:0}ms:{(r.Killed ? "killed" : $"finished {r.ExitCode}")}");
-                    if (!r.Killed) Assert.True(r.ExitCode == 0, $"{stage} exited {r.ExitCode}:\n{r.Output}");
-                }
+                var r = StageProcess.RunAndKillWhen(stage, moment.Reached, "--config", killed.ConfigPath);
+                kills.Add($"{stage}@{moment.Name}:{(r.Killed ? "killed" : $"finished {r.ExitCode}")}");
+                if (!r.Killed) Assert.True(r.ExitCode == 0, $"{stage} exited {r.ExitCode}:\n{r.Output}");
             }
             killed.RunOk(stage);
         }
-        // Extract runs long enough that its kills always land mid-work: the interesting case.
-        Assert.Contains(kills, k => k.StartsWith("Extract@", StringComparison.Ordinal) && k.EndsWith(":killed", StringComparison.Ordinal));
+        output.WriteLine(string.Join("\n", kills));
+        // Extract's moments all come before its last batch is committed: each kill lands mid-work.
+        Assert.Equal(3, kills.Count(k => k.StartsWith("Extract@", StringComparison.Ordinal) && k.EndsWith(":killed", StringComparison.Ordinal)));
 
         var why = string.Join(", ", kills);
         Assert.True(reference.Examples().SequenceEqual(killed.Examples()), "examples differ after " + why);
@@ -67,6 +62,53 @@ public class KillResumeTests
         // A rerun of everything is now a no-op.
         foreach (var stage in FaultRig.Stages.Skip(1))
             Assert.Contains("up to date", killed.RunOk(stage).Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Where to kill each stage: its lock taken (loading), its runs row written, then its own work:
+    /// vectors committed to the cache for Extract, its first output file rewritten for the others.
+    /// Lazy on purpose: each "before" is read when its moment comes up, just before that run starts.
+    /// </summary>
+    private static IEnumerable<Moment> Moments(string stage, FaultRig rig, string fingerprint, int images)
+    {
+        var name = StageName(stage);
+        if (stage != "Extract")
+            yield return new Moment("lock-taken", pid => ReadOrEmpty(Path.Combine(rig.Workspace, ".lock.owner")).StartsWith($"{name} pid {pid}\n", StringComparison.Ordinal));
+        var runsBefore = RunRows(rig, name);
+        yield return new Moment("runs-row", _ => RunRows(rig, name) > runsBefore);
+        if (stage == "Extract")
+        {
+            // Batches of 8 are committed at 8, 16, 24 and 30 vectors; each run resumes where the last stopped.
+            yield return new Moment("first-batch", _ => CachedVectors(rig, fingerprint) >= 1);
+            yield return new Moment("half", _ => CachedVectors(rig, fingerprint) >= images / 2);
+        }
+        else
+        {
+            // The first of the stage's outputs: a kill then lands before the rest are written.
+            var output = Path.Combine(rig.ReportsDir, stage switch { "Ingest" => "ingest.json", "TrainHead" => "training_log.csv", _ => "confusion_matrix.png" });
+            var before = File.GetLastWriteTimeUtc(output);
+            yield return new Moment("output-written", _ => File.GetLastWriteTimeUtc(output) != before);
+        }
+    }
+
+    private static string ReadOrEmpty(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (IOException) { return ""; }
+    }
+
+    /// <summary>Rows of the stage in the runs table; 0 while the index does not exist yet.</summary>
+    private static int RunRows(FaultRig rig, string stage)
+    {
+        try { return rig.Query($"SELECT CAST(count(*) AS TEXT) FROM runs WHERE stage = '{stage}';").Select(int.Parse).Single(); }
+        catch (Microsoft.Data.Sqlite.SqliteException) { return 0; }
+    }
+
+    /// <summary>Vectors committed (whole and checksummed) to the cache so far.</summary>
+    private static int CachedVectors(FaultRig rig, string fingerprint)
+    {
+        try { return BottleneckCache.Open(rig.CacheDir, fingerprint, loadVectors: false).Count; }
+        catch (IOException) { return 0; } // a torn segment removed by the stage between listing and reading
     }
 
     private static string StageName(string stage) => stage switch

@@ -7,6 +7,8 @@ using BottleneckPipeline.Tests.Head;
 using SixLabors.ImageSharp;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.TrainHead;
+using Google.Protobuf;
+using Onnx;
 
 namespace BottleneckPipeline.Tests.Metrics;
 
@@ -24,7 +26,6 @@ public class EvaluationTests
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
 
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
-        report.Export = new ExportReport(dir["model.onnx"], 100, 1.0, 3e-6, true, 0.999, 1e-4);
         EvaluationWriter.Write(dir["reports"], report);
 
         Assert.Equal(100, report.TestImages);
@@ -44,17 +45,72 @@ public class EvaluationTests
         Assert.Equal("fp-1", root.GetProperty("backbone").GetProperty("fingerprint").GetString());
         Assert.Equal("hash-1", root.GetProperty("head").GetProperty("inputs_hash").GetString());
         Assert.Equal(200, root.GetProperty("head").GetProperty("best_step").GetInt32());
-        Assert.Equal(1.0, root.GetProperty("export").GetProperty("argmax_agreement").GetDouble());
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("export").ValueKind); // export off: no check to report
         Assert.True(root.GetProperty("misclassified")[0].TryGetProperty("predicted_label", out _));
         Assert.Equal(report.Misclassified, EvaluationReport.FromJson(File.ReadAllText(dir["reports/evaluation.json"])).Misclassified);
 
         var md = File.ReadAllText(dir["reports/evaluation.md"]);
         Assert.Contains("| class0 |", md);
-        Assert.Contains("Test accuracy", md);
-        Assert.Contains("matches the cached path", md);
+        Assert.Contains($"Test accuracy: **{100 * report.TestAccuracy:0.0}%** on 100 images", md);
+        Assert.DoesNotContain("Export:", md);
 
         using var png = Image.Load(dir["reports/confusion_matrix.png"]);
         Assert.True(png.Width > 300);
+    }
+
+    /// <summary>
+    /// The export verdict in the report comes from a real check: a real exported model (a tiny
+    /// backbone, x/255 flattened, plus the head) run by ONNX Runtime against the cached path's
+    /// probabilities, right ones or (for the failing case) the classes' probabilities reversed.
+    /// </summary>
+    [Theory]
+    [InlineData(true, "matches")]
+    [InlineData(false, "DOES NOT match")]
+    public void The_export_check_verdict_is_written_as_it_came_out(bool agrees, string verdict)
+    {
+        using var dir = new TempDir();
+        var test = SyntheticVectors.Sample(SyntheticVectors.Centres(3, 12, 3.0, 5), 4, 0.5, 6, "test");
+        var result = HeadTrainer.Train(test, null, new TrainHeadConfig { Steps = 50, EvalInterval = 10 });
+        var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "custom", "fp", "h");
+        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 1);
+
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Custom, [0, 0, 0], [1, 1, 1]), 2, TensorLayout.Nchw);
+        HeadExporter.ExportToFile(dir["model.onnx"], FlattenBackbone(), "features", preprocessing, artifact.Head, new ExportProvenance("custom", "fp", "h"));
+        var pixels = test.Rows.Select(v => v.Select(x => x * 255f).ToArray()).ToList(); // the backbone divides by 255 again
+        var expected = agrees ? probabilities : [.. probabilities.Select(p => p.Reverse().ToArray())];
+        report.Export = ExportChecker.Check(dir["model.onnx"], pixels, expected);
+        EvaluationWriter.Write(dir["reports"], report);
+
+        Assert.Equal(agrees, report.Export.Passed);
+        var md = File.ReadAllLines(dir["reports/evaluation.md"]).Single(l => l.StartsWith("- Export:", StringComparison.Ordinal));
+        Assert.Contains($": {verdict} the cached path on 12 images", md);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["reports/evaluation.json"]));
+        var export = json.RootElement.GetProperty("export");
+        Assert.Equal(agrees, export.GetProperty("passed").GetBoolean());
+        Assert.Equal(report.Export.ArgmaxAgreement, export.GetProperty("argmax_agreement").GetDouble());
+        if (agrees) Assert.Equal(1.0, report.Export.ArgmaxAgreement);
+        else Assert.True(report.Export.ArgmaxAgreement < 0.5, $"agreement {report.Export.ArgmaxAgreement} with reversed classes");
+    }
+
+    /// <summary>x [1,3,2,2] -> Flatten -> "features" [1,12]: a backbone whose bottleneck is its input.</summary>
+    private static byte[] FlattenBackbone()
+    {
+        var model = new ModelProto { IrVersion = 7, Graph = new GraphProto { Name = "flatten" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        var flatten = new NodeProto { OpType = "Flatten", Name = "flat" };
+        flatten.Input.Add("x");
+        flatten.Output.Add("features");
+        model.Graph.Node.Add(flatten);
+        model.Graph.Input.Add(Tensor("x", 1, 3, 2, 2));
+        model.Graph.Output.Add(Tensor("features", 1, 12));
+        return model.ToByteArray();
+    }
+
+    private static ValueInfoProto Tensor(string name, params long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 
     [Fact]
