@@ -42,7 +42,7 @@ public static class HeadTrainingRun
         HeadTrainingOptions? options = null)
     {
         var result = HeadTrainer.Train(train, validation, config, options);
-        TrainingLogWriter.WriteCsv(paths.LogCsvPath, result.Log);
+        TrainingLog.WriteCsv(paths.LogCsvPath, result.Log);
         TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
         var artifact = ToArtifact(result, config, backboneName, backboneFingerprint, inputsHash);
         artifact.Save(paths.HeadPath);

@@ -37,7 +37,7 @@ public class HeadTrainingRunTests
         Assert.Equal(result.Head.Probabilities(Validation.Rows[0]), loaded.Head.Probabilities(Validation.Rows[0]));
 
         var csv = File.ReadAllLines(paths.LogCsvPath);
-        Assert.Equal(TrainingLogWriter.CsvHeader, csv[0]);
+        Assert.Equal(TrainingLog.CsvHeader, csv[0]);
         Assert.Equal(5, csv.Length - 1);
         Assert.StartsWith("20,", csv[1]);
         Assert.Equal(5, csv[1].Split(',').Length);
