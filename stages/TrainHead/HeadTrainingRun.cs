@@ -9,7 +9,7 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
     /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
     public static HeadOutputPaths For(PipelineConfig config) => new(
         HeadArtifact.PathIn(config),
-        Path.Combine(config.ReportsDir, "training_log.csv"),
+        TrainingLog.PathIn(config),
         Path.Combine(config.ReportsDir, "learning_curve.png"));
 
     public bool AllExist => File.Exists(HeadPath) && File.Exists(LogCsvPath) && File.Exists(CurvePngPath);
