@@ -25,7 +25,9 @@ public class EvaluationTests
 
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
         report.Export = new ExportReport(dir["model.onnx"], 100, 1.0, 3e-6, true, 0.999, 1e-4);
-        EvaluationWriter.Write(dir["reports"], report);
+        var page = new PageSources("test split", dir["images"], 50_000_000, null, dir["training_log.csv"],
+            RunProvenance.For(new PipelineConfig(), new DatasetIdentity(dir["images"], "index hash", "index-1"), DateTimeOffset.UnixEpoch));
+        EvaluationWriter.Write(dir["reports"], report, page);
 
         Assert.Equal(100, report.TestImages);
         Assert.Equal(SyntheticVectors.Accuracy(artifact.Head, test), report.TestAccuracy, 12);
@@ -52,6 +54,10 @@ public class EvaluationTests
         Assert.Contains("| class0 |", md);
         Assert.Contains("Test accuracy", md);
         Assert.Contains("matches the cached path", md);
+
+        var html = File.ReadAllText(dir["reports/evaluation.html"]);
+        Assert.Equal(report.Misclassified.Length, html.Split("<figure data-t=").Length - 1);
+        Assert.Contains("evaluation.html", md);
 
         using var png = Image.Load(dir["reports/confusion_matrix.png"]);
         Assert.True(png.Width > 300);
