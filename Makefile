@@ -14,7 +14,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' 2>/dev/null | grep -v '/obj/') Directory.Build.props Directory.Packages.props
+SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o -name '*.html' 2>/dev/null | grep -v -e '/obj/' -e '^bench/out/') Directory.Build.props Directory.Packages.props
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 

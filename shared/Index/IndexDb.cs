@@ -87,6 +87,14 @@ public sealed class IndexDb : IDisposable
         return cmd.ExecuteScalar();
     }
 
+    /// <summary>A value Ingest recorded in the meta table (index_hash, dataset_root, last_ingest_at); null when absent.</summary>
+    public string? Meta(string key)
+    {
+        using var cmd = Command("SELECT value FROM meta WHERE key = $k;");
+        cmd.Parameters.AddWithValue("$k", key);
+        return cmd.ExecuteScalar() as string;
+    }
+
     private static int Exec(SqliteConnection c, string sql, SqliteTransaction? tx = null)
     {
         using var cmd = c.CreateCommand();

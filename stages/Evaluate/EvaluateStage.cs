@@ -23,7 +23,8 @@ public static class EvaluateStage
     public static EvaluationOutcome Run(PipelineConfig config, IndexDb db)
     {
         var extract = ExtractReport.Read(config);
-        return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash,
+        var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
+        return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash, dataset,
             headLabels =>
             {
                 var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
@@ -32,9 +33,16 @@ public static class EvaluateStage
             () => ExportInputsFor(config, extract.Fingerprint));
     }
 
-    /// <summary>Scores a folder of class subfolders named like the head's labels; writes the report JSON to outJson.</summary>
+    /// <summary>
+    /// Scores a folder of class subfolders named like the head's labels; writes the report JSON to
+    /// outJson and its page beside it (scored.json, scored.html).
+    /// </summary>
     public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson)
     {
+        if (string.Equals(Path.GetExtension(outJson), ".html", StringComparison.OrdinalIgnoreCase))
+            throw new ConfigException($"--out {outJson}: name the JSON report (like scored.json); its page is written beside it as .html.");
+        var outPage = EvaluationPage.PathBeside(outJson);
+        EvaluationPage.EnsureOursOrAbsent(outPage);
         var (spec, artifact, headPath) = LoadHead(config);
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
@@ -58,9 +66,16 @@ public static class EvaluateStage
         if (rows.Count == 0) throw new InputException($"{dataDir} holds no image that could be embedded ({skipped.Count} skipped). It must hold class subfolders of images.");
         var set = new LabelledVectors(rows, [.. labels], artifact.LabelNames, [.. ids], [.. paths], spec.Dimension);
         var (report, _) = HeadEvaluation.Evaluate(artifact, headPath, set, config.Evaluate.TopK);
+        var dataset = new DatasetIdentity(dataDir, "content hash", ContentHash(ids));
+        EvaluationPage.Write(outPage, report, PageSources.For(config, dataDir, dataset));
         AtomicFile.WriteAllText(outJson, report.ToJson());
         return (report, skipped);
     }
+
+    /// <summary>A hash of which images were scored (their sorted content ids), whatever their names or order.</summary>
+    private static string ContentHash(IEnumerable<string> contentIds) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join('\n', contentIds.Order(StringComparer.Ordinal)))))[..16];
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
     public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK)

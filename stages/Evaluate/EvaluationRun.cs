@@ -28,9 +28,10 @@ public static class EvaluationRun
 
     /// <param name="backboneFingerprint">the current cache/backbone's fingerprint; a head trained on another is refused.</param>
     /// <param name="upstreamHash">a hash of the cache and split state the test vectors come from.</param>
+    /// <param name="dataset">the test images' folder and index hash, for the page's provenance.</param>
     /// <param name="loadTest">reads the test vectors, labelled with the given (head's) label names in that order.</param>
     /// <param name="export">gives the export inputs when evaluate.export is on; only called when there is work to do.</param>
-    public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash,
+    public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash, DatasetIdentity dataset,
         Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export)
     {
         var headPath = HeadArtifact.PathIn(config);
@@ -53,7 +54,7 @@ public static class EvaluationRun
             report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities);
         }
         report.InputsHash = hash;
-        EvaluationWriter.Write(config.ReportsDir, report);
+        EvaluationWriter.Write(config.ReportsDir, report, PageSources.For(config, "test split", dataset));
 
         return new EvaluationOutcome(false, report, Summary(report));
     }
@@ -73,7 +74,7 @@ public static class EvaluationRun
     {
         if (!File.Exists(jsonPath) || (modelPath is not null && !File.Exists(modelPath))) return null;
         var dir = Path.GetDirectoryName(jsonPath)!;
-        if (!File.Exists(Path.Combine(dir, EvaluationWriter.MarkdownName)) || !File.Exists(Path.Combine(dir, EvaluationWriter.ConfusionPngName))) return null;
+        if (!new[] { EvaluationWriter.MarkdownName, EvaluationWriter.ConfusionPngName, EvaluationPage.FileName }.All(name => File.Exists(Path.Combine(dir, name)))) return null;
         try
         {
             var previous = EvaluationReport.FromJson(File.ReadAllText(jsonPath));

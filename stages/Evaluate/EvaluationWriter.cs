@@ -5,7 +5,7 @@ using ScottPlot;
 
 namespace BottleneckPipeline.Evaluate;
 
-/// <summary>Writes evaluation.json, evaluation.md and confusion_matrix.png into the reports folder.</summary>
+/// <summary>Writes evaluation.json, evaluation.md, evaluation.html and confusion_matrix.png into the reports folder.</summary>
 public static class EvaluationWriter
 {
     public const string JsonName = "evaluation.json";
@@ -15,11 +15,12 @@ public static class EvaluationWriter
     /// <summary>How many misclassified images the markdown lists (the JSON lists all).</summary>
     public const int MarkdownMisclassifiedLimit = 25;
 
-    public static void Write(string reportsDir, EvaluationReport report)
+    public static void Write(string reportsDir, EvaluationReport report, PageSources page)
     {
         Directory.CreateDirectory(reportsDir);
         ConfusionMatrixPlot.Write(Path.Combine(reportsDir, ConfusionPngName), report.ConfusionMatrix);
         AtomicFile.WriteAllText(Path.Combine(reportsDir, MarkdownName), Markdown(report));
+        EvaluationPage.Write(Path.Combine(reportsDir, EvaluationPage.FileName), report, page);
         // Last: its presence (with a matching inputs hash) means the whole report is there.
         AtomicFile.WriteAllText(Path.Combine(reportsDir, JsonName), report.ToJson());
     }
@@ -46,6 +47,7 @@ public static class EvaluationWriter
             sb.AppendLine($"| {r.ConfusionMatrix.Labels[i]} | " + string.Join(" | ", r.ConfusionMatrix.Rows[i]) + " |");
         sb.AppendLine().AppendLine($"![confusion matrix]({ConfusionPngName})").AppendLine();
         sb.AppendLine($"## Misclassified ({r.Misclassified.Length})").AppendLine();
+        sb.AppendLine($"Each with its photo and top-{r.TopK}: [{EvaluationPage.FileName}]({EvaluationPage.FileName}).").AppendLine();
         if (r.Misclassified.Length > 0)
         {
             sb.AppendLine("| image | true | predicted | confidence |").AppendLine("|---|---|---|---:|");

@@ -13,7 +13,7 @@ public static class HeadEvaluation
         var head = artifact.Head;
         var probabilities = head.Probabilities(test);
         var metrics = ClassificationMetrics.Compute(test.Labels, probabilities, artifact.LabelNames, topK);
-        var misclassified = Misclassification.List(test.RelativePaths, test.Labels, probabilities, artifact.LabelNames);
+        var misclassified = Misclassification.List(test.RelativePaths, test.Labels, probabilities, artifact.LabelNames, topK);
         var report = EvaluationReport.Create(metrics, misclassified,
             new BackboneReport(artifact.BackboneName, artifact.BackboneFingerprint),
             new HeadReport(headPath, artifact.InputsHash, artifact.Metrics.BestStep, artifact.Metrics.ValidationAccuracy));

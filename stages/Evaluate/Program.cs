@@ -19,6 +19,7 @@ root.SetAction(parse =>
         {
             var outcome = EvaluateStage.Run(config, db);
             Console.WriteLine(outcome.Summary);
+            Console.WriteLine($"  the misclassified photos: {Path.Combine(config.ReportsDir, EvaluationPage.FileName)}");
             return outcome.Summary;
         });
     return StageHost.Guard("evaluate", () =>
@@ -27,7 +28,7 @@ root.SetAction(parse =>
         var outPath = parse.GetValue(outOption) ?? throw new ConfigException("--data needs --out FILE.json: where to write the report.");
         var (report, skipped) = EvaluateStage.ScoreFolder(config, data, outPath);
         foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
-        Console.WriteLine($"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath}");
+        Console.WriteLine($"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}");
         return ExitCodes.Success;
     });
 });

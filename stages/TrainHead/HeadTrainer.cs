@@ -16,9 +16,6 @@ public sealed record HeadTrainingOptions
     public Action<TrainingLogRow>? OnEvaluation { get; init; }
 }
 
-/// <summary>One evaluation point of the training log.</summary>
-public sealed record TrainingLogRow(int Step, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy);
-
 public sealed record HeadTrainingResult(
     SoftmaxHead Head,
     IReadOnlyList<TrainingLogRow> Log,

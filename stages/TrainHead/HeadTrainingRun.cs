@@ -9,7 +9,7 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
     /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
     public static HeadOutputPaths For(PipelineConfig config) => new(
         HeadArtifact.PathIn(config),
-        Path.Combine(config.ReportsDir, "training_log.csv"),
+        TrainingLog.PathIn(config),
         Path.Combine(config.ReportsDir, "learning_curve.png"));
 
     public bool AllExist => File.Exists(HeadPath) && File.Exists(LogCsvPath) && File.Exists(CurvePngPath);
@@ -42,7 +42,7 @@ public static class HeadTrainingRun
         HeadTrainingOptions? options = null)
     {
         var result = HeadTrainer.Train(train, validation, config, options);
-        TrainingLogWriter.WriteCsv(paths.LogCsvPath, result.Log);
+        TrainingLog.WriteCsv(paths.LogCsvPath, result.Log);
         TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
         var artifact = ToArtifact(result, config, backboneName, backboneFingerprint, inputsHash);
         artifact.Save(paths.HeadPath);

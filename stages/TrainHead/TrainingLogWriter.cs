@@ -1,28 +1,12 @@
-using System.Globalization;
-using System.Text;
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
 namespace BottleneckPipeline.TrainHead;
 
-/// <summary>Writes the training log as CSV and as a learning-curve PNG (loss left axis, accuracy right).</summary>
+/// <summary>Draws the training log as a learning-curve PNG (loss left axis, accuracy right).</summary>
 public static class TrainingLogWriter
 {
-    public const string CsvHeader = "step,train_loss,train_accuracy,val_loss,val_accuracy";
-
-    public static void WriteCsv(string path, IReadOnlyList<TrainingLogRow> log)
-    {
-        var sb = new StringBuilder(CsvHeader).Append('\n');
-        foreach (var r in log)
-            sb.Append(r.Step.ToString(CultureInfo.InvariantCulture)).Append(',')
-              .Append(Number(r.TrainLoss)).Append(',').Append(Number(r.TrainAccuracy)).Append(',')
-              .Append(Number(r.ValidationLoss)).Append(',').Append(Number(r.ValidationAccuracy)).Append('\n');
-        AtomicFile.WriteAllText(path, sb.ToString());
-    }
-
-    /// <summary>Empty field when a figure does not exist (no validation split).</summary>
-    private static string Number(double v) => double.IsNaN(v) ? "" : v.ToString("0.######", CultureInfo.InvariantCulture);
-
     public static void WritePlot(string path, IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 900, int height = 500)
     {
         var plot = new Plot();

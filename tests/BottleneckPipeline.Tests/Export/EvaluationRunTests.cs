@@ -39,7 +39,8 @@ public class EvaluationRunTests
         var loads = 0;
         LabelledVectors LoadTest(string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
 
-        var first = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, () => export);
+        var dataset = new DatasetIdentity(dir["images"], "index hash", "index-1");
+        var first = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export);
         Assert.False(first.UpToDate);
         var report = first.Report!;
         Assert.Equal(vectors.Count, report.TestImages);
@@ -49,11 +50,18 @@ public class EvaluationRunTests
         Assert.True(File.Exists(Path.Combine(config.ReportsDir, "evaluation.json")));
         Assert.Contains("export agrees", first.Summary);
 
-        var second = EvaluationRun.Execute(config, "fp-resnet", "up", LoadTest, () => export);
+        var second = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export);
         Assert.True(second.UpToDate);
         Assert.Equal(1, loads);
 
-        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", LoadTest, () => export));
+        // The page is part of the report: without it the report is redone.
+        var page = Path.Combine(config.ReportsDir, "evaluation.html");
+        Assert.Contains("index-1", File.ReadAllText(page));
+        File.Delete(page);
+        Assert.False(EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export).UpToDate);
+        Assert.True(File.Exists(page));
+
+        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", dataset, LoadTest, () => export));
         Assert.Contains("fp-resnet", e.Message);
         Assert.Contains("fp-other", e.Message);
     }

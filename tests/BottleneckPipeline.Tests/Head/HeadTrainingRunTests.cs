@@ -37,10 +37,14 @@ public class HeadTrainingRunTests
         Assert.Equal(result.Head.Probabilities(Validation.Rows[0]), loaded.Head.Probabilities(Validation.Rows[0]));
 
         var csv = File.ReadAllLines(paths.LogCsvPath);
-        Assert.Equal(TrainingLogWriter.CsvHeader, csv[0]);
+        Assert.Equal(TrainingLog.CsvHeader, csv[0]);
         Assert.Equal(5, csv.Length - 1);
         Assert.StartsWith("20,", csv[1]);
         Assert.Equal(5, csv[1].Split(',').Length);
+        var read = TrainingLog.TryRead(paths.LogCsvPath)!;
+        Assert.Equal(result.Log.Select(r => r.Step), read.Select(r => r.Step));
+        Assert.Equal(result.Log[^1].ValidationLoss, read[^1].ValidationLoss, 5);
+        Assert.Equal(result.Log[^1].TrainAccuracy, read[^1].TrainAccuracy, 5);
 
         using (var png = Image.Load(paths.CurvePngPath))
         {
@@ -103,5 +107,21 @@ public class HeadTrainingRunTests
         Assert.Contains("run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["none.msgpack"])).Message);
         File.WriteAllBytes(dir["bad.msgpack"], [0xc1, 0x00, 0x13]);
         Assert.Contains("re-run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["bad.msgpack"])).Message);
+    }
+
+    [Fact]
+    public void A_training_log_without_validation_reads_back_as_NaN_and_a_foreign_file_as_none()
+    {
+        using var dir = new TempDir();
+        TrainingLog.WriteCsv(dir["log.csv"], [new TrainingLogRow(10, 0.5, 0.75, double.NaN, double.NaN)]);
+        var row = Assert.Single(TrainingLog.TryRead(dir["log.csv"])!);
+        Assert.Equal((10, 0.5, 0.75), (row.Step, row.TrainLoss, row.TrainAccuracy));
+        Assert.True(double.IsNaN(row.ValidationLoss) && double.IsNaN(row.ValidationAccuracy));
+
+        Assert.Null(TrainingLog.TryRead(dir["missing.csv"]));
+        File.WriteAllText(dir["other.csv"], "a,b\n1,2\n");
+        Assert.Null(TrainingLog.TryRead(dir["other.csv"]));
+        File.WriteAllText(dir["cut.csv"], TrainingLog.CsvHeader + "\n10,0.5,x,,\n");
+        Assert.Null(TrainingLog.TryRead(dir["cut.csv"]));
     }
 }

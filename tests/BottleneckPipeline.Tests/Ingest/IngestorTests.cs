@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Index;
 
 namespace BottleneckPipeline.Tests.Ingest;
 
@@ -159,6 +160,11 @@ public sealed class IngestorTests
 
         Assert.Contains($"index_hash|{r.IndexHash}", bed.Query("SELECT key, value FROM meta"));
         Assert.Contains($"dataset_root|{bed.Root}", bed.Query("SELECT key, value FROM meta"));
+        using (var db = IndexDb.Open(bed.IndexPath, create: false))
+        {
+            Assert.Equal(r.IndexHash, db.Meta("index_hash"));
+            Assert.Null(db.Meta("no_such_key"));
+        }
         Assert.Equal(r.IndexHash, Ingestor.IndexHash(bed.Query("SELECT content_id, class, split, group_key, conflict, rel_path FROM examples ORDER BY content_id, class")
             .Select(l => l.Split('|')).Select(c => new ExampleRow(c[0], c[1], c[2], null, c[4] == "1", c[5]))));
     }

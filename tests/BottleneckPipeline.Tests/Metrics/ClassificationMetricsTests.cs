@@ -66,10 +66,17 @@ public class ClassificationMetricsTests
     public void Misclassified_lists_wrong_predictions_most_confident_first()
     {
         var paths = Examples.Select((_, i) => $"img{i}.jpg").ToArray();
-        var wrong = Misclassification.List(paths, Examples.Select(e => e.Label).ToArray(), Examples.Select(e => e.P).ToArray(), Labels);
+        var wrong = Misclassification.List(paths, Examples.Select(e => e.Label).ToArray(), Examples.Select(e => e.P).ToArray(), Labels, topK: 2);
+        static LabelProbability[] Top(string a, float pa, string b, float pb) => [new(a, pa), new(b, pb)];
         Assert.Equal(
-            [new("img3.jpg", "cat", "fox", 0.8f), new("img9.jpg", "fox", "dog", 0.7f), new("img2.jpg", "cat", "dog", 0.5f), new Misclassification("img6.jpg", "dog", "cat", 0.5f)],
+            [
+                new("img3.jpg", "cat", "fox", 0.8f, Top("fox", 0.8f, "cat", 0.1f)), // cat ties dog: lower index first
+                new("img9.jpg", "fox", "dog", 0.7f, Top("dog", 0.7f, "cat", 0.2f)),
+                new("img2.jpg", "cat", "dog", 0.5f, Top("dog", 0.5f, "fox", 0.3f)),
+                new Misclassification("img6.jpg", "dog", "cat", 0.5f, Top("cat", 0.5f, "dog", 0.4f)),
+            ],
             wrong);
+        Assert.NotEqual(wrong[0], wrong[0] with { TopK = Top("fox", 0.8f, "dog", 0.1f) });
     }
 
     [Fact]

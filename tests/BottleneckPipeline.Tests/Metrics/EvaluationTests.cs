@@ -26,7 +26,9 @@ public class EvaluationTests
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
 
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
-        EvaluationWriter.Write(dir["reports"], report);
+        var page = new PageSources("test split", dir["images"], 50_000_000, null, dir["training_log.csv"],
+            RunProvenance.For(new PipelineConfig(), new DatasetIdentity(dir["images"], "index hash", "index-1"), DateTimeOffset.UnixEpoch));
+        EvaluationWriter.Write(dir["reports"], report, page);
 
         Assert.Equal(100, report.TestImages);
         Assert.Equal(SyntheticVectors.Accuracy(artifact.Head, test), report.TestAccuracy, 12);
@@ -53,6 +55,10 @@ public class EvaluationTests
         Assert.Contains("| class0 |", md);
         Assert.Contains($"Test accuracy: **{100 * report.TestAccuracy:0.0}%** on 100 images", md);
         Assert.DoesNotContain("Export:", md);
+
+        var html = File.ReadAllText(dir["reports/evaluation.html"]);
+        Assert.Equal(report.Misclassified.Length, html.Split("<figure data-t=").Length - 1);
+        Assert.Contains("evaluation.html", md);
 
         using var png = Image.Load(dir["reports/confusion_matrix.png"]);
         Assert.True(png.Width > 300);

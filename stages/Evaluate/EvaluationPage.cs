@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using BottleneckPipeline.Evaluate.Html;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Evaluate;
+
+/// <summary>
+/// evaluation.html: the report as one self-contained page a person looks at. The figures, the
+/// confusion matrix (a click on a count filters the gallery to that pair), every misclassified
+/// image as an embedded thumbnail with its top-k, the learning curve, and the run's provenance.
+/// Filled into the one template, Html/EvaluationPage.html.
+/// </summary>
+public static class EvaluationPage
+{
+    public const string FileName = "evaluation.html";
+
+    /// <summary>In every page's head: how a rerun tells its own page from a user's file of the same name.</summary>
+    public const string GeneratorMark = "<meta name=\"generator\" content=\"BottleneckPipeline Evaluate\">";
+
+    private static readonly Lazy<string> Template = new(() => HtmlTemplate.Load("EvaluationPage.html"));
+
+    /// <summary>The page beside a report JSON: scored.json gives scored.html.</summary>
+    public static string PathBeside(string jsonPath) => Path.ChangeExtension(jsonPath, ".html");
+
+    /// <summary>Refuses to replace a file that Evaluate did not write, before any work is done.</summary>
+    public static void EnsureOursOrAbsent(string path)
+    {
+        if (!File.Exists(path)) return;
+        var head = new char[4096];
+        int read;
+        using (var reader = new StreamReader(path)) read = reader.ReadBlock(head);
+        if (!new string(head, 0, read).Contains(GeneratorMark, StringComparison.Ordinal))
+            throw new InputException($"{path} exists and was not written by Evaluate, which writes its page there (beside the JSON). Move that file, or choose another --out.");
+    }
+
+    public static void Write(string path, EvaluationReport report, PageSources sources) =>
+        AtomicFile.WriteAllText(path, Render(report, sources));
+
+    public static string Render(EvaluationReport report, PageSources sources)
+    {
+        var fineTuned = sources.FineTuned;
+        return HtmlTemplate.Fill(Template.Value, new Dictionary<string, string>
+        {
+            ["title"] = H($"Evaluation: {sources.Title}"),
+            ["headline"] = Headline(report),
+            ["per_class"] = PerClass(report),
+            ["confusion"] = Confusion(report.ConfusionMatrix),
+            ["misclassified_count"] = report.Misclassified.Length.ToString(CultureInfo.InvariantCulture),
+            ["gallery"] = Gallery(report, sources),
+            ["curves_title"] = fineTuned is null ? "Learning curve" : H($"Head only against {fineTuned.Name}"),
+            ["curves"] = fineTuned is null ? Curve(sources.LearningCurve, report.Head.BestStep, sources.LearningCurvePath) : SideBySide(report, sources, fineTuned),
+            ["provenance"] = Provenance(report, sources.Provenance),
+        });
+    }
+
+    private static string Headline(EvaluationReport r)
+    {
+        var sb = new StringBuilder("<ul class=\"figures\">");
+        var correct = r.TestImages - r.Misclassified.Length;
+        sb.Append(Fmt($"<li><b>{Pct(r.TestAccuracy)}</b>accuracy ({correct} of {r.TestImages})</li>"));
+        sb.Append(Fmt($"<li><b>{Pct(r.TopKAccuracy)}</b>top-{r.TopK} accuracy</li>"));
+        sb.Append(Fmt($"<li><b>{r.MacroF1:0.000}</b>macro F1</li>"));
+        sb.Append(Fmt($"<li><b>{r.Misclassified.Length}</b>misclassified</li>"));
+        if (r.Export is { } e)
+            sb.Append(e.Passed ? "<li><b>agrees</b>exported model.onnx</li>" : "<li><b class=\"bad\">DISAGREES</b>exported model.onnx</li>");
+        sb.Append("</ul>");
+        sb.Append(Fmt($"<p class=\"note\">Backbone {H(r.Backbone.Name)}; head kept at step {r.Head.BestStep}, validation accuracy {Pct(r.Head.ValidationAccuracy)}."));
+        if (r.Export is { } x)
+            sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
+        return sb.Append("</p>").ToString();
+    }
+
+    private static string PerClass(EvaluationReport r)
+    {
+        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">class</th><th scope=\"col\">precision</th><th scope=\"col\">recall</th><th scope=\"col\">F1</th><th scope=\"col\">support</th></tr></thead><tbody>");
+        foreach (var c in r.PerClass)
+            sb.Append(Fmt($"<tr><th scope=\"row\">{H(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td><td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
+        return sb.Append("</tbody></table></div>").ToString();
+    }
+
+    /// <summary>Counts shaded by their share of the row; every off-diagonal count is a button that filters the gallery.</summary>
+    private static string Confusion(ConfusionMatrixReport m)
+    {
+        var sb = new StringBuilder("<div class=\"scroll\"><table id=\"confusion\"><thead><tr><th scope=\"col\">true \\ predicted</th>");
+        foreach (var label in m.Labels) sb.Append("<th scope=\"col\">").Append(H(label)).Append("</th>");
+        sb.Append("</tr></thead><tbody>");
+        for (var t = 0; t < m.Labels.Length; t++)
+        {
+            sb.Append("<tr><th scope=\"row\">").Append(H(m.Labels[t])).Append("</th>");
+            var rowTotal = Math.Max(1, m.Rows[t].Sum());
+            for (var p = 0; p < m.Labels.Length; p++)
+            {
+                var n = m.Rows[t][p];
+                var share = (double)n / rowTotal;
+                var shade = Fmt($"background:rgba(31,111,178,{0.85 * share:0.###}){(share > 0.5 ? ";color:#fff" : "")}");
+                sb.Append(Fmt($"<td style=\"{shade}\">"));
+                if (t != p && n > 0)
+                    sb.Append(Fmt($"<button type=\"button\" data-t=\"{t}\" data-p=\"{p}\" data-tn=\"{H(m.Labels[t])}\" data-pn=\"{H(m.Labels[p])}\" aria-pressed=\"false\" title=\"show the {n} {H(m.Labels[t])} images predicted as {H(m.Labels[p])}\">{n}</button>"));
+                else sb.Append(Fmt($"<span>{n}</span>"));
+                sb.Append("</td>");
+            }
+            sb.Append("</tr>");
+        }
+        return sb.Append("</tbody></table></div>").ToString();
+    }
+
+    /// <summary>One figure per mistake, in the report's order (most confident first), each tagged with its pair for the filter.</summary>
+    private static string Gallery(EvaluationReport r, PageSources sources)
+    {
+        if (r.Misclassified.Length == 0) return "<p id=\"gallery\">None: every image was classified correctly.</p>";
+        var index = r.ConfusionMatrix.Labels.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => x.i, StringComparer.Ordinal);
+        var files = r.Misclassified.Select(m => Path.GetFullPath(Path.Join(sources.ImageRoot, m.Path))).ToArray();
+        var thumbnails = new (Thumbnail? Thumbnail, string? Error)[files.Length];
+        Parallel.For(0, files.Length, i => thumbnails[i] = Thumbnail.FromFile(files[i], sources.MaxPixels));
+
+        var sb = new StringBuilder("<div id=\"gallery\">");
+        for (var i = 0; i < r.Misclassified.Length; i++)
+        {
+            var m = r.Misclassified[i];
+            sb.Append(Fmt($"<figure data-t=\"{index[m.TrueLabel]}\" data-p=\"{index[m.PredictedLabel]}\">"));
+            var (thumbnail, error) = thumbnails[i];
+            sb.Append("<a href=\"").Append(H(new Uri(files[i]).AbsoluteUri)).Append("\">");
+            if (thumbnail is not null)
+                sb.Append(Fmt($"<img src=\"{thumbnail.DataUri}\" width=\"{thumbnail.Width}\" height=\"{thumbnail.Height}\" alt=\"{H(m.Path)}\">"));
+            else sb.Append("<div class=\"missing\">no thumbnail: ").Append(H(error ?? "")).Append("</div>");
+            sb.Append("</a><figcaption>");
+            sb.Append(Fmt($"<b>{H(m.PredictedLabel)}</b> {Pct(m.Confidence)}<br>true <b>{H(m.TrueLabel)}</b><ol>"));
+            foreach (var top in m.TopK) sb.Append(Fmt($"<li>{H(top.Label)} {Pct(top.Probability)}</li>"));
+            sb.Append("</ol><small>").Append(H(m.Path)).Append("</small></figcaption></figure>");
+        }
+        return sb.Append("</div>").ToString();
+    }
+
+    private static string Curve(IReadOnlyList<TrainingLogRow>? log, int bestStep, string logPath) =>
+        log is { Count: > 0 }
+            ? LearningCurveSvg.Draw(log, bestStep)
+            : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable (TrainHead writes it).</p>";
+
+    /// <summary>The head-only result and another one (FineTune's) in two columns: figures, per-class F1, curves.</summary>
+    private static string SideBySide(EvaluationReport head, PageSources sources, ComparedResult other)
+    {
+        var o = other.Report;
+        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\"></th><th scope=\"col\">head only</th>");
+        sb.Append("<th scope=\"col\">").Append(H(other.Name)).Append("</th></tr></thead><tbody>");
+        void Row(string name, string a, string b) => sb.Append("<tr><th scope=\"row\">").Append(H(name)).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
+        Row("accuracy", Pct(head.TestAccuracy), Pct(o.TestAccuracy));
+        Row($"top-{head.TopK} accuracy", Pct(head.TopKAccuracy), Pct(o.TopKAccuracy));
+        Row("macro F1", Fmt($"{head.MacroF1:0.000}"), Fmt($"{o.MacroF1:0.000}"));
+        Row("misclassified", Fmt($"{head.Misclassified.Length}"), Fmt($"{o.Misclassified.Length}"));
+        foreach (var c in head.PerClass)
+        {
+            var theirs = o.PerClass.FirstOrDefault(x => x.Label == c.Label);
+            Row($"F1 {c.Label}", Fmt($"{c.F1:0.000}"), theirs is null ? "" : Fmt($"{theirs.F1:0.000}"));
+        }
+        sb.Append("</tbody></table></div><div class=\"pair\">");
+        sb.Append("<section><h3>head only</h3>").Append(Curve(sources.LearningCurve, head.Head.BestStep, sources.LearningCurvePath)).Append("</section>");
+        sb.Append("<section><h3>").Append(H(other.Name)).Append("</h3>");
+        sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, o.Head.BestStep) : "<p class=\"note\">No learning curve.</p>");
+        return sb.Append("</section></div>").ToString();
+    }
+
+    private static string Provenance(EvaluationReport r, RunProvenance p)
+    {
+        var sb = new StringBuilder("<dl>");
+        void Item(string name, string markup) => sb.Append("<dt>").Append(name).Append("</dt><dd>").Append(markup).Append("</dd>");
+        Item("written", H(p.Written.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)));
+        Item("dataset", $"<code>{H(p.Dataset.Root)}</code>, {H(p.Dataset.HashName)} <code>{H(p.Dataset.Hash)}</code>");
+        Item("backbone", $"{H(r.Backbone.Name)}, fingerprint <code>{H(r.Backbone.Fingerprint)}</code>");
+        Item("head", Fmt($"<code>{H(r.Head.Path)}</code>, inputs hash <code>{H(r.Head.InputsHash)}</code>"));
+        if (r.InputsHash.Length > 0) Item("evaluation inputs hash", $"<code>{H(r.InputsHash)}</code>");
+        if (r.Export is { } e) Item("exported model", $"<code>{H(e.Path)}</code>");
+        Item("config", $"<code>{H(p.ConfigPath)}</code>");
+        sb.Append("</dl><div class=\"scroll\"><table id=\"provenance\"><thead><tr><th scope=\"col\">section</th><th scope=\"col\">hash</th><th scope=\"col\">in effect</th></tr></thead><tbody>");
+        foreach (var s in p.Sections)
+            sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td><td class=\"text\"><pre>{H(s.Values)}</pre></td></tr>"));
+        return sb.Append("</tbody></table></div>").ToString();
+    }
+
+    private static string H(string text) => WebUtility.HtmlEncode(text);
+    private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%";
+    private static string Fmt(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,37 @@
+using System.Text.RegularExpressions;
+
+namespace BottleneckPipeline.Evaluate.Html;
+
+/// <summary>
+/// An HTML file built into the assembly, with {{name}} slots that are each filled with ready-made
+/// markup. Filling is one pass, so a slot's markup is never searched for further slots.
+/// </summary>
+public static partial class HtmlTemplate
+{
+    public static string Load(string resourceName)
+    {
+        using var stream = typeof(HtmlTemplate).Assembly.GetManifestResourceStream(resourceName)
+            ?? throw new InvalidOperationException($"the template {resourceName} is not built into {typeof(HtmlTemplate).Assembly.GetName().Name}");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>Fills every slot; a slot without markup, or markup without a slot, is a bug in the caller.</summary>
+    public static string Fill(string template, IReadOnlyDictionary<string, string> slots)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var filled = Slot().Replace(template, m =>
+        {
+            var name = m.Groups[1].Value;
+            if (!slots.TryGetValue(name, out var markup)) throw new InvalidOperationException($"no markup for the template's slot {{{{{name}}}}}");
+            used.Add(name);
+            return markup;
+        });
+        var unused = slots.Keys.Where(k => !used.Contains(k)).ToList();
+        if (unused.Count > 0) throw new InvalidOperationException($"the template has no slot for: {string.Join(", ", unused)}");
+        return filled;
+    }
+
+    [GeneratedRegex(@"\{\{([a-z_]+)\}\}")]
+    private static partial Regex Slot();
+}

@@ -1,0 +1,179 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using BottleneckPipeline.Evaluate.Html;
+using BottleneckPipeline.Tests.Extract;
+using SixLabors.ImageSharp;
+using Xunit.Abstractions;
+
+namespace BottleneckPipeline.Tests.Report;
+
+/// <summary>
+/// The four built stage executables on 60 real flowers, with a head trained for only 20 steps so
+/// that it makes mistakes of several kinds: the page a person would open after `make`.
+/// </summary>
+public sealed class ScoredFlowers : IDisposable
+{
+    public TempDir Dir { get; } = new();
+    public string Data => Dir["data"];
+    public string ConfigPath => Dir["pipeline.yaml"];
+    public string ReportsDir => Dir["ws/reports"];
+    public string PagePath => Path.Combine(ReportsDir, "evaluation.html");
+    public JsonNode Report { get; }
+
+    public ScoredFlowers()
+    {
+        TestIndex.CopyFlowers(Data, classes: 5, perClass: 12);
+        File.WriteAllText(ConfigPath, """
+            dataset:
+              root: data
+              validation_percent: 20
+              test_percent: 40
+            workspace: ws
+            train_head:
+              steps: 20
+              eval_interval: 5
+            evaluate:
+              export: false
+            """);
+        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead", "Evaluate" })
+        {
+            var r = StageProcess.Run(stage, "--config", ConfigPath);
+            if (r.ExitCode != 0) throw new InvalidOperationException($"{stage} exited {r.ExitCode}:\n{r.Output}");
+        }
+        Report = JsonNode.Parse(File.ReadAllText(Path.Combine(ReportsDir, "evaluation.json")))!;
+    }
+
+    public JsonArray Misclassified => Report["misclassified"]!.AsArray();
+
+    public void Dispose() => Dir.Dispose();
+}
+
+public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output) : IClassFixture<ScoredFlowers>
+{
+    /// <summary>Screenshots stay after the run, beside the build output, for a person to look at.</summary>
+    private static readonly string ScreenshotDir = Path.Combine(RepoPaths.Root, ".artifacts", "test-screenshots");
+
+    [Fact]
+    public void The_page_holds_every_mistake_as_an_embedded_thumbnail_and_loads_nothing_from_elsewhere()
+    {
+        var html = File.ReadAllText(run.PagePath);
+        Assert.True(run.Misclassified.Count >= 2, $"the run should make mistakes to show; it made {run.Misclassified.Count}");
+        Assert.Equal(run.Misclassified.Count, Regex.Count(html, "<figure data-t="));
+        Assert.Contains($"Misclassified ({run.Misclassified.Count})", html);
+
+        var sources = Regex.Matches(html, "\\ssrc=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(run.Misclassified.Count, sources.Count);
+        foreach (var src in sources)
+        {
+            Assert.StartsWith("data:image/jpeg;base64,", src);
+            var jpeg = Convert.FromBase64String(src["data:image/jpeg;base64,".Length..]);
+            Assert.InRange(jpeg.Length, 1, Thumbnail.MaxBytes);
+            using var image = Image.Load(jpeg);
+            Assert.InRange(Math.Max(image.Width, image.Height), 16, Thumbnail.MaxSide);
+        }
+        // Links go to the original photos on disk; nothing is fetched from a server, no stylesheet or script file.
+        Assert.All(Regex.Matches(html, "\\shref=\"([^\"]*)\"").Select(m => m.Groups[1].Value), href => Assert.StartsWith("file:///", href));
+        Assert.DoesNotContain("<link", html);
+        Assert.DoesNotContain("<script src", html);
+        Assert.DoesNotContain("http://", html);
+        Assert.DoesNotContain("https://", html);
+
+        // Provenance: the index and backbone the run used, and each config section.
+        var ingest = JsonNode.Parse(File.ReadAllText(Path.Combine(run.ReportsDir, "ingest.json")))!;
+        Assert.Contains(ingest["index_hash"]!.GetValue<string>(), html);
+        Assert.Contains(run.Report["backbone"]!["fingerprint"]!.GetValue<string>(), html);
+        Assert.Contains("steps: 20", html);
+        Assert.Contains("<svg viewBox=", html); // the learning curve
+    }
+
+    [Fact]
+    public void Scoring_a_folder_writes_the_same_page_beside_its_json_and_never_replaces_a_file_it_did_not_write()
+    {
+        using var outDir = new TempDir();
+        var scored = StageProcess.Run("Evaluate", "--config", run.ConfigPath, "--data", run.Data, "--out", outDir["scored.json"]);
+        Assert.True(scored.ExitCode == 0, scored.Output);
+        var json = JsonNode.Parse(File.ReadAllText(outDir["scored.json"]))!;
+        var html = File.ReadAllText(outDir["scored.html"]);
+        Assert.Equal(60, json["test_images"]!.GetValue<int>());
+        Assert.Equal(json["misclassified"]!.AsArray().Count, Regex.Count(html, "<figure data-t="));
+        Assert.Contains("content hash", html);
+
+        File.WriteAllText(outDir["notes.html"], "<p>my own notes</p>");
+        var refused = StageProcess.Run("Evaluate", "--config", run.ConfigPath, "--data", run.Data, "--out", outDir["notes.json"]);
+        Assert.Equal(3, refused.ExitCode);
+        Assert.Contains($"evaluate: error: {outDir["notes.html"]} exists and was not written by Evaluate", refused.StdErr);
+        Assert.Equal("<p>my own notes</p>", File.ReadAllText(outDir["notes.html"]));
+        Assert.False(File.Exists(outDir["notes.json"]));
+
+        // Its own page from an earlier run is simply replaced.
+        var again = StageProcess.Run("Evaluate", "--config", run.ConfigPath, "--data", run.Data, "--out", outDir["scored.json"]);
+        Assert.True(again.ExitCode == 0, again.Output);
+    }
+
+    [ChromiumFact]
+    public void In_Chromium_every_mistake_shows_its_decoded_photo_and_a_click_on_a_confusion_count_filters_them()
+    {
+        var mistakes = run.Misclassified.Select(m => (Path: m!["path"]!.GetValue<string>(), True: m["true_label"]!.GetValue<string>(), Predicted: m["predicted_label"]!.GetValue<string>())).ToList();
+        Directory.CreateDirectory(ScreenshotDir);
+        using var browser = HeadlessChromium.Start(width: 1100, height: 900);
+        browser.Open(new Uri(run.PagePath).AbsoluteUri);
+        output.WriteLine($"page loaded in {browser.Evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd").GetValue<double>():0} ms");
+
+        // 1. As many pictures as evaluation.json lists mistakes, every one decoded by the browser.
+        Assert.Equal(mistakes.Count, browser.Evaluate("document.querySelectorAll('#gallery figure').length").GetValue<int>());
+        var widths = browser.Evaluate("Promise.all([...document.querySelectorAll('#gallery img')].map(i => i.decode().then(() => i.naturalWidth, () => 0)))")
+            .AsArray().Select(w => w!.GetValue<int>()).ToList();
+        Assert.Equal(mistakes.Count, widths.Count);
+        Assert.All(widths, w => Assert.InRange(w, 1, Thumbnail.MaxSide));
+        Assert.Equal(0, browser.Evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length").GetValue<int>());
+        Assert.Equal(0, browser.Evaluate("performance.getEntriesByType('resource').length").GetValue<int>()); // nothing fetched
+        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page.png"), browser.Screenshot());
+
+        // 2. A click on a confusion count shows that pair's mistakes only. The pair is one whose row and column
+        // both hold other mistakes, so a filter on the true or the predicted class alone would show too many.
+        var labels = run.Report["confusion_matrix"]!["labels"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+        var pair = mistakes.GroupBy(m => (m.True, m.Predicted))
+            .OrderByDescending(g => mistakes.Any(m => m.True == g.Key.True && m.Predicted != g.Key.Predicted))
+            .ThenByDescending(g => mistakes.Any(m => m.Predicted == g.Key.Predicted && m.True != g.Key.True))
+            .ThenByDescending(g => g.Count()).First();
+        Assert.True(mistakes.Any(m => m.True == pair.Key.True && m.Predicted != pair.Key.Predicted) &&
+                    mistakes.Any(m => m.Predicted == pair.Key.Predicted && m.True != pair.Key.True),
+            "the run's mistakes should include a pair that shares its row and its column with other mistakes");
+        var (t, p) = (labels.IndexOf(pair.Key.True), labels.IndexOf(pair.Key.Predicted));
+        ClickCell(browser, t, p);
+        var shown = VisibleFigures(browser);
+        Assert.Equal(pair.Select(m => m.Path).Order(StringComparer.Ordinal), shown.Select(f => f.Path).Order(StringComparer.Ordinal));
+        Assert.All(shown, f => Assert.Equal($"{t}/{p}", f.Pair));
+        Assert.Contains($"{pair.Count()} of {mistakes.Count}", browser.Evaluate("document.getElementById('filter-status').textContent").GetValue<string>());
+        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page-filtered.png"), browser.Screenshot());
+
+        ClickCell(browser, t, p); // the same count again shows every mistake
+        Assert.Equal(mistakes.Count, VisibleFigures(browser).Count);
+
+        // 3. Readable in a narrow window: nothing wider than the window but the tables, which scroll inside.
+        browser.Resize(360, 740);
+        Assert.True(browser.Evaluate("document.documentElement.scrollWidth <= window.innerWidth").GetValue<bool>(),
+            $"the page is {browser.Evaluate("document.documentElement.scrollWidth")} px wide in a 360 px window");
+        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page-narrow.png"), browser.Screenshot());
+        output.WriteLine($"screenshots in {ScreenshotDir}");
+    }
+
+    /// <summary>Scrolls the count into view and clicks its centre with the mouse.</summary>
+    private static void ClickCell(HeadlessChromium browser, int t, int p)
+    {
+        var centre = browser.Evaluate($$"""
+            (() => {
+              const b = document.querySelector('#confusion button[data-t="{{t}}"][data-p="{{p}}"]');
+              b.scrollIntoView({ block: 'center' });
+              const r = b.getBoundingClientRect();
+              return [r.x + r.width / 2, r.y + r.height / 2];
+            })()
+            """).AsArray();
+        browser.Click(centre[0]!.GetValue<double>(), centre[1]!.GetValue<double>());
+    }
+
+    /// <summary>The gallery's figures the browser lays out (not display:none), by image path and true/predicted pair.</summary>
+    private static List<(string Path, string Pair)> VisibleFigures(HeadlessChromium browser) =>
+        browser.Evaluate("[...document.querySelectorAll('#gallery figure')].filter(f => f.offsetParent !== null).map(f => [f.querySelector('img').alt, f.dataset.t + '/' + f.dataset.p])")
+            .AsArray().Select(f => (f![0]!.GetValue<string>(), f[1]!.GetValue<string>())).ToList();
+}
