@@ -126,7 +126,7 @@ public static class BackboneInspector
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot read it ({e.Message})"; }
         var id = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        return preparer.Prepare(new ImageWork(id, path, path), input);
+        return preparer.Prepare(new ImageWork(id, path, path), input)?.Reason;
     }
 
     /// <summary>A plain mid-gray image, prepared like any other: a real model gives it a vector of its own.</summary>

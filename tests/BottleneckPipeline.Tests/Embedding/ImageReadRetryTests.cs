@@ -34,7 +34,7 @@ public class ImageReadRetryTests : IDisposable
     public async Task A_read_that_fails_while_the_file_is_locked_is_retried_and_succeeds_once_it_is_released()
     {
         var pixels = new float[_spec.ValuesPerImage];
-        Task<string?> prepare;
+        Task<ImageFailure?> prepare;
         int failedWhileLocked;
         // Opened for writing so that its own close is not counted as a reader's attempt.
         using (var holder = new FileStream(_work.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
@@ -69,7 +69,7 @@ public class ImageReadRetryTests : IDisposable
         Assert.Equal(0, _preparer.Decoded);
     }
 
-    private static string Outcome(Task<string?> t) => t.IsFaulted ? t.Exception!.InnerException!.Message : $"returned '{t.Result}'";
+    private static string Outcome(Task<ImageFailure?> t) => t.IsFaulted ? t.Exception!.InnerException!.Message : $"returned '{t.Result}'";
 
     public void Dispose() => _dir.Dispose();
 }

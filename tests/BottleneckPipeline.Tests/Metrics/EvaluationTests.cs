@@ -26,9 +26,7 @@ public class EvaluationTests
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
 
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
-        var page = new PageSources("test split", dir["images"], 50_000_000, null, dir["training_log.csv"],
-            RunProvenance.For(new PipelineConfig(), new DatasetIdentity(dir["images"], "index hash", "index-1"), DateTimeOffset.UnixEpoch));
-        EvaluationWriter.Write(dir["reports"], report, page);
+        EvaluationWriter.Write(dir["reports"], report, Page(dir));
 
         Assert.Equal(100, report.TestImages);
         Assert.Equal(SyntheticVectors.Accuracy(artifact.Head, test), report.TestAccuracy, 12);
@@ -85,7 +83,7 @@ public class EvaluationTests
         var pixels = test.Rows.Select(v => v.Select(x => x * 255f).ToArray()).ToList(); // the backbone divides by 255 again
         var expected = agrees ? probabilities : [.. probabilities.Select(p => p.Reverse().ToArray())];
         report.Export = ExportChecker.Check(dir["model.onnx"], pixels, expected);
-        EvaluationWriter.Write(dir["reports"], report);
+        EvaluationWriter.Write(dir["reports"], report, Page(dir));
 
         Assert.Equal(agrees, report.Export.Passed);
         var md = File.ReadAllLines(dir["reports/evaluation.md"]).Single(l => l.StartsWith("- Export:", StringComparison.Ordinal));
@@ -142,4 +140,8 @@ public class EvaluationTests
         Assert.Equal([1, 0, 1], LabelCheck.ToHeadIndices(["roses", "daisy", "roses"], ["daisy", "roses"], "/d", "/h"));
         Assert.Throws<InputException>(() => LabelCheck.ToHeadIndices(["roses", "cacti"], ["daisy", "roses"], "/d", "/h"));
     }
+
+    /// <summary>What the HTML page draws on besides the report: no images on disk, no training log.</summary>
+    private static PageSources Page(TempDir dir) => new("test split", dir["images"], 50_000_000, null, dir["training_log.csv"],
+        RunProvenance.For(new PipelineConfig(), new DatasetIdentity(dir["images"], "index hash", "index-1"), DateTimeOffset.UnixEpoch));
 }
