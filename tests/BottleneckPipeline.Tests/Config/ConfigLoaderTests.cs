@@ -195,7 +195,15 @@ public class ConfigLoaderTests
     public void AnEmptyRequiredRootIsOneErrorWithItsLine()
     {
         var msg = Error("dataset:\n  root:\n");
-        Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root'", msg);
+        Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root' must not be empty", msg);
         Assert.Single(msg.Split('\n'), l => l.Contains("'dataset.root'"));
+    }
+
+    [Fact]
+    public void AnEmptyTextKeyWithAnEmptyDefaultIsEmptyTextAndAnEmptyNumberIsAnError()
+    {
+        Assert.Equal("", Parse("dataset:\n  root: photos\n  split_salt:\n").Dataset.SplitSalt);
+        var msg = Error("dataset: { root: photos }\ntrain_head:\n  batch_size:\n");
+        Assert.Contains("/cfg/pipeline.yaml:3: key 'train_head.batch_size' = '': must not be empty; give it a value, or remove the key for its default ('64')", msg);
     }
 }
