@@ -56,12 +56,12 @@ public static class ConfigLoader
     }
 
     /// <summary>A text key that must hold something: absent (when it has no default), or empty or blank, is an error with its line.</summary>
-    private static void RequireText(string key, string? value, string what, string source, IReadOnlyDictionary<string, long> lines, List<string> errors)
+    private static void RequireText(string key, string value, string what, string source, IReadOnlyDictionary<string, long> lines, List<string> errors)
     {
         if (!string.IsNullOrWhiteSpace(value)) return;
-        if (!lines.TryGetValue(key, out var line)) errors.Add($"{source}: key '{key}' is required: {what}");
-        else if (!errors.Any(e => e.Contains($"key '{key}' =", StringComparison.Ordinal))) // not already refused while binding
-            errors.Add($"{source}:{line}: key '{key}' must not be empty: give {what}");
+        errors.Add(lines.TryGetValue(key, out var line)
+            ? $"{source}:{line}: key '{key}' must not be empty: give {what}"
+            : $"{source}: key '{key}' is required: {what}");
     }
 
     /// <summary>
@@ -168,7 +168,7 @@ public static class ConfigLoader
 
     private static readonly NullabilityInfoContext Nullability = new();
 
-    /// <summary>Whether a key may be left empty: a nullable value type, or a reference type declared nullable (string? but not string).</summary>
+    /// <summary>Whether a key may be null: a nullable value type, or a reference type declared nullable (string? but not string).</summary>
     private static bool AcceptsNull(PropertyInfo prop)
     {
         if (prop.PropertyType.IsValueType) return Nullable.GetUnderlyingType(prop.PropertyType) is not null;
@@ -182,6 +182,7 @@ public static class ConfigLoader
         if (IsNull(node))
         {
             if (nullable) return true;
+            if (t == typeof(string)) { value = ""; return true; } // 'key:' with nothing after it: empty text, which a required key refuses
             why = "must not be empty"; return false;
         }
         if (t == typeof(List<double>))

@@ -192,7 +192,7 @@ public class ConfigLoaderTests
     public void AnEmptyRequiredRootIsOneErrorWithItsLine()
     {
         var msg = Error("dataset:\n  root:\n");
-        Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root'", msg);
+        Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root' must not be empty", msg);
         Assert.Single(msg.Split('\n'), l => l.Contains("'dataset.root'"));
     }
 
@@ -223,5 +223,13 @@ public class ConfigLoaderTests
             else if (section is not null) keys.Add(section + "." + m.Groups[2].Value);
         }
         return keys;
+    }
+
+    [Fact]
+    public void AnEmptyTextKeyWithAnEmptyDefaultIsEmptyTextAndAnEmptyNumberIsAnError()
+    {
+        Assert.Equal("", Parse("dataset:\n  root: photos\n  split_salt:\n").Dataset.SplitSalt);
+        var msg = Error("dataset: { root: photos }\ntrain_head:\n  batch_size:\n");
+        Assert.Contains("/cfg/pipeline.yaml:3: key 'train_head.batch_size' = '': must not be empty; give it a value, or remove the key for its default ('64')", msg);
     }
 }

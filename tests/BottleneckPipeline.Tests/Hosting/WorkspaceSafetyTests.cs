@@ -36,10 +36,10 @@ public class WorkspaceSafetyTests
     }
 
     [Theory]
-    [InlineData("workspace:\n", "= '': must not be empty")]
-    [InlineData("workspace: null\n", "= 'null': must not be empty")]
-    [InlineData("workspace: ''\n", "must not be empty")]
-    public void An_empty_workspace_is_a_config_error_with_its_line(string workspaceLine, string expected)
+    [InlineData("workspace:\n")]
+    [InlineData("workspace: null\n")]
+    [InlineData("workspace: ''\n")]
+    public void An_empty_workspace_is_a_config_error_with_its_line(string workspaceLine)
     {
         using var t = new TempDir();
         TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 1);
@@ -47,8 +47,7 @@ public class WorkspaceSafetyTests
         File.WriteAllText(config, $"dataset:\n  root: data\n{workspaceLine}");
         var r = StageProcess.Run("Ingest", "--config", config);
         Assert.True(r.ExitCode == ExitCodes.BadConfig, $"exited {r.ExitCode}:\n{r.Output}");
-        Assert.Contains($"{config}:3: key 'workspace'", r.StdErr, StringComparison.Ordinal);
-        Assert.Contains(expected, r.StdErr, StringComparison.Ordinal);
+        Assert.Contains($"{config}:3: key 'workspace' must not be empty", r.StdErr, StringComparison.Ordinal);
         Assert.DoesNotContain("internal error", r.StdErr, StringComparison.Ordinal);
     }
 
