@@ -76,6 +76,11 @@ public static class StageHost
             Console.Error.WriteLine($"{stage}: error: the disk is full ({e.Message}). Free some space and run again; work already done is kept.");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (IsReadOnly(e))
+        {
+            Console.Error.WriteLine($"{stage}: error: a file system this run writes to is read-only ({e.Message}). Remount it read-write, or point 'workspace' or 'cache.dir' in the config at a writable folder, and run again.");
+            return ExitCodes.BadInput;
+        }
         catch (Exception e)
         {
             Console.Error.WriteLine($"{stage}: internal error: {e}");
@@ -88,9 +93,14 @@ public static class StageHost
         string.Join("-", sections.Select(s => config.SectionHashes.TryGetValue(s, out var h) ? h : "none"));
 
     private static bool IsDiskFull(Exception e) =>
-        e is IOException io && (io.HResult & 0xFFFF) == 28 /* ENOSPC */ ||
+        Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ||
         e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 /* SQLITE_FULL */ } ||
         e.InnerException is { } inner && IsDiskFull(inner);
+
+    private static bool IsReadOnly(Exception e) =>
+        Errno.Is(e, Errno.ReadOnlyFileSystem) ||
+        e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 8 /* SQLITE_READONLY */ } ||
+        e.InnerException is { } inner && IsReadOnly(inner);
 
     private static double LockWaitSeconds() =>
         double.TryParse(Environment.GetEnvironmentVariable("BP_LOCK_WAIT_SECONDS"), out var s) ? s : 0;
