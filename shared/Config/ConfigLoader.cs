@@ -35,14 +35,15 @@ public static class ConfigLoader
         }
 
         var root = stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
-        if (root is YamlMappingNode map) Bind(map, config, "", sourcePath, errors);
+        var lines = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (root is YamlMappingNode map) Bind(map, config, "", sourcePath, errors, lines);
         else if (root is not null && !(root is YamlScalarNode { Value: null or "" }))
             errors.Add($"{sourcePath}:{root.Start.Line}: the file must be a mapping of keys (like 'dataset:'), not a {root.NodeType}");
 
         var baseDir = System.IO.Path.GetDirectoryName(sourcePath)!;
         if (string.IsNullOrWhiteSpace(config.Dataset.Root))
             errors.Add($"{sourcePath}: key 'dataset.root' is required: the folder of class subfolders");
-        CheckCrossKey(config, sourcePath, errors);
+        CheckCrossKey(config, sourcePath, errors, lines);
         if (errors.Count > 0)
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
 
@@ -51,8 +52,13 @@ public static class ConfigLoader
         return config;
     }
 
-    private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors)
+    /// <param name="lines">The line of each key the file sets, so a rule between keys can point at one.</param>
+    private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors, Dictionary<string, long> lines)
     {
+        string At(string key) => lines.TryGetValue(key, out var line) ? $"{source}:{line}" : source;
+        if (c.Dataset.TestPercent == 0 && c.Evaluate.Export)
+            errors.Add($"{At("dataset.test_percent")}: key 'dataset.test_percent' = 0 leaves no test split, but 'evaluate.export' is on and checks the exported model " +
+                       "on the test images. Give test_percent a value above 0 (the default is 10), or set 'evaluate.export: false'");
         if (c.Dataset.ValidationPercent + c.Dataset.TestPercent >= 100)
             errors.Add($"{source}: 'dataset.validation_percent' + 'dataset.test_percent' must leave room for training (sum < 100)");
         if (c.Backbone.Name != BackboneName.Resnet18 && string.IsNullOrEmpty(c.Backbone.Onnx))
@@ -83,7 +89,7 @@ public static class ConfigLoader
             .Where(p => p.CanWrite && p.GetCustomAttribute<NotAKeyAttribute>() is null)
             .Select(p => (Snake(p.Name, '_'), p));
 
-    private static void Bind(YamlMappingNode map, object target, string prefix, string source, List<string> errors)
+    private static void Bind(YamlMappingNode map, object target, string prefix, string source, List<string> errors, Dictionary<string, long> lines)
     {
         var keys = Keys(target.GetType()).ToDictionary(k => k.Key, k => k.Property);
         var seen = new HashSet<string>();
@@ -93,6 +99,7 @@ public static class ConfigLoader
             var path = prefix + name;
             var line = keyNode.Start.Line;
             if (!seen.Add(name)) { errors.Add($"{source}:{line}: key '{path}' appears twice"); continue; }
+            lines[path] = line;
             if (!keys.TryGetValue(name, out var prop))
             {
                 errors.Add($"{source}:{line}: unknown key '{path}'. Known keys here: {string.Join(", ", keys.Keys)}");
@@ -103,7 +110,7 @@ public static class ConfigLoader
             {
                 if (valueNode is YamlScalarNode { Value: null or "" } && IsNull(valueNode)) continue; // empty section: all defaults
                 if (valueNode is not YamlMappingNode sub) { errors.Add($"{source}:{line}: key '{path}' must be a section of keys"); continue; }
-                Bind(sub, prop.GetValue(target)!, path + ".", source, errors);
+                Bind(sub, prop.GetValue(target)!, path + ".", source, errors, lines);
                 continue;
             }
             if (TryConvert(valueNode, type, out var value, out var why))
