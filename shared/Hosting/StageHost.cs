@@ -22,24 +22,32 @@ public static class StageHost
     /// <param name="stage">Stage name for the runs table and messages.</param>
     /// <param name="configPath">Path given by --config.</param>
     /// <param name="sections">Config sections this stage depends on: their hash is the run's config hash.</param>
-    /// <param name="body">The stage's work; returns a one-line detail for the runs table.</param>
-    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, string?> body)
+    /// <param name="body">The stage's work; returns a one-line detail for the runs table. Its token is
+    /// cancelled by Ctrl+C or SIGTERM: the body stops at its next check by throwing OperationCanceledException.</param>
+    /// <param name="exclusive">Take the workspace lock. Only runs that write nothing of the workspace
+    /// but their runs row (Evaluate --data, predict: they read the head and add to the content-keyed
+    /// cache, which is safe beside other runs) go without.</param>
+    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, CancellationToken, string?> body, bool exclusive = true)
     {
+        using var interruption = new Interruption();
+        var token = interruption.Token;
         return Guard(stage, () =>
         {
             var config = ConfigLoader.Load(configPath);
-            using var _ = WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()));
+            using var _ = exclusive ? WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()), token) : null;
             using var db = IndexDb.Open(config.IndexPath);
             var run = RunLog.Start(db, stage, ConfigHash(config, sections));
             try
             {
-                var detail = body(config, db);
+                token.ThrowIfCancellationRequested();
+                var detail = body(config, db, token);
                 run.Finish(true, detail);
                 return ExitCodes.Success;
             }
             catch (Exception e)
             {
-                try { run.Finish(false, e.Message); } catch (Exception) { /* the index itself may be what failed */ }
+                try { run.Finish(false, e is OperationCanceledException ? "interrupted" : e.Message); }
+                catch (Exception) { /* the index itself may be what failed */ }
                 throw;
             }
         });

@@ -20,7 +20,7 @@ public static class EvaluateStage
     public static readonly string[] Sections = ["evaluate"];
 
     /// <summary>The test split of the index, the head, the report and the exported model.</summary>
-    public static EvaluationOutcome Run(PipelineConfig config, IndexDb db)
+    public static EvaluationOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash,
@@ -29,17 +29,17 @@ public static class EvaluateStage
                 var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
                 return SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
             },
-            () => ExportInputsFor(config, extract.Fingerprint));
+            () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
     }
 
     /// <summary>Scores a folder of class subfolders named like the head's labels; writes the report JSON to outJson.</summary>
-    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson)
+    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
     {
         var (spec, artifact, headPath) = LoadHead(config);
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
-        var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))]);
+        var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))], ct);
         var labelIds = artifact.LabelNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
         var rows = new List<float[]>();
         var labels = new List<int>();
@@ -63,7 +63,7 @@ public static class EvaluateStage
     }
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
-    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK)
+    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
     {
         var (spec, artifact, _) = LoadHead(config);
         var files = new List<string>();
@@ -76,7 +76,7 @@ public static class EvaluateStage
                     .Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal));
             else throw new InputException($"{full} is neither an image file nor a folder.");
         }
-        var embedded = ImageEmbedder.Embed(spec, config, files);
+        var embedded = ImageEmbedder.Embed(spec, config, files, ct);
         var paths = new List<string>();
         var probabilities = new List<float[]>();
         var skipped = new List<string>();
@@ -100,14 +100,18 @@ public static class EvaluateStage
         return (spec, HeadArtifact.Load(headPath, spec.Fingerprint), headPath);
     }
 
-    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint)
+    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, CancellationToken ct)
     {
         var spec = BackboneFactory.Resolve(config);
         if (spec.Fingerprint != fingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout);
         return new ExportInputs(File.ReadAllBytes(spec.ModelPath), spec.BottleneckTensor, preprocessing,
-            test => [.. test.RelativePaths.Select(rel => RawPixels(spec, config, Path.Join(config.Dataset.Root, rel)))]);
+            test => [.. test.RelativePaths.Select(rel =>
+            {
+                ct.ThrowIfCancellationRequested();
+                return RawPixels(spec, config, Path.Join(config.Dataset.Root, rel));
+            })]);
     }
 
     /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does,

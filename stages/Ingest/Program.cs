@@ -13,9 +13,9 @@ var printWorkspace = new Option<bool>("--print-workspace")
 var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption, printWorkspace };
 command.SetAction(parse => parse.GetValue(printWorkspace)
     ? StageHost.PrintWorkspace(parse.GetValue(configOption)!)
-    : StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
+    : StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db, ct) =>
 {
-    var result = Ingestor.Run(config.Dataset, db);
+    var result = Ingestor.Run(config.Dataset, db, ct: ct);
     IngestReport.Write(result, config.ReportsDir);
     var summary = IngestReport.Summary(result);
     Console.WriteLine(summary);

@@ -14,7 +14,7 @@ public static class TrainHeadStage
 {
     public static readonly string[] Sections = ["train_head"];
 
-    public static HeadStageOutcome Run(PipelineConfig config, IndexDb db)
+    public static HeadStageOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
@@ -25,6 +25,6 @@ public static class TrainHeadStage
             var train = SplitVectors.Load(db, cache, "train", labels, include);
             var validation = SplitVectors.Load(db, cache, "validation", labels, include);
             return (train, validation.Count > 0 ? validation : null);
-        });
+        }, ct: ct);
     }
 }
