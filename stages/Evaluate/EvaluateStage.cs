@@ -8,6 +8,8 @@ using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -27,7 +29,12 @@ public static class EvaluateStage
             headLabels =>
             {
                 var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-                return SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
+                var test = SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
+                if (test.Count == 0)
+                    throw new InputException(FormattableString.Invariant(
+                        $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so there is nothing to evaluate the head on. ") +
+                        $"Raise dataset.test_percent in {config.SourcePath} or add images, then run make again.");
+                return test;
             },
             () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
     }
@@ -56,7 +63,8 @@ public static class EvaluateStage
             paths.Add(scan.Files[i].RelPath);
         }
         if (rows.Count == 0) throw new InputException($"{dataDir} holds no image that could be embedded ({skipped.Count} skipped). It must hold class subfolders of images.");
-        var set = new LabelledVectors(rows, [.. labels], artifact.LabelNames, [.. ids], [.. paths], spec.Dimension);
+        // The head's dimension, not the spec's: a custom backbone's may be unknown (0) until a session runs.
+        var set = new LabelledVectors(rows, [.. labels], artifact.LabelNames, [.. ids], [.. paths], artifact.Dimension);
         var (report, _) = HeadEvaluation.Evaluate(artifact, headPath, set, config.Evaluate.TopK);
         AtomicFile.WriteAllText(outJson, report.ToJson());
         return (report, skipped);
@@ -107,18 +115,37 @@ public static class EvaluateStage
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout);
         return new ExportInputs(File.ReadAllBytes(spec.ModelPath), spec.BottleneckTensor, preprocessing,
-            test => [.. test.RelativePaths.Select(rel =>
+            test => [.. test.RelativePaths.Select((rel, i) =>
             {
                 ct.ThrowIfCancellationRequested();
-                return RawPixels(spec, config, Path.Join(config.Dataset.Root, rel));
+                return RawPixels(spec, config, Path.Join(config.Dataset.Root, rel), test.ContentIds[i]);
             })]);
     }
 
     /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does,
-    /// RGB 0..255, CHW.</summary>
-    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path)
+    /// RGB 0..255, CHW. Its bytes must still be those Extract embedded, or the check would compare two images.</summary>
+    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path, string contentId)
     {
-        using var image = ImageLoader.Decode(File.ReadAllBytes(path), config.Dataset.MaxPixels);
+        const string rerun = "Run make again: Ingest and Extract bring the index up to date, then Evaluate re-runs";
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new InputException($"test image {path} was deleted or moved after Extract; Evaluate needs its pixels to check the exported model. {rerun}.", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputException($"cannot read test image {path} ({e.Message}); Evaluate needs its pixels to check the exported model. Check the file and its permissions, then run again.", e);
+        }
+        if (!string.Equals(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), contentId, StringComparison.Ordinal))
+            throw new InputException($"test image {path} changed after Extract; the export check must see the image that was embedded. {rerun}.");
+        Image<Rgb24> decoded;
+        try { decoded = ImageLoader.Decode(bytes, config.Dataset.MaxPixels); }
+        catch (ImageRejectedException e)
+        {
+            throw new InputException($"test image {path} cannot be decoded ({e.Message}), although Extract embedded it. {rerun}.", e);
+        }
+        using var image = decoded;
         TensorWriter.Resize(image, spec.InputSize, spec.Resize);
         var pixels = new float[spec.ValuesPerImage];
         TensorWriter.Write(image, Identity, TensorLayout.Nchw, pixels);
