@@ -34,6 +34,14 @@ public static class EvaluateStage
                     throw new InputException(FormattableString.Invariant(
                         $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so there is nothing to evaluate the head on. ") +
                         $"Raise dataset.test_percent in {config.SourcePath} or add images, then run make again.");
+                // The export check needs every test image as it was embedded: checked before model.onnx
+                // is replaced, so a missing one stops the run with the old model in place.
+                if (config.Evaluate.Export)
+                    for (var i = 0; i < test.Count; i++)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        ReadTestImage(Path.Join(config.Dataset.Root, test.RelativePaths[i]), test.ContentIds[i]);
+                    }
                 return test;
             },
             () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
@@ -122,28 +130,36 @@ public static class EvaluateStage
             })]);
     }
 
-    /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does,
-    /// RGB 0..255, CHW. Its bytes must still be those Extract embedded, or the check would compare two images.</summary>
-    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path, string contentId)
+    private const string Rerun = "Run make again: Ingest and Extract bring the index up to date, then Evaluate re-runs";
+
+    /// <summary>A test image's bytes, which must still be those Extract embedded: the export check
+    /// compares the exported model on them with the cached vectors, so other bytes would compare two images.</summary>
+    private static byte[] ReadTestImage(string path, string contentId)
     {
-        const string rerun = "Run make again: Ingest and Extract bring the index up to date, then Evaluate re-runs";
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new InputException($"test image {path} was deleted or moved after Extract; Evaluate needs its pixels to check the exported model. {rerun}.", e);
+            throw new InputException($"test image {path} was deleted or moved after Extract; Evaluate needs its pixels to check the exported model. {Rerun}.", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputException($"cannot read test image {path} ({e.Message}); Evaluate needs its pixels to check the exported model. Check the file and its permissions, then run again.", e);
         }
         if (!string.Equals(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), contentId, StringComparison.Ordinal))
-            throw new InputException($"test image {path} changed after Extract; the export check must see the image that was embedded. {rerun}.");
+            throw new InputException($"test image {path} changed after Extract; the export check must see the image that was embedded. {Rerun}.");
+        return bytes;
+    }
+
+    /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does, RGB 0..255, CHW.</summary>
+    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path, string contentId)
+    {
+        var bytes = ReadTestImage(path, contentId);
         Image<Rgb24> decoded;
         try { decoded = ImageLoader.Decode(bytes, config.Dataset.MaxPixels); }
         catch (ImageRejectedException e)
         {
-            throw new InputException($"test image {path} cannot be decoded ({e.Message}), although Extract embedded it. {rerun}.", e);
+            throw new InputException($"test image {path} cannot be decoded ({e.Message}), although Extract embedded it. {Rerun}.", e);
         }
         using var image = decoded;
         TensorWriter.Resize(image, spec.InputSize, spec.Resize);

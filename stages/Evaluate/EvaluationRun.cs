@@ -48,13 +48,12 @@ public static class EvaluationRun
         {
             if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
             var inputs = export();
-            var pixels = inputs.LoadPixels(test); // first: a missing test image stops the run before the model is written
             ct.ThrowIfCancellationRequested();
             var modelPath = ModelPath(config);
             HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, artifact.Head,
                 new ExportProvenance(artifact.BackboneName, artifact.BackboneFingerprint, artifact.InputsHash));
             ct.ThrowIfCancellationRequested();
-            report.Export = ExportChecker.Check(modelPath, pixels, probabilities, ct: ct);
+            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, ct: ct);
         }
         ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;

@@ -90,21 +90,26 @@ public class UserMistakeTests
     {
         using var t = new TempDir();
         var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 8));
-        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead" }) rig.RunOk(stage);
+        rig.RunAll();
+        var model = Path.Combine(rig.Workspace, "model.onnx");
+        var exported = File.ReadAllBytes(model);
         var tests = rig.Query("SELECT rel_path FROM examples WHERE split = 'test' ORDER BY rel_path;");
         Assert.True(tests.Count >= 2, "one test image must be left to evaluate on");
-        var rel = tests[0];
-        var path = Path.Combine(rig.Dataset, rel);
+        // Another head (another seed), so Evaluate has a new model to export when the image is gone.
+        File.WriteAllText(rig.ConfigPath, File.ReadAllText(rig.ConfigPath).Replace("eval_interval: 50", "eval_interval: 50\n  seed: 7", StringComparison.Ordinal));
+        rig.RunOk("TrainHead");
+        var path = Path.Combine(rig.Dataset, tests[0]);
         File.Delete(path);
 
         var r = rig.Run("Evaluate");
         AssertUserError(r, ExitCodes.BadInput, "evaluate");
         Assert.Contains(path, r.StdErr, StringComparison.Ordinal);
         Assert.Contains("Run make again", r.StdErr, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(rig.Workspace, "model.onnx")), "no model is exported when its check cannot run");
+        Assert.Equal(exported, File.ReadAllBytes(model)); // the last checked model is not replaced by an unchecked one
 
         rig.RunAll(); // what `make` runs
         Assert.True(rig.Evaluation().Export!.Passed);
+        Assert.Equal(tests.Count - 1, rig.Evaluation().TestImages);
     }
 
     [Fact]
