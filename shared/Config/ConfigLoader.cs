@@ -43,7 +43,7 @@ public static class ConfigLoader
         var baseDir = System.IO.Path.GetDirectoryName(sourcePath)!;
         RequireText("dataset.root", config.Dataset.Root, "the folder of class subfolders", sourcePath, lines, errors);
         RequireText("workspace", config.Workspace, "a folder of its own for the pipeline's files, or remove the key for the default 'workspace'", sourcePath, lines, errors);
-        CheckCrossKey(config, sourcePath, errors);
+        CheckCrossKey(config, sourcePath, errors, lines);
         if (errors.Count > 0)
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
 
@@ -86,8 +86,13 @@ public static class ConfigLoader
                        "Set workspace to a new folder beside the config (for example 'workspace'), outside dataset.root.");
     }
 
-    private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors)
+    /// <param name="lines">The line of each key the file sets, so a rule between keys can point at one.</param>
+    private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors, Dictionary<string, long> lines)
     {
+        string At(string key) => lines.TryGetValue(key, out var line) ? $"{source}:{line}" : source;
+        if (c.Dataset.TestPercent == 0 && c.Evaluate.Export)
+            errors.Add($"{At("dataset.test_percent")}: key 'dataset.test_percent' = 0 leaves no test split, but 'evaluate.export' is on and checks the exported model " +
+                       "on the test images. Give test_percent a value above 0 (the default is 10), or set 'evaluate.export: false'");
         if (c.Dataset.ValidationPercent + c.Dataset.TestPercent >= 100)
             errors.Add($"{source}: 'dataset.validation_percent' + 'dataset.test_percent' must leave room for training (sum < 100)");
         if (c.Backbone.Name != BackboneName.Resnet18 && string.IsNullOrEmpty(c.Backbone.Onnx))

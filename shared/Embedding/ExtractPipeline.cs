@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
@@ -55,7 +56,19 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
         var ready = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = sessions.Count == 1 });
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var token = cts.Token;
+        // The first real error stops every task and is what the caller sees. The cancellations it
+        // causes elsewhere (a lane still busy with inference meets a cancelled token when it next
+        // waits) are only its echo and must not turn it into "interrupted".
+        Exception? firstError = null;
+        void Stop(Exception e)
+        {
+            if (e is OperationCanceledException) return;
+            if (Interlocked.CompareExchange(ref firstError, e, null) is not null) return;
+            cts.Cancel();
+            OnStopped?.Invoke();
+        }
 
+        // Every task ends by itself and reports its error through Stop, so waiting on them never throws.
         var producer = Task.Run(async () =>
         {
             try
@@ -72,72 +85,69 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
                     }
                     for (var s = 0; s < b.Count; s++) await work.Writer.WriteAsync((b, s), token);
                 }
-                work.Writer.Complete();
             }
-            catch (Exception e)
-            {
-                work.Writer.TryComplete(e);
-                throw;
-            }
-        }, token);
+            catch (Exception e) { Stop(e); }
+            finally { work.Writer.TryComplete(); }
+        }, CancellationToken.None);
 
         var decoders = Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
         {
-            await foreach (var (b, slot) in work.Reader.ReadAllAsync(token))
+            try
             {
-                b.Failure[slot] = preparer.Prepare(b.Items[slot], b.Input.AsSpan(slot * spec.ValuesPerImage, spec.ValuesPerImage));
-                if (Interlocked.Decrement(ref b.Pending) == 0) ready.Writer.TryWrite(b);
+                await foreach (var (b, slot) in work.Reader.ReadAllAsync(token))
+                {
+                    b.Failure[slot] = preparer.Prepare(b.Items[slot], b.Input.AsSpan(slot * spec.ValuesPerImage, spec.ValuesPerImage));
+                    if (Interlocked.Decrement(ref b.Pending) == 0) ready.Writer.TryWrite(b);
+                }
             }
-        }, token)).ToArray();
-
-        var decodersDone = Task.WhenAll(decoders).ContinueWith(t =>
-        {
-            if (t.IsFaulted) { ready.Writer.TryComplete(t.Exception!.GetBaseException()); cts.Cancel(); }
-            else ready.Writer.TryComplete(t.IsCanceled ? new OperationCanceledException(token) : null);
-        }, TaskScheduler.Default);
+            catch (Exception e) { Stop(e); }
+        }, CancellationToken.None)).ToArray();
+        var decodersDone = Task.WhenAll(decoders).ContinueWith(_ => ready.Writer.TryComplete(), TaskScheduler.Default);
 
         var extracted = 0;
         var finished = 0;
         var commit = new Lock(); // the cache writer, the counters and the progress callback are one lane's at a time
         void Lane(BackboneSession session)
         {
-            var output = Array.Empty<float>();
-            while (ready.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
+            try
             {
-                while (ready.Reader.TryRead(out var b))
+                var output = Array.Empty<float>();
+                while (ready.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
                 {
-                    var ok = Pack(b, quarantined);
-                    if (ok > 0) session.Run(b.Input, ok, ref output);
-                    lock (commit)
+                    while (!token.IsCancellationRequested && ready.Reader.TryRead(out var b))
                     {
-                        if (ok > 0) Commit(b, ok, session.Dimension, output, writer, onVector);
-                        extracted += ok;
-                        finished += b.Count;
-                        onProgress?.Invoke(finished);
+                        var ok = Pack(b, quarantined);
+                        if (ok > 0) session.Run(b.Input, ok, ref output);
+                        lock (commit)
+                        {
+                            if (ok > 0) Commit(b, ok, session.Dimension, output, writer, onVector);
+                            extracted += ok;
+                            finished += b.Count;
+                            onProgress?.Invoke(finished);
+                        }
+                        free.Writer.TryWrite(b);
                     }
-                    free.Writer.TryWrite(b);
                 }
             }
+            catch (Exception e) { Stop(e); }
         }
 
-        var others = sessions.Skip(1).Select(x => Task.Factory.StartNew(() => Lane(x), token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-        try
+        var others = sessions.Skip(1).Select(x => Task.Factory.StartNew(() => Lane(x), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        Lane(sessions[0]);
+        // Let every task end before the buffers go.
+        Task.WaitAll([producer, decodersDone, .. decoders, .. others]);
+        if (firstError is not null) ExceptionDispatchInfo.Throw(firstError);
+        if (finished < items.Count)
         {
-            Lane(sessions[0]);
-            Task.WaitAll(others);
-        }
-        catch
-        {
-            cts.Cancel();
-            throw;
-        }
-        finally
-        {
-            // Let every task end before the buffers go; their own errors surface through 'ready'.
-            try { Task.WaitAll([producer, decodersDone, .. decoders, .. others]); } catch (AggregateException) { }
+            ct.ThrowIfCancellationRequested();
+            throw new InvalidOperationException($"the extract pipeline stopped after {finished} of {items.Count} images without an error");
         }
         return new ExtractOutcome(extracted, [.. quarantined], preparer.Decoded, started.Elapsed.TotalSeconds);
     }
+
+    /// <summary>Called once when an error stops the run, after every task was told to stop (tests use
+    /// it to hold a lane busy until then).</summary>
+    internal Action? OnStopped { get; set; }
 
     /// <summary>Moves the batch's good slots to the front (a failed image costs no inference) and
     /// quarantines the others; returns how many are good.</summary>

@@ -23,6 +23,7 @@ public static class ImageEmbedder
         var ids = new string?[paths.Count];
         for (var i = 0; i < paths.Count; i++)
         {
+            ct.ThrowIfCancellationRequested();
             var path = Path.GetFullPath(paths[i]);
             try { ids[i] = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -45,12 +45,15 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
     /// <summary>Images decoded so far (the warm-rerun check wants this to stay 0).</summary>
     public long Decoded => Interlocked.Read(ref _decoded);
 
+    /// <summary>How a file's bytes are read; tests replace it to fail a read at a chosen moment.</summary>
+    internal Func<string, byte[]> ReadFile { get; init; } = File.ReadAllBytes;
+
     public ImageFailure? Prepare(ImageWork work, Span<float> dest)
     {
         byte[] bytes;
         try
         {
-            bytes = ReadRetry.Execute(static p => File.ReadAllBytes(p), work.Path);
+            bytes = ReadRetry.Execute(static state => state.ReadFile(state.Path), (ReadFile, work.Path));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -22,24 +22,32 @@ public static class StageHost
     /// <param name="stage">Stage name for the runs table and messages.</param>
     /// <param name="configPath">Path given by --config.</param>
     /// <param name="sections">Config sections this stage depends on: their hash is the run's config hash.</param>
-    /// <param name="body">The stage's work; returns a one-line detail for the runs table.</param>
-    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, string?> body)
+    /// <param name="body">The stage's work; returns a one-line detail for the runs table. Its token is
+    /// cancelled by Ctrl+C or SIGTERM: the body stops at its next check by throwing OperationCanceledException.</param>
+    /// <param name="exclusive">Take the workspace lock. Only runs that write nothing of the workspace
+    /// but their runs row (Evaluate --data, predict: they read the head and add to the content-keyed
+    /// cache, which is safe beside other runs) go without.</param>
+    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, CancellationToken, string?> body, bool exclusive = true)
     {
+        using var interruption = new Interruption();
+        var token = interruption.Token;
         return Guard(stage, () =>
         {
             var config = ConfigLoader.Load(configPath);
-            using var _ = WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()));
+            using var _ = exclusive ? WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()), token) : null;
             using var db = IndexDb.Open(config.IndexPath);
             var run = RunLog.Start(db, stage, ConfigHash(config, sections));
             try
             {
-                var detail = body(config, db);
+                token.ThrowIfCancellationRequested();
+                var detail = body(config, db, token);
                 run.Finish(true, detail);
                 return ExitCodes.Success;
             }
             catch (Exception e)
             {
-                try { run.Finish(false, e.Message); } catch (Exception) { /* the index itself may be what failed */ }
+                try { run.Finish(false, e is OperationCanceledException ? "interrupted" : e.Message); }
+                catch (Exception) { /* the index itself may be what failed */ }
                 throw;
             }
         });
@@ -75,6 +83,11 @@ public static class StageHost
             Console.Error.WriteLine($"{stage}: error: the disk is full ({e.Message}). Free some space and run again; work already done is kept.");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (IsReadOnly(e))
+        {
+            Console.Error.WriteLine($"{stage}: error: a file system this run writes to is read-only ({e.Message}). Remount it read-write, or point 'workspace' or 'cache.dir' in the config at a writable folder, and run again.");
+            return ExitCodes.BadInput;
+        }
         catch (Exception e)
         {
             Console.Error.WriteLine($"{stage}: internal error: {e}");
@@ -87,9 +100,14 @@ public static class StageHost
         string.Join("-", sections.Select(s => config.SectionHashes.TryGetValue(s, out var h) ? h : "none"));
 
     private static bool IsDiskFull(Exception e) =>
-        e is IOException io && (io.HResult & 0xFFFF) == 28 /* ENOSPC */ ||
+        Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ||
         e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 /* SQLITE_FULL */ } ||
         e.InnerException is { } inner && IsDiskFull(inner);
+
+    private static bool IsReadOnly(Exception e) =>
+        Errno.Is(e, Errno.ReadOnlyFileSystem) ||
+        e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 8 /* SQLITE_READONLY */ } ||
+        e.InnerException is { } inner && IsReadOnly(inner);
 
     private static double LockWaitSeconds() =>
         double.TryParse(Environment.GetEnvironmentVariable("BP_LOCK_WAIT_SECONDS"), out var s) ? s : 0;

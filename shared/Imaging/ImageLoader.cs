@@ -55,11 +55,12 @@ public static class ImageLoader
             return image;
         }
         catch (ImageRejectedException) { throw; }
-        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or ImageFormatException
-                                       or NotSupportedException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // ImageSharp reports damaged files through several exception types; all mean "cannot decode".
-            throw new ImageRejectedException($"cannot decode: {e.Message}", e);
+            // The bytes are already in memory, so nothing here is a read error: whatever a decoder
+            // throws on damaged input (its own exception types, but also DivideByZero, NullReference,
+            // IOException from its inner streams...) means "cannot decode" this one image.
+            throw new ImageRejectedException($"cannot decode: {e.Message} ({e.GetType().Name})", e);
         }
     }
 

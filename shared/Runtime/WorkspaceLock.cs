@@ -18,31 +18,51 @@ public sealed class WorkspaceLock : IDisposable
     /// <summary>The lock's file names in a workspace: the lock and the note of its holder.</summary>
     public static IReadOnlyList<string> FileNames { get; } = [".lock", OwnerPath(".lock")];
 
-    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait)
+    /// <param name="cancel">Stops a wait for the lock (Ctrl+C while BP_LOCK_WAIT_SECONDS waits).</param>
+    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait, CancellationToken cancel = default)
     {
-        Directory.CreateDirectory(workspace);
         var path = Path.Combine(workspace, ".lock");
         var deadline = DateTime.UtcNow + wait;
         while (true)
         {
             try
             {
+                Directory.CreateDirectory(workspace);
                 var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
                 RecordOwner(path, stage);
                 return new WorkspaceLock(fs, path);
             }
-            catch (IOException) when (DateTime.UtcNow < deadline)
+            catch (IOException e) when (IsHeldByAnother(e) && DateTime.UtcNow < deadline)
             {
-                Thread.Sleep(200);
+                if (cancel.WaitHandle.WaitOne(200)) cancel.ThrowIfCancellationRequested();
             }
-            catch (IOException)
+            catch (IOException e) when (IsHeldByAnother(e))
             {
                 var holder = TryReadOwner(path);
                 throw new LockHeldException(
                     $"workspace {workspace} is in use by another run ({holder}). Wait for it to finish, or stop it; " +
                     "a killed run releases the lock by itself.");
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw CannotLock(workspace, path, e);
+            }
         }
+    }
+
+    /// <summary>Another process holds the lock: flock's EWOULDBLOCK on Linux (the runtime reports the
+    /// raw errno), a sharing or lock violation on Windows. Anything else is the file system's fault.</summary>
+    private static bool IsHeldByAnother(IOException e) => Errno.Is(e, Errno.WouldBlock, 32 /* ERROR_SHARING_VIOLATION */, 33 /* ERROR_LOCK_VIOLATION */);
+
+    /// <summary>Why the lock file cannot be made, said so the user knows it is the disk, not another run.</summary>
+    private static InputException CannotLock(string workspace, string path, Exception e)
+    {
+        var (why, todo) =
+            Errno.Is(e, Errno.ReadOnlyFileSystem) ? ("the workspace is on a read-only file system", "remount it read-write or point 'workspace' in the config at a writable folder")
+            : Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ? ("the disk holding the workspace is full (no free space or inodes)", "free some space or point 'workspace' in the config elsewhere")
+            : e is UnauthorizedAccessException ? ("permission denied", "make the workspace writable for this user or point 'workspace' in the config elsewhere")
+            : ("the workspace cannot be written", "check that disk, or point 'workspace' in the config elsewhere");
+        return new InputException($"cannot create the lock file {path}: {why} ({e.Message}). To fix: {todo}, then run again; work already done is kept.", e);
     }
 
     private static string OwnerPath(string lockPath) => lockPath + ".owner";

@@ -8,6 +8,8 @@ using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -20,7 +22,7 @@ public static class EvaluateStage
     public static readonly string[] Sections = ["evaluate"];
 
     /// <summary>The test split of the index, the head, the report and the exported model.</summary>
-    public static EvaluationOutcome Run(PipelineConfig config, IndexDb db)
+    public static EvaluationOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
         var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
@@ -28,16 +30,29 @@ public static class EvaluateStage
             headLabels =>
             {
                 var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-                return SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
+                var test = SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
+                if (test.Count == 0)
+                    throw new InputException(FormattableString.Invariant(
+                        $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so there is nothing to evaluate the head on. ") +
+                        $"Raise dataset.test_percent in {config.SourcePath} or add images, then run make again.");
+                // The export check needs every test image as it was embedded: checked before model.onnx
+                // is replaced, so a missing one stops the run with the old model in place.
+                if (config.Evaluate.Export)
+                    for (var i = 0; i < test.Count; i++)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        ReadTestImage(Path.Join(config.Dataset.Root, test.RelativePaths[i]), test.ContentIds[i]);
+                    }
+                return test;
             },
-            () => ExportInputsFor(config, extract.Fingerprint));
+            () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
     }
 
     /// <summary>
     /// Scores a folder of class subfolders named like the head's labels; writes the report JSON to
     /// outJson and its page beside it (scored.json, scored.html).
     /// </summary>
-    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson)
+    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
     {
         if (string.Equals(Path.GetExtension(outJson), ".html", StringComparison.OrdinalIgnoreCase))
             throw new ConfigException($"--out {outJson}: name the JSON report (like scored.json); its page is written beside it as .html.");
@@ -47,7 +62,7 @@ public static class EvaluateStage
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
-        var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))]);
+        var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))], ct);
         var labelIds = artifact.LabelNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
         var rows = new List<float[]>();
         var labels = new List<int>();
@@ -64,7 +79,8 @@ public static class EvaluateStage
             paths.Add(scan.Files[i].RelPath);
         }
         if (rows.Count == 0) throw new InputException($"{dataDir} holds no image that could be embedded ({skipped.Count} skipped). It must hold class subfolders of images.");
-        var set = new LabelledVectors(rows, [.. labels], artifact.LabelNames, [.. ids], [.. paths], spec.Dimension);
+        // The head's dimension, not the spec's: a custom backbone's may be unknown (0) until a session runs.
+        var set = new LabelledVectors(rows, [.. labels], artifact.LabelNames, [.. ids], [.. paths], artifact.Dimension);
         var (report, _) = HeadEvaluation.Evaluate(artifact, headPath, set, config.Evaluate.TopK);
         var dataset = new DatasetIdentity(dataDir, "content hash", ContentHash(ids));
         EvaluationPage.Write(outPage, report, PageSources.For(config, dataDir, dataset));
@@ -78,7 +94,7 @@ public static class EvaluateStage
             string.Join('\n', contentIds.Order(StringComparer.Ordinal)))))[..16];
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
-    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK)
+    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
     {
         var (spec, artifact, _) = LoadHead(config);
         var files = new List<string>();
@@ -91,7 +107,7 @@ public static class EvaluateStage
                     .Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal));
             else throw new InputException($"{full} is neither an image file nor a folder.");
         }
-        var embedded = ImageEmbedder.Embed(spec, config, files);
+        var embedded = ImageEmbedder.Embed(spec, config, files, ct);
         var paths = new List<string>();
         var probabilities = new List<float[]>();
         var skipped = new List<string>();
@@ -115,21 +131,52 @@ public static class EvaluateStage
         return (spec, HeadArtifact.Load(headPath, spec.Fingerprint), headPath);
     }
 
-    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint)
+    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, CancellationToken ct)
     {
         var spec = BackboneFactory.Resolve(config);
         if (spec.Fingerprint != fingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout);
         return new ExportInputs(File.ReadAllBytes(spec.ModelPath), spec.BottleneckTensor, preprocessing,
-            test => [.. test.RelativePaths.Select(rel => RawPixels(spec, config, Path.Join(config.Dataset.Root, rel)))]);
+            test => [.. test.RelativePaths.Select((rel, i) =>
+            {
+                ct.ThrowIfCancellationRequested();
+                return RawPixels(spec, config, Path.Join(config.Dataset.Root, rel), test.ContentIds[i]);
+            })]);
     }
 
-    /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does,
-    /// RGB 0..255, CHW.</summary>
-    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path)
+    private const string Rerun = "Run make again: Ingest and Extract bring the index up to date, then Evaluate re-runs";
+
+    /// <summary>A test image's bytes, which must still be those Extract embedded: the export check
+    /// compares the exported model on them with the cached vectors, so other bytes would compare two images.</summary>
+    private static byte[] ReadTestImage(string path, string contentId)
     {
-        using var image = ImageLoader.Decode(File.ReadAllBytes(path), config.Dataset.MaxPixels);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new InputException($"test image {path} was deleted or moved after Extract; Evaluate needs its pixels to check the exported model. {Rerun}.", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputException($"cannot read test image {path} ({e.Message}); Evaluate needs its pixels to check the exported model. Check the file and its permissions, then run again.", e);
+        }
+        if (!string.Equals(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), contentId, StringComparison.Ordinal))
+            throw new InputException($"test image {path} changed after Extract; the export check must see the image that was embedded. {Rerun}.");
+        return bytes;
+    }
+
+    /// <summary>An image as the exported model takes it: decoded and resized exactly as Extract does, RGB 0..255, CHW.</summary>
+    private static float[] RawPixels(BackboneSpec spec, PipelineConfig config, string path, string contentId)
+    {
+        var bytes = ReadTestImage(path, contentId);
+        Image<Rgb24> decoded;
+        try { decoded = ImageLoader.Decode(bytes, config.Dataset.MaxPixels); }
+        catch (ImageRejectedException e)
+        {
+            throw new InputException($"test image {path} cannot be decoded ({e.Message}), although Extract embedded it. {Rerun}.", e);
+        }
+        using var image = decoded;
         TensorWriter.Resize(image, spec.InputSize, spec.Resize);
         var pixels = new float[spec.ValuesPerImage];
         TensorWriter.Write(image, Identity, TensorLayout.Nchw, pixels);

@@ -31,8 +31,9 @@ public static class EvaluationRun
     /// <param name="dataset">the test images' folder and index hash, for the page's provenance.</param>
     /// <param name="loadTest">reads the test vectors, labelled with the given (head's) label names in that order.</param>
     /// <param name="export">gives the export inputs when evaluate.export is on; only called when there is work to do.</param>
+    /// <param name="ct">Checked between the steps and by the export check; the reports are written last, so a stop writes none.</param>
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash, DatasetIdentity dataset,
-        Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export)
+        Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export, CancellationToken ct = default)
     {
         var headPath = HeadArtifact.PathIn(config);
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
@@ -48,11 +49,14 @@ public static class EvaluationRun
         {
             if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
             var inputs = export();
+            ct.ThrowIfCancellationRequested();
             var modelPath = ModelPath(config);
             HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, artifact.Head,
                 new ExportProvenance(artifact.BackboneName, artifact.BackboneFingerprint, artifact.InputsHash));
-            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities);
+            ct.ThrowIfCancellationRequested();
+            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, ct: ct);
         }
+        ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;
         EvaluationWriter.Write(config.ReportsDir, report, PageSources.For(config, "test split", dataset));
 

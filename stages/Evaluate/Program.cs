@@ -15,36 +15,37 @@ root.SetAction(parse =>
     var configPath = parse.GetValue(configOption)!;
     var data = parse.GetValue(dataOption);
     if (data is null)
-        return StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db) =>
+        return StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db, ct) =>
         {
-            var outcome = EvaluateStage.Run(config, db);
+            var outcome = EvaluateStage.Run(config, db, ct);
             Console.WriteLine(outcome.Summary);
             Console.WriteLine($"  the misclassified photos: {Path.Combine(config.ReportsDir, EvaluationPage.FileName)}");
             return outcome.Summary;
         });
-    return StageHost.Guard("evaluate", () =>
+    var outPath = parse.GetValue(outOption);
+    if (outPath is null) return StageHost.Guard("evaluate", () => throw new ConfigException("--data needs --out FILE.json: where to write the report."));
+    return StageHost.Execute("evaluate --data", configPath, EvaluateStage.Sections, (config, _, ct) =>
     {
-        var config = ConfigLoader.Load(configPath);
-        var outPath = parse.GetValue(outOption) ?? throw new ConfigException("--data needs --out FILE.json: where to write the report.");
-        var (report, skipped) = EvaluateStage.ScoreFolder(config, data, outPath);
+        var (report, skipped) = EvaluateStage.ScoreFolder(config, data, outPath, ct);
         foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
-        Console.WriteLine($"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}");
-        return ExitCodes.Success;
-    });
+        var line = $"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}";
+        Console.WriteLine(line);
+        return line;
+    }, exclusive: false);
 });
 
 var inputs = new Argument<string[]>("paths") { Description = "Image files or folders (searched recursively).", Arity = ArgumentArity.OneOrMore };
 var csvOption = new Option<string>("--out") { Description = "CSV file to write.", DefaultValueFactory = _ => "predictions.csv" };
 var topKOption = new Option<int?>("--top-k") { Description = "Labels per image (default evaluate.top_k)." };
 var predict = new Command("predict", "Classify unlabelled images; writes CSV with the top-k labels and probabilities.") { configOption, inputs, csvOption, topKOption };
-predict.SetAction(parse => StageHost.Guard("predict", () =>
+predict.SetAction(parse => StageHost.Execute("predict", parse.GetValue(configOption)!, EvaluateStage.Sections, (config, _, ct) =>
 {
-    var config = ConfigLoader.Load(parse.GetValue(configOption)!);
     var outCsv = parse.GetValue(csvOption)!;
-    var (count, skipped) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK);
+    var (count, skipped) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK, ct);
     foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
-    Console.WriteLine($"predict: {count} images classified; wrote {outCsv}");
-    return ExitCodes.Success;
-}));
+    var line = $"predict: {count} images classified; wrote {outCsv}";
+    Console.WriteLine(line);
+    return line;
+}, exclusive: false));
 root.Subcommands.Add(predict);
 return root.Parse(args).Invoke();

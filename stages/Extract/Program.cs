@@ -10,21 +10,16 @@ using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var root = new RootCommand("Extract: embed every indexed image with the frozen backbone, once, into the bottleneck cache.") { configOption };
-root.SetAction(parse =>
+root.SetAction(parse => StageHost.Execute("extract", parse.GetValue(configOption)!, ExtractStage.Sections, (config, db, ct) =>
 {
-    using var cancel = new CancellationTokenSource();
-    Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
-    return StageHost.Execute("extract", parse.GetValue(configOption)!, ExtractStage.Sections, (config, db) =>
-    {
-        var s = ExtractStage.Run(config, db, cancel.Token);
-        var line = s.UpToDate
-            ? "extract: up to date"
-            : string.Create(CultureInfo.InvariantCulture,
-                $"extract: {s.Extracted} extracted, {s.Reused} reused, {s.Quarantined} quarantined in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); {s.Backbone} {s.Dimension}-d, fingerprint {s.Fingerprint}");
-        Console.WriteLine(line);
-        return line;
-    });
-});
+    var s = ExtractStage.Run(config, db, ct);
+    var line = s.UpToDate
+        ? "extract: up to date"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"extract: {s.Extracted} extracted, {s.Reused} reused, {s.Quarantined} quarantined in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); {s.Backbone} {s.Dimension}-d, fingerprint {s.Fingerprint}");
+    Console.WriteLine(line);
+    return line;
+}));
 
 var jsonOption = new Option<bool>("--json") { Description = "Print the inspection as JSON." };
 var imageOption = new Option<string?>("--image") { Description = "Image to run through the model (default: the first image under dataset.root)." };

@@ -22,11 +22,14 @@ public static class Ingestor
         "", ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".dib", ".webp", ".tif", ".tiff",
     };
 
-    public static IngestResult Run(DatasetConfig dataset, IndexDb db, int maxParallelism = 0)
+    /// <param name="ct">Checked after the walk, between probed files and before the index is written;
+    /// the index is written in one transaction, so a stop leaves it as it was.</param>
+    public static IngestResult Run(DatasetConfig dataset, IndexDb db, int maxParallelism = 0, CancellationToken ct = default)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         var root = dataset.Root;
         var scan = DatasetScanner.Scan(root);
+        ct.ThrowIfCancellationRequested();
         var stored = LoadFiles(db);
 
         // Unchanged files keep their stored row; only new or changed ones are opened.
@@ -49,10 +52,11 @@ public static class Ingestor
             var rangeSize = Math.Max(1, Math.Min(64, pending.Count / (parallel.MaxDegreeOfParallelism * 8)));
             Parallel.ForEach(Partitioner.Create(0, pending.Count, rangeSize), parallel, range =>
             {
-                for (var i = range.Item1; i < range.Item2; i++)
+                for (var i = range.Item1; i < range.Item2 && !ct.IsCancellationRequested; i++)
                     outcomes[i] = ImageProbe.Probe(Path.Join(root, pending[i].RelPath), pending[i].Size, dataset.MaxPixels);
             });
         }
+        ct.ThrowIfCancellationRequested();
 
         var rejects = new List<(string RelPath, string Reason)>(scan.Rejects);
         var nonImage = 0;

@@ -7,9 +7,9 @@ using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption };
-command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db) =>
+command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db, ct) =>
 {
-    var result = Ingestor.Run(config.Dataset, db);
+    var result = Ingestor.Run(config.Dataset, db, ct: ct);
     IngestReport.Write(result, config.ReportsDir);
     var summary = IngestReport.Summary(result);
     Console.WriteLine(summary);

@@ -33,7 +33,9 @@ public sealed record HeadTrainingResult(
 /// </summary>
 public static class HeadTrainer
 {
-    public static HeadTrainingResult Train(LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config, HeadTrainingOptions? options = null)
+    /// <param name="ct">Checked every step: an interrupted run writes nothing.</param>
+    public static HeadTrainingResult Train(LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config, HeadTrainingOptions? options = null,
+        CancellationToken ct = default)
     {
         options ??= new HeadTrainingOptions();
         if (train.Count == 0) throw new ArgumentException("the train split is empty");
@@ -74,6 +76,7 @@ public static class HeadTrainer
         var step = 0;
         while (step < steps)
         {
+            ct.ThrowIfCancellationRequested();
             sampler.Next(batchRows);
             for (var k = 0; k < batchSize; k++)
             {

@@ -39,9 +39,10 @@ public static class HeadTrainingRun
     public static (HeadArtifact Artifact, HeadTrainingResult Result) Run(
         LabelledVectors train, LabelledVectors? validation, TrainHeadConfig config,
         string backboneName, string backboneFingerprint, string inputsHash, HeadOutputPaths paths,
-        HeadTrainingOptions? options = null)
+        HeadTrainingOptions? options = null, CancellationToken ct = default)
     {
-        var result = HeadTrainer.Train(train, validation, config, options);
+        var result = HeadTrainer.Train(train, validation, config, options, ct);
+        ct.ThrowIfCancellationRequested();
         TrainingLog.WriteCsv(paths.LogCsvPath, result.Log);
         TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
         var artifact = ToArtifact(result, config, backboneName, backboneFingerprint, inputsHash);
@@ -61,14 +62,14 @@ public static class HeadTrainingRun
     /// <param name="upstreamHash">a hash of the cache and split state the vectors come from.</param>
     /// <param name="loadVectors">reads the train and validation vectors (validation may be null or empty).</param>
     public static HeadStageOutcome Execute(PipelineConfig config, string backboneName, string backboneFingerprint, string upstreamHash,
-        Func<(LabelledVectors Train, LabelledVectors? Validation)> loadVectors, HeadTrainingOptions? options = null)
+        Func<(LabelledVectors Train, LabelledVectors? Validation)> loadVectors, HeadTrainingOptions? options = null, CancellationToken ct = default)
     {
         var paths = HeadOutputPaths.For(config);
         var sectionHash = config.SectionHashes.TryGetValue("train_head", out var h) ? h : "none";
         var hash = InputsHash(sectionHash, backboneFingerprint, upstreamHash);
         if (IsUpToDate(paths, hash)) return new HeadStageOutcome(true, paths, null, null, "TrainHead: up to date");
         var (train, validation) = loadVectors();
-        var (artifact, result) = Run(train, validation, config.TrainHead, backboneName, backboneFingerprint, hash, paths, options);
+        var (artifact, result) = Run(train, validation, config.TrainHead, backboneName, backboneFingerprint, hash, paths, options, ct);
         var summary = FormattableString.Invariant(
             $"TrainHead: {train.Count} train / {validation?.Count ?? 0} validation vectors, {result.StepsRun} steps, best step {result.BestStep}, ") +
             (result.Validation.HasValue ? FormattableString.Invariant($"validation accuracy {100 * result.Validation.Accuracy:0.0}%") : "no validation split") +

@@ -8,9 +8,9 @@ using BottleneckPipeline.TrainHead;
 
 var configOption = StageHost.ConfigOption();
 var command = new RootCommand("Train the softmax head on the cached bottleneck vectors.") { configOption };
-command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(configOption)!, TrainHeadStage.Sections, (config, db) =>
+command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(configOption)!, TrainHeadStage.Sections, (config, db, ct) =>
 {
-    var outcome = TrainHeadStage.Run(config, db);
+    var outcome = TrainHeadStage.Run(config, db, ct);
     Console.WriteLine(outcome.Summary);
     return outcome.Summary;
 }));

@@ -14,11 +14,12 @@ public static class ExportChecker
 
     /// <param name="pixelImages">each image CHW RGB float in [0, 255], 3 x size x size.</param>
     /// <param name="expectedProbabilities">the cached path's probabilities for the same images.</param>
-    public static ExportReport Check(string exportedModelPath, IReadOnlyList<float[]> pixelImages, IReadOnlyList<float[]> expectedProbabilities, int intraOpThreads = 0)
+    public static ExportReport Check(string exportedModelPath, IReadOnlyList<float[]> pixelImages, IReadOnlyList<float[]> expectedProbabilities, int intraOpThreads = 0,
+        CancellationToken ct = default)
     {
         if (pixelImages.Count != expectedProbabilities.Count) throw new ArgumentException($"{pixelImages.Count} images but {expectedProbabilities.Count} expected rows");
         if (pixelImages.Count == 0) throw new ArgumentException("the export check needs at least one image");
-        var actual = Run(exportedModelPath, pixelImages, intraOpThreads);
+        var actual = Run(exportedModelPath, pixelImages, intraOpThreads, ct);
         var agree = 0;
         var maxDiff = 0.0;
         for (var i = 0; i < actual.Length; i++)
@@ -34,7 +35,7 @@ public static class ExportChecker
     }
 
     /// <summary>The exported model's probabilities for each image (batched when the model allows it).</summary>
-    public static float[][] Run(string exportedModelPath, IReadOnlyList<float[]> pixelImages, int intraOpThreads = 0)
+    public static float[][] Run(string exportedModelPath, IReadOnlyList<float[]> pixelImages, int intraOpThreads = 0, CancellationToken ct = default)
     {
         using var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
         using var session = new InferenceSession(exportedModelPath, options);
@@ -46,6 +47,7 @@ public static class ExportChecker
         using var runOptions = new RunOptions();
         for (var start = 0; start < pixelImages.Count; start += batchLimit)
         {
+            ct.ThrowIfCancellationRequested();
             var count = Math.Min(batchLimit, pixelImages.Count - start);
             var batch = new float[count * perImage];
             for (var k = 0; k < count; k++)

@@ -50,6 +50,16 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void NoTestSplitWithExportOnIsRefusedAtItsLine()
+    {
+        var msg = Error("dataset:\n  root: x\n  test_percent: 0\n");
+        Assert.Contains("/cfg/pipeline.yaml:3: key 'dataset.test_percent' = 0", msg);
+        Assert.Contains("evaluate.export: false", msg);
+        // Without the export there is nothing to check on the test split: allowed.
+        Assert.Equal(0, Parse("dataset:\n  root: x\n  test_percent: 0\nevaluate:\n  export: false\n").Dataset.TestPercent);
+    }
+
+    [Fact]
     public void OutOfRangeIsNamedWithItsLineAndBounds()
     {
         var msg = Error("dataset:\n  root: x\n  test_percent: 150\n");

@@ -2,17 +2,19 @@ using System.Diagnostics;
 
 namespace BottleneckPipeline.Tests.Faults;
 
-/// <summary>A tmpfs of a given size, unmounted on dispose.</summary>
+/// <summary>A tmpfs of a given size (and optionally inode count), unmounted on dispose.</summary>
 public sealed class SmallFileSystem : IDisposable
 {
     public string Path { get; }
 
     private SmallFileSystem(string path) => Path = path;
 
-    public static SmallFileSystem Mount(string path, int kilobytes)
+    /// <param name="inodes">Files and folders it can hold (the root counts); unlimited-ish by default.</param>
+    public static SmallFileSystem Mount(string path, int kilobytes, int? inodes = null)
     {
         Directory.CreateDirectory(path);
-        var (code, output) = Sh("mount", "-t", "tmpfs", "-o", $"size={kilobytes}k", "tmpfs", path);
+        var options = inodes is { } n ? $"size={kilobytes}k,nr_inodes={n}" : $"size={kilobytes}k";
+        var (code, output) = Sh("mount", "-t", "tmpfs", "-o", options, "tmpfs", path);
         Assert.True(code == 0, $"cannot mount a tmpfs (the fault tests need root): {output}");
         return new SmallFileSystem(path);
     }
@@ -21,6 +23,23 @@ public sealed class SmallFileSystem : IDisposable
     {
         var (code, output) = Sh("mount", "-o", $"remount,size={kilobytes}k", Path);
         Assert.True(code == 0, output);
+    }
+
+    /// <summary>Makes it read-only, as a disk mounted read-only (root's writes fail too, unlike mode bits).</summary>
+    public void RemountReadOnly()
+    {
+        var (code, output) = Sh("mount", "-o", "remount,ro", Path);
+        Assert.True(code == 0, output);
+    }
+
+    /// <summary>Creates empty files in the folder until no inode is left.</summary>
+    public static void FillInodes(string folder)
+    {
+        for (var i = 0; ; i++)
+        {
+            try { File.Create(System.IO.Path.Combine(folder, $"inode-filler-{i}")).Dispose(); }
+            catch (IOException) { return; }
+        }
     }
 
     /// <summary>Writes a file until the file system is full.</summary>

@@ -43,6 +43,16 @@ public class ImageLoaderTests
     }
 
     [Fact]
+    public void Any_exception_a_decoder_throws_is_a_rejection_with_its_reason()
+    {
+        // ImageSharp's BMP decoder divides by the header's bits per pixel: DivideByZeroException,
+        // a type no decoder documents, must still mean "cannot decode this image".
+        var e = Assert.Throws<ImageRejectedException>(() => ImageLoader.Decode(Ingest.TestImages.ZeroBitDepthBmp(), 50_000_000));
+        Assert.StartsWith("cannot decode:", e.Message, StringComparison.Ordinal);
+        Assert.IsType<DivideByZeroException>(e.InnerException);
+    }
+
+    [Fact]
     public void Too_many_pixels_are_rejected_from_the_header()
     {
         using var big = new Image<Rgb24>(100, 100);

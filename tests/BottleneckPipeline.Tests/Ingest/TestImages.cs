@@ -89,6 +89,16 @@ internal static class TestImages
         return b;
     }
 
+    /// <summary>A BMP whose header is sound but says 0 bits per pixel: Ingest's header probe accepts
+    /// it, and ImageSharp 2.1's decoder then divides by that 0 (an exception type no decoder documents).</summary>
+    public static byte[] ZeroBitDepthBmp()
+    {
+        var b = BmpHeader(17, 13).Concat(new byte[17 * 13 * 3 + 13]).ToArray();
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(2), b.Length);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(28), 0);
+        return b;
+    }
+
     private static void AddChunk(List<byte> b, string type, byte[] data)
     {
         var len = new byte[4];

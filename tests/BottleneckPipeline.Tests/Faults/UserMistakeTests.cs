@@ -1,0 +1,152 @@
+using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Backbones;
+using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Ingest;
+
+namespace BottleneckPipeline.Tests.Faults;
+
+/// <summary>
+/// Mistakes a user can make that once ended in exit 1 with a stack trace: each now gives one
+/// `stage: error:` line saying what to do, with the documented exit code, through the real executables.
+/// </summary>
+[Trait("Category", "Faults")]
+public class UserMistakeTests
+{
+    /// <summary>Asserts the run failed with this code and one error line for this stage, no trace.</summary>
+    private static void AssertUserError(StageProcess.Result r, int exitCode, string stage)
+    {
+        Assert.True(r.ExitCode == exitCode, $"exited {r.ExitCode}, expected {exitCode}:\n{r.Output}");
+        Assert.StartsWith($"{stage}: error: ", r.StdErr, StringComparison.Ordinal);
+        Assert.Single(r.StdErr.Trim().Split('\n'));
+    }
+
+    /// <summary>A config of our own: the rig's template fixes the split and train_head sections.</summary>
+    private static void WriteConfig(FaultRig rig, string dataset, string train = "", string evaluate = "") => File.WriteAllText(rig.ConfigPath, $"""
+        dataset:
+        {dataset}
+          root: {rig.Dataset}
+        workspace: {rig.Workspace}
+        cache:
+          dir: {rig.CacheDir}
+        train_head:
+          steps: 100
+          eval_interval: 50
+        {train}
+        evaluate:
+          top_k: 2
+        {evaluate}
+        """);
+
+    [Fact]
+    public void No_test_split_with_export_on_is_refused_at_the_key_and_line_before_any_work()
+    {
+        using var t = new TempDir();
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 2));
+        WriteConfig(rig, "  test_percent: 0");
+        var line = File.ReadAllLines(rig.ConfigPath).ToList().FindIndex(l => l.Contains("test_percent", StringComparison.Ordinal)) + 1;
+        foreach (var stage in FaultRig.Stages)
+        {
+            var r = rig.Run(stage);
+            Assert.True(r.ExitCode == ExitCodes.BadConfig, $"{stage} exited {r.ExitCode}:\n{r.Output}");
+            Assert.Contains($"{rig.ConfigPath}:{line}: key 'dataset.test_percent' = 0", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains("evaluate.export: false", r.StdErr, StringComparison.Ordinal);
+        }
+        Assert.False(Directory.Exists(rig.Workspace));
+    }
+
+    [Fact]
+    public void No_test_split_with_export_off_makes_Evaluate_exit_3_naming_test_percent()
+    {
+        using var t = new TempDir();
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3));
+        WriteConfig(rig, "  test_percent: 0", evaluate: "  export: false");
+        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead" }) rig.RunOk(stage);
+        var r = rig.Run("Evaluate");
+        AssertUserError(r, ExitCodes.BadInput, "evaluate");
+        Assert.Contains("dataset.test_percent is 0", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal("evaluate failed", rig.Runs()[^1]);
+    }
+
+    [Fact]
+    public void An_empty_train_split_makes_TrainHead_exit_3_naming_the_split_percentages()
+    {
+        using var t = new TempDir();
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3));
+        // 0.01% is left for training: none of six images lands there.
+        WriteConfig(rig, "  validation_percent: 79.99\n  test_percent: 20");
+        rig.RunOk("Ingest");
+        Assert.Empty(rig.Query("SELECT rel_path FROM examples WHERE split = 'train';"));
+        rig.RunOk("Extract");
+
+        var r = rig.Run("TrainHead");
+        AssertUserError(r, ExitCodes.BadInput, "train-head");
+        Assert.Contains("train split", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("dataset.validation_percent (79.99)", r.StdErr, StringComparison.Ordinal);
+        Assert.False(File.Exists(rig.HeadPath));
+    }
+
+    [Fact]
+    public void A_test_image_deleted_after_Extract_makes_Evaluate_exit_3_naming_it_and_make_recovers()
+    {
+        using var t = new TempDir();
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 8));
+        rig.RunAll();
+        var model = Path.Combine(rig.Workspace, "model.onnx");
+        var exported = File.ReadAllBytes(model);
+        var tests = rig.Query("SELECT rel_path FROM examples WHERE split = 'test' ORDER BY rel_path;");
+        Assert.True(tests.Count >= 2, "one test image must be left to evaluate on");
+        // Another head (another seed), so Evaluate has a new model to export when the image is gone.
+        File.WriteAllText(rig.ConfigPath, File.ReadAllText(rig.ConfigPath).Replace("eval_interval: 50", "eval_interval: 50\n  seed: 7", StringComparison.Ordinal));
+        rig.RunOk("TrainHead");
+        var path = Path.Combine(rig.Dataset, tests[0]);
+        File.Delete(path);
+
+        var r = rig.Run("Evaluate");
+        AssertUserError(r, ExitCodes.BadInput, "evaluate");
+        Assert.Contains(path, r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("Run make again", r.StdErr, StringComparison.Ordinal);
+        Assert.Equal(exported, File.ReadAllBytes(model)); // the last checked model is not replaced by an unchecked one
+
+        rig.RunAll(); // what `make` runs
+        Assert.True(rig.Evaluation().Export!.Passed);
+        Assert.Equal(tests.Count - 1, rig.Evaluation().TestImages);
+    }
+
+    [Fact]
+    public void An_image_the_decoder_chokes_on_is_quarantined_not_a_crash()
+    {
+        using var t = new TempDir();
+        var data = TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3);
+        var bad = Path.Combine(Directory.GetDirectories(data).Order(StringComparer.Ordinal).First(), "zero-bits.bmp");
+        File.WriteAllBytes(bad, TestImages.ZeroBitDepthBmp());
+        var rig = new FaultRig(t["rig"], data);
+        rig.RunOk("Ingest");
+        Assert.Contains(rig.Examples(), e => e.EndsWith("zero-bits.bmp", StringComparison.Ordinal)); // its header is fine
+
+        var r = rig.RunOk("Extract");
+        Assert.DoesNotContain("error", r.StdErr, StringComparison.Ordinal);
+        var quarantined = Assert.Single(rig.Quarantine());
+        Assert.Contains("zero-bits.bmp: cannot decode", quarantined, StringComparison.Ordinal);
+        Assert.Contains("DivideByZeroException", quarantined, StringComparison.Ordinal);
+        rig.RunOk("TrainHead");
+    }
+
+    [Fact]
+    public void Evaluate_data_works_with_a_custom_backbone_whose_bottleneck_size_the_graph_does_not_state()
+    {
+        using var t = new TempDir();
+        var model = t["pool.onnx"];
+        File.WriteAllBytes(model, TinyBackbone.ShapelessBottleneck());
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 4),
+            extraYaml: $"backbone:\n  name: custom\n  onnx: {model}\n  bottleneck: pooled\nevaluate:\n  export: false");
+        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead" }) rig.RunOk(stage);
+        Assert.Equal(TinyBackbone.Dimension, rig.Head().Dimension);
+
+        var scored = TestIndex.CopyFlowers(t["other"], classes: 2, perClass: 6);
+        var outJson = t["scored.json"];
+        var r = StageProcess.Run("Evaluate", "--config", rig.ConfigPath, "--data", scored, "--out", outJson);
+        Assert.True(r.ExitCode == 0, $"exited {r.ExitCode}:\n{r.Output}");
+        Assert.Equal(12, BottleneckPipeline.Evaluate.EvaluationReport.FromJson(File.ReadAllText(outJson)).TestImages);
+        Assert.Equal("evaluate --data ok", rig.Runs()[^1]);
+    }
+}
