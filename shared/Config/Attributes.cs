@@ -19,6 +19,14 @@ public sealed class RangeAttribute(double min, double max) : Attribute
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class RelativePathAttribute : Attribute;
 
+/// <summary>
+/// A setting that changes only how fast a result is made, never a bit of it (like extract.threads:
+/// the backbone tests check that batch size and thread count change no vector). It is left out of its
+/// section's hash, so changing it re-runs nothing.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class SpeedOnlyAttribute : Attribute;
+
 /// <summary>A computed or bookkeeping property that is not a YAML key.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class NotAKeyAttribute : Attribute;

@@ -102,16 +102,16 @@ public sealed class ExtractConfig
     [Doc("How images become the square input: stretch (retrain.py's way) or center-crop.")]
     public ResizeMode Resize { get; set; } = ResizeMode.Stretch;
 
-    [Doc("Images per inference call, where the model allows batching."), Range(1, 256)]
+    [Doc("Images per inference call, where the model allows batching."), Range(1, 256), SpeedOnly]
     public int BatchSize { get; set; } = 8;
 
-    [Doc("Inference sessions run side by side, each on its own batches. 0: one per core, at most 4."), Range(0, 64)]
+    [Doc("Inference sessions run side by side, each on its own batches. 0: one per core, at most 4."), Range(0, 64), SpeedOnly]
     public int Sessions { get; set; } = 0;
 
-    [Doc("ONNX Runtime intra-op threads per session. 0: the cores shared out among the sessions."), Range(0, 256)]
+    [Doc("ONNX Runtime intra-op threads per session. 0: the cores shared out among the sessions."), Range(0, 256), SpeedOnly]
     public int Threads { get; set; } = 0;
 
-    [Doc("Decode and resize worker threads. 0: automatic."), Range(0, 256)]
+    [Doc("Decode and resize worker threads. 0: automatic."), Range(0, 256), SpeedOnly]
     public int DecodeWorkers { get; set; } = 0;
 }
 

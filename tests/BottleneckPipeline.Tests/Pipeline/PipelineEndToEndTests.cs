@@ -73,6 +73,49 @@ public class PipelineEndToEndTests(SmallPipeline run) : IClassFixture<SmallPipel
         Assert.Equal(run.First.Report!.TestAccuracy, again.Report!.TestAccuracy);
     }
 
+    /// <summary>The fixture's config file with extra YAML appended, and the fixture's in-memory settings.</summary>
+    private PipelineConfig Variant(TempDir dir, string extraYaml)
+    {
+        var path = dir["variant.yaml"];
+        File.WriteAllText(path, File.ReadAllText(run.Config.SourcePath) + extraYaml);
+        var config = ConfigLoader.Load(path);
+        config.Dataset.ValidationPercent = run.Config.Dataset.ValidationPercent;
+        config.Dataset.TestPercent = run.Config.Dataset.TestPercent;
+        config.TrainHead.Steps = run.Config.TrainHead.Steps;
+        return config;
+    }
+
+    [Theory]
+    [InlineData("threads: 1")]
+    [InlineData("sessions: 3")]
+    [InlineData("decode_workers: 1")]
+    [InlineData("batch_size: 3")]
+    public void ASpeedSettingLeavesExtractTrainHeadAndEvaluateUpToDate(string setting)
+    {
+        using var dir = new TempDir();
+        var config = Variant(dir, $"extract:\n  {setting}\n");
+        var head = File.ReadAllBytes(HeadArtifact.PathIn(config));
+        var model = File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx"));
+        using (var db = IndexDb.Open(config.IndexPath))
+        {
+            Assert.True(ExtractStage.Run(config, db).UpToDate, $"{setting}: Extract re-ran");
+            Assert.True(TrainHeadStage.Run(config, db).UpToDate, $"{setting}: TrainHead re-ran");
+            Assert.True(EvaluateStage.Run(config, db).UpToDate, $"{setting}: Evaluate re-ran");
+        }
+        Assert.Equal(head, File.ReadAllBytes(HeadArtifact.PathIn(config)));
+        Assert.Equal(model, File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx")));
+    }
+
+    [Fact]
+    public void ASettingThatChangesTheVectorsMakesExtractRunAgain()
+    {
+        using var dir = new TempDir();
+        var config = Variant(dir, "extract:\n  resize: center-crop\n  threads: 1\n");
+        using var db = IndexDb.Open(config.IndexPath);
+        Assert.Equal(ExtractReport.Read(run.Config).InputsHash, ExtractStage.InputsHash(run.Config, db));
+        Assert.NotEqual(ExtractReport.Read(config).InputsHash, ExtractStage.InputsHash(config, db));
+    }
+
     [Fact]
     public void AnotherLabelledFolderIsScoredWithTheSameReportShape()
     {
