@@ -1,5 +1,6 @@
 using System.Buffers;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Cache;
 
@@ -39,9 +40,12 @@ public sealed class CacheWriter : IDisposable
     public void Commit()
     {
         if (_pending.WrittenCount == 0) return;
+        var created = _stream is null;
         _stream ??= CreateSegment();
         _stream.Write(_pending.WrittenSpan);
         _stream.Flush(flushToDisk: true);
+        // The segment's name must survive power loss as well as its bytes: once, after the first commit.
+        if (created) DirectorySync.Flush(_folder);
         RecordsWritten += _pendingRecords;
         _pendingRecords = 0;
         _pending.Clear();
@@ -49,7 +53,11 @@ public sealed class CacheWriter : IDisposable
 
     private FileStream CreateSegment()
     {
-        Directory.CreateDirectory(_folder);
+        if (!Directory.Exists(_folder))
+        {
+            Directory.CreateDirectory(_folder);
+            DirectorySync.Flush(Path.GetDirectoryName(_folder)!); // the new fingerprint folder's own name
+        }
         var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.bpv";
         SegmentPath = Path.Combine(_folder, name);
         // FileShare.Read: readers may look; the shared lock this takes stops a repairer (which needs
