@@ -42,13 +42,6 @@ internal static class OnnxTensors
         };
     }
 
-    public static ValueInfoProto ValueInfoFor(TensorProto t)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } } };
-    }
-
     public static AttributeProto IntAttribute(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
