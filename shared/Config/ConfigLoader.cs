@@ -95,7 +95,8 @@ public static class ConfigLoader
             if (!seen.Add(name)) { errors.Add($"{source}:{line}: key '{path}' appears twice"); continue; }
             if (!keys.TryGetValue(name, out var prop))
             {
-                errors.Add($"{source}:{line}: unknown key '{path}'. Known keys here: {string.Join(", ", keys.Keys)}");
+                var guess = NearestKey.Find(name, keys.Keys) is { } near ? $": did you mean '{near}'?" : ".";
+                errors.Add($"{source}:{line}: unknown key '{path}'{guess} Known keys here: {string.Join(", ", keys.Keys)}");
                 continue;
             }
             var type = prop.PropertyType;
