@@ -55,7 +55,6 @@ public static class BackboneFactory
         {
             Name = b.Name,
             ModelPath = modelPath,
-            ModelSha256 = sha,
             InputName = input.Name,
             InputSize = size,
             Layout = layout,

@@ -11,7 +11,6 @@ public sealed record BackboneSpec
 {
     public required BackboneName Name { get; init; }
     public required string ModelPath { get; init; }
-    public required string ModelSha256 { get; init; }
     public required string InputName { get; init; }
     public required int InputSize { get; init; }
     public required TensorLayout Layout { get; init; }

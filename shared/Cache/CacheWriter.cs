@@ -19,8 +19,6 @@ public sealed class CacheWriter : IDisposable
     private FileStream? _stream;
 
     public string? SegmentPath { get; private set; }
-    public long RecordsWritten { get; private set; }
-    private int _pendingRecords;
 
     public CacheWriter(string cacheDir, string fingerprint, VectorPrecision precision)
     {
@@ -30,11 +28,7 @@ public sealed class CacheWriter : IDisposable
 
     public void Append(string contentId, ReadOnlySpan<float> vector) => Append(ContentKey.FromHex(contentId), vector);
 
-    public void Append(ContentKey key, ReadOnlySpan<float> vector)
-    {
-        SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
-        _pendingRecords++;
-    }
+    public void Append(ContentKey key, ReadOnlySpan<float> vector) => SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
 
     /// <summary>Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.</summary>
     public void Commit()
@@ -46,8 +40,6 @@ public sealed class CacheWriter : IDisposable
         _stream.Flush(flushToDisk: true);
         // The segment's name must survive power loss as well as its bytes: once, after the first commit.
         if (created) DirectorySync.Flush(_folder);
-        RecordsWritten += _pendingRecords;
-        _pendingRecords = 0;
         _pending.Clear();
     }
 

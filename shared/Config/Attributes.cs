@@ -1,12 +1,5 @@
 namespace BottleneckPipeline.Config;
 
-/// <summary>What a config key means; pipeline.yaml and the README document every key from these.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class DocAttribute(string text) : Attribute
-{
-    public string Text { get; } = text;
-}
-
 /// <summary>Inclusive numeric bounds of a config value.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class RangeAttribute(double min, double max) : Attribute
@@ -14,10 +7,6 @@ public sealed class RangeAttribute(double min, double max) : Attribute
     public double Min { get; } = min;
     public double Max { get; } = max;
 }
-
-/// <summary>A path value: resolved against the config file's folder.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class RelativePathAttribute : Attribute;
 
 /// <summary>
 /// A setting that changes only how fast a result is made, never a bit of it (like extract.threads:

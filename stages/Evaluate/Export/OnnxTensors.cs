@@ -3,7 +3,7 @@ using Onnx;
 
 namespace BottleneckPipeline.Evaluate.Export;
 
-/// <summary>Building and reading ONNX initializers and value infos.</summary>
+/// <summary>Building ONNX initializers, value infos, attributes and nodes.</summary>
 internal static class OnnxTensors
 {
     public static TensorProto Float(string name, float[] values, params long[] dims)
@@ -20,13 +20,6 @@ internal static class OnnxTensors
         t.Dims.AddRange(dims);
         t.Int64Data.AddRange(values);
         return t;
-    }
-
-    public static float[] ReadFloats(TensorProto t)
-    {
-        if (t.DataType != (int)TensorProto.Types.DataType.Float) throw new InvalidDataException($"initializer {t.Name} is not float32");
-        if (t.FloatData.Count > 0) return t.FloatData.ToArray();
-        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
     }
 
     /// <summary>A float tensor value info; a dimension is a fixed size (long) or a symbolic name (string).</summary>
