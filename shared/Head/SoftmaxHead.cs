@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Head;
 
@@ -63,7 +64,7 @@ public sealed class SoftmaxHead
     {
         var correct = 0;
         for (var i = 0; i < set.Count; i++)
-            if (ScoringSet.ArgMax(Probabilities(set.Rows[i])) == set.Labels[i]) correct++;
+            if (ClassificationMetrics.ArgMax(Probabilities(set.Rows[i])) == set.Labels[i]) correct++;
         return (double)correct / set.Count;
     }
 }
