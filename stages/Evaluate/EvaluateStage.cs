@@ -24,11 +24,7 @@ public static class EvaluateStage
     {
         var extract = ExtractReport.Read(config);
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash,
-            headLabels =>
-            {
-                var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-                return SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
-            },
+            headLabels => new SplitVectors(config, db, extract.Fingerprint).Test(headLabels),
             () => ExportInputsFor(config, extract.Fingerprint));
     }
 
@@ -40,7 +36,7 @@ public static class EvaluateStage
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
         var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))]);
-        var labelIds = artifact.LabelNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
+        var labelIds = LabelIndex.Of(artifact.LabelNames);
         var rows = new List<float[]>();
         var labels = new List<int>();
         var ids = new List<string>();

@@ -19,12 +19,9 @@ public static class TrainHeadStage
         var extract = ExtractReport.Read(config);
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
         {
-            var labels = SplitVectors.LabelNames(db);
-            var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-            var include = config.Dataset.IncludeConflicts;
-            var train = SplitVectors.Load(db, cache, "train", labels, include);
-            var validation = SplitVectors.Load(db, cache, "validation", labels, include);
-            return (train, validation.Count > 0 ? validation : null);
+            var splits = new SplitVectors(config, db, extract.Fingerprint);
+            var validation = splits.Validation();
+            return (splits.Train(), validation.Count > 0 ? validation : null);
         });
     }
 }
