@@ -171,6 +171,23 @@ public class PipelineEndToEndTests(SmallPipeline run) : IClassFixture<SmallPipel
     }
 
     [Fact]
+    public void PredictRefusesAFormatThatIngestRejects()
+    {
+        using var other = new TempDir();
+        // A valid binary PPM (Netpbm): ImageSharp can decode it, but the pipeline does not take it.
+        var ppm = other["photo.ppm"];
+        File.WriteAllBytes(ppm, [.. "P6\n8 8\n255\n"u8, .. Enumerable.Repeat((byte)128, 8 * 8 * 3)]);
+        Assert.NotNull(BottleneckPipeline.Imaging.ImageProbe.Probe(ppm, new FileInfo(ppm).Length, 50_000_000).RejectReason);
+        var jpeg = other["flower.jpg"];
+        File.Copy(Directory.GetFiles(Directory.GetDirectories(run.Data)[0])[0], jpeg);
+
+        var (count, skipped) = EvaluateStage.Predict(run.Config, [ppm, jpeg], other["predictions.csv"], topK: 1);
+        Assert.Equal(1, count);
+        Assert.Contains(ppm, Assert.Single(skipped));
+        Assert.DoesNotContain("photo.ppm", File.ReadAllText(other["predictions.csv"]));
+    }
+
+    [Fact]
     public void AHeadTrainedForOneBackboneRefusesACacheMadeByAnother()
     {
         var yaml = File.ReadAllText(run.Config.SourcePath);
