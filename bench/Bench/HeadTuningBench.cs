@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
@@ -125,12 +124,9 @@ public sealed class HeadTuningBench : IBenchmark
     /// <summary>The same vectors TrainHead reads; the test split stays unopened.</summary>
     private static (LabelledVectors Train, LabelledVectors Validation) LoadTrainAndValidation(PipelineConfig config)
     {
-        var extract = ExtractReport.Read(config);
         using var db = IndexDb.Open(config.IndexPath, create: false);
-        var labels = SplitVectors.LabelNames(db);
-        var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-        var include = config.Dataset.IncludeConflicts;
-        return (SplitVectors.Load(db, cache, "train", labels, include), SplitVectors.Load(db, cache, "validation", labels, include));
+        var splits = SplitVectors.Open(config, db);
+        return (splits.Train(), splits.Validation());
     }
 
     /// <summary>Z-scores every feature with the train split's mean and standard deviation.</summary>

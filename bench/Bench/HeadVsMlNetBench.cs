@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
@@ -24,16 +23,11 @@ public sealed class HeadVsMlNetBench : IBenchmark
     {
         var configPath = Workspace(context);
         var config = ConfigLoader.Load(configPath);
-        var extract = ExtractReport.Read(config);
         LabelledVectors train, validation, test;
         using (var db = IndexDb.Open(config.IndexPath, create: false))
         {
-            var labels = SplitVectors.LabelNames(db);
-            var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-            var include = config.Dataset.IncludeConflicts;
-            train = SplitVectors.Load(db, cache, "train", labels, include);
-            validation = SplitVectors.Load(db, cache, "validation", labels, include);
-            test = SplitVectors.Load(db, cache, "test", labels, include);
+            var splits = SplitVectors.Open(config, db);
+            (train, validation, test) = (splits.Train(), splits.Validation(), splits.Test());
         }
         context.Note(Name, $"{configPath}: {train.Count} train / {validation.Count} validation / {test.Count} test vectors of {train.Dimension}; " +
             "ours uses validation for early stopping, ML.NET trains on train alone; times are the second of two runs (JIT warm)");

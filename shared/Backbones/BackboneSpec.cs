@@ -11,6 +11,7 @@ public sealed record BackboneSpec
 {
     public required BackboneName Name { get; init; }
     public required string ModelPath { get; init; }
+    /// <summary>Hex SHA-256 of the model file: shown by Extract inspect.</summary>
     public required string ModelSha256 { get; init; }
     public required string InputName { get; init; }
     public required int InputSize { get; init; }

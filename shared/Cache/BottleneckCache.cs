@@ -17,7 +17,8 @@
 //   by a crash, or damaged later, fails its length or checksum test and is never read back as a
 //   vector: reading that segment stops there. The next writer-side open truncates such a torn tail,
 //   but only in segments it can lock exclusively, i.e. whose writer is gone (a live writer holds a
-//   shared lock on its own segment).
+//   shared lock on its own segment), and only after scanning the tail again under that lock (the
+//   writer may have completed it in between).
 // - The fingerprint names the folder, so a different model, preprocessing, resize or tensor never
 //   meets these vectors; the content id is the key, so paths, labels and splits do not matter.
 using System.Buffers;
@@ -61,21 +62,24 @@ public sealed class BottleneckCache
     /// <param name="repair">Truncate torn tails of segments whose writer is gone.</param>
     /// <param name="only">When given, keep vectors only for these ids (others are known by key alone),
     /// so looking up a few images does not hold the whole cache in memory.</param>
-    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false, IReadOnlySet<ContentKey>? only = null)
+    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false, IReadOnlySet<ContentKey>? only = null) =>
+        Open(cacheDir, fingerprint, loadVectors, repair, only, beforeRepairLock: null);
+
+    /// <param name="beforeRepairLock">For tests: runs between a torn segment's scan and the repair's
+    /// exclusive lock, where another writer may commit.</param>
+    internal static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors, bool repair, IReadOnlySet<ContentKey>? only, Action<string>? beforeRepairLock)
     {
         var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only };
         if (!Directory.Exists(cache.Folder)) return cache;
         // Name order: the same files always give the same "first valid wins" choice.
         foreach (var file in Directory.EnumerateFiles(cache.Folder, "*.bpv").Order(StringComparer.Ordinal))
-            cache.ReadSegment(file, loadVectors, repair);
+            cache.ReadSegment(file, loadVectors, repair, beforeRepairLock);
         return cache;
     }
 
     public bool Contains(string contentId) => _index.ContainsKey(ContentKey.FromHex(contentId));
 
     public bool Contains(ContentKey key) => _index.ContainsKey(key);
-
-    public IEnumerable<ContentKey> Keys => _index.Keys;
 
     public bool TryGet(string contentId, Span<float> dest) => TryGet(ContentKey.FromHex(contentId), dest);
 
@@ -96,35 +100,41 @@ public sealed class BottleneckCache
         return TryGet(contentId, v) ? v : null;
     }
 
-    private void ReadSegment(string path, bool loadVectors, bool repair)
+    private void ReadSegment(string path, bool loadVectors, bool repair, Action<string>? beforeRepairLock)
     {
         Stats.Segments++;
         long validEnd;
         bool torn;
         using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan))
         {
-            (validEnd, torn) = Scan(fs, loadVectors);
+            (validEnd, torn) = Scan(fs, 0, loadVectors);
         }
-        if (torn)
-        {
-            Stats.TornSegments++;
-            if (repair && TryTruncate(path, validEnd)) Stats.RepairedSegments++;
-        }
+        if (!torn) return;
+        Stats.TornSegments++;
+        if (!repair) return;
+        beforeRepairLock?.Invoke(path);
+        if (TryRepair(path, validEnd, loadVectors)) Stats.RepairedSegments++;
     }
 
-    /// <summary>Reads records until the end or the first bad one; returns where the valid prefix ends.</summary>
-    private (long ValidEnd, bool Torn) Scan(FileStream fs, bool loadVectors)
+    /// <summary>Reads records from <paramref name="from"/> (0: the segment's start, header included)
+    /// until the end or the first bad one; returns where the valid prefix ends.</summary>
+    private (long ValidEnd, bool Torn) Scan(FileStream fs, long from, bool loadVectors)
     {
-        var length = fs.Length;
-        Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
-        if (length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
-            return (0, true);
+        if (from < SegmentFormat.HeaderSize)
+        {
+            fs.Position = 0;
+            Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
+            if (fs.Length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
+                return (0, true);
+            from = SegmentFormat.HeaderSize;
+        }
+        else fs.Position = from;
 
         var buffer = ArrayPool<byte>.Shared.Rent(4 << 20);
         try
         {
             int start = 0, end = 0;
-            long consumedInFile = SegmentFormat.HeaderSize;
+            var consumedInFile = from;
             var eof = false;
             var mustRefill = false;
             while (true)
@@ -207,24 +217,27 @@ public sealed class BottleneckCache
         return true;
     }
 
-    /// <summary>Cuts a torn tail off a segment whose writer is gone. A live writer holds a shared lock
-    /// on its segment, so the exclusive open fails and the segment is left alone.</summary>
-    private static bool TryTruncate(string path, long validEnd)
+    /// <summary>
+    /// Cuts a torn tail off a segment whose writer is gone; true when something was cut. A live writer
+    /// holds a shared lock on its segment, so the exclusive open fails and the segment is left alone.
+    /// The writer may have finished the torn record, committed more and exited between the scan and
+    /// this lock, so the tail is scanned again under the lock (its records are learnt too) and only
+    /// what is still bad then is cut: nothing a writer made durable is lost.
+    /// </summary>
+    private bool TryRepair(string path, long validEnd, bool loadVectors)
     {
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
-            if (validEnd < SegmentFormat.HeaderSize)
+            var (end, torn) = Scan(fs, validEnd, loadVectors);
+            if (!torn) return false;
+            if (end < SegmentFormat.HeaderSize)
             {
-                fs.Dispose();
-                File.Delete(path);
+                File.Delete(path); // under the lock still: no writer can have come back to it
                 return true;
             }
-            if (fs.Length > validEnd)
-            {
-                fs.SetLength(validEnd);
-                fs.Flush(flushToDisk: true);
-            }
+            fs.SetLength(end);
+            fs.Flush(flushToDisk: true);
             return true;
         }
         catch (IOException) { return false; }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Cache;
 
@@ -18,8 +19,6 @@ public sealed class CacheWriter : IDisposable
     private FileStream? _stream;
 
     public string? SegmentPath { get; private set; }
-    public long RecordsWritten { get; private set; }
-    private int _pendingRecords;
 
     public CacheWriter(string cacheDir, string fingerprint, VectorPrecision precision)
     {
@@ -29,27 +28,28 @@ public sealed class CacheWriter : IDisposable
 
     public void Append(string contentId, ReadOnlySpan<float> vector) => Append(ContentKey.FromHex(contentId), vector);
 
-    public void Append(ContentKey key, ReadOnlySpan<float> vector)
-    {
-        SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
-        _pendingRecords++;
-    }
+    public void Append(ContentKey key, ReadOnlySpan<float> vector) => SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
 
     /// <summary>Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.</summary>
     public void Commit()
     {
         if (_pending.WrittenCount == 0) return;
+        var created = _stream is null;
         _stream ??= CreateSegment();
         _stream.Write(_pending.WrittenSpan);
         _stream.Flush(flushToDisk: true);
-        RecordsWritten += _pendingRecords;
-        _pendingRecords = 0;
+        // The segment's name must survive power loss as well as its bytes: once, after the first commit.
+        if (created) DirectorySync.Flush(_folder);
         _pending.Clear();
     }
 
     private FileStream CreateSegment()
     {
-        Directory.CreateDirectory(_folder);
+        if (!Directory.Exists(_folder))
+        {
+            Directory.CreateDirectory(_folder);
+            DirectorySync.Flush(Path.GetDirectoryName(_folder)!); // the new fingerprint folder's own name
+        }
         var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.bpv";
         SegmentPath = Path.Combine(_folder, name);
         // FileShare.Read: readers may look; the shared lock this takes stops a repairer (which needs

@@ -1,12 +1,5 @@
 namespace BottleneckPipeline.Config;
 
-/// <summary>What a config key means; pipeline.yaml and the README document every key from these.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class DocAttribute(string text) : Attribute
-{
-    public string Text { get; } = text;
-}
-
 /// <summary>Inclusive numeric bounds of a config value.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class RangeAttribute(double min, double max) : Attribute
@@ -15,9 +8,13 @@ public sealed class RangeAttribute(double min, double max) : Attribute
     public double Max { get; } = max;
 }
 
-/// <summary>A path value: resolved against the config file's folder.</summary>
+/// <summary>
+/// A setting that changes only how fast a result is made, never a bit of it (like extract.threads:
+/// the backbone tests check that batch size and thread count change no vector). It is left out of its
+/// section's hash, so changing it re-runs nothing.
+/// </summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class RelativePathAttribute : Attribute;
+public sealed class SpeedOnlyAttribute : Attribute;
 
 /// <summary>A computed or bookkeeping property that is not a YAML key.</summary>
 [AttributeUsage(AttributeTargets.Property)]

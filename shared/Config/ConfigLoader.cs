@@ -137,7 +137,8 @@ public static class ConfigLoader
             lines.TryAdd(path, line);
             if (!keys.TryGetValue(name, out var prop))
             {
-                errors.Add($"{source}:{line}: unknown key '{path}'. Known keys here: {string.Join(", ", keys.Keys)}");
+                var guess = NearestKey.Find(name, keys.Keys) is { } near ? $": did you mean '{near}'?" : ".";
+                errors.Add($"{source}:{line}: unknown key '{path}'{guess} Known keys here: {string.Join(", ", keys.Keys)}");
                 continue;
             }
             var type = prop.PropertyType;
@@ -256,7 +257,8 @@ public static class ConfigLoader
         return sb.ToString();
     }
 
-    /// <summary>A stable hash of each section's values (after defaults and path resolution).</summary>
+    /// <summary>A stable hash of each section's values (after defaults and path resolution), leaving
+    /// out [SpeedOnly] settings: the hashes decide what is out of date, and those change no result.</summary>
     private static Dictionary<string, string> HashSections(PipelineConfig c)
     {
         var result = new Dictionary<string, string>();
@@ -283,7 +285,7 @@ public static class ConfigLoader
                 sb.Append(']'); break;
             default:
                 sb.Append('{');
-                foreach (var (key, prop) in Keys(v.GetType())) { sb.Append(key).Append(':'); Canonical(prop.GetValue(v), sb); sb.Append(';'); }
+                foreach (var (key, prop) in Keys(v.GetType()).Where(k => k.Property.GetCustomAttribute<SpeedOnlyAttribute>() is null)) { sb.Append(key).Append(':'); Canonical(prop.GetValue(v), sb); sb.Append(';'); }
                 sb.Append('}'); break;
         }
     }

@@ -32,7 +32,7 @@ public sealed class HeadArtifact
     [IgnoreMember] public SoftmaxHead Head => new(Weights, Bias, LabelNames, Dimension);
 
     /// <summary>Where TrainHead writes the head and every later stage reads it.</summary>
-    public static string PathIn(PipelineConfig config) => Path.Combine(config.WorkspaceDir, "head.msgpack");
+    public static string PathIn(PipelineConfig config) => Path.Combine(config.Workspace, "head.msgpack");
 
     public static string ConfigJson(TrainHeadConfig config) => JsonSerializer.Serialize(config, JsonOptions);
 

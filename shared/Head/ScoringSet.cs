@@ -1,3 +1,5 @@
+using BottleneckPipeline.Metrics;
+
 namespace BottleneckPipeline.Head;
 
 /// <summary>
@@ -31,16 +33,8 @@ public sealed class ScoringSet
             var z = _logits.AsSpan(i * classes, classes);
             var label = _labels[i];
             loss += SoftmaxObjective<float>.LogSumExp(z) - z[label];
-            if (ArgMax(z) == label) correct++;
+            if (ClassificationMetrics.ArgMax(z) == label) correct++;
         }
         return new SplitScore(loss / n, (double)correct / n);
-    }
-
-    /// <summary>Index of the largest value; the first one on ties.</summary>
-    public static int ArgMax(ReadOnlySpan<float> values)
-    {
-        var best = 0;
-        for (var c = 1; c < values.Length; c++) if (values[c] > values[best]) best = c;
-        return best;
     }
 }

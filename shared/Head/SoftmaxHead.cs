@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Head;
 
@@ -34,7 +35,18 @@ public sealed class SoftmaxHead
         if (vector.Length != Dimension) throw new ArgumentException($"vector has {vector.Length} values, the head expects {Dimension}");
         for (var c = 0; c < ClassCount; c++)
             probabilities[c] = TensorPrimitives.Dot(Weights.AsSpan(c * Dimension, Dimension), vector) + Bias[c];
-        TensorPrimitives.SoftMax(probabilities[..ClassCount], probabilities[..ClassCount]);
+        StableSoftmax(probabilities[..ClassCount]);
+    }
+
+    /// <summary>
+    /// Softmax in place, shifted by the largest logit first: exp then never overflows (above ~88 a
+    /// float exp is infinite and inf/inf is NaN), and the sum is at least 1. TensorPrimitives.SoftMax
+    /// does not shift.
+    /// </summary>
+    private static void StableSoftmax(Span<float> logits)
+    {
+        TensorPrimitives.Subtract(logits, TensorPrimitives.Max(logits), logits);
+        TensorPrimitives.SoftMax(logits, logits);
     }
 
     public float[] Probabilities(ReadOnlySpan<float> vector)
@@ -52,7 +64,7 @@ public sealed class SoftmaxHead
     {
         var correct = 0;
         for (var i = 0; i < set.Count; i++)
-            if (ScoringSet.ArgMax(Probabilities(set.Rows[i])) == set.Labels[i]) correct++;
+            if (ClassificationMetrics.ArgMax(Probabilities(set.Rows[i])) == set.Labels[i]) correct++;
         return (double)correct / set.Count;
     }
 }

@@ -1,17 +1,36 @@
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Head;
 
 /// <summary>
-/// The head's view of the data: one split's examples from the index, labelled in the index's label
-/// order, with their vectors from the cache. Conflicts (unless included) and quarantined images are
-/// left out.
+/// The head's view of the data, the one reader TrainHead, Evaluate and the bench use: each split's
+/// examples from the index with their vectors from the cache of the backbone Extract last ran.
+/// Conflicts (unless dataset.include_conflicts) and quarantined images are left out. Rows are
+/// labelled in the index's label order, or in the head's for evaluation. The cache is read once,
+/// on the first split loaded.
 /// </summary>
-public static class SplitVectors
+public sealed class SplitVectors(PipelineConfig config, IndexDb db, string fingerprint)
 {
-    public static string[] LabelNames(IndexDb db)
+    private BottleneckCache? _cache;
+    private string[]? _indexLabels;
+
+    /// <summary>The reader for the vectors reports/extract.json names.</summary>
+    public static SplitVectors Open(PipelineConfig config, IndexDb db) => new(config, db, ExtractReport.Read(config).Fingerprint);
+
+    /// <summary>The index's label names, in label id order.</summary>
+    public string[] IndexLabelNames => _indexLabels ??= ReadLabelNames();
+
+    public LabelledVectors Train() => Load("train", IndexLabelNames);
+
+    public LabelledVectors Validation() => Load("validation", IndexLabelNames);
+
+    /// <param name="labelNames">the label order to use: the head's for evaluation; default the index's.</param>
+    public LabelledVectors Test(string[]? labelNames = null) => Load("test", labelNames ?? IndexLabelNames);
+
+    private string[] ReadLabelNames()
     {
         var names = new List<string>();
         using var cmd = db.Command("SELECT name FROM classes ORDER BY label_id;");
@@ -21,10 +40,10 @@ public static class SplitVectors
         return [.. names];
     }
 
-    /// <param name="labelNames">the label order to use (the index's for training, the head's for evaluation).</param>
-    public static LabelledVectors Load(IndexDb db, BottleneckCache cache, string split, string[] labelNames, bool includeConflicts)
+    private LabelledVectors Load(string split, string[] labelNames)
     {
-        var labelIds = labelNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
+        var cache = _cache ??= BottleneckCache.Open(config.CacheDir, fingerprint);
+        var labelIds = LabelIndex.Of(labelNames);
         var rows = new List<float[]>();
         var labels = new List<int>();
         var ids = new List<string>();
@@ -37,7 +56,7 @@ public static class SplitVectors
             ORDER BY e.content_id, e.class;
             """);
         cmd.Parameters.AddWithValue("$split", split);
-        cmd.Parameters.AddWithValue("$conflicts", includeConflicts);
+        cmd.Parameters.AddWithValue("$conflicts", config.Dataset.IncludeConflicts);
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {

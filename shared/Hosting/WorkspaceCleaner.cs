@@ -42,7 +42,7 @@ public static class WorkspaceCleaner
         Path.Combine(config.ReportsDir, "training_log.csv"),
         Path.Combine(config.ReportsDir, "learning_curve.png"),
         // Evaluate
-        Path.Combine(config.WorkspaceDir, "model.onnx"),
+        Path.Combine(config.Workspace, "model.onnx"),
         Path.Combine(config.ReportsDir, "evaluation.json"),
         Path.Combine(config.ReportsDir, "evaluation.md"),
         Path.Combine(config.ReportsDir, "confusion_matrix.png"),
@@ -50,7 +50,7 @@ public static class WorkspaceCleaner
 
     public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
     {
-        var workspace = config.WorkspaceDir;
+        var workspace = config.Workspace;
         var keptCache = Directory.Exists(config.CacheDir) ? config.CacheDir : null;
         if (!Directory.Exists(workspace)) return new CleanResult(workspace, [], [], keptCache);
 

@@ -1,7 +1,4 @@
 using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.Formats.Gif;
-using SixLabors.ImageSharp.Formats.Tiff;
-using SixLabors.ImageSharp.Metadata;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 
@@ -11,44 +8,24 @@ namespace BottleneckPipeline.Imaging;
 public sealed class ImageRejectedException(string reason, Exception? inner = null) : Exception(reason, inner);
 
 /// <summary>
-/// Decodes encoded image bytes to upright Rgb24 pixels: first frame only (animated GIF/WebP,
-/// multi-page TIFF), EXIF orientation applied, any pixel format (CMYK, gray, 16-bit, palette,
-/// alpha) converted by ImageSharp. The pixel count is checked from the header before any pixel
-/// memory is allocated.
+/// Decodes encoded image bytes (the formats of <see cref="ImageFormats"/>) to upright Rgb24
+/// pixels: first frame only (animated GIF/WebP, multi-page TIFF), EXIF orientation applied, any
+/// pixel format (CMYK, gray, 16-bit, palette, alpha) converted by ImageSharp. The pixel count is
+/// checked from the header before any pixel memory is allocated.
 /// </summary>
 public static class ImageLoader
 {
-    // One thread per image: parallelism comes from the decode workers, not from inside ImageSharp.
-    private static readonly Configuration Config = MakeConfiguration();
-
-    private static Configuration MakeConfiguration()
-    {
-        // A configuration of our own: Configuration.Default.Clone() shares its decoder registry, and
-        // changing that would change every other ImageSharp user in the process.
-        var c = new Configuration(
-            new SixLabors.ImageSharp.Formats.Png.PngConfigurationModule(), new SixLabors.ImageSharp.Formats.Jpeg.JpegConfigurationModule(),
-            new GifConfigurationModule(), new SixLabors.ImageSharp.Formats.Bmp.BmpConfigurationModule(),
-            new SixLabors.ImageSharp.Formats.Pbm.PbmConfigurationModule(), new SixLabors.ImageSharp.Formats.Tga.TgaConfigurationModule(),
-            new TiffConfigurationModule(), new SixLabors.ImageSharp.Formats.Webp.WebpConfigurationModule())
-        {
-            MaxDegreeOfParallelism = 1,
-        };
-        c.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
-        c.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First });
-        return c;
-    }
-
     public static Image<Rgb24> Decode(byte[] bytes, long maxPixels)
     {
         try
         {
-            var info = Image.Identify(Config, bytes, out var format)
+            var info = Image.Identify(ImageFormats.Configuration, bytes, out var format)
                 ?? throw new ImageRejectedException("not a recognised image format");
             if (format is SixLabors.ImageSharp.Formats.Jpeg.JpegFormat && IsTruncatedJpeg(bytes))
                 throw new ImageRejectedException("truncated JPEG: the image data ends before its end-of-image marker");
             if ((long)info.Width * info.Height > maxPixels)
                 throw new ImageRejectedException($"too many pixels ({info.Width}x{info.Height} > dataset.max_pixels {maxPixels})");
-            var image = Image.Load<Rgb24>(Config, bytes);
+            var image = Image.Load<Rgb24>(ImageFormats.Configuration, bytes);
             // WebP's 2.x decoder has no first-frame mode: drop the other frames before any processing.
             while (image.Frames.Count > 1) image.Frames.RemoveFrame(image.Frames.Count - 1);
             image.Mutate(x => x.AutoOrient());

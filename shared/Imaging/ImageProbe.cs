@@ -2,12 +2,6 @@ using System.Buffers;
 using System.Security.Cryptography;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
-using SixLabors.ImageSharp.Formats.Bmp;
-using SixLabors.ImageSharp.Formats.Gif;
-using SixLabors.ImageSharp.Formats.Jpeg;
-using SixLabors.ImageSharp.Formats.Png;
-using SixLabors.ImageSharp.Formats.Tiff;
-using SixLabors.ImageSharp.Formats.Webp;
 
 namespace BottleneckPipeline.Imaging;
 
@@ -30,11 +24,6 @@ public readonly record struct ProbeOutcome(ProbedImage? Image, string? RejectRea
 /// </summary>
 public static class ImageProbe
 {
-    /// <summary>Only the six formats the pipeline accepts; TGA (no magic bytes) and others are left out on purpose.</summary>
-    private static readonly Configuration Formats = new(
-        new JpegConfigurationModule(), new PngConfigurationModule(), new GifConfigurationModule(),
-        new BmpConfigurationModule(), new WebpConfigurationModule(), new TiffConfigurationModule());
-
     public static ProbeOutcome Probe(string path, long size, long maxPixels)
     {
         // Zero bytes also covers FIFOs, sockets and devices, which report size 0: they are never opened,
@@ -79,7 +68,7 @@ public static class ImageProbe
         IImageFormat? format;
         try
         {
-            info = Image.Identify(Formats, stream, out format);
+            info = Image.Identify(ImageFormats.Configuration, stream, out format);
         }
         catch (Exception e) when (e is not OutOfMemoryException && (e is not IOException || e is EndOfStreamException))
         {
@@ -89,8 +78,8 @@ public static class ImageProbe
             return ProbeOutcome.Rejected($"corrupt image header: {e.Message}");
         }
         if (info is null || format is null)
-            return ProbeOutcome.Rejected("not an image: content is not JPEG, PNG, GIF, BMP, WebP or TIFF", notAnImage: true);
-        var name = FormatName(format);
+            return ProbeOutcome.Rejected($"not an image: content is not {ImageFormats.Accepted}", notAnImage: true);
+        var name = ImageFormats.Name(format);
         if (info.Width <= 0 || info.Height <= 0)
             return ProbeOutcome.Rejected($"corrupt {name} header: {info.Width}x{info.Height} pixels");
         var pixels = (long)info.Width * info.Height;
@@ -114,16 +103,4 @@ public static class ImageProbe
         while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0) total += n;
         return total;
     }
-
-    /// <summary>The stored format name: jpeg, png, gif, bmp, webp or tiff.</summary>
-    private static string FormatName(IImageFormat format) => format switch
-    {
-        JpegFormat => "jpeg",
-        PngFormat => "png",
-        GifFormat => "gif",
-        BmpFormat => "bmp",
-        WebpFormat => "webp",
-        TiffFormat => "tiff",
-        _ => format.Name.ToLowerInvariant(),
-    };
 }

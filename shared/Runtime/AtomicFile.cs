@@ -1,8 +1,9 @@
 namespace BottleneckPipeline.Runtime;
 
 /// <summary>
-/// Writes an artifact to a temporary name beside it, flushes it to disk and renames it into place,
-/// so a reader (or a run after kill -9) sees either the old file or the whole new one.
+/// Writes an artifact to a temporary name beside it, flushes it to disk, renames it into place and
+/// flushes the folder (so the rename itself survives power loss): a reader, or a run after kill -9
+/// or a power cut, sees either the old file or the whole new one.
 /// </summary>
 public static class AtomicFile
 {
@@ -19,6 +20,7 @@ public static class AtomicFile
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);
+            DirectorySync.Flush(dir);
         }
         catch
         {

@@ -29,8 +29,7 @@ public static class EvaluateStage
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash, dataset,
             headLabels =>
             {
-                var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-                var test = SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
+                var test = new SplitVectors(config, db, extract.Fingerprint).Test(headLabels);
                 if (test.Count == 0)
                     throw new InputException(FormattableString.Invariant(
                         $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so there is nothing to evaluate the head on. ") +
@@ -63,7 +62,7 @@ public static class EvaluateStage
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
         var embedded = ImageEmbedder.Embed(spec, config, [.. scan.Files.Select(f => Path.Join(dataDir, f.RelPath))], ct);
-        var labelIds = artifact.LabelNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => x.i, StringComparer.Ordinal);
+        var labelIds = LabelIndex.Of(artifact.LabelNames);
         var rows = new List<float[]>();
         var labels = new List<int>();
         var ids = new List<string>();

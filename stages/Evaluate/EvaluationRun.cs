@@ -20,7 +20,7 @@ public sealed record EvaluationOutcome(bool UpToDate, EvaluationReport? Report, 
 /// </summary>
 public static class EvaluationRun
 {
-    public static string ModelPath(PipelineConfig config) => Path.Combine(config.WorkspaceDir, "model.onnx");
+    public static string ModelPath(PipelineConfig config) => Path.Combine(config.Workspace, "model.onnx");
 
     public static string InputsHash(string evaluateSectionHash, string headInputsHash, string upstreamHash) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
@@ -19,7 +20,7 @@ public static class LabelCheck
     public static int[] ToHeadIndices(IReadOnlyList<string> rowLabels, string[] headLabels, string dataDir, string headPath)
     {
         EnsureKnown(rowLabels, headLabels, dataDir, headPath);
-        var index = headLabels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);
+        var index = LabelIndex.Of(headLabels);
         return rowLabels.Select(l => index[l]).ToArray();
     }
 }

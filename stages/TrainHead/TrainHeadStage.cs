@@ -20,13 +20,11 @@ public static class TrainHeadStage
         var extract = ExtractReport.Read(config);
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
         {
-            var labels = SplitVectors.LabelNames(db);
-            var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-            var include = config.Dataset.IncludeConflicts;
-            var train = SplitVectors.Load(db, cache, "train", labels, include);
-            RequireEveryClass(db, train, include);
-            var validation = SplitVectors.Load(db, cache, "validation", labels, include);
+            var splits = new SplitVectors(config, db, extract.Fingerprint);
+            var train = splits.Train();
             if (train.Count == 0) throw EmptyTrainSplit(config, db);
+            RequireEveryClass(db, train, config.Dataset.IncludeConflicts);
+            var validation = splits.Validation();
             return (train, validation.Count > 0 ? validation : null);
         }, ct: ct);
     }

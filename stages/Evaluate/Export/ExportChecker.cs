@@ -1,3 +1,4 @@
+using BottleneckPipeline.Metrics;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BottleneckPipeline.Evaluate.Export;
@@ -26,7 +27,7 @@ public static class ExportChecker
         {
             var expected = expectedProbabilities[i];
             if (expected.Length != actual[i].Length) throw new ArgumentException($"image {i}: the exported model gives {actual[i].Length} classes, the head {expected.Length}");
-            if (Metrics.ClassificationMetrics.ArgMax(expected) == Metrics.ClassificationMetrics.ArgMax(actual[i])) agree++;
+            if (ClassificationMetrics.ArgMax(expected) == ClassificationMetrics.ArgMax(actual[i])) agree++;
             for (var c = 0; c < expected.Length; c++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[c] - actual[i][c]));
         }
         var agreement = (double)agree / actual.Length;

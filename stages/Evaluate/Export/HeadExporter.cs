@@ -13,8 +13,10 @@ public sealed record ExportProvenance(string BackboneName, string BackboneFinger
 /// <summary>
 /// Builds one ONNX file from the backbone's graph: raw RGB pixels -> normalization nodes -> the
 /// backbone up to its bottleneck -> Flatten -> Gemm(head) -> Softmax -> "probabilities".
-/// Nodes the new output does not need (the backbone's own classifier) are pruned. Label names
-/// and the input contract go into metadata_props so the file is usable on its own.
+/// Nodes the new output does not need (the backbone's own classifier) are pruned. A batch fixed at
+/// 1 is made dynamic, as Extract's own copy is, and "pixels" is the only graph input (the weights
+/// are initializers only). Label names and the input contract go into metadata_props so the file
+/// is usable on its own.
 /// </summary>
 public static class HeadExporter
 {
@@ -39,6 +41,13 @@ public static class HeadExporter
         foreach (var name in new[] { InputName, OutputName })
             if (allNames.Contains(name)) throw new InputException($"the backbone already has a tensor named {name}; export cannot add its own.");
 
+        if (backboneInput.Type?.TensorType?.Shape?.Dim is [{ DimValue: 1 }, ..])
+        {
+            // Like BackboneSession: the batch becomes symbolic in inputs, value infos, outputs and
+            // Reshape shapes, so the exported model takes N images in one run.
+            graph.SetDim();
+            backboneInput = graph.Input.First(i => i.Name == backboneInput.Name);
+        }
         var batchDim = BatchDimension(backboneInput);
         var size = preprocessing.InputSize;
         var plane = (long)size * size;
@@ -109,8 +118,10 @@ public static class HeadExporter
 
         graph.Input.Clear();
         graph.Input.Add(OnnxTensors.FloatValueInfo(InputName, batchDim, 3L, (long)size, (long)size));
-        // IR version 3 wants every initializer listed as a graph input as well.
-        if (model.IrVersion < 4) graph.Input.AddRange(keptInitializers.Select(OnnxTensors.ValueInfoFor));
+        // IR version 3 wants every initializer listed as a graph input as well, so a runtime or a
+        // viewer shows 100-odd weights beside pixels; from version 4 they are initializers only.
+        // Nothing else in the file depends on the IR version.
+        if (model.IrVersion < 4) model.IrVersion = 4;
         graph.Output.Clear();
         graph.Output.Add(OnnxTensors.FloatValueInfo(OutputName, batchDim, (long)head.ClassCount));
 

@@ -3,7 +3,7 @@ using Onnx;
 
 namespace BottleneckPipeline.Evaluate.Export;
 
-/// <summary>Building and reading ONNX initializers and value infos.</summary>
+/// <summary>Building ONNX initializers, value infos, attributes and nodes.</summary>
 internal static class OnnxTensors
 {
     public static TensorProto Float(string name, float[] values, params long[] dims)
@@ -22,13 +22,6 @@ internal static class OnnxTensors
         return t;
     }
 
-    public static float[] ReadFloats(TensorProto t)
-    {
-        if (t.DataType != (int)TensorProto.Types.DataType.Float) throw new InvalidDataException($"initializer {t.Name} is not float32");
-        if (t.FloatData.Count > 0) return t.FloatData.ToArray();
-        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
-    }
-
     /// <summary>A float tensor value info; a dimension is a fixed size (long) or a symbolic name (string).</summary>
     public static ValueInfoProto FloatValueInfo(string name, params object[] dims)
     {
@@ -40,13 +33,6 @@ internal static class OnnxTensors
             Name = name,
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
         };
-    }
-
-    public static ValueInfoProto ValueInfoFor(TensorProto t)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } } };
     }
 
     public static AttributeProto IntAttribute(string name, long value) =>

@@ -117,6 +117,54 @@ public class BottleneckCacheTests
         Assert.Equal(before, new FileInfo(live.SegmentPath!).Length);
     }
 
+    /// <summary>One framed record, as a writer appends it.</summary>
+    private static byte[] Record(int i)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        SegmentFormat.Encode(ContentKey.FromHex(Id(i)), Vector(i), VectorPrecision.Float32, new System.Buffers.ArrayBufferWriter<byte>(), output);
+        return output.WrittenSpan.ToArray();
+    }
+
+    [Fact]
+    public void A_repair_keeps_what_a_writer_committed_between_the_scan_and_the_truncation()
+    {
+        using var t = new TempDir();
+        var folder = BottleneckCache.FolderFor(t.Path, Fp);
+        Directory.CreateDirectory(folder);
+        var segment = Path.Combine(folder, "seg-1-writer.bpv");
+        var second = Record(2);
+        // What a repairing reader sees while the segment's writer is halfway through record 2.
+        File.WriteAllBytes(segment, [.. SegmentFormat.Magic, .. Record(1), .. second.AsSpan(0, second.Length / 2)]);
+
+        // Between the reader's scan and its exclusive lock, the writer finishes record 2, commits
+        // record 3 (fsync) and exits, as CacheWriter does: append under a shared lock.
+        var writerRan = false;
+        void WriterFinishes(string path)
+        {
+            if (path != segment) return;
+            var writer = new Thread(() =>
+            {
+                using var fs = new FileStream(segment, FileMode.Append, FileAccess.Write, FileShare.Read);
+                fs.Write(second.AsSpan(second.Length / 2));
+                fs.Write(Record(3));
+                fs.Flush(flushToDisk: true);
+            });
+            writer.Start();
+            writer.Join();
+            writerRan = true;
+        }
+        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, beforeRepairLock: WriterFinishes);
+        Assert.True(writerRan);
+        Assert.Equal(0, repairing.Stats.RepairedSegments);
+        Assert.Equal(3, repairing.Count); // the repairer learnt the records it found under the lock
+
+        var after = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(0, after.Stats.TornSegments);
+        Assert.Equal(3, after.Count);
+        Assert.Equal(Vector(2), after.Get(Id(2)));
+        Assert.Equal(Vector(3), after.Get(Id(3)));
+    }
+
     [Fact]
     public async Task Two_writers_on_one_cache_dir_at_once_both_succeed()
     {

@@ -40,6 +40,28 @@ public class ConfigLoaderTests
         Assert.Contains("validation_percent", msg); // the known keys are listed
     }
 
+    [Theory]
+    [InlineData("train_head:\n  optimiser: adam\n", "train_head.optimiser", "optimizer")]
+    [InlineData("dataset:\n  root: x\n  validaton_percent: 5\n", "dataset.validaton_percent", "validation_percent")]
+    [InlineData("extract:\n  treads: 2\n", "extract.treads", "threads")]
+    [InlineData("trian_head:\n  steps: 5\n", "trian_head", "train_head")]
+    [InlineData("extract:\n  batchsize: 2\n", "extract.batchsize", "batch_size")]
+    public void UnknownKeySuggestsTheNearestKnownOne(string yaml, string key, string suggestion)
+    {
+        var msg = Error(yaml.StartsWith("dataset:", StringComparison.Ordinal) ? yaml : "dataset: { root: x }\n" + yaml);
+        Assert.Contains($"unknown key '{key}'", msg);
+        Assert.Contains($"did you mean '{suggestion}'?", msg);
+    }
+
+    [Fact]
+    public void AnUnknownKeyFarFromEveryKnownOneGetsNoGuess()
+    {
+        var msg = Error("dataset: { root: x }\nextract:\n  colour_space: rgb\n");
+        Assert.Contains("unknown key 'extract.colour_space'", msg);
+        Assert.DoesNotContain("did you mean", msg);
+        Assert.Contains("resize", msg); // the known keys are still listed
+    }
+
     [Fact]
     public void WrongTypeIsNamedWithItsLine()
     {

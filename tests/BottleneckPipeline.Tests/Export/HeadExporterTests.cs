@@ -49,14 +49,50 @@ public class HeadExporterTests(ITestOutputHelper output)
 
         using var exported = new InferenceSession(path);
         Assert.Equal([HeadExporter.InputName], exported.InputMetadata.Keys);
-        Assert.Equal([1, 3, 224, 224], exported.InputMetadata[HeadExporter.InputName].Dimensions);
-        Assert.Equal([1, 5], exported.OutputMetadata[HeadExporter.OutputName].Dimensions);
+        Assert.Equal([-1, 3, 224, 224], exported.InputMetadata[HeadExporter.InputName].Dimensions);
+        Assert.Equal([-1, 5], exported.OutputMetadata[HeadExporter.OutputName].Dimensions);
         var meta = exported.ModelMetadata.CustomMetadataMap;
         Assert.Equal(head.LabelNames, JsonSerializer.Deserialize<string[]>(meta["labels"]));
         Assert.Equal("224", meta["input_size"]);
         Assert.Equal("NCHW", meta["input_layout"]);
         Assert.Contains("caffe-bgr", meta["preprocessing"]);
         Assert.Equal("fp-test", meta["backbone_fingerprint"]);
+    }
+
+    [Fact]
+    public void Exported_resnet18_takes_a_batch_of_8_and_its_only_input_is_pixels()
+    {
+        using var dir = new TempDir();
+        var images = ExportTestImages.Load(224, perClass: 2).Take(8).ToList();
+        Assert.Equal(8, images.Count);
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
+        var path = dir["model.onnx"];
+        HeadExporter.ExportToFile(path, File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0", preprocessing,
+            ExportTestImages.RandomHead(5, 512, 0.05, 1), Provenance);
+
+        // The file itself, as any runtime or viewer reads it: one input, pixels, with a symbolic batch.
+        var graph = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
+        var input = Assert.Single(graph.Input);
+        Assert.Equal(HeadExporter.InputName, input.Name);
+        var dims = input.Type.TensorType.Shape.Dim;
+        Assert.NotEmpty(dims[0].DimParam);
+        Assert.Equal([3L, 224L, 224L], dims.Skip(1).Select(d => d.DimValue));
+        Assert.NotEmpty(Assert.Single(graph.Output).Type.TensorType.Shape.Dim[0].DimParam);
+        Assert.True(graph.Initializer.Count > 100, "the weights stay in the file, as initializers");
+
+        using var session = new InferenceSession(path);
+        var batched = new float[8 * 3 * 224 * 224];
+        for (var i = 0; i < 8; i++) images[i].CopyTo(batched, i * 3 * 224 * 224);
+        var all = ExportTestImages.RunOne(session, HeadExporter.InputName, HeadExporter.OutputName, batched, [8, 3, 224, 224]);
+        Assert.Equal(8 * 5, all.Length);
+        var maxDiff = 0f;
+        for (var i = 0; i < 8; i++)
+        {
+            var single = ExportTestImages.RunOne(session, HeadExporter.InputName, HeadExporter.OutputName, images[i], [1, 3, 224, 224]);
+            for (var c = 0; c < 5; c++) maxDiff = Math.Max(maxDiff, Math.Abs(single[c] - all[i * 5 + c]));
+        }
+        output.WriteLine($"batch of 8 against 8 single runs: max |diff| {maxDiff:E2}");
+        Assert.True(maxDiff <= 1e-6f, $"max |diff| {maxDiff}"); // measured: 0, bitwise equal
     }
 
     [Fact]

@@ -39,28 +39,35 @@ public class SyntheticBackboneExportTests
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 
+    private static readonly ExportPreprocessing CustomNhwc =
+        ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
+
+    private static List<float[]> NoiseImages(int count)
+    {
+        var random = new BottleneckPipeline.Head.SeededRandom(8);
+        return [.. Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 3 * Size * Size).Select(_ => (float)random.NextInt(256)).ToArray())];
+    }
+
+    /// <summary>The reference, written out by hand: per channel (x/255 - mean)/std, then CHW -> HWC, then the head in C#.</summary>
+    private static float[] Expected(BottleneckPipeline.Head.SoftmaxHead head, float[] image)
+    {
+        float[] mean = [0.5f, 0.4f, 0.3f], std = [0.2f, 0.25f, 0.5f];
+        var hwc = new float[image.Length];
+        for (var c = 0; c < 3; c++)
+            for (var k = 0; k < Size * Size; k++)
+                hwc[k * 3 + c] = (image[c * Size * Size + k] / 255f - mean[c]) / std[c];
+        return head.Probabilities(hwc);
+    }
+
     [Fact]
     public void Nhwc_backbone_gets_transposed_custom_normalized_pixels()
     {
         using var dir = new TempDir();
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
         var head = ExportTestImages.RandomHead(3, 3 * Size * Size, 0.3, 4);
-        HeadExporter.ExportToFile(dir["m.onnx"], NhwcBackbone(), "features", preprocessing, head, new ExportProvenance("custom", "fp", "h"));
+        HeadExporter.ExportToFile(dir["m.onnx"], NhwcBackbone(), "features", CustomNhwc, head, new ExportProvenance("custom", "fp", "h"));
 
-        var random = new BottleneckPipeline.Head.SeededRandom(8);
-        var images = Enumerable.Range(0, 5).Select(_ => Enumerable.Range(0, 3 * Size * Size).Select(_ => (float)random.NextInt(256)).ToArray()).ToList();
-        var expected = images.Select(image =>
-        {
-            // Reference written out by hand: per channel (x/255 - mean)/std, then CHW -> HWC.
-            float[] mean = [0.5f, 0.4f, 0.3f], std = [0.2f, 0.25f, 0.5f];
-            var hwc = new float[image.Length];
-            for (var c = 0; c < 3; c++)
-                for (var k = 0; k < Size * Size; k++)
-                    hwc[k * 3 + c] = (image[c * Size * Size + k] / 255f - mean[c]) / std[c];
-            return head.Probabilities(hwc);
-        }).ToList();
-
-        var check = ExportChecker.Check(dir["m.onnx"], images, expected);
+        var images = NoiseImages(5);
+        var check = ExportChecker.Check(dir["m.onnx"], images, [.. images.Select(i => Expected(head, i))]);
         Assert.True(check.Passed, $"agreement {check.ArgmaxAgreement}, max diff {check.MaxAbsProbabilityDifference}");
 
         var exported = ModelProto.Parser.ParseFrom(File.ReadAllBytes(dir["m.onnx"]));
@@ -68,5 +75,23 @@ public class SyntheticBackboneExportTests
         Assert.DoesNotContain(exported.Graph.Initializer, t => t.Name == "old_w");
         Assert.Contains(exported.Graph.Node, n => n.OpType == "Transpose");
         Assert.DoesNotContain(exported.Graph.Node, n => n.OpType == "Gather");
+    }
+
+    [Fact]
+    public void Logits_in_the_thousands_give_finite_probabilities_in_the_export_and_in_csharp()
+    {
+        using var dir = new TempDir();
+        // Weights 300 times the usual: logits of several thousand, where an unshifted exp overflows.
+        var head = ExportTestImages.RandomHead(3, 3 * Size * Size, 100, 4);
+        HeadExporter.ExportToFile(dir["m.onnx"], NhwcBackbone(), "features", CustomNhwc, head, new ExportProvenance("custom", "fp", "h"));
+
+        var images = NoiseImages(5);
+        var expected = images.Select(i => Expected(head, i)).ToList();
+        Assert.All(expected.SelectMany(p => p), v => Assert.True(float.IsFinite(v), "the C# head gave a non-finite probability"));
+        Assert.True(expected.Select(p => Array.IndexOf(p, p.Max())).Distinct().Count() >= 2, "the head should not pick one class for every image");
+        var actual = ExportChecker.Run(dir["m.onnx"], images);
+        Assert.All(actual.SelectMany(p => p), v => Assert.True(float.IsFinite(v), "the exported model gave a non-finite probability"));
+        var check = ExportChecker.Check(dir["m.onnx"], images, expected);
+        Assert.True(check.Passed, $"agreement {check.ArgmaxAgreement}, max diff {check.MaxAbsProbabilityDifference}");
     }
 }

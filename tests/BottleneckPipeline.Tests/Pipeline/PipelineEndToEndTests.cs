@@ -5,6 +5,7 @@ using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Tests.Pipeline;
@@ -75,6 +76,44 @@ public class PipelineEndToEndTests(SmallPipeline run)
         Assert.Equal(before, outputs.Select(o => Snapshot(Path.Combine(run.Config.Workspace, o))));
     }
 
+    /// <summary>The fixture's config file with extra YAML appended, written beside it so that it
+    /// names the same workspace; loaded from the file, so its section hashes are the real ones.</summary>
+    private PipelineConfig Variant(string name, string extraYaml)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(run.Config.SourcePath)!, name + ".yaml");
+        File.WriteAllText(path, File.ReadAllText(run.Config.SourcePath) + extraYaml);
+        return ConfigLoader.Load(path);
+    }
+
+    [Theory]
+    [InlineData("threads: 1")]
+    [InlineData("sessions: 3")]
+    [InlineData("decode_workers: 1")]
+    [InlineData("batch_size: 3")]
+    public void ASpeedSettingLeavesExtractTrainHeadAndEvaluateUpToDate(string setting)
+    {
+        var config = Variant("speed-setting", $"extract:\n  {setting}\n");
+        var head = File.ReadAllBytes(HeadArtifact.PathIn(config));
+        var model = File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx"));
+        using (var db = IndexDb.Open(config.IndexPath))
+        {
+            Assert.True(ExtractStage.Run(config, db).UpToDate, $"{setting}: Extract re-ran");
+            Assert.True(TrainHeadStage.Run(config, db).UpToDate, $"{setting}: TrainHead re-ran");
+            Assert.True(EvaluateStage.Run(config, db).UpToDate, $"{setting}: Evaluate re-ran");
+        }
+        Assert.Equal(head, File.ReadAllBytes(HeadArtifact.PathIn(config)));
+        Assert.Equal(model, File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx")));
+    }
+
+    [Fact]
+    public void ASettingThatChangesTheVectorsMakesExtractRunAgain()
+    {
+        var config = Variant("resize-setting", "extract:\n  resize: center-crop\n  threads: 1\n");
+        using var db = IndexDb.Open(config.IndexPath);
+        Assert.Equal(ExtractReport.Read(run.Config).InputsHash, ExtractStage.InputsHash(run.Config, db));
+        Assert.NotEqual(ExtractReport.Read(config).InputsHash, ExtractStage.InputsHash(config, db));
+    }
+
     [Fact]
     public void Another_workspace_with_the_same_data_and_seed_trains_the_same_head_without_embedding_again()
     {
@@ -94,6 +133,23 @@ public class PipelineEndToEndTests(SmallPipeline run)
         Assert.True(a.Bias.AsSpan().SequenceEqual(b.Bias), "head bias differs");
         Assert.Equal(run.First.Report!.ConfusionMatrix.Rows, outcome.Report!.ConfusionMatrix.Rows);
         Assert.Equal(run.First.Report.Misclassified, outcome.Report.Misclassified);
+    }
+
+    [Fact]
+    public void PredictRefusesAFormatThatIngestRejects()
+    {
+        using var other = new TempDir();
+        // A valid binary PPM (Netpbm): ImageSharp can decode it, but the pipeline does not take it.
+        var ppm = other["photo.ppm"];
+        File.WriteAllBytes(ppm, [.. "P6\n8 8\n255\n"u8, .. Enumerable.Repeat((byte)128, 8 * 8 * 3)]);
+        Assert.NotNull(BottleneckPipeline.Imaging.ImageProbe.Probe(ppm, new FileInfo(ppm).Length, 50_000_000).RejectReason);
+        var jpeg = other["flower.jpg"];
+        File.Copy(Directory.GetFiles(Directory.GetDirectories(run.Data)[0])[0], jpeg);
+
+        var (count, skipped) = EvaluateStage.Predict(run.Config, [ppm, jpeg], other["predictions.csv"], topK: 1);
+        Assert.Equal(1, count);
+        Assert.Contains(ppm, Assert.Single(skipped));
+        Assert.DoesNotContain("photo.ppm", File.ReadAllText(other["predictions.csv"]));
     }
 
     [Fact]
