@@ -30,10 +30,10 @@ public static class EvaluateStage
             headLabels =>
             {
                 var test = new SplitVectors(config, db, extract.Fingerprint).Test(headLabels);
-                if (test.Count == 0)
+                if (test.Count == 0 && config.Evaluate.Export)
                     throw new InputException(FormattableString.Invariant(
-                        $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so there is nothing to evaluate the head on. ") +
-                        $"Raise dataset.test_percent in {config.SourcePath} or add images, then run make again.");
+                        $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so the exported model cannot be checked. ") +
+                        $"Raise dataset.test_percent or add images, or set 'evaluate.export: false' in {config.SourcePath}, then run make again.");
                 // The export check needs every test image as it was embedded: checked before model.onnx
                 // is replaced, so a missing one stops the run with the old model in place.
                 if (config.Evaluate.Export)

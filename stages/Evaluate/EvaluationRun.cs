@@ -66,6 +66,7 @@ public static class EvaluationRun
     /// <summary>The stage's closing line: the test accuracy first, since that is what a user runs it for.</summary>
     private static string Summary(EvaluationReport report)
     {
+        if (report.TestImages == 0) return "Evaluate: the test split is empty (dataset.test_percent, or too few images): nothing to evaluate";
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"Evaluate: test accuracy {100 * report.TestAccuracy:0.0}% on {report.TestImages} images, top-{report.TopK} {100 * report.TopKAccuracy:0.0}%");
         if (report.Export is { } e)

@@ -55,16 +55,22 @@ public class UserMistakeTests
     }
 
     [Fact]
-    public void No_test_split_with_export_off_makes_Evaluate_exit_3_naming_test_percent()
+    public void No_test_image_makes_Evaluate_exit_3_with_export_on_and_say_so_without()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 3));
-        WriteConfig(rig, "  test_percent: 0", evaluate: "  export: false");
+        // With 20% held out for test, none of these ten images lands there.
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 5));
         foreach (var stage in new[] { "Ingest", "Extract", "TrainHead" }) rig.RunOk(stage);
+        Assert.Empty(rig.Query("SELECT rel_path FROM examples WHERE split = 'test';"));
+
         var r = rig.Run("Evaluate");
         AssertUserError(r, ExitCodes.BadInput, "evaluate");
-        Assert.Contains("dataset.test_percent is 0", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("dataset.test_percent is 20", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("evaluate.export: false", r.StdErr, StringComparison.Ordinal);
         Assert.Equal("evaluate failed", rig.Runs()[^1]);
+
+        rig.WriteConfig("evaluate:\n  export: false");
+        Assert.Contains("the test split is empty", rig.RunOk("Evaluate").StdOut, StringComparison.Ordinal);
     }
 
     [Fact]
