@@ -102,7 +102,7 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         File.WriteAllText(outDir["notes.html"], "<p>my own notes</p>");
         var refused = StageProcess.Run("Evaluate", "--config", run.ConfigPath, "--data", run.Data, "--out", outDir["notes.json"]);
         Assert.Equal(3, refused.ExitCode);
-        Assert.Contains($"evaluate: error: {outDir["notes.html"]} exists and was not written by Evaluate", refused.StdErr);
+        Assert.Contains($"evaluate --data: error: {outDir["notes.html"]} exists and was not written by Evaluate", refused.StdErr);
         Assert.Equal("<p>my own notes</p>", File.ReadAllText(outDir["notes.html"]));
         Assert.False(File.Exists(outDir["notes.json"]));
 
