@@ -46,6 +46,7 @@ public static class WorkspaceCleaner
         Path.Combine(config.ReportsDir, "evaluation.json"),
         Path.Combine(config.ReportsDir, "evaluation.md"),
         Path.Combine(config.ReportsDir, "confusion_matrix.png"),
+        Path.Combine(config.ReportsDir, "evaluation.html"),
     ];
 
     public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
