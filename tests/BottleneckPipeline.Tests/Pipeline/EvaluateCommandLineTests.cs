@@ -58,7 +58,7 @@ public class EvaluateCommandLineTests(SmallPipeline run)
 
         var r = StageProcess.Run("Evaluate", "--config", run.Config.SourcePath, "--data", other["scored"], "--out", other["out.json"]);
         Assert.True(r.ExitCode == ExitCodes.BadInput, $"exited {r.ExitCode}:\n{r.Output}");
-        Assert.StartsWith("evaluate: error:", r.StdErr, StringComparison.Ordinal);
+        Assert.StartsWith("evaluate --data: error:", r.StdErr, StringComparison.Ordinal);
         Assert.Contains("cacti, orchids", r.StdErr, StringComparison.Ordinal);
         Assert.False(File.Exists(other["out.json"]));
     }
