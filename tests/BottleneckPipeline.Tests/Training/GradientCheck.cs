@@ -36,8 +36,9 @@ internal static class GradientCheck
     /// <param name="inputValues">The cut's values; targets or upstream values; head values when the loss has a head.</param>
     /// <param name="checkInput">Also check the gradient of the cut tensor.</param>
     /// <param name="maxPerTensor">At most this many coordinates per tensor (chosen with a fixed seed).</param>
+    /// <param name="include">Which tensors to check (all by default).</param>
     public static Report Run(TrainableRegion region, TrainingLoss loss, IReadOnlyDictionary<string, double[]> inputValues, bool checkInput = true,
-        int maxPerTensor = 400, Precision? precision = null, TrainingGraphOptions? options = null)
+        int maxPerTensor = 400, Precision? precision = null, TrainingGraphOptions? options = null, Func<string, bool>? include = null)
     {
         var step = TrainingGraphBuilder.Build(region, loss, options, backward: true, inputGradient: checkInput);
         var forward = TrainingGraphBuilder.Build(region, loss, options, backward: false);
@@ -67,7 +68,7 @@ internal static class GradientCheck
         var mismatches = new List<Mismatch>();
         var count = 0;
         var worst = 0.0;
-        foreach (var name in checkedTensors)
+        foreach (var name in checkedTensors.Where(include ?? (_ => true)))
         {
             var (data, _) = values[name];
             var grad = analytic[name];
