@@ -23,7 +23,7 @@ internal abstract class GradientRule
 }
 
 /// <summary>What a gradient rule sees while the training graph is built.</summary>
-internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, IReadOnlyDictionary<string, long[]> shapes, Func<string, bool> needsGradient, TrainingGraphOptions options)
+internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, IReadOnlyDictionary<string, long[]> shapes, Func<string, bool> needsGradient, TrainingGraphOptions options, bool backward)
 {
     private readonly Dictionary<string, List<string>> _contributions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _shapeOf = new(StringComparer.Ordinal);
@@ -31,6 +31,8 @@ internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, I
     public GraphEmitter Emit { get; } = emit;
     public ForwardGraph Forward { get; } = forward;
     public TrainingGraphOptions Options { get; } = options;
+    /// <summary>Whether the graph gets a backward pass (a forward-only graph computes nothing only the backward needs).</summary>
+    public bool WithBackward { get; } = backward;
 
     /// <summary>Whether a gradient must flow into this tensor: it depends on the cut or a trained weight, and is wanted.</summary>
     public bool NeedsGradient(string tensor) => tensor.Length > 0 && needsGradient(tensor);

@@ -33,9 +33,10 @@ internal static class PoolChecks
 
 /// <summary>
 /// MaxPool: the gradient of each window goes to the input that won it (the first maximum in row
-/// order, as ORT's MaxPool picks it). The default form compares each kernel offset's strided view
-/// of the input with the output, masks dY with it, and sums the masks back with Col2Im; the
-/// reference note's Indices + ScatterElements form is kept to measure against.
+/// order, as ORT's MaxPool picks it). The default is the reference note's form: MaxPool's Indices
+/// and one ScatterElements with add. The window-mask form (no scatter: windows unfolded by a one-hot
+/// Conv, ArgMax, Col2Im) measured 1.1-2x slower in ORT 1.31 on the CPU (make bench BENCH=fine-tune-engine),
+/// and stays for providers where a scatter-add is the slow part.
 /// </summary>
 internal sealed class MaxPoolGradient : GradientRule
 {
@@ -50,7 +51,7 @@ internal sealed class MaxPoolGradient : GradientRule
     public override void Forward(NodeProto node, GradientContext ctx)
     {
         var copy = node.Clone();
-        if (ctx.Options.MaxPoolGradient == MaxPoolGradientForm.IndicesScatter && copy.Output.Count < 2) copy.Output.Add(IndicesName(node));
+        if (ctx.WithBackward && ctx.Options.MaxPoolGradient == MaxPoolGradientForm.IndicesScatter && copy.Output.Count < 2) copy.Output.Add(IndicesName(node));
         ctx.Emit.Add(copy);
     }
 
@@ -65,35 +66,32 @@ internal sealed class MaxPoolGradient : GradientRule
         var geo = WindowGeometry.Of(node, xShape[2], xShape[3]);
         ctx.AddGradient(x, ctx.Options.MaxPoolGradient == MaxPoolGradientForm.IndicesScatter
             ? IndicesScatter(ctx, node, dy, xShape)
-            : WindowMasks(ctx.Emit, x, node.Output[0], dy, xShape[1], geo));
+            : WindowMasks(ctx.Emit, x, dy, xShape[1], geo));
     }
 
-    private static string WindowMasks(GraphEmitter e, string x, string y, string dy, long channels, WindowGeometry geo)
+    /// <summary>
+    /// Unfolds every window with one Conv (a one-hot kernel per offset, over channels as the batch),
+    /// takes each window's first maximum with ArgMax, turns it into a one-hot mask scaled by dY, and
+    /// sums the masks back with Col2Im: a handful of whole-tensor ops instead of a scatter.
+    /// </summary>
+    private static string WindowMasks(GraphEmitter e, string x, string dy, long channels, WindowGeometry geo)
     {
-        // Padding never wins a window: it is -inf here, as it is inside MaxPool.
-        var padded = geo.HasPadding
-            ? e.Op("Pad", "maxpool_pad", [x, e.Int64s(0, 0, geo.PadTop, geo.PadLeft, 0, 0, geo.PadBottom, geo.PadRight), e.Scalar(double.NegativeInfinity)])
-            : x;
-        var zero = e.Scalar(0);
-        var parts = new List<string>();
-        string? taken = null;
-        for (var i = 0; i < geo.KernelH; i++)
-            for (var j = 0; j < geo.KernelW; j++)
-            {
-                var view = e.Slice(padded, "maxpool_view", [i, j], [i + geo.StrideH * (geo.OutH - 1) + 1, j + geo.StrideW * (geo.OutW - 1) + 1], [2, 3], [geo.StrideH, geo.StrideW]);
-                var wins = e.Op("Equal", "maxpool_wins", [view, y]);
-                if (taken is null) taken = wins;
-                else
-                {
-                    // A tie goes to the first offset that reached the maximum.
-                    var first = e.Op("And", "maxpool_first", [wins, e.Op("Not", "maxpool_free", [taken])]);
-                    taken = e.Op("Or", "maxpool_taken", [taken, wins]);
-                    wins = first;
-                }
-                parts.Add(e.Op("Unsqueeze", "maxpool_part", [e.Op("Where", "maxpool_part", [wins, dy, zero]), e.Int64s(2)]));
-            }
-        var stacked = parts.Count == 1 ? parts[0] : e.Op("Concat", "maxpool_parts", parts, OnnxAttributes.MakeInt("axis", 2));
-        return PoolChecks.ScatterWindows(e, stacked, channels, geo, "maxpool_dx");
+        var (kh, kw) = (geo.KernelH, geo.KernelW);
+        var planes = e.Reshape(x, "maxpool_planes", -1, 1, geo.InH, geo.InW);
+        // Padding never wins a window: it holds the lowest float (finite, so the one-hot kernel's zeros stay zeros).
+        if (geo.HasPadding)
+            planes = e.Op("Pad", "maxpool_pad", [planes, e.Int64s(0, 0, geo.PadTop, geo.PadLeft, 0, 0, geo.PadBottom, geo.PadRight), e.Scalar(float.MinValue)]);
+        var oneHot = new double[kh * kw * kh * kw];
+        for (var o = 0; o < kh * kw; o++) oneHot[o * kh * kw + o] = 1;
+        var windows = e.Op("Conv", "maxpool_windows", [planes, e.Real(oneHot, kh * kw, 1, kh, kw)], OnnxAttributes.MakeInts("strides", geo.Strides));
+        // ArgMax takes the first maximum, as MaxPool does; the mask is [N*C, kh*kw, Ho, Wo].
+        var winner = e.Op("ArgMax", "maxpool_winner", [windows], OnnxAttributes.MakeInt("axis", 1), OnnxAttributes.MakeInt("keepdims", 0));
+        var mask = e.Op("OneHot", "maxpool_mask", [winner, e.Int64Scalar(kh * kw), e.Real([0, 1], 2)], OnnxAttributes.MakeInt("axis", 1));
+        var routed = e.Mul(mask, e.Reshape(dy, "maxpool_dy", -1, 1, geo.OutH, geo.OutW), "maxpool_routed");
+        var cols = e.Reshape(routed, "maxpool_cols", -1, kh * kw, geo.OutH * geo.OutW);
+        var summed = e.Op("Col2Im", "maxpool_dx", [cols, e.Int64s(geo.InH, geo.InW), e.Int64s(kh, kw)],
+            OnnxAttributes.MakeInts("strides", geo.Strides), OnnxAttributes.MakeInts("pads", geo.Pads));
+        return e.Reshape(summed, "maxpool_dx", -1, channels, geo.InH, geo.InW);
     }
 
     private static string IndicesScatter(GradientContext ctx, NodeProto node, string dy, long[] xShape)

@@ -38,9 +38,15 @@ public static class TrainingGraphBuilder
         if (!active.Contains(region.OutputTensor))
             throw new ArgumentException($"'{region.OutputTensor}' does not depend on '{region.CutTensor}' or any trainable weight");
 
+        var reserved = new[] { SoftmaxCrossEntropy.HeadWeight, SoftmaxCrossEntropy.HeadBias, SoftmaxCrossEntropy.Targets, ProjectionLoss.Upstream };
+        foreach (var node in nodes)
+            foreach (var t in node.Input.Concat(node.Output))
+                if (reserved.Contains(t) || t.StartsWith(GraphEmitter.Prefix, StringComparison.Ordinal))
+                    throw new ArgumentException($"the model's tensor '{t}' clashes with a name the training graph reserves");
+
         var graph = new GraphProto { Name = "bottleneck_pipeline_training_step" };
         var emit = new GraphEmitter(graph, elementType);
-        var ctx = new GradientContext(emit, forward, shapes, t => active.Contains(t) && (t != region.CutTensor || inputGradient), options);
+        var ctx = new GradientContext(emit, forward, shapes, t => active.Contains(t) && (t != region.CutTensor || inputGradient), options, backward);
         CheckDifferentiable(nodes, active, ctx, shapes);
 
         var inputs = new List<ValueInfoProto> { OnnxTensorData.ValueInfo(region.CutTensor, elementType, region.CutShape) };
