@@ -112,6 +112,7 @@ public class OpGradientTests
         { 9, 3, 2, 0, 0, 0, 0, MaxPoolGradientForm.IndicesScatter },
         { 8, 2, 2, 0, 0, 0, 0, MaxPoolGradientForm.WindowMasks },
         { 6, 3, 1, 1, 1, 1, 1, MaxPoolGradientForm.WindowMasks },
+        { 6, 3, 1, 1, 1, 1, 1, MaxPoolGradientForm.IndicesScatter },
     };
 
     [Theory]
@@ -125,7 +126,7 @@ public class OpGradientTests
     }
 
     [Fact]
-    public void MaxPool_gives_a_tied_window_to_its_first_maximum_like_the_scatter_of_ORTs_own_indices()
+    public void MaxPool_window_masks_give_a_tied_window_to_its_first_maximum_like_the_scatter_of_ORTs_own_indices()
     {
         // All-equal windows (zeros after a Relu): both forms must route each window's gradient once, to the same input.
         var m = new TestModel([Batch, 2, 6, 6]);
@@ -134,7 +135,8 @@ public class OpGradientTests
         var x = new double[Batch * 2 * 36];
         for (var i = 0; i < x.Length; i += 7) x[i] = 1;
         var values = new Dictionary<string, double[]> { [m.Input] = x, [ProjectionLoss.Upstream] = GradientCheck.Gaussian(Batch * 2 * 9, 2) };
-        var masks = GradientCheck.Run(m.Region(y), new ProjectionLoss(), values, maxPerTensor: 0).Analytic[m.Input];
+        var masks = GradientCheck.Run(m.Region(y), new ProjectionLoss(), values, maxPerTensor: 0,
+            options: new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.WindowMasks }).Analytic[m.Input];
         var scatter = GradientCheck.Run(m.Region(y), new ProjectionLoss(), values, maxPerTensor: 0,
             options: new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.IndicesScatter }).Analytic[m.Input];
         Assert.Equal(scatter, masks);
