@@ -22,6 +22,7 @@
 //   meets these vectors; the content id is the key, so paths, labels and splits do not matter.
 using System.Buffers;
 using System.Runtime.InteropServices;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Cache;
 
@@ -41,6 +42,10 @@ public sealed class BottleneckCache
 
     private readonly Dictionary<ContentKey, Slot> _index = [];
     private IReadOnlySet<ContentKey>? _only;
+    private bool _loadVectors;
+    private VectorVisitor? _onVector;
+    /// <summary>Where the valid records read so far end, per segment file: a refresh resumes there.</summary>
+    private readonly Dictionary<string, long> _readUpTo = new(StringComparer.Ordinal);
     private readonly List<byte[]> _arena = [];
     private int _arenaUsed;
     private const int ArenaChunk = 16 << 20;
@@ -61,14 +66,27 @@ public sealed class BottleneckCache
     /// <param name="repair">Truncate torn tails of segments whose writer is gone.</param>
     /// <param name="only">When given, keep vectors only for these ids (others are known by key alone),
     /// so looking up a few images does not hold the whole cache in memory.</param>
-    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false, IReadOnlySet<ContentKey>? only = null)
+    /// <param name="onVector">Called with each id's vector (the record that wins, once per id) as it
+    /// is read: a consumer can keep the vectors its own way while the cache keeps only the keys.</param>
+    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false,
+                                       IReadOnlySet<ContentKey>? only = null, VectorVisitor? onVector = null)
     {
-        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only };
-        if (!Directory.Exists(cache.Folder)) return cache;
-        // Name order: the same files always give the same "first valid wins" choice.
-        foreach (var file in Directory.EnumerateFiles(cache.Folder, "*.bpv").Order(StringComparer.Ordinal))
-            cache.ReadSegment(file, loadVectors, repair);
+        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only, _loadVectors = loadVectors, _onVector = onVector };
+        cache.ReadNewRecords(repair);
         return cache;
+    }
+
+    /// <summary>
+    /// Reads what other writers appended since this cache was opened or last refreshed: new
+    /// segments, and new records at the end of known ones (segments are append-only, so only their
+    /// new bytes are read). Returns how many ids became known. A shard calls this before each piece
+    /// of work so that it skips what an overlapping writer has just embedded.
+    /// </summary>
+    public int Refresh()
+    {
+        var before = _index.Count;
+        ReadNewRecords(repair: false);
+        return _index.Count - before;
     }
 
     public bool Contains(string contentId) => _index.ContainsKey(ContentKey.FromHex(contentId));
@@ -96,15 +114,31 @@ public sealed class BottleneckCache
         return TryGet(contentId, v) ? v : null;
     }
 
-    private void ReadSegment(string path, bool loadVectors, bool repair)
+    private void ReadNewRecords(bool repair)
     {
-        Stats.Segments++;
+        if (!TransientIo.Run(() => Directory.Exists(Folder))) return;
+        // Name order: the same files always give the same "first valid wins" choice.
+        foreach (var file in TransientIo.Run(() => Directory.GetFiles(Folder, "*.bpv")).Order(StringComparer.Ordinal))
+            ReadSegment(file, repair);
+    }
+
+    private void ReadSegment(string path, bool repair)
+    {
+        var known = _readUpTo.TryGetValue(path, out var from);
+        if (!known) Stats.Segments++;
         long validEnd;
         bool torn;
-        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan))
+        try
         {
-            (validEnd, torn) = Scan(fs, loadVectors);
+            using var fs = TransientIo.Run(() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan));
+            if (known && fs.Length <= from) return; // nothing appended since the last read
+            (validEnd, torn) = Scan(fs, from);
         }
+        catch (FileNotFoundException)
+        {
+            return; // listed, then removed by a repairer: it held no valid record
+        }
+        _readUpTo[path] = validEnd;
         if (torn)
         {
             Stats.TornSegments++;
@@ -113,18 +147,23 @@ public sealed class BottleneckCache
     }
 
     /// <summary>Reads records until the end or the first bad one; returns where the valid prefix ends.</summary>
-    private (long ValidEnd, bool Torn) Scan(FileStream fs, bool loadVectors)
+    /// <param name="from">0 for a segment not read before (its header is checked), else where its valid records read so far end.</param>
+    private (long ValidEnd, bool Torn) Scan(FileStream fs, long from)
     {
-        var length = fs.Length;
-        Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
-        if (length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
-            return (0, true);
+        if (from == 0)
+        {
+            Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
+            if (fs.Length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
+                return (0, true);
+            from = SegmentFormat.HeaderSize;
+        }
+        else fs.Position = from;
 
         var buffer = ArrayPool<byte>.Shared.Rent(4 << 20);
         try
         {
             int start = 0, end = 0;
-            long consumedInFile = SegmentFormat.HeaderSize;
+            var consumedInFile = from;
             var eof = false;
             var mustRefill = false;
             while (true)
@@ -136,7 +175,8 @@ public sealed class BottleneckCache
                     Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
                     end -= start;
                     start = 0;
-                    var n = fs.Read(buffer, end, buffer.Length - end);
+                    // A failed read leaves the position where it was, so it can simply be tried again.
+                    var n = TransientIo.Run(() => fs.Read(buffer, end, buffer.Length - end));
                     if (n == 0) eof = true;
                     end += n;
                     Stats.BytesRead += n;
@@ -164,7 +204,7 @@ public sealed class BottleneckCache
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
                 }
-                if (!Add(record, loadVectors))
+                if (!Add(record))
                 {
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
@@ -179,7 +219,7 @@ public sealed class BottleneckCache
         }
     }
 
-    private bool Add(SegmentFormat.Record record, bool loadVectors)
+    private bool Add(SegmentFormat.Record record)
     {
         var dim = record.Dimension;
         if (Dimension == 0) Dimension = dim;
@@ -190,7 +230,8 @@ public sealed class BottleneckCache
             Stats.Duplicates++;
             return true;
         }
-        if (!loadVectors || (_only is not null && !_only.Contains(record.Key)))
+        _onVector?.Invoke(record.Key, record.Vector, record.Bits);
+        if (!_loadVectors || (_only is not null && !_only.Contains(record.Key)))
         {
             _index[record.Key] = new Slot(-1, 0, 0, (byte)record.Bits);
             return true;
@@ -231,6 +272,9 @@ public sealed class BottleneckCache
         catch (UnauthorizedAccessException) { return false; }
     }
 }
+
+/// <summary>Receives one cached vector as stored: <paramref name="bits"/> 32 (float32) or 16 (float16) little-endian values.</summary>
+public delegate void VectorVisitor(ContentKey key, ReadOnlySpan<byte> vector, int bits);
 
 /// <summary>What reading the cache found, for reports and tests.</summary>
 public sealed class CacheReadStats

@@ -1,5 +1,6 @@
 using System.Buffers;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Cache;
 
@@ -16,6 +17,8 @@ public sealed class CacheWriter : IDisposable
     private readonly ArrayBufferWriter<byte> _pending = new(1 << 16);
     private readonly ArrayBufferWriter<byte> _scratch = new(1 << 14);
     private FileStream? _stream;
+    /// <summary>The segment's length after the last durable commit: a retried write starts again here.</summary>
+    private long _committedLength;
 
     public string? SegmentPath { get; private set; }
     public long RecordsWritten { get; private set; }
@@ -35,13 +38,23 @@ public sealed class CacheWriter : IDisposable
         _pendingRecords++;
     }
 
-    /// <summary>Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.</summary>
+    /// <summary>
+    /// Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.
+    /// A transient error of a shared filesystem is retried: the segment is cut back to its last
+    /// commit first, so a half-written try never leaves a record twice or a torn one in between.
+    /// </summary>
     public void Commit()
     {
         if (_pending.WrittenCount == 0) return;
-        _stream ??= CreateSegment();
-        _stream.Write(_pending.WrittenSpan);
-        _stream.Flush(flushToDisk: true);
+        var stream = _stream ??= TransientIo.Run(CreateSegment);
+        TransientIo.Run(() =>
+        {
+            if (stream.Length != _committedLength) stream.SetLength(_committedLength);
+            stream.Position = _committedLength;
+            stream.Write(_pending.WrittenSpan);
+            stream.Flush(flushToDisk: true);
+        });
+        _committedLength = stream.Position;
         RecordsWritten += _pendingRecords;
         _pendingRecords = 0;
         _pending.Clear();
@@ -53,9 +66,19 @@ public sealed class CacheWriter : IDisposable
         var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.bpv";
         SegmentPath = Path.Combine(_folder, name);
         // FileShare.Read: readers may look; the shared lock this takes stops a repairer (which needs
-        // an exclusive open) from truncating a segment that is still being written.
-        var fs = new FileStream(SegmentPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
-        fs.Write(SegmentFormat.Magic);
+        // an exclusive open) from truncating a segment that is still being written. Unbuffered: each
+        // commit is already one write of a whole batch, and a retry must know what reached the file.
+        var fs = new FileStream(SegmentPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 0);
+        try
+        {
+            fs.Write(SegmentFormat.Magic);
+        }
+        catch
+        {
+            fs.Dispose(); // a retry starts another segment; this header-less one is removed by the next repair
+            throw;
+        }
+        _committedLength = SegmentFormat.HeaderSize;
         return fs;
     }
 

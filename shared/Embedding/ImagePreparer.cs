@@ -2,8 +2,6 @@ using System.Security.Cryptography;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
-using Polly;
-using Polly.Retry;
 
 namespace BottleneckPipeline.Embedding;
 
@@ -15,23 +13,14 @@ public sealed record ImageWork(string ContentId, string Path, string RelPath);
 
 /// <summary>
 /// Reads, checks, decodes and normalizes one image into its slot of the input batch. Returns null
-/// on success or the reason the image is quarantined. Only transient IO errors are retried; an IO
-/// error that outlives the retries stops the run (the disk, not the image, is the problem).
+/// on success or the reason the image is quarantined. Only transient IO errors are retried (a shared
+/// filesystem's, see <see cref="TransientIo"/>); an IO error that outlives the retries stops the run
+/// (the disk, not the image, is the problem).
 /// </summary>
 public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
 {
     public const string ChangedReason = "changed since ingest: re-run Ingest";
     public const string MissingReason = "file deleted since ingest: re-run Ingest";
-
-    private static readonly ResiliencePipeline ReadRetry = new ResiliencePipelineBuilder()
-        .AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<IOException>(e => e is not (FileNotFoundException or DirectoryNotFoundException)),
-            MaxRetryAttempts = 3,
-            Delay = TimeSpan.FromMilliseconds(100),
-            BackoffType = DelayBackoffType.Exponential,
-        })
-        .Build();
 
     private long _decoded;
     /// <summary>Images decoded so far (the warm-rerun check wants this to stay 0).</summary>
@@ -42,7 +31,7 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
         byte[] bytes;
         try
         {
-            bytes = ReadRetry.Execute(static p => File.ReadAllBytes(p), work.Path);
+            bytes = TransientIo.Run(() => File.ReadAllBytes(work.Path));
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -45,6 +45,19 @@ public static class StageHost
         });
     }
 
+    /// <summary>
+    /// Runs a body that shares the workspace with others of its kind (Extract shards, many at once):
+    /// under the shared workspace lock, and without a runs-table row, as it only reads the index.
+    /// </summary>
+    /// <param name="holder">Who holds the lock, for the message another run gets.</param>
+    public static int ExecuteShared(string stage, string configPath, string holder, Action<PipelineConfig> body) => Guard(stage, () =>
+    {
+        var config = ConfigLoader.Load(configPath);
+        using var _ = WorkspaceLock.AcquireShared(config.Workspace, holder, TimeSpan.FromSeconds(LockWaitSeconds()));
+        body(config);
+        return ExitCodes.Success;
+    });
+
     /// <summary>Prints the workspace and the cache folder, resolved from the config, one per line.</summary>
     public static int PrintWorkspace(string configPath) => Guard("config", () =>
     {

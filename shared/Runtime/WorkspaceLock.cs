@@ -10,7 +10,16 @@ public sealed class WorkspaceLock : IDisposable
 
     private WorkspaceLock(FileStream stream) => _stream = stream;
 
-    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait)
+    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait) => Acquire(workspace, stage, wait, shared: false);
+
+    /// <summary>
+    /// The lock that Extract shards hold: shared among themselves (any number run at once, on any
+    /// machine of a shared filesystem), exclusive of every other run, so no stage rewrites the
+    /// index under them and no shard starts while one does.
+    /// </summary>
+    public static WorkspaceLock AcquireShared(string workspace, string holder, TimeSpan wait) => Acquire(workspace, holder, wait, shared: true);
+
+    private static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait, bool shared)
     {
         Directory.CreateDirectory(workspace);
         var path = Path.Combine(workspace, ".lock");
@@ -19,7 +28,10 @@ public sealed class WorkspaceLock : IDisposable
         {
             try
             {
-                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                // .NET takes flock(LOCK_EX) for FileShare.None and flock(LOCK_SH) otherwise.
+                var fs = shared
+                    ? new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite)
+                    : new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
                 RecordOwner(path, stage);
                 return new WorkspaceLock(fs);
             }
