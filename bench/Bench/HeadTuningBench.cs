@@ -128,9 +128,8 @@ public sealed class HeadTuningBench : IBenchmark
         var extract = ExtractReport.Read(config);
         using var db = IndexDb.Open(config.IndexPath, create: false);
         var labels = SplitVectors.LabelNames(db);
-        var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-        var include = config.Dataset.IncludeConflicts;
-        return (SplitVectors.Load(db, cache, "train", labels, include), SplitVectors.Load(db, cache, "validation", labels, include));
+        var sets = SplitVectors.Load(db, config.CacheDir, extract.Fingerprint, ["train", "validation"], labels, config.Dataset.IncludeConflicts);
+        return (sets[0], sets[1]);
     }
 
     /// <summary>Z-scores every feature with the train split's mean and standard deviation.</summary>

@@ -24,11 +24,7 @@ public static class EvaluateStage
     {
         var extract = ExtractReport.Read(config);
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash,
-            headLabels =>
-            {
-                var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-                return SplitVectors.Load(db, cache, "test", headLabels, config.Dataset.IncludeConflicts);
-            },
+            headLabels => SplitVectors.Load(db, config.CacheDir, extract.Fingerprint, "test", headLabels, config.Dataset.IncludeConflicts),
             () => ExportInputsFor(config, extract.Fingerprint));
     }
 

@@ -20,10 +20,9 @@ public static class TrainHeadStage
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
         {
             var labels = SplitVectors.LabelNames(db);
-            var cache = BottleneckCache.Open(config.CacheDir, extract.Fingerprint);
-            var include = config.Dataset.IncludeConflicts;
-            var train = SplitVectors.Load(db, cache, "train", labels, include);
-            var validation = SplitVectors.Load(db, cache, "validation", labels, include);
+            // One pass over the cache for both splits, holding only their vectors (float16 past a budget).
+            var sets = SplitVectors.Load(db, config.CacheDir, extract.Fingerprint, ["train", "validation"], labels, config.Dataset.IncludeConflicts);
+            var (train, validation) = (sets[0], sets[1]);
             return (train, validation.Count > 0 ? validation : null);
         });
     }
