@@ -33,16 +33,7 @@ public static class TrainHeadStage
     /// split percentages leave too little for so few images), or all of them are left out.</summary>
     private static InputException EmptyTrainSplit(PipelineConfig config, IndexDb db)
     {
-        using var cmd = db.Command("""
-            SELECT COUNT(*),
-                   COALESCE(SUM(split = 'train'), 0),
-                   COALESCE(SUM(split = 'train' AND conflict = 1), 0),
-                   COALESCE(SUM(split = 'train' AND content_id IN (SELECT content_id FROM quarantine)), 0)
-            FROM examples;
-            """);
-        using var r = cmd.ExecuteReader();
-        r.Read();
-        var (all, train, conflicts, quarantined) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
+        var (all, train, _, _, conflicts, quarantined) = CountExamples(db, cls: null);
         var d = config.Dataset;
         if (d.IncludeConflicts) conflicts = 0;
         var cause = train == 0
@@ -69,20 +60,30 @@ public static class TrainHeadStage
     /// <summary>What the class holds and what was kept out of training, for the message.</summary>
     private static string TrainSplitOf(IndexDb db, string cls, bool includeConflicts)
     {
-        using var cmd = db.Command("""
-            SELECT COUNT(*),
-                   COALESCE(SUM(split = 'train'), 0),
-                   COALESCE(SUM(conflict), 0),
-                   COALESCE(SUM(content_id IN (SELECT content_id FROM quarantine)), 0)
-            FROM examples WHERE class = $c;
-            """);
-        cmd.Parameters.AddWithValue("$c", cls);
-        using var r = cmd.ExecuteReader();
-        r.Read();
-        var (all, train, conflicts, quarantined) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
+        var (all, train, conflicts, quarantined, _, _) = CountExamples(db, cls);
         var why = $"{all} image(s), {train} in the train split";
         if (!includeConflicts && conflicts > 0) why += $", {conflicts} of them label conflicts (the same bytes under another class)";
         if (quarantined > 0) why += $", {quarantined} quarantined by Extract";
         return why;
+    }
+
+    /// <summary>The index's examples (of one class, or all when <paramref name="cls"/> is null): how many,
+    /// how many in train, and how many are label conflicts or quarantined, overall and within train.</summary>
+    private static (long All, long Train, long Conflicts, long Quarantined, long TrainConflicts, long TrainQuarantined) CountExamples(IndexDb db, string? cls)
+    {
+        using var cmd = db.Command("""
+            SELECT COUNT(*),
+                   COALESCE(SUM(split = 'train'), 0),
+                   COALESCE(SUM(conflict), 0),
+                   COALESCE(SUM(quarantined), 0),
+                   COALESCE(SUM(split = 'train' AND conflict = 1), 0),
+                   COALESCE(SUM(split = 'train' AND quarantined), 0)
+            FROM (SELECT split, conflict, content_id IN (SELECT content_id FROM quarantine) AS quarantined
+                  FROM examples WHERE $c IS NULL OR class = $c);
+            """);
+        cmd.Parameters.AddWithValue("$c", (object?)cls ?? DBNull.Value);
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5));
     }
 }
