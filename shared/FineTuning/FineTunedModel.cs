@@ -1,0 +1,70 @@
+using System.Text.Json;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.FineTuning;
+
+/// <summary>
+/// FineTune's artifact, written and read only here: the fine-tuned backbone (an ONNX model with the
+/// original's input and bottleneck tensor names, so it embeds through the same code as any backbone
+/// and its vectors get their own fingerprint in the cache) and the head trained with it (a
+/// <see cref="Head.HeadArtifact"/> file). The manifest is written last, so its presence means both
+/// files are complete.
+/// </summary>
+/// <param name="BackboneFile">File name of the fine-tuned backbone, inside <see cref="DirectoryIn"/>.</param>
+/// <param name="HeadFile">File name of the fine-tuned head (HeadArtifact), inside <see cref="DirectoryIn"/>.</param>
+/// <param name="BaseBackboneFingerprint">Fingerprint of the backbone that was fine-tuned (the one Extract used).</param>
+/// <param name="BackboneFingerprint">Fingerprint of the fine-tuned backbone: its vectors sit in the cache under this.</param>
+/// <param name="Trainable">last-stage, last-2-stages or all.</param>
+/// <param name="InputsHash">Hash of everything FineTune read; equal hash means the fine-tuned model is up to date.</param>
+public sealed record FineTunedModel(
+    int Format,
+    string BackboneFile,
+    string HeadFile,
+    string BaseBackboneFingerprint,
+    string BackboneFingerprint,
+    string Trainable,
+    string InputsHash,
+    int EpochsRun,
+    double ValidationAccuracy)
+{
+    public const int CurrentFormat = 1;
+
+    public static string DirectoryIn(PipelineConfig config) => Path.Combine(config.Workspace, "fine_tune");
+    public static string ManifestPathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), "fine_tuned.json");
+
+    public string BackbonePathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), BackboneFile);
+    public string HeadPathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), HeadFile);
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+    };
+
+    /// <summary>Writes the manifest atomically; call it only after both files it names are durable.</summary>
+    public void Save(PipelineConfig config) =>
+        AtomicFile.WriteAllBytes(ManifestPathIn(config), JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions));
+
+    /// <summary>The fine-tuned model, or null when FineTune has not run (or was turned off and cleaned).</summary>
+    public static FineTunedModel? TryLoad(PipelineConfig config)
+    {
+        var path = ManifestPathIn(config);
+        if (!File.Exists(path)) return null;
+        FineTunedModel? model;
+        try
+        {
+            model = JsonSerializer.Deserialize<FineTunedModel>(File.ReadAllBytes(path), JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new InputException($"the fine-tune manifest {path} is unreadable ({e.Message}): re-run FineTune (make fine-tune).", e);
+        }
+        if (model is null || model.Format != CurrentFormat)
+            throw new InputException($"the fine-tune manifest {path} has format {model?.Format}, this version reads {CurrentFormat}: re-run FineTune (make fine-tune).");
+        foreach (var file in new[] { model.BackbonePathIn(config), model.HeadPathIn(config) })
+            if (!File.Exists(file))
+                throw new InputException($"the fine-tune manifest {path} names {file}, which is missing: re-run FineTune (make fine-tune).");
+        return model;
+    }
+}
