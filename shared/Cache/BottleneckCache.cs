@@ -104,6 +104,9 @@ public sealed class BottleneckCache
 
     public bool Contains(ContentKey key) => _index.ContainsKey(key);
 
+    /// <summary>Every content id with a vector here (what two caches are compared by).</summary>
+    public IEnumerable<ContentKey> Keys => _index.Keys;
+
     public bool TryGet(string contentId, Span<float> dest) => TryGet(ContentKey.FromHex(contentId), dest);
 
     /// <summary>Copies the vector as float32 into <paramref name="dest"/> (at least <see cref="Dimension"/> long).</summary>

@@ -24,9 +24,15 @@ public static class ExtractStage
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var inputsHash = InputsHash(config, db);
-        if (UpToDate(config, db, inputsHash) is { } previous) return previous;
+        if (UpToDate(config, db, inputsHash) is { } previous)
+        {
+            // Shards that ran again over a whole cache found nothing to do: nothing to absorb.
+            foreach (var (file, _) in ShardSummary.ReadAll(config)) TryDelete(file);
+            return previous;
+        }
 
         var spec = BackboneFactory.Resolve(config);
+        var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
@@ -56,9 +62,37 @@ public static class ExtractStage
         var summary = new ExtractSummary(false, extracted, reused, quarantined, decoded, clock.Elapsed.TotalSeconds,
             extractSeconds > 0 ? extracted / extractSeconds : 0, spec.Fingerprint, dimension, spec.DisplayName,
             // Recomputed: new quarantine rows are part of the inputs, and the next run must see itself up to date.
-            InputsHash(config, db));
+            InputsHash(config, db), shards);
         ExtractReport.Write(config, summary);
+        // Their news is in the index and the report now.
+        foreach (var file in summaryFiles) TryDelete(file);
         return summary;
+    }
+
+    /// <summary>
+    /// The finishing run after shards (Extract --shard): records the images they quarantined (they
+    /// cannot write the index) and adds up what they did, from the summaries made for the current
+    /// inputs and backbone. Returns null when no shard reported. <paramref name="files"/> are all
+    /// summary files, current or stale (an older index or backbone), for removal once the report is
+    /// written: no shard runs now, as this run holds the workspace lock that shards share.
+    /// </summary>
+    private static ShardTotals? AbsorbShardSummaries(PipelineConfig config, IndexDb db, string inputsHash, string fingerprint, out List<string> files)
+    {
+        var all = ShardSummary.ReadAll(config);
+        files = [.. all.Select(x => x.Path)];
+        var current = all.Select(x => x.Summary).OfType<ShardSummary>()
+            .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
+        if (current.Count == 0) return null;
+        RecordQuarantine(db, [.. current.SelectMany(s => s.Quarantined).Select(q => (new ImageWork(q.ContentId, "", q.RelPath), new ImageFailure(q.Kind, q.Reason)))]);
+        var rates = current.Where(s => s.Extracted > 0).Select(s => s.ImagesPerSecond).ToList();
+        return new ShardTotals(current.Count, string.Join(",", current.Select(s => s.Shard.Count).Distinct().Order()),
+            current.Sum(s => s.Extracted), current.Sum(s => s.Quarantined.Count), current.Sum(s => s.EmbeddedByOthers),
+            current.Sum(s => s.Decoded), current.Max(s => s.Seconds), rates.Count > 0 ? rates.Average() : 0);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>One row per distinct content id, with a representative file to read it from.</summary>
@@ -75,7 +109,7 @@ public static class ExtractStage
         return list;
     }
 
-    private static HashSet<string> ReadQuarantined(IndexDb db)
+    internal static HashSet<string> ReadQuarantined(IndexDb db)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         using var cmd = db.Command("SELECT content_id FROM quarantine;");
