@@ -81,6 +81,15 @@ public static class StageHost
         return ExitCodes.Success;
     });
 
+    /// <summary>Prints the workspace and the cache folder, resolved from the config, one per line.</summary>
+    public static int PrintWorkspace(string configPath) => Guard("config", () =>
+    {
+        var config = ConfigLoader.Load(configPath);
+        Console.WriteLine(config.Workspace);
+        Console.WriteLine(config.CacheDir);
+        return ExitCodes.Success;
+    });
+
     /// <summary>Maps exceptions to exit codes and prints them for a person, never a bare stack trace for user errors.</summary>
     public static int Guard(string stage, Func<int> body)
     {
