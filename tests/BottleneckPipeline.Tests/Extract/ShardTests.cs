@@ -56,7 +56,7 @@ public class ShardTests
     public void A_bad_shard_is_a_config_error_with_exit_code_2()
     {
         using var t = new TempDir();
-        var config = TestIndex.Config(t.Path, t.Path);
+        var config = TestIndex.Config(t["run"], Directory.CreateDirectory(t["data"]).FullName);
         var r = StageProcess.Run("Extract", "--config", config.SourcePath, "--shard", "5/4");
         Assert.Equal(ExitCodes.BadConfig, r.ExitCode);
         Assert.Contains("extract: error: --shard 5/4: shard index 5 is outside 0..3", r.StdErr);
