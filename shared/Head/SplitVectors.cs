@@ -26,6 +26,10 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
     /// </summary>
     public const long Float32Budget = 1L << 30;
 
+    /// <summary>The size past which a load is held as float16; <see cref="Float32Budget"/> unless
+    /// set (the bench sets 0 to set float16 beside float32 on the same vectors).</summary>
+    public long MaxFloat32Bytes { get; init; } = Float32Budget;
+
     private string[]? _indexLabels;
 
     /// <summary>The reader for the vectors reports/extract.json names.</summary>
@@ -51,7 +55,7 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
     /// <summary>These splits, in this order, in one pass over the cache.</summary>
     /// <param name="labelNames">the label order to use; default the index's.</param>
     public LabelledVectors[] Load(string[] splits, string[]? labelNames = null) =>
-        Load(db, config.CacheDir, fingerprint, splits, labelNames ?? IndexLabelNames, config.Dataset.IncludeConflicts);
+        Load(db, config.CacheDir, fingerprint, splits, labelNames ?? IndexLabelNames, config.Dataset.IncludeConflicts, MaxFloat32Bytes);
 
     private static string[] ReadLabelNames(IndexDb db)
     {
