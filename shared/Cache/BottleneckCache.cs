@@ -1,6 +1,8 @@
 // Bottleneck cache format (version BPVECS01).
 //
 //   cache.dir/<backbone fingerprint>/seg-<pid>-<random>.bpv   one append-only segment per writer
+//   cache.dir/<backbone fingerprint>/seg-<pid>-<random>.r<first>-<last>.bpv
+//                                     the same, from a writer of one id range only (an Extract shard)
 //
 // A segment is the 8-byte magic "BPVECS01" followed by records:
 //
@@ -12,7 +14,8 @@
 // Why this shape:
 // - Each writer process appends only to its own segment (pid + random name), so several processes
 //   can fill one shared cache.dir at once without locks. Readers read every segment; a content id
-//   found twice is harmless (the first valid record wins).
+//   found twice is harmless (the first valid record wins). A reader of one range (a shard) reads
+//   only the segments whose range meets it: many shards do not each read the whole cache.
 // - A writer fsyncs after each batch, so kill -9 loses at most the batch in flight. A record cut off
 //   by a crash, or damaged later, fails its length or checksum test and is never read back as a
 //   vector: reading that segment stops there. The next writer-side open truncates such a torn tail,
@@ -46,6 +49,7 @@ public sealed class BottleneckCache
     private bool _loadVectors;
     private VectorVisitor? _onVector;
     private Action<string>? _beforeRepairLock;
+    private IdRange _within = IdRange.All;
     /// <summary>Where the valid records read so far end, per segment file: a refresh resumes there.</summary>
     private readonly Dictionary<string, long> _readUpTo = new(StringComparer.Ordinal);
     private readonly List<byte[]> _arena = [];
@@ -70,18 +74,21 @@ public sealed class BottleneckCache
     /// so looking up a few images does not hold the whole cache in memory.</param>
     /// <param name="onVector">Called with each id's vector (the record that wins, once per id) as it
     /// is read: a consumer can keep the vectors its own way while the cache keeps only the keys.</param>
+    /// <param name="within">Read only segments that may hold ids of this range (see <see cref="IdRange"/>);
+    /// ids outside it may then be missing.</param>
     public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false,
-                                       IReadOnlySet<ContentKey>? only = null, VectorVisitor? onVector = null) =>
-        Open(cacheDir, fingerprint, loadVectors, repair, only, onVector, beforeRepairLock: null);
+                                       IReadOnlySet<ContentKey>? only = null, VectorVisitor? onVector = null, IdRange? within = null) =>
+        Open(cacheDir, fingerprint, loadVectors, repair, only, onVector, within, beforeRepairLock: null);
 
     /// <param name="beforeRepairLock">For tests: runs between a torn segment's scan and the repair's
     /// exclusive lock, where another writer may commit.</param>
     internal static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors, bool repair, IReadOnlySet<ContentKey>? only,
-                                         VectorVisitor? onVector, Action<string>? beforeRepairLock)
+                                         VectorVisitor? onVector, IdRange? within, Action<string>? beforeRepairLock)
     {
         var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint)
         {
-            _only = only, _loadVectors = loadVectors, _onVector = onVector, _beforeRepairLock = beforeRepairLock,
+            _only = only, _loadVectors = loadVectors, _onVector = onVector, _within = within ?? IdRange.All,
+            _beforeRepairLock = beforeRepairLock,
         };
         cache.ReadNewRecords(repair);
         return cache;
@@ -131,7 +138,7 @@ public sealed class BottleneckCache
         if (!TransientIo.Run(() => Directory.Exists(Folder))) return;
         // Name order: the same files always give the same "first valid wins" choice.
         foreach (var file in TransientIo.Run(() => Directory.GetFiles(Folder, "*.bpv")).Order(StringComparer.Ordinal))
-            ReadSegment(file, repair);
+            if (IdRange.OfSegment(file).Intersects(_within)) ReadSegment(file, repair);
     }
 
     private void ReadSegment(string path, bool repair)

@@ -22,15 +22,25 @@ public sealed class CacheWriter : IDisposable
 
     public string? SegmentPath { get; private set; }
 
-    public CacheWriter(string cacheDir, string fingerprint, VectorPrecision precision)
+    private readonly IdRange? _range;
+
+    /// <param name="range">The only ids this writer will append (an Extract shard's), named in the
+    /// segment's file name so that readers of other ranges can skip the segment.</param>
+    public CacheWriter(string cacheDir, string fingerprint, VectorPrecision precision, IdRange? range = null)
     {
         _folder = BottleneckCache.FolderFor(cacheDir, fingerprint);
         _precision = precision;
+        _range = range == IdRange.All ? null : range;
     }
 
     public void Append(string contentId, ReadOnlySpan<float> vector) => Append(ContentKey.FromHex(contentId), vector);
 
-    public void Append(ContentKey key, ReadOnlySpan<float> vector) => SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
+    public void Append(ContentKey key, ReadOnlySpan<float> vector)
+    {
+        if (_range is { } r && !r.Contains(IdRange.Position(key)))
+            throw new ArgumentException($"{key} is outside this writer's range {r.Tag}: readers of that range would miss it");
+        SegmentFormat.Encode(key, vector, _precision, _scratch, _pending);
+    }
 
     /// <summary>
     /// Writes the buffered records and fsyncs: after this returns they survive kill -9 and power loss.
@@ -62,7 +72,8 @@ public sealed class CacheWriter : IDisposable
             Directory.CreateDirectory(_folder); // a retried creation finds it there and goes on
             DirectorySync.Flush(Path.GetDirectoryName(_folder)!); // the new fingerprint folder's own name
         }
-        var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}.bpv";
+        var name = $"seg-{Environment.ProcessId}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6))}" +
+                   (_range is { } r ? "." + r.Tag : "") + ".bpv";
         SegmentPath = Path.Combine(_folder, name);
         // FileShare.Read: readers may look; the shared lock this takes stops a repairer (which needs
         // an exclusive open) from truncating a segment that is still being written. Unbuffered: each

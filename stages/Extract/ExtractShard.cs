@@ -1,25 +1,26 @@
 using System.Globalization;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Extract;
 
 /// <summary>
-/// Shard <see cref="Index"/> of <see cref="Count"/>: the content ids whose first 64 bits (a
-/// position on the SHA-256 circle, uniform whatever the dataset) fall in the Index-th of Count
-/// equal ranges. Ranges, not a modulo, so that shards of different counts overlap only where
+/// Shard <see cref="Index"/> of <see cref="Count"/>: the content ids whose position (first 64 bits,
+/// see <see cref="IdRange"/>; uniform whatever the dataset) falls in the Index-th of Count equal ranges. Ranges, not a modulo, so that shards of different counts overlap only where
 /// their ranges do, and a piece of a shard is one contiguous range that a lock can cover.
 /// </summary>
 public readonly record struct ExtractShard(int Index, int Count)
 {
     public const int MaxCount = 1_000_000;
 
-    /// <summary>Where a content id (64 hex digits) lies: its first 16 hex digits as a number.</summary>
-    public static ulong Position(string contentId) =>
-        ulong.Parse(contentId.AsSpan(0, 16), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
-
-    public bool Contains(string contentId) => ShardOf(Position(contentId)) == Index;
+    public bool Contains(string contentId) => ShardOf(IdRange.Position(contentId)) == Index;
 
     public int ShardOf(ulong position) => (int)(((UInt128)position * (uint)Count) >> 64);
+
+    /// <summary>The positions of this shard: from ceil(Index * 2^64 / Count) to just before the next shard's first.</summary>
+    public IdRange Range => new(Start(Index), Index == Count - 1 ? ulong.MaxValue : Start(Index + 1) - 1);
+
+    private ulong Start(int index) => (ulong)((((UInt128)(uint)index << 64) + (uint)Count - 1) / (uint)Count);
 
     public override string ToString() => $"{Index}/{Count}";
 

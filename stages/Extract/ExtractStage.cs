@@ -95,16 +95,22 @@ public static class ExtractStage
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>One row per distinct content id, with a representative file to read it from.</summary>
-    internal static List<ImageWork> ReadExamples(IndexDb db, string root)
+    /// <summary>One row per distinct content id, with a representative file to read it from; only
+    /// the ids of <paramref name="range"/> when given (an index range scan).</summary>
+    internal static List<ImageWork> ReadExamples(IndexDb db, string root, IdRange? range = null)
     {
         var list = new List<ImageWork>();
-        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples GROUP BY content_id ORDER BY content_id;");
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
+        var (low, high) = range is { } r ? r.HexBounds : ("", null);
+        // Plain comparisons (no "IS NULL OR"), so that SQLite plans a scan of the primary key's range.
+        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples WHERE content_id >= $low" +
+                                   (high is null ? "" : " AND content_id < $high") + " GROUP BY content_id ORDER BY content_id;");
+        cmd.Parameters.AddWithValue("$low", low);
+        if (high is not null) cmd.Parameters.AddWithValue("$high", high);
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
         {
-            var rel = r.GetString(1);
-            list.Add(new ImageWork(r.GetString(0), Path.Combine(root, rel.Replace('/', Path.DirectorySeparatorChar)), rel));
+            var rel = reader.GetString(1);
+            list.Add(new ImageWork(reader.GetString(0), Path.Combine(root, rel.Replace('/', Path.DirectorySeparatorChar)), rel));
         }
         return list;
     }

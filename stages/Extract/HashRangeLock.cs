@@ -6,7 +6,7 @@ using Microsoft.Win32.SafeHandles;
 namespace BottleneckPipeline.Extract;
 
 /// <summary>
-/// Locks on ranges of content-id positions (see <see cref="ExtractShard.Position"/>), held by a
+/// Locks on ranges of content-id positions (see <see cref="IdRange"/>), held by a
 /// shard while it embeds the images of that range: two shards whose ranges overlap (a mis-set
 /// array, a task started twice) never embed the same image at once, so the cache gets each vector
 /// once. The locks are Linux open-file-description byte-range locks on one file in the

@@ -38,16 +38,19 @@ public static class ShardRun
         using (var db = IndexDb.OpenReadOnly(config.IndexPath))
         {
             inputsHash = ExtractStage.InputsHash(config, db);
-            examples = TransientIo.Run(() => ExtractStage.ReadExamples(db, config.Dataset.Root));
+            // Only this shard's rows: the index is keyed by content id, so a range is a range scan.
+            examples = TransientIo.Run(() => ExtractStage.ReadExamples(db, config.Dataset.Root, shard.Range));
             quarantined = TransientIo.Run(() => ExtractStage.ReadQuarantined(db));
         }
         if (examples.Count == 0)
             throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
 
         var spec = BackboneFactory.Resolve(config);
-        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
+        // Only segments that may hold this shard's ids are read: its own earlier runs', overlapping
+        // shards', whole Extracts'. Not the other shards': each shard reads its share, not the cache.
+        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true, within: shard.Range);
         // In id order, which is position order: consecutive items make a contiguous range.
-        var mine = examples.Where(e => shard.Contains(e.ContentId) && !quarantined.Contains(e.ContentId)).ToList();
+        var mine = examples.Where(e => !quarantined.Contains(e.ContentId)).ToList();
         var todo = mine.Where(e => !cache.Contains(e.ContentId)).ToList();
 
         var work = new ShardWork();
@@ -56,7 +59,7 @@ public static class ShardRun
         {
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
             var pipeline = ExtractPipeline.For(spec, lanes, config);
-            using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
+            using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision, shard.Range);
             using var locks = HashRangeLock.Open(config.CacheDir, spec.Fingerprint);
             ExtractProgress.Run($"extract shard {shard}", todo.Count, progress =>
             {
@@ -99,7 +102,7 @@ public static class ShardRun
                                  CacheWriter writer, ShardWork work, Action<int> progress, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        var (first, last) = (ExtractShard.Position(piece[0].ContentId), ExtractShard.Position(piece[^1].ContentId));
+        var (first, last) = (IdRange.Position(piece[0].ContentId), IdRange.Position(piece[^1].ContentId));
         if (!locks.TryLock(first, last)) return false;
         try
         {

@@ -153,7 +153,7 @@ public class BottleneckCacheTests
             writer.Join();
             writerRan = true;
         }
-        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, onVector: null, beforeRepairLock: WriterFinishes);
+        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, onVector: null, within: null, beforeRepairLock: WriterFinishes);
         Assert.True(writerRan);
         Assert.Equal(0, repairing.Stats.RepairedSegments);
         Assert.Equal(3, repairing.Count); // the repairer learnt the records it found under the lock
@@ -270,5 +270,30 @@ public class BottleneckCacheTests
         Assert.Equal(3, seen.Count);
         Assert.Equal(1, cache.Stats.Duplicates);
         foreach (var (id, (_, v)) in seen) Assert.Equal(loaded.Get(id), v); // the same record wins both ways
+    }
+
+    [Fact]
+    public void A_reader_of_one_range_skips_the_segments_of_other_ranges()
+    {
+        using var t = new TempDir();
+        var ids = Enumerable.Range(0, 40).ToList();
+        var low = new IdRange(0, ulong.MaxValue / 2);
+        var high = new IdRange(ulong.MaxValue / 2 + 1, ulong.MaxValue);
+        bool In(IdRange r, int i) => r.Contains(IdRange.Position(ContentKey.FromHex(Id(i))));
+        foreach (var r in new[] { low, high })
+        {
+            using var w = new CacheWriter(t.Path, Fp, VectorPrecision.Float32, r);
+            foreach (var i in ids.Where(i => In(r, i))) w.Append(Id(i), Vector(i));
+            Assert.Throws<ArgumentException>(() => w.Append(Id(ids.First(i => !In(r, i))), Vector(0))); // never outside its range
+        }
+        WriteRecords(t.Path, [100]); // a whole Extract's segment: any range may find ids there
+
+        var all = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(41, all.Count);
+        Assert.Equal(3, all.Stats.Segments);
+        var lowOnly = BottleneckCache.Open(t.Path, Fp, within: new IdRange(0, 1000));
+        Assert.Equal(2, lowOnly.Stats.Segments); // the low range's and the untagged one
+        Assert.All(ids.Where(i => In(low, i)), i => Assert.Equal(Vector(i), lowOnly.Get(Id(i))));
+        Assert.All(ids.Where(i => In(high, i)), i => Assert.False(lowOnly.Contains(Id(i))));
     }
 }

@@ -32,6 +32,30 @@ public class ShardTests
     }
 
     [Fact]
+    public void A_shards_range_holds_exactly_its_ids_and_the_ranges_tile_every_position()
+    {
+        foreach (var n in new[] { 1, 3, 4, 7, 1000 })
+        {
+            var ranges = Enumerable.Range(0, n).Select(i => new ExtractShard(i, n).Range).ToList();
+            Assert.Equal(0UL, ranges[0].First);
+            Assert.Equal(ulong.MaxValue, ranges[^1].Last);
+            for (var i = 1; i < n; i++) Assert.Equal(ranges[i - 1].Last + 1, ranges[i].First); // no gap, no overlap
+            for (var i = 0; i < n; i++)
+            {
+                var shard = new ExtractShard(i, n);
+                Assert.Equal(i, shard.ShardOf(ranges[i].First));
+                Assert.Equal(i, shard.ShardOf(ranges[i].Last));
+            }
+        }
+        // The index query's bounds select the same ids as the shard does.
+        var shard1 = new ExtractShard(1, 3);
+        var (low, high) = shard1.Range.HexBounds;
+        foreach (var id in Enumerable.Range(0, 3000).Select(Id))
+            Assert.Equal(shard1.Contains(id), string.CompareOrdinal(id, low) >= 0 && string.CompareOrdinal(id, high) < 0);
+        Assert.Null(new ExtractShard(2, 3).Range.HexBounds.High);
+    }
+
+    [Fact]
     public void The_shard_comes_from_the_options_or_the_schedulers_environment()
     {
         Assert.Equal(new ExtractShard(2, 5), ExtractShard.Resolve("2/5", null, Env()));
@@ -140,6 +164,10 @@ public class ShardTests
         var expected = BottleneckCache.Open(plain.CacheDir, reference.Fingerprint);
         var actual = BottleneckCache.Open(sharded.CacheDir, reference.Fingerprint);
         Assert.Equal(0, actual.Stats.Duplicates);
+        // Each shard's segment names its range, so a shard reads its own share of the cache only.
+        Assert.Equal(
+            new[] { new ExtractShard(0, 2).Range, new ExtractShard(1, 2).Range },
+            Directory.GetFiles(actual.Folder, "*.bpv").Select(IdRange.OfSegment).OrderBy(r => r.First));
         Assert.Equal(expected.Keys.Select(k => k.ToHex()).Order(), actual.Keys.Select(k => k.ToHex()).Order());
         foreach (var key in expected.Keys)
             Assert.True(expected.Get(key.ToHex())!.AsSpan().SequenceEqual(actual.Get(key.ToHex())), $"vector of {key} differs");
