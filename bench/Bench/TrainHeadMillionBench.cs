@@ -41,19 +41,23 @@ public sealed class TrainHeadMillionBench : IBenchmark
             $"{(rss < RssGoalMb ? "meets" : "MISSES")} the goal of under {RssGoalMb:0} MB ({rss / RssGoalMb:0.00}x)");
 
         // What the finishing Extract and TrainHead read at this size: every record, keys only.
+        var heldBefore = GC.GetTotalMemory(forceFullCollection: true);
         var scan = System.Diagnostics.Stopwatch.StartNew();
         var keys = BottleneckCache.Open(config.CacheDir, ExtractReport.Read(config).Fingerprint, loadVectors: false);
         scan.Stop();
+        var keyBytes = (double)(GC.GetTotalMemory(forceFullCollection: true) - heldBefore) / keys.Count;
         var cacheBytes = Directory.GetFiles(keys.Folder, "*.bpv").Sum(f => new FileInfo(f).Length);
         context.Record(Name, $"cache keys-only scan, {keys.Count} vectors", scan.Elapsed.TotalSeconds, "s",
             $"{cacheBytes / scan.Elapsed.TotalSeconds / 1e6:0} MB/s; the finishing Extract's check");
         context.Record(Name, "cache bytes per 512-d float32 vector", (double)cacheBytes / keys.Count, "B");
+        context.Record(Name, "memory per id of a keys-only cache", keyBytes, "B", "what the finishing Extract holds per image");
         context.Record(Name, "index bytes per example (examples table only)", (double)new FileInfo(config.IndexPath).Length / count, "B");
 
         // Accuracy on real vectors, float16 against float32 in memory: same splits, config and seed.
         var flowers = ConfigLoader.Load(HeadVsMlNetBench.ExtractedFlowers(context));
         var fingerprint = ExtractReport.Read(flowers).Fingerprint;
         using var db = IndexDb.Open(flowers.IndexPath, create: false);
+        context.Record(Name, "flowers index bytes per image (all tables)", (double)new FileInfo(flowers.IndexPath).Length / Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM files;")), "B");
         string[] splits = ["train", "validation", "test"];
         var exact = new SplitVectors(flowers, db, fingerprint).Load(splits);
         var half = new SplitVectors(flowers, db, fingerprint) { MaxFloat32Bytes = 0 }.Load(splits);
