@@ -35,14 +35,17 @@ public static class ShardRun
         string inputsHash;
         List<ImageWork> examples;
         HashSet<string> quarantined;
+        bool indexed;
         using (var db = IndexDb.OpenReadOnly(config.IndexPath))
         {
+            indexed = Convert.ToInt64(db.Scalar("SELECT EXISTS (SELECT 1 FROM examples);"), System.Globalization.CultureInfo.InvariantCulture) == 1;
             inputsHash = ExtractStage.InputsHash(config, db);
             // Only this shard's rows: the index is keyed by content id, so a range is a range scan.
             examples = TransientIo.Run(() => ExtractStage.ReadExamples(db, config.Dataset.Root, shard.Range));
             quarantined = TransientIo.Run(() => ExtractStage.ReadQuarantined(db));
         }
-        if (examples.Count == 0)
+        // A shard's range may hold no image (many shards, few images): only an empty index is an error.
+        if (!indexed)
             throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
 
         var spec = BackboneFactory.Resolve(config);

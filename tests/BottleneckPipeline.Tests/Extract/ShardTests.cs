@@ -139,6 +139,11 @@ public class ShardTests
         var sharded = TestIndex.Config(t["sharded"], data);
         using (var db = IndexDb.Open(sharded.IndexPath)) TestIndex.Fill(db, data);
         var shards = new[] { new ExtractShard(0, 2), new ExtractShard(1, 2) }.Select(s => ShardRun.Run(sharded, s)).ToList();
+        // More shards than images: most ranges hold none, which is no error.
+        var empty = Enumerable.Range(0, 1000).Select(i => new ExtractShard(i, 1000)).First(s => !Directory.GetFiles(data, "*", SearchOption.AllDirectories)
+            .Any(f => s.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f))))));
+        Assert.Equal(0, ShardRun.Run(sharded, empty).Assigned);
+        File.Delete(ShardSummary.PathFor(sharded, empty));
         Assert.Equal(9, shards.Sum(s => s.Assigned));
         Assert.Equal(8, shards.Sum(s => s.Extracted));
         var broken = Assert.Single(shards.SelectMany(s => s.Quarantined));
