@@ -27,7 +27,7 @@ public static class ExtractStage
         if (UpToDate(config, db, inputsHash) is { } previous)
         {
             // Shards that ran again over a whole cache found nothing to do: nothing to absorb.
-            foreach (var (file, _) in ShardSummary.ReadAll(config)) TryDelete(file);
+            ShardSummary.Remove(config, [.. ShardSummary.ReadAll(config).Select(x => x.Path)]);
             return previous;
         }
 
@@ -65,7 +65,7 @@ public static class ExtractStage
             InputsHash(config, db), shards);
         ExtractReport.Write(config, summary);
         // Their news is in the index and the report now.
-        foreach (var file in summaryFiles) TryDelete(file);
+        ShardSummary.Remove(config, summaryFiles);
         return summary;
     }
 
@@ -88,11 +88,6 @@ public static class ExtractStage
         return new ShardTotals(current.Count, string.Join(",", current.Select(s => s.Shard.Count).Distinct().Order()),
             current.Sum(s => s.Extracted), current.Sum(s => s.Quarantined.Count), current.Sum(s => s.EmbeddedByOthers),
             current.Sum(s => s.Decoded), current.Max(s => s.Seconds), rates.Count > 0 ? rates.Average() : 0);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     /// <summary>One row per distinct content id, with a representative file to read it from; only

@@ -57,6 +57,24 @@ public sealed record ShardSummary(
         TransientIo.Run(() => AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
     }
 
+    /// <summary>
+    /// Removes these summary files, then their folder once empty: the folder is the shards' own, and
+    /// a workspace after a sharded run holds nothing more than after a plain one (so `make clean`
+    /// leaves nothing of it). A file of the user's put there keeps the folder.
+    /// </summary>
+    public static void Remove(PipelineConfig config, IEnumerable<string> files)
+    {
+        foreach (var file in files)
+            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        var folder = Folder(config);
+        try
+        {
+            if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any()) Directory.Delete(folder);
+        }
+        catch (IOException) { } // a shard started writing into it meanwhile: it stays
+        catch (UnauthorizedAccessException) { }
+    }
+
     /// <summary>Every summary file in the workspace with what it says (null when unreadable: a half-copied or foreign file).</summary>
     public static List<(string Path, ShardSummary? Summary)> ReadAll(PipelineConfig config)
     {
