@@ -133,5 +133,11 @@ BP_TEST_CLUSTER=1 dotnet test tests/BottleneckPipeline.Tests -c Release --nologo
   --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test-cluster.log
 status=$?
 set -e
-awk '/^ +Passed: [0-9]+$/ {p+=$2} /^ +Failed: [0-9]+$/ {f+=$2} /^ +Skipped: [0-9]+$/ {s+=$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test-cluster.log
+line=$(awk '/^ +Passed: [0-9]+$/ {p+=$2} /^ +Failed: [0-9]+$/ {f+=$2} /^ +Skipped: [0-9]+$/ {s+=$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test-cluster.log)
+echo "$line"
+# A run that passed nothing (the test host stopped early, the tests skipped) proves nothing: a failure.
+if [[ $status == 0 && $line == "0 passed,"* ]]; then
+  echo "test-cluster: error: no Cluster test passed; see .artifacts/test-cluster.log" >&2
+  status=1
+fi
 exit $status
