@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o 
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head evaluate inspect test test-faults bench clean distclean
+.PHONY: all build ingest extract train-head evaluate inspect test test-faults test-cluster slurm bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -46,13 +46,26 @@ inspect: $(BUILT)
 # The tests print a closing 'N passed, N failed, N skipped' line that CI reads.
 test:
 	@mkdir -p .artifacts
-	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
+	set -o pipefail; $(DOTNET) test BottleneckPipeline.sln -c Release --nologo --filter "Category!=Cluster" --logger "console;verbosity=normal" 2>&1 | tee .artifacts/test.log; status=$$?; \
 	  awk '/^ +Passed: [0-9]+$$/ {p+=$$2} /^ +Failed: [0-9]+$$/ {f+=$$2} /^ +Skipped: [0-9]+$$/ {s+=$$2} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' .artifacts/test.log; exit $$status
 
 # The fault suite alone (it is also part of `make test`): real kill -9, full disks (tmpfs, needs
 # root), corrupt files, changed datasets and competing runs, through the built stage executables.
 test-faults:
 	$(DOTNET) test tests/BottleneckPipeline.Tests -c Release --nologo --filter Category=Faults --logger "console;verbosity=normal"
+
+# The Cluster tests (left out of `make test`): a private single-node Slurm cluster on this machine,
+# set up and torn down by the script (needs root; installs slurm-wlm and munge when missing).
+test-cluster: $(BUILT)
+	deploy/slurm/test-cluster.sh
+
+# The pipeline on a Slurm cluster: Ingest, then Extract as an array of SHARDS tasks, then the
+# finishing Extract, TrainHead and Evaluate, chained by the scheduler (deploy/slurm/). WAIT=1 waits
+# for the chain and fails if any job did.
+SHARDS ?= 4
+WAIT ?= 0
+slurm: $(BUILT)
+	deploy/slurm/submit.sh $(CONFIG) $(SHARDS) $(WAIT)
 
 bench: $(BUILT)
 	$(BIN)/Bench/release/Bench $(CURDIR) $(BENCH)

@@ -125,8 +125,7 @@ public sealed class HeadTuningBench : IBenchmark
     private static (LabelledVectors Train, LabelledVectors Validation) LoadTrainAndValidation(PipelineConfig config)
     {
         using var db = IndexDb.Open(config.IndexPath, create: false);
-        var splits = SplitVectors.Open(config, db);
-        return (splits.Train(), splits.Validation());
+        return SplitVectors.Open(config, db).TrainAndValidation();
     }
 
     /// <summary>Z-scores every feature with the train split's mean and standard deviation.</summary>

@@ -21,13 +21,13 @@ public sealed class HeadVsMlNetBench : IBenchmark
 
     public void Run(BenchContext context)
     {
-        var configPath = Workspace(context);
+        var configPath = ExtractedFlowers(context);
         var config = ConfigLoader.Load(configPath);
         LabelledVectors train, validation, test;
         using (var db = IndexDb.Open(config.IndexPath, create: false))
         {
-            var splits = SplitVectors.Open(config, db);
-            (train, validation, test) = (splits.Train(), splits.Validation(), splits.Test());
+            var sets = SplitVectors.Open(config, db).Load(["train", "validation", "test"]);
+            (train, validation, test) = (sets[0], sets[1], sets[2]);
         }
         context.Note(Name, $"{configPath}: {train.Count} train / {validation.Count} validation / {test.Count} test vectors of {train.Dimension}; " +
             "ours uses validation for early stopping, ML.NET trains on train alone; times are the second of two runs (JIT warm)");
@@ -62,8 +62,8 @@ public sealed class HeadVsMlNetBench : IBenchmark
         context.Record(Name, "ML.NET test log-loss", mlMetrics.LogLoss, "");
     }
 
-    /// <summary>An extracted flowers workspace: the pipeline bench's, or one built here.</summary>
-    private static string Workspace(BenchContext context)
+    /// <summary>A config whose workspace holds the extracted flowers (the pipeline bench's when it ran); train-head-1m uses it too.</summary>
+    internal static string ExtractedFlowers(BenchContext context)
     {
         var pipelineBench = Path.Combine(context.WorkDir, "pipeline", "pipeline.yaml");
         if (File.Exists(pipelineBench) && File.Exists(Path.Combine(context.WorkDir, "pipeline", "workspace", "reports", "extract.json")))

@@ -1,6 +1,8 @@
 // Bottleneck cache format (version BPVECS01).
 //
 //   cache.dir/<backbone fingerprint>/seg-<pid>-<random>.bpv   one append-only segment per writer
+//   cache.dir/<backbone fingerprint>/seg-<pid>-<random>.r<first>-<last>.bpv
+//                                     the same, from a writer of one id range only (an Extract shard)
 //
 // A segment is the 8-byte magic "BPVECS01" followed by records:
 //
@@ -12,7 +14,8 @@
 // Why this shape:
 // - Each writer process appends only to its own segment (pid + random name), so several processes
 //   can fill one shared cache.dir at once without locks. Readers read every segment; a content id
-//   found twice is harmless (the first valid record wins).
+//   found twice is harmless (the first valid record wins). A reader of one range (a shard) reads
+//   only the segments whose range meets it: many shards do not each read the whole cache.
 // - A writer fsyncs after each batch, so kill -9 loses at most the batch in flight. A record cut off
 //   by a crash, or damaged later, fails its length or checksum test and is never read back as a
 //   vector: reading that segment stops there. The next writer-side open truncates such a torn tail,
@@ -23,6 +26,7 @@
 //   meets these vectors; the content id is the key, so paths, labels and splits do not matter.
 using System.Buffers;
 using System.Runtime.InteropServices;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Cache;
 
@@ -42,6 +46,12 @@ public sealed class BottleneckCache
 
     private readonly Dictionary<ContentKey, Slot> _index = [];
     private IReadOnlySet<ContentKey>? _only;
+    private bool _loadVectors;
+    private VectorVisitor? _onVector;
+    private Action<string>? _beforeRepairLock;
+    private IdRange _within = IdRange.All;
+    /// <summary>Where the valid records read so far end, per segment file: a refresh resumes there.</summary>
+    private readonly Dictionary<string, long> _readUpTo = new(StringComparer.Ordinal);
     private readonly List<byte[]> _arena = [];
     private int _arenaUsed;
     private const int ArenaChunk = 16 << 20;
@@ -62,24 +72,47 @@ public sealed class BottleneckCache
     /// <param name="repair">Truncate torn tails of segments whose writer is gone.</param>
     /// <param name="only">When given, keep vectors only for these ids (others are known by key alone),
     /// so looking up a few images does not hold the whole cache in memory.</param>
-    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false, IReadOnlySet<ContentKey>? only = null) =>
-        Open(cacheDir, fingerprint, loadVectors, repair, only, beforeRepairLock: null);
+    /// <param name="onVector">Called with each id's vector (the record that wins, once per id) as it
+    /// is read: a consumer can keep the vectors its own way while the cache keeps only the keys.</param>
+    /// <param name="within">Read only segments that may hold ids of this range (see <see cref="IdRange"/>);
+    /// ids outside it may then be missing.</param>
+    public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false,
+                                       IReadOnlySet<ContentKey>? only = null, VectorVisitor? onVector = null, IdRange? within = null) =>
+        Open(cacheDir, fingerprint, loadVectors, repair, only, onVector, within, beforeRepairLock: null);
 
     /// <param name="beforeRepairLock">For tests: runs between a torn segment's scan and the repair's
     /// exclusive lock, where another writer may commit.</param>
-    internal static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors, bool repair, IReadOnlySet<ContentKey>? only, Action<string>? beforeRepairLock)
+    internal static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors, bool repair, IReadOnlySet<ContentKey>? only,
+                                         VectorVisitor? onVector, IdRange? within, Action<string>? beforeRepairLock)
     {
-        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only };
-        if (!Directory.Exists(cache.Folder)) return cache;
-        // Name order: the same files always give the same "first valid wins" choice.
-        foreach (var file in Directory.EnumerateFiles(cache.Folder, "*.bpv").Order(StringComparer.Ordinal))
-            cache.ReadSegment(file, loadVectors, repair, beforeRepairLock);
+        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint)
+        {
+            _only = only, _loadVectors = loadVectors, _onVector = onVector, _within = within ?? IdRange.All,
+            _beforeRepairLock = beforeRepairLock,
+        };
+        cache.ReadNewRecords(repair);
         return cache;
+    }
+
+    /// <summary>
+    /// Reads what other writers appended since this cache was opened or last refreshed: new
+    /// segments, and new records at the end of known ones (segments are append-only, so only their
+    /// new bytes are read). Returns how many ids became known. A shard calls this before each piece
+    /// of work so that it skips what an overlapping writer has just embedded.
+    /// </summary>
+    public int Refresh()
+    {
+        var before = _index.Count;
+        ReadNewRecords(repair: false);
+        return _index.Count - before;
     }
 
     public bool Contains(string contentId) => _index.ContainsKey(ContentKey.FromHex(contentId));
 
     public bool Contains(ContentKey key) => _index.ContainsKey(key);
+
+    /// <summary>Every content id with a vector here (what two caches are compared by).</summary>
+    public IEnumerable<ContentKey> Keys => _index.Keys;
 
     public bool TryGet(string contentId, Span<float> dest) => TryGet(ContentKey.FromHex(contentId), dest);
 
@@ -100,25 +133,43 @@ public sealed class BottleneckCache
         return TryGet(contentId, v) ? v : null;
     }
 
-    private void ReadSegment(string path, bool loadVectors, bool repair, Action<string>? beforeRepairLock)
+    private void ReadNewRecords(bool repair)
     {
-        Stats.Segments++;
+        if (!TransientIo.Run(() => Directory.Exists(Folder))) return;
+        // Name order: the same files always give the same "first valid wins" choice.
+        foreach (var file in TransientIo.Run(() => Directory.GetFiles(Folder, "*.bpv")).Order(StringComparer.Ordinal))
+            if (IdRange.OfSegment(file).Intersects(_within)) ReadSegment(file, repair);
+    }
+
+    private void ReadSegment(string path, bool repair)
+    {
+        var known = _readUpTo.TryGetValue(path, out var from);
+        if (!known) Stats.Segments++;
         long validEnd;
         bool torn;
-        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan))
+        try
         {
-            (validEnd, torn) = Scan(fs, 0, loadVectors);
+            using var fs = TransientIo.Run(() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan));
+            if (known && fs.Length <= from) return; // nothing appended since the last read
+            (validEnd, torn) = Scan(fs, from);
         }
+        catch (FileNotFoundException)
+        {
+            return; // listed, then removed by a repairer: it held no valid record
+        }
+        _readUpTo[path] = validEnd;
         if (!torn) return;
         Stats.TornSegments++;
         if (!repair) return;
-        beforeRepairLock?.Invoke(path);
-        if (TryRepair(path, validEnd, loadVectors)) Stats.RepairedSegments++;
+        _beforeRepairLock?.Invoke(path);
+        if (TryRepair(path, validEnd)) Stats.RepairedSegments++;
     }
 
-    /// <summary>Reads records from <paramref name="from"/> (0: the segment's start, header included)
-    /// until the end or the first bad one; returns where the valid prefix ends.</summary>
-    private (long ValidEnd, bool Torn) Scan(FileStream fs, long from, bool loadVectors)
+    /// <summary>Reads records from <paramref name="from"/> until the end or the first bad one;
+    /// returns where the valid prefix ends.</summary>
+    /// <param name="from">0 for a segment not read before (its header is checked), else where its
+    /// valid records read so far end.</param>
+    private (long ValidEnd, bool Torn) Scan(FileStream fs, long from)
     {
         if (from < SegmentFormat.HeaderSize)
         {
@@ -146,7 +197,8 @@ public sealed class BottleneckCache
                     Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
                     end -= start;
                     start = 0;
-                    var n = fs.Read(buffer, end, buffer.Length - end);
+                    // A failed read leaves the position where it was, so it can simply be tried again.
+                    var n = TransientIo.Run(() => fs.Read(buffer, end, buffer.Length - end));
                     if (n == 0) eof = true;
                     end += n;
                     Stats.BytesRead += n;
@@ -174,7 +226,7 @@ public sealed class BottleneckCache
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
                 }
-                if (!Add(record, loadVectors))
+                if (!Add(record))
                 {
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
@@ -189,7 +241,7 @@ public sealed class BottleneckCache
         }
     }
 
-    private bool Add(SegmentFormat.Record record, bool loadVectors)
+    private bool Add(SegmentFormat.Record record)
     {
         var dim = record.Dimension;
         if (Dimension == 0) Dimension = dim;
@@ -200,7 +252,8 @@ public sealed class BottleneckCache
             Stats.Duplicates++;
             return true;
         }
-        if (!loadVectors || (_only is not null && !_only.Contains(record.Key)))
+        _onVector?.Invoke(record.Key, record.Vector, record.Bits);
+        if (!_loadVectors || (_only is not null && !_only.Contains(record.Key)))
         {
             _index[record.Key] = new Slot(-1, 0, 0, (byte)record.Bits);
             return true;
@@ -224,12 +277,13 @@ public sealed class BottleneckCache
     /// this lock, so the tail is scanned again under the lock (its records are learnt too) and only
     /// what is still bad then is cut: nothing a writer made durable is lost.
     /// </summary>
-    private bool TryRepair(string path, long validEnd, bool loadVectors)
+    private bool TryRepair(string path, long validEnd)
     {
         try
         {
             using var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
-            var (end, torn) = Scan(fs, validEnd, loadVectors);
+            var (end, torn) = Scan(fs, validEnd);
+            _readUpTo[path] = end; // what the rescan learnt is known now: a refresh resumes after it
             if (!torn) return false;
             if (end < SegmentFormat.HeaderSize)
             {
@@ -244,6 +298,9 @@ public sealed class BottleneckCache
         catch (UnauthorizedAccessException) { return false; }
     }
 }
+
+/// <summary>Receives one cached vector as stored: <paramref name="bits"/> 32 (float32) or 16 (float16) little-endian values.</summary>
+public delegate void VectorVisitor(ContentKey key, ReadOnlySpan<byte> vector, int bits);
 
 /// <summary>What reading the cache found, for reports and tests.</summary>
 public sealed class CacheReadStats

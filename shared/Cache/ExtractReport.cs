@@ -6,9 +6,18 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Cache;
 
 /// <summary>What one Extract run did; also the content of reports/extract.json.</summary>
+/// <param name="Shards">What the shards (Extract --shard) that ran before this run reported, when any did.</param>
 public sealed record ExtractSummary(
     bool UpToDate, int Extracted, int Reused, int Quarantined, long Decoded, double Seconds, double ImagesPerSecond,
-    string Fingerprint, int Dimension, string Backbone, string InputsHash);
+    string Fingerprint, int Dimension, string Backbone, string InputsHash, ShardTotals? Shards = null);
+
+/// <summary>The shard summaries a finishing Extract read, added up.</summary>
+/// <param name="Summaries">shard runs that reported (one per shard that finished).</param>
+/// <param name="Counts">the shard counts they were run with ("4", or "2,4" for a mis-set mix).</param>
+/// <param name="LongestSeconds">the slowest shard's run time: the parallel part's duration.</param>
+/// <param name="ImagesPerSecond">the mean of the shards' own rates: what one shard (one machine) reached.</param>
+public sealed record ShardTotals(int Summaries, string Counts, int Extracted, int Quarantined, int EmbeddedByOthers, long Decoded,
+    double LongestSeconds, double ImagesPerSecond);
 
 /// <summary>
 /// reports/extract.json, Extract's artifact, read and written only here: which backbone's vectors
@@ -62,6 +71,18 @@ public static class ExtractReport
             ["precision"] = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
             ["inputs_hash"] = s.InputsHash,
         };
+        if (s.Shards is { } t)
+            o["shards"] = new JsonObject
+            {
+                ["summaries"] = t.Summaries,
+                ["counts"] = t.Counts,
+                ["extracted"] = t.Extracted,
+                ["quarantined"] = t.Quarantined,
+                ["embedded_by_others"] = t.EmbeddedByOthers,
+                ["decoded"] = t.Decoded,
+                ["longest_seconds"] = Math.Round(t.LongestSeconds, 3),
+                ["images_per_second"] = Math.Round(t.ImagesPerSecond, 2),
+            };
         AtomicFile.WriteAllText(PathIn(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }

@@ -23,8 +23,9 @@ public sealed record ImageFailure(QuarantineKind Kind, string Reason)
 
 /// <summary>
 /// Reads, checks, decodes and normalizes one image into its slot of the input batch. Returns null
-/// on success or why the image is quarantined. Only transient IO errors are retried; an IO
-/// error that outlives the retries stops the run (the disk, not the image, is the problem).
+/// on success or why the image is quarantined. Only transient IO errors are retried (a lock held
+/// for a moment, and a shared filesystem's EIO, ESTALE or timeout); an IO error that outlives the
+/// retries stops the run (the disk, not the image, is the problem).
 /// </summary>
 public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
 {

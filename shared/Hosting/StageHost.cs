@@ -53,11 +53,40 @@ public static class StageHost
         });
     }
 
+    /// <summary>
+    /// Runs a body that shares the workspace with others of its kind (Extract shards, many at once):
+    /// under the shared workspace lock, and without a runs-table row, as it only reads the index.
+    /// Ctrl+C or SIGTERM (a scheduler's cancel or preemption) cancels the body's token.
+    /// </summary>
+    /// <param name="holder">Who holds the lock, for the message another run gets.</param>
+    public static int ExecuteShared(string stage, string configPath, string holder, Action<PipelineConfig, CancellationToken> body)
+    {
+        using var interruption = new Interruption();
+        var token = interruption.Token;
+        return Guard(stage, () =>
+        {
+            var config = ConfigLoader.Load(configPath);
+            using var _ = WorkspaceLock.AcquireShared(config.Workspace, holder, TimeSpan.FromSeconds(LockWaitSeconds()), token);
+            token.ThrowIfCancellationRequested();
+            body(config, token);
+            return ExitCodes.Success;
+        });
+    }
+
     /// <summary>`clean`: removes what the stages wrote into the config's workspace (see <see cref="WorkspaceCleaner"/>).</summary>
     public static int Clean(string configPath) => Guard("clean", () =>
     {
         var config = ConfigLoader.Load(configPath);
         foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(line);
+        return ExitCodes.Success;
+    });
+
+    /// <summary>Prints the workspace and the cache folder, resolved from the config, one per line.</summary>
+    public static int PrintWorkspace(string configPath) => Guard("config", () =>
+    {
+        var config = ConfigLoader.Load(configPath);
+        Console.WriteLine(config.Workspace);
+        Console.WriteLine(config.CacheDir);
         return ExitCodes.Success;
     });
 

@@ -21,7 +21,8 @@ public sealed class IndexDb : IDisposable
         Path = path;
     }
 
-    /// <summary>Opens (creating if needed) the index and brings its schema up to date.</summary>
+    /// <summary>Opens (creating if needed) the index and brings its schema up to date. Transient
+    /// errors of a shared filesystem (busy, IO) are retried.</summary>
     public static IndexDb Open(string path, bool create = true)
     {
         if (!create && !File.Exists(path))
@@ -34,15 +35,47 @@ public sealed class IndexDb : IDisposable
             Pooling = false,
             DefaultTimeout = 30,
         }.ToString();
-        var conn = new SqliteConnection(cs);
+        return TransientIo.Run(() => Connect(path, cs, conn =>
+        {
+            Exec(conn, "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+            Check(conn, path);
+            Migrate(conn, path);
+        }));
+    }
+
+    /// <summary>
+    /// Opens the index for reading only, for Extract shards: many of them, on several machines,
+    /// read it at once while no stage writes it (they hold the workspace lock shared). WAL's
+    /// shared-memory file cannot be shared across machines on NFS, so the file is opened as
+    /// immutable (no locks, no -shm), unless a crashed writer left changes in the -wal file,
+    /// which only a normal open sees.
+    /// </summary>
+    public static IndexDb OpenReadOnly(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new InputException($"index not found: {path}. Run the Ingest stage first (make ingest).");
+        var wal = new FileInfo(full + "-wal");
+        var dataSource = wal.Exists && wal.Length > 0
+            ? full
+            : "file:" + Uri.EscapeDataString(full).Replace("%2F", "/", StringComparison.Ordinal) + "?immutable=1";
+        var cs = new SqliteConnectionStringBuilder { DataSource = dataSource, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString();
+        return TransientIo.Run(() => Connect(path, cs, conn =>
+        {
+            Check(conn, path);
+            var version = Convert.ToInt32(Scalar(conn, "PRAGMA user_version;"));
+            if (version != SchemaVersion)
+                throw new InputException($"index {path} has schema version {version}, this build reads {SchemaVersion}. Run the Ingest stage (make ingest) with this build first.");
+        }));
+    }
+
+    private static IndexDb Connect(string path, string connectionString, Action<SqliteConnection> prepare)
+    {
+        var conn = new SqliteConnection(connectionString);
         try
         {
             conn.Open();
-            Exec(conn, "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
-            var check = Scalar(conn, "PRAGMA quick_check;") as string;
-            if (check != "ok")
-                throw new InputException($"index {path} is corrupt ({check}). Delete it and run Ingest again; the bottleneck cache is kept.");
-            Migrate(conn, path);
+            prepare(conn);
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 26 or 11) // SQLITE_NOTADB, SQLITE_CORRUPT
         {
@@ -55,6 +88,13 @@ public sealed class IndexDb : IDisposable
             throw;
         }
         return new IndexDb(conn, path);
+    }
+
+    private static void Check(SqliteConnection conn, string path)
+    {
+        var check = Scalar(conn, "PRAGMA quick_check;") as string;
+        if (check != "ok")
+            throw new InputException($"index {path} is corrupt ({check}). Delete it and run Ingest again; the bottleneck cache is kept.");
     }
 
     private static void Migrate(SqliteConnection conn, string path)

@@ -25,4 +25,13 @@ public static class QuarantineKinds
         QuarantineKind.Missing => "missing",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
+
+    /// <summary>The kind from its column text (as <see cref="ToColumn"/> writes it); null for anything else.</summary>
+    public static QuarantineKind? FromColumn(string text) => text switch
+    {
+        "decode" => QuarantineKind.Decode,
+        "changed" => QuarantineKind.Changed,
+        "missing" => QuarantineKind.Missing,
+        _ => null,
+    };
 }

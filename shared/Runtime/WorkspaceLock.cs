@@ -19,7 +19,18 @@ public sealed class WorkspaceLock : IDisposable
     public static IReadOnlyList<string> FileNames { get; } = [".lock", OwnerPath(".lock")];
 
     /// <param name="cancel">Stops a wait for the lock (Ctrl+C while BP_LOCK_WAIT_SECONDS waits).</param>
-    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait, CancellationToken cancel = default)
+    public static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait, CancellationToken cancel = default) =>
+        Acquire(workspace, stage, wait, shared: false, cancel);
+
+    /// <summary>
+    /// The lock that Extract shards hold: shared among themselves (any number run at once, on any
+    /// machine of a shared filesystem), exclusive of every other run, so no stage rewrites the
+    /// index under them and no shard starts while one does.
+    /// </summary>
+    public static WorkspaceLock AcquireShared(string workspace, string holder, TimeSpan wait, CancellationToken cancel = default) =>
+        Acquire(workspace, holder, wait, shared: true, cancel);
+
+    private static WorkspaceLock Acquire(string workspace, string stage, TimeSpan wait, bool shared, CancellationToken cancel)
     {
         var path = Path.Combine(workspace, ".lock");
         var deadline = DateTime.UtcNow + wait;
@@ -28,7 +39,10 @@ public sealed class WorkspaceLock : IDisposable
             try
             {
                 Directory.CreateDirectory(workspace);
-                var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                // .NET takes flock(LOCK_EX) for FileShare.None and flock(LOCK_SH) otherwise.
+                var fs = shared
+                    ? new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite)
+                    : new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
                 RecordOwner(path, stage);
                 return new WorkspaceLock(fs, path);
             }

@@ -24,9 +24,15 @@ public static class ExtractStage
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var inputsHash = InputsHash(config, db);
-        if (UpToDate(config, db, inputsHash) is { } previous) return previous;
+        if (UpToDate(config, db, inputsHash) is { } previous)
+        {
+            // Shards that ran again over a whole cache found nothing to do: nothing to absorb.
+            ShardSummary.Remove(config, [.. ShardSummary.ReadAll(config).Select(x => x.Path)]);
+            return previous;
+        }
 
         var spec = BackboneFactory.Resolve(config);
+        var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
@@ -56,26 +62,55 @@ public static class ExtractStage
         var summary = new ExtractSummary(false, extracted, reused, quarantined, decoded, clock.Elapsed.TotalSeconds,
             extractSeconds > 0 ? extracted / extractSeconds : 0, spec.Fingerprint, dimension, spec.DisplayName,
             // Recomputed: new quarantine rows are part of the inputs, and the next run must see itself up to date.
-            InputsHash(config, db));
+            InputsHash(config, db), shards);
         ExtractReport.Write(config, summary);
+        // Their news is in the index and the report now.
+        ShardSummary.Remove(config, summaryFiles);
         return summary;
     }
 
-    /// <summary>One row per distinct content id, with a representative file to read it from.</summary>
-    internal static List<ImageWork> ReadExamples(IndexDb db, string root)
+    /// <summary>
+    /// The finishing run after shards (Extract --shard): records the images they quarantined (they
+    /// cannot write the index) and adds up what they did, from the summaries made for the current
+    /// inputs and backbone. Returns null when no shard reported. <paramref name="files"/> are all
+    /// summary files, current or stale (an older index or backbone), for removal once the report is
+    /// written: no shard runs now, as this run holds the workspace lock that shards share.
+    /// </summary>
+    private static ShardTotals? AbsorbShardSummaries(PipelineConfig config, IndexDb db, string inputsHash, string fingerprint, out List<string> files)
+    {
+        var all = ShardSummary.ReadAll(config);
+        files = [.. all.Select(x => x.Path)];
+        var current = all.Select(x => x.Summary).OfType<ShardSummary>()
+            .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
+        if (current.Count == 0) return null;
+        RecordQuarantine(db, [.. current.SelectMany(s => s.Quarantined).Select(q => (new ImageWork(q.ContentId, "", q.RelPath), new ImageFailure(q.Kind, q.Reason)))]);
+        var rates = current.Where(s => s.Extracted > 0).Select(s => s.ImagesPerSecond).ToList();
+        return new ShardTotals(current.Count, string.Join(",", current.Select(s => s.Shard.Count).Distinct().Order()),
+            current.Sum(s => s.Extracted), current.Sum(s => s.Quarantined.Count), current.Sum(s => s.EmbeddedByOthers),
+            current.Sum(s => s.Decoded), current.Max(s => s.Seconds), rates.Count > 0 ? rates.Average() : 0);
+    }
+
+    /// <summary>One row per distinct content id, with a representative file to read it from; only
+    /// the ids of <paramref name="range"/> when given (an index range scan).</summary>
+    internal static List<ImageWork> ReadExamples(IndexDb db, string root, IdRange? range = null)
     {
         var list = new List<ImageWork>();
-        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples GROUP BY content_id ORDER BY content_id;");
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
+        var (low, high) = range is { } r ? r.HexBounds : ("", null);
+        // Plain comparisons (no "IS NULL OR"), so that SQLite plans a scan of the primary key's range.
+        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples WHERE content_id >= $low" +
+                                   (high is null ? "" : " AND content_id < $high") + " GROUP BY content_id ORDER BY content_id;");
+        cmd.Parameters.AddWithValue("$low", low);
+        if (high is not null) cmd.Parameters.AddWithValue("$high", high);
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
         {
-            var rel = r.GetString(1);
-            list.Add(new ImageWork(r.GetString(0), Path.Combine(root, rel.Replace('/', Path.DirectorySeparatorChar)), rel));
+            var rel = reader.GetString(1);
+            list.Add(new ImageWork(reader.GetString(0), Path.Combine(root, rel.Replace('/', Path.DirectorySeparatorChar)), rel));
         }
         return list;
     }
 
-    private static HashSet<string> ReadQuarantined(IndexDb db)
+    internal static HashSet<string> ReadQuarantined(IndexDb db)
     {
         var set = new HashSet<string>(StringComparer.Ordinal);
         using var cmd = db.Command("SELECT content_id FROM quarantine;");

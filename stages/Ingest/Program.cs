@@ -21,4 +21,9 @@ command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOpti
 var clean = new Command("clean", "Remove what the stages wrote into the workspace (index, reports, head, model.onnx), keeping the bottleneck cache and every other file.") { configOption };
 clean.SetAction(parse => StageHost.Clean(parse.GetValue(configOption)!));
 command.Subcommands.Add(clean);
+
+// For scripts that need the config's folders resolved as the stages resolve them (make slurm's logs).
+var workspace = new Command("workspace", "Print the config's workspace and cache folders, one per line.") { configOption };
+workspace.SetAction(parse => StageHost.PrintWorkspace(parse.GetValue(configOption)!));
+command.Subcommands.Add(workspace);
 return command.Parse(args).Invoke();

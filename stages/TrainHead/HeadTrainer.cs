@@ -80,7 +80,7 @@ public static class HeadTrainer
             sampler.Next(batchRows);
             for (var k = 0; k < batchSize; k++)
             {
-                train.Rows[batchRows[k]].CopyTo(batchX, k * dim);
+                train.Vectors.CopyRow(batchRows[k], batchX.AsSpan(k * dim, dim));
                 batchLabels[k] = train.Labels[batchRows[k]];
             }
             SoftmaxObjective<float>.LossAndGradient(parameters, classes, dim, batchX, batchLabels, batchSize, l2, smoothing, gradient, logits, parallel);

@@ -20,11 +20,10 @@ public static class TrainHeadStage
         var extract = ExtractReport.Read(config);
         return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
         {
-            var splits = new SplitVectors(config, db, extract.Fingerprint);
-            var train = splits.Train();
+            // One pass over the cache for both splits, holding only their vectors (float16 past a budget).
+            var (train, validation) = new SplitVectors(config, db, extract.Fingerprint).TrainAndValidation();
             if (train.Count == 0) throw EmptyTrainSplit(config, db);
             RequireEveryClass(db, train, config.Dataset.IncludeConflicts);
-            var validation = splits.Validation();
             return (train, validation.Count > 0 ? validation : null);
         }, ct: ct);
     }

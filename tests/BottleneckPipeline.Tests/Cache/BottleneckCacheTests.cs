@@ -153,7 +153,7 @@ public class BottleneckCacheTests
             writer.Join();
             writerRan = true;
         }
-        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, beforeRepairLock: WriterFinishes);
+        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, onVector: null, within: null, beforeRepairLock: WriterFinishes);
         Assert.True(writerRan);
         Assert.Equal(0, repairing.Stats.RepairedSegments);
         Assert.Equal(3, repairing.Count); // the repairer learnt the records it found under the lock
@@ -224,5 +224,76 @@ public class BottleneckCacheTests
         Assert.Equal(Vector(2), cache.Get(Id(2)));
         Assert.True(cache.Contains(Id(1)));
         Assert.Throws<InvalidOperationException>(() => cache.TryGet(Id(1), new float[16]));
+    }
+
+    [Fact]
+    public void A_refresh_reads_what_other_writers_appended_since_and_nothing_twice()
+    {
+        using var t = new TempDir();
+        using var live = new CacheWriter(t.Path, Fp, VectorPrecision.Float32);
+        live.Append(Id(1), Vector(1));
+        live.Commit();
+        var cache = BottleneckCache.Open(t.Path, Fp, loadVectors: false);
+        Assert.Equal(1, cache.Count);
+
+        // The live writer goes on in its segment, another writes a new segment, one id twice.
+        live.Append(Id(2), Vector(2));
+        live.Commit();
+        WriteRecords(t.Path, [3, 4, 2]);
+        // And the live writer is halfway through a third batch: not a record yet.
+        using (var half = new FileStream(live.SegmentPath!, FileMode.Append, FileAccess.Write, FileShare.ReadWrite))
+            half.Write([0x40, 0, 0, 0, 0x93]);
+
+        Assert.Equal(3, cache.Refresh());
+        Assert.Equal(4, cache.Count);
+        Assert.Equal(5, cache.Stats.Records); // ids 1, 2, 3, 4, 2: each record read once over open and refresh
+        Assert.Equal(1, cache.Stats.Duplicates);
+        Assert.Equal(0, cache.Refresh());
+        Assert.Equal(5, cache.Stats.Records);
+    }
+
+    [Fact]
+    public void A_visitor_sees_each_ids_winning_vector_once_as_stored()
+    {
+        using var t = new TempDir();
+        WriteRecords(t.Path, [1, 2]);
+        WriteRecords(t.Path, [2, 3], VectorPrecision.Float16);
+        var seen = new Dictionary<string, (int Bits, float[] Vector)>();
+        var cache = BottleneckCache.Open(t.Path, Fp, loadVectors: false, onVector: (key, bytes, bits) =>
+        {
+            var v = new float[bytes.Length / (bits / 8)];
+            if (bits == 32) System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).CopyTo(v);
+            else System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(bytes), v);
+            seen.Add(key.ToHex(), (bits, v));
+        });
+        var loaded = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(3, seen.Count);
+        Assert.Equal(1, cache.Stats.Duplicates);
+        foreach (var (id, (_, v)) in seen) Assert.Equal(loaded.Get(id), v); // the same record wins both ways
+    }
+
+    [Fact]
+    public void A_reader_of_one_range_skips_the_segments_of_other_ranges()
+    {
+        using var t = new TempDir();
+        var ids = Enumerable.Range(0, 40).ToList();
+        var low = new IdRange(0, ulong.MaxValue / 2);
+        var high = new IdRange(ulong.MaxValue / 2 + 1, ulong.MaxValue);
+        bool In(IdRange r, int i) => r.Contains(IdRange.Position(ContentKey.FromHex(Id(i))));
+        foreach (var r in new[] { low, high })
+        {
+            using var w = new CacheWriter(t.Path, Fp, VectorPrecision.Float32, r);
+            foreach (var i in ids.Where(i => In(r, i))) w.Append(Id(i), Vector(i));
+            Assert.Throws<ArgumentException>(() => w.Append(Id(ids.First(i => !In(r, i))), Vector(0))); // never outside its range
+        }
+        WriteRecords(t.Path, [100]); // a whole Extract's segment: any range may find ids there
+
+        var all = BottleneckCache.Open(t.Path, Fp);
+        Assert.Equal(41, all.Count);
+        Assert.Equal(3, all.Stats.Segments);
+        var lowOnly = BottleneckCache.Open(t.Path, Fp, within: new IdRange(0, 1000));
+        Assert.Equal(2, lowOnly.Stats.Segments); // the low range's and the untagged one
+        Assert.All(ids.Where(i => In(low, i)), i => Assert.Equal(Vector(i), lowOnly.Get(Id(i))));
+        Assert.All(ids.Where(i => In(high, i)), i => Assert.False(lowOnly.Contains(Id(i))));
     }
 }
