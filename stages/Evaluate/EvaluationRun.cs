@@ -48,8 +48,10 @@ public static class EvaluationRun
         var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
         var inUse = fineTuned?.InUse;
         var note = fineTuned?.Note;
-        // Adding, replacing or removing the fine-tuned model changes what is reported and exported.
+        // Adding, replacing or removing the fine-tuned model changes what is reported and exported, and so
+        // does a note on an ignored one appearing or going.
         if (inUse is not null) upstreamHash += $"\nfine_tuned={inUse.Model.InputsHash}:{inUse.Spec.Fingerprint}:{inUse.Head.InputsHash}";
+        if (note is not null) upstreamHash += $"\nfine_tune_note={note}";
         var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);
         var jsonPath = Path.Combine(config.ReportsDir, EvaluationWriter.JsonName);
         if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ModelPath(config) : null) is { } previous)
