@@ -119,6 +119,7 @@ public sealed class FineTuneBench : IBenchmark
     /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS) and prints its img/s.</summary>
     public static int Probe(string what, int steps)
     {
+        if (what.StartsWith("profile-", StringComparison.Ordinal)) return Profile(what["profile-".Length..], steps);
         var random = new SeededRandom(1);
         if (what == "inference")
         {
@@ -153,6 +154,35 @@ public sealed class FineTuneBench : IBenchmark
             n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: 0);
         session.Step(input, targets, Batch); // warm-up: ORT plans its memory on the first run
         Print(Rate(steps, Batch, () => session.Step(input, targets, Batch)));
+        return 0;
+    }
+
+    /// <summary>ORT's per-node profile of one depth's step graph (Bench REPO --fine-tune-probe profile-DEPTH RUNS):
+    /// prints the profile file, to sum by op type; where the step's time goes.</summary>
+    private static int Profile(string what, int runs)
+    {
+        var depth = what switch { "last-stage" => TrainableDepth.LastStage, "last-2-stages" => TrainableDepth.LastTwoStages, _ => TrainableDepth.All };
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
+        var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
+        var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes));
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, InterOpNumThreads = 1 };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        options.EnableProfiling = true;
+        options.ProfileOutputPathPrefix = Path.Combine(Path.GetTempPath(), $"bp-fine-tune-{what}");
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);
+        var random = new SeededRandom(3);
+        var inputs = session.InputMetadata.Select(i =>
+        {
+            var shape = i.Value.Dimensions.Select(d => d < 0 ? (long)Batch : d).ToArray();
+            return Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(Gaussian(random, (int)shape.Aggregate(1L, (p, d) => p * d), 1), shape);
+        }).ToList();
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        for (var r = 0; r < runs; r++)
+        {
+            using var results = session.Run(runOptions, [.. session.InputMetadata.Keys], inputs, [.. session.OutputNames]);
+        }
+        Console.WriteLine("@@profile=" + session.EndProfiling());
+        foreach (var v in inputs) v.Dispose();
         return 0;
     }
 
