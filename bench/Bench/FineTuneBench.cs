@@ -98,7 +98,9 @@ public sealed class FineTuneBench : IBenchmark
         }
         var script = Path.Combine(ctx.SharedData, "peers", "pytorch-finetune", "bench_speed.py");
         var results = Path.Combine(work, "results");
-        var psi = $"RESNET18_MODELS={models} PTFT_WORK={work} PTFT_RESULTS={results} /usr/bin/python3 {script} --rounds 1 --steps {steps}";
+        // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, set on some machines here for old OpenBLAS builds, hold a
+        // current one back to older kernels: unset for the peer alone, as the machine's notes advise for benchmarks.
+        var psi = $"-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE RESNET18_MODELS={models} PTFT_WORK={work} PTFT_RESULTS={results} /usr/bin/python3 {script} --rounds 1 --steps {steps}";
         var run = BenchContext.RunProcess("/usr/bin/env", psi);
         if (run.ExitCode != 0) throw new InvalidOperationException("the PyTorch peer failed: " + run.Output);
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(results, "bench_speed.json")))!.AsObject();
@@ -116,10 +118,17 @@ public sealed class FineTuneBench : IBenchmark
 
     // ---- the probe: one configuration in this process ------------------------------------------
 
-    /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS) and prints its img/s.</summary>
-    public static int Probe(string what, int steps)
+    /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS [FORM]) and prints its img/s;
+    /// FORM conv-transpose writes every conv's dX as a ConvTranspose (the engine's earlier form), to compare.</summary>
+    public static int Probe(string what, int steps, string? form = null)
     {
-        if (what.StartsWith("profile-", StringComparison.Ordinal)) return Profile(what["profile-".Length..], steps);
+        var options = form switch
+        {
+            null => new TrainingGraphOptions(),
+            "conv-transpose" => new TrainingGraphOptions { ConvInputGradient = ConvInputGradientForm.ConvTranspose },
+            _ => throw new ArgumentException($"unknown form {form}"),
+        };
+        if (what.StartsWith("profile-", StringComparison.Ordinal)) return Profile(what["profile-".Length..], steps, options);
         var random = new SeededRandom(1);
         if (what == "inference")
         {
@@ -150,7 +159,7 @@ public sealed class FineTuneBench : IBenchmark
         var targets = new float[Batch * Classes];
         for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
         var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
-        using var session = TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes)), null, head,
+        using var session = TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), options), null, head,
             n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: 0);
         session.Step(input, targets, Batch); // warm-up: ORT plans its memory on the first run
         Print(Rate(steps, Batch, () => session.Step(input, targets, Batch)));
@@ -159,16 +168,15 @@ public sealed class FineTuneBench : IBenchmark
 
     /// <summary>ORT's per-node profile of one depth's step graph (Bench REPO --fine-tune-probe profile-DEPTH RUNS):
     /// prints the profile file, to sum by op type; where the step's time goes.</summary>
-    private static int Profile(string what, int runs)
+    private static int Profile(string what, int runs, TrainingGraphOptions graphOptions)
     {
         var depth = what switch { "last-stage" => TrainableDepth.LastStage, "last-2-stages" => TrainableDepth.LastTwoStages, _ => TrainableDepth.All };
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
         var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
-        var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes));
+        var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), graphOptions);
         using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, InterOpNumThreads = 1 };
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         options.EnableProfiling = true;
-        options.ProfileOutputPathPrefix = Path.Combine(Path.GetTempPath(), $"bp-fine-tune-{what}");
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);
         var random = new SeededRandom(3);
         var inputs = session.InputMetadata.Select(i =>
@@ -181,7 +189,10 @@ public sealed class FineTuneBench : IBenchmark
         {
             using var results = session.Run(runOptions, [.. session.InputMetadata.Keys], inputs, [.. session.OutputNames]);
         }
-        Console.WriteLine("@@profile=" + session.EndProfiling());
+        // ORT writes the profile into the working folder; moved out of it so a run from the checkout leaves nothing there.
+        var profile = Path.Combine(Path.GetTempPath(), $"bp-fine-tune-{what}-{Environment.ProcessId}.json");
+        File.Move(session.EndProfiling(), profile, overwrite: true);
+        Console.WriteLine("@@profile=" + profile);
         foreach (var v in inputs) v.Dispose();
         return 0;
     }

@@ -3,7 +3,7 @@ using Onnx;
 namespace BottleneckPipeline.Training;
 
 /// <summary>
-/// 2-D Conv, group 1. dX is a ConvTranspose of dY with the same weights; dW is either one Gemm of
+/// 2-D Conv, group 1. dX is a Conv of dY with the flipped kernel (stride 1) or a ConvTranspose; dW is either one Gemm of
 /// dY against the input's strided k x k windows (im2col written as Slices), or the reference note's
 /// Conv over transposed tensors; dB sums dY over batch and space.
 /// </summary>
@@ -34,14 +34,7 @@ internal sealed class ConvGradient : GradientRule
             ctx.AddGradient(node.Input[2], e.ReduceSum(dy, "conv_db", [0, 2, 3], keepDims: false));
 
         if (ctx.NeedsGradient(x))
-        {
-            // ConvTranspose gives back s*(Ho-1) + k - pads; the rows the forward window never reached are output_padding.
-            var extraH = xShape[2] - (geo.StrideH * (geo.OutH - 1) + geo.KernelH - geo.PadTop - geo.PadBottom);
-            var extraW = xShape[3] - (geo.StrideW * (geo.OutW - 1) + geo.KernelW - geo.PadLeft - geo.PadRight);
-            ctx.AddGradient(x, e.Op("ConvTranspose", "conv_dx", [dy, w],
-                OnnxAttributes.MakeInts("kernel_shape", geo.Kernel), OnnxAttributes.MakeInts("strides", geo.Strides),
-                OnnxAttributes.MakeInts("pads", geo.Pads), OnnxAttributes.MakeInts("output_padding", extraH, extraW)));
-        }
+            ctx.AddGradient(x, InputGradient(e, dy, w, xShape, geo, ctx.Options.ConvInputGradient));
 
         if (ctx.NeedsGradient(w))
         {
@@ -52,6 +45,27 @@ internal sealed class ConvGradient : GradientRule
                 ? GemmOverWindows(e, x, dy, wShape, geo)
                 : TransposedConv(e, x, dy, geo));
         }
+    }
+
+    /// <summary>
+    /// dX. Stride 1: dX[h] = sum_i dY[h + pad - i] W[i], a full correlation of dY with the kernel flipped
+    /// in space and transposed in channels, padded by k - 1 - pad on each side, as a plain Conv.
+    /// Otherwise a ConvTranspose of dY with the same weights.
+    /// </summary>
+    private static string InputGradient(GraphEmitter e, string dy, string w, long[] xShape, WindowGeometry geo, ConvInputGradientForm form)
+    {
+        long[] flippedPads = [geo.KernelH - 1 - geo.PadTop, geo.KernelW - 1 - geo.PadLeft, geo.KernelH - 1 - geo.PadBottom, geo.KernelW - 1 - geo.PadRight];
+        if (form == ConvInputGradientForm.Auto && geo.StrideH == 1 && geo.StrideW == 1 && flippedPads.All(p => p >= 0))
+        {
+            var flipped = e.Slice(e.Transpose(w, "conv_dx_wt", 1, 0, 2, 3), "conv_dx_wflip", [-1, -1], [long.MinValue, long.MinValue], [2, 3], [-1, -1]);
+            return e.Op("Conv", "conv_dx", [dy, flipped], OnnxAttributes.MakeInts("kernel_shape", geo.Kernel), OnnxAttributes.MakeInts("pads", flippedPads));
+        }
+        // ConvTranspose gives back s*(Ho-1) + k - pads; the rows the forward window never reached are output_padding.
+        var extraH = xShape[2] - (geo.StrideH * (geo.OutH - 1) + geo.KernelH - geo.PadTop - geo.PadBottom);
+        var extraW = xShape[3] - (geo.StrideW * (geo.OutW - 1) + geo.KernelW - geo.PadLeft - geo.PadRight);
+        return e.Op("ConvTranspose", "conv_dx", [dy, w],
+            OnnxAttributes.MakeInts("kernel_shape", geo.Kernel), OnnxAttributes.MakeInts("strides", geo.Strides),
+            OnnxAttributes.MakeInts("pads", geo.Pads), OnnxAttributes.MakeInts("output_padding", extraH, extraW));
     }
 
     /// <summary>dW[o, c, i, j] = sum over n, p of dY[n, o, p] * window_ij(X)[n, c, p]: the windows of the

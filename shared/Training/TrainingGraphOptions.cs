@@ -11,6 +11,16 @@ public enum ConvWeightGradientForm
     TransposedConv,
 }
 
+/// <summary>How the input gradient of a convolution is written (both are exact; speed differs).</summary>
+public enum ConvInputGradientForm
+{
+    /// <summary>A plain Conv of dY with the flipped, transposed kernel where the conv has stride 1 (ORT runs Conv
+    /// through its blocked, batched kernels: measured faster than its ConvTranspose); ConvTranspose otherwise.</summary>
+    Auto,
+    /// <summary>ConvTranspose of dY with the same weights, for every stride.</summary>
+    ConvTranspose,
+}
+
 /// <summary>How max pooling routes its gradient back to the winning inputs (both give it to the first maximum).</summary>
 public enum MaxPoolGradientForm
 {
@@ -24,6 +34,7 @@ public enum MaxPoolGradientForm
 public sealed record TrainingGraphOptions
 {
     public ConvWeightGradientForm ConvWeightGradient { get; init; } = ConvWeightGradientForm.Auto;
+    public ConvInputGradientForm ConvInputGradient { get; init; } = ConvInputGradientForm.Auto;
     public MaxPoolGradientForm MaxPoolGradient { get; init; } = MaxPoolGradientForm.IndicesScatter;
 
     /// <summary>Below this many input channels Auto picks the transposed conv: the window matrix would

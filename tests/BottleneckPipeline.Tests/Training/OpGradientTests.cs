@@ -61,6 +61,21 @@ public class OpGradientTests
         Check(m, y, options: new TrainingGraphOptions { ConvWeightGradient = form });
     }
 
+    /// <summary>At stride 1 dX is a Conv with the flipped kernel by default (the cases above); the ConvTranspose form stays exact too.</summary>
+    [Theory]
+    [InlineData(6, 3, 3, 1, 1, 1, 1)]
+    [InlineData(9, 1, 7, 0, 3, 0, 3)]
+    [InlineData(8, 3, 3, 0, 0, 2, 2)] // pads k - 1 on one side: the flipped conv pads 0 there
+    public void Conv_input_gradient_at_stride_1_by_either_form(long size, long kh, long kw, long top, long left, long bottom, long right)
+    {
+        foreach (var form in new[] { ConvInputGradientForm.Auto, ConvInputGradientForm.ConvTranspose })
+        {
+            var m = new TestModel([Batch, 3, size, size]);
+            var y = m.Node("Conv", [m.Input, m.Weight("w", [4, 3, kh, kw])], Ints("kernel_shape", kh, kw), Ints("strides", 1, 1), Ints("pads", top, left, bottom, right));
+            Check(m, y, options: new TrainingGraphOptions { ConvInputGradient = form });
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
