@@ -3,6 +3,10 @@
 using System.Reflection;
 using BottleneckPipeline.Bench;
 
+// A child of the fine-tune area: one configuration in a process of its own, so its peak RSS is its own.
+if (args is [_, "--fine-tune-probe", var probe, var probeSteps, ..])
+    return FineTuneBench.Probe(probe, int.Parse(probeSteps, System.Globalization.CultureInfo.InvariantCulture), args.Length > 4 ? args[4] : null);
+
 var repo = args.Length > 0 ? Path.GetFullPath(args[0]) : Directory.GetCurrentDirectory();
 var only = args.Skip(1).Where(a => !a.StartsWith("--")).ToHashSet();
 var quick = args.Contains("--quick");

@@ -30,6 +30,11 @@ public sealed record FineTunedModel(
 {
     public const int CurrentFormat = 1;
 
+    /// <summary>InputsHash of the head (head.msgpack) FineTune started from; "" when not recorded.
+    /// Evaluate ignores a fine-tuned model whose head was retrained since (new data, split or
+    /// train_head settings), as it ignores one of another backbone.</summary>
+    public string BaseHeadInputsHash { get; init; } = "";
+
     public static string DirectoryIn(PipelineConfig config) => Path.Combine(config.Workspace, "fine_tune");
     public static string ManifestPathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), "fine_tuned.json");
 

@@ -4,8 +4,11 @@ using BottleneckPipeline.Config;
 namespace BottleneckPipeline.Head;
 
 /// <summary>A first-order update rule over a flat parameter vector.</summary>
-public abstract class Optimizer
+public abstract class Optimizer(float learningRate)
 {
+    /// <summary>Settable between steps, for a learning-rate schedule.</summary>
+    public float LearningRate { get; set; } = learningRate;
+
     public abstract void Step(float[] parameters, float[] gradient);
 
     public static Optimizer Create(OptimizerName name, double learningRate, double momentum, int parameterCount) => name switch
@@ -18,19 +21,19 @@ public abstract class Optimizer
 }
 
 /// <summary>Heavy-ball momentum: v = mu v + g; p -= lr v.</summary>
-public sealed class MomentumSgd(float learningRate, float momentum, int count) : Optimizer
+public sealed class MomentumSgd(float learningRate, float momentum, int count) : Optimizer(learningRate)
 {
     private readonly float[] _velocity = new float[count];
 
     public override void Step(float[] parameters, float[] gradient)
     {
         TensorPrimitives.MultiplyAdd(_velocity, momentum, gradient, _velocity);
-        TensorPrimitives.MultiplyAdd(_velocity, -learningRate, parameters, parameters);
+        TensorPrimitives.MultiplyAdd(_velocity, -LearningRate, parameters, parameters);
     }
 }
 
 /// <summary>RMSProp: s = rho s + (1 - rho) g^2; p -= lr g / (sqrt(s) + eps).</summary>
-public sealed class RmsProp(float learningRate, float decay, int count) : Optimizer
+public sealed class RmsProp(float learningRate, float decay, int count) : Optimizer(learningRate)
 {
     private const float Epsilon = 1e-7f;
     private readonly float[] _meanSquare = new float[count];
@@ -44,12 +47,12 @@ public sealed class RmsProp(float learningRate, float decay, int count) : Optimi
         TensorPrimitives.Sqrt(_meanSquare, _scratch);
         TensorPrimitives.Add(_scratch, Epsilon, _scratch);
         TensorPrimitives.Divide(gradient, _scratch, _scratch);
-        TensorPrimitives.MultiplyAdd(_scratch, -learningRate, parameters, parameters);
+        TensorPrimitives.MultiplyAdd(_scratch, -LearningRate, parameters, parameters);
     }
 }
 
 /// <summary>Adam (beta1 0.9, beta2 0.999, eps 1e-7) with bias correction.</summary>
-public sealed class Adam(float learningRate, int count) : Optimizer
+public sealed class Adam(float learningRate, int count) : Optimizer(learningRate)
 {
     private const float Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-7f;
     private readonly float[] _m = new float[count];
@@ -68,7 +71,7 @@ public sealed class Adam(float learningRate, int count) : Optimizer
         TensorPrimitives.Multiply(_scratch, 1 - Beta2, _scratch);
         TensorPrimitives.MultiplyAdd(_v, Beta2, _scratch, _v);
         // p -= lr_t m / (sqrt(v) + eps_hat), the bias corrections folded into lr_t (Kingma & Ba, sec. 2).
-        var lrT = (float)(learningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
+        var lrT = (float)(LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
         TensorPrimitives.Sqrt(_v, _scratch);
         TensorPrimitives.Add(_scratch, Epsilon, _scratch);
         TensorPrimitives.Divide(_m, _scratch, _scratch);

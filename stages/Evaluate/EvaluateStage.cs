@@ -19,13 +19,20 @@ namespace BottleneckPipeline.Evaluate;
 /// </summary>
 public static class EvaluateStage
 {
+    /// <summary>A backbone and the head trained on its vectors; Name says which ("head only" or the fine-tuned model's).</summary>
+    /// <param name="Note">why a fine-tuned model in the workspace was not used; null otherwise.</param>
+    public sealed record ScoringModel(BackboneSpec Spec, HeadArtifact Head, string HeadPath, string Name, string? Note);
+
     public static readonly string[] Sections = ["evaluate"];
 
-    /// <summary>The test split of the index, the head, the report and the exported model.</summary>
+    /// <summary>The test split of the index, the head, the report and the exported model; beside the head
+    /// alone, FineTune's model when a current one is in the workspace (see <see cref="FineTunedChoice"/>).</summary>
     public static EvaluationOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
         var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
+        var choice = FineTunedChoice.For(config, extract.Fingerprint, HeadArtifact.Load(HeadArtifact.PathIn(config), extract.Fingerprint));
+        var fineTuned = new FineTunedEvaluation(choice.InUse, choice.Note, test => EmbedTest(config, choice.InUse!, test, ct));
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash, dataset,
             headLabels =>
             {
@@ -44,20 +51,40 @@ public static class EvaluateStage
                     }
                 return test;
             },
-            () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
+            () => ExportInputsFor(config, extract.Fingerprint, choice.InUse?.Spec, ct), ct, fineTuned);
+    }
+
+    /// <summary>
+    /// The test images' vectors through the fine-tuned backbone, by the same embedding code and cache
+    /// as --data and predict: stored under its fingerprint, so a rerun embeds none of them again.
+    /// </summary>
+    private static LabelledVectors EmbedTest(PipelineConfig config, FineTunedInUse fineTuned, LabelledVectors test, CancellationToken ct)
+    {
+        var paths = test.RelativePaths.Select(rel => Path.Join(config.Dataset.Root, rel)).ToArray();
+        var embedded = ImageEmbedder.Embed(fineTuned.Spec, config, paths, ct);
+        var rows = new List<float[]>(embedded.Count);
+        for (var i = 0; i < embedded.Count; i++)
+        {
+            var e = embedded[i];
+            if (e.ContentId is not null && e.ContentId != test.ContentIds[i])
+                throw new InputException($"test image {paths[i]} changed after Extract; the head alone and the fine-tuned model must score the same image. {Rerun}.");
+            rows.Add(e.Vector ?? throw new InputException($"test image {paths[i]} cannot be embedded by the fine-tuned backbone ({e.Error}), although Extract embedded it. {Rerun}."));
+        }
+        return new LabelledVectors(rows, test.Labels, test.LabelNames, test.ContentIds, test.RelativePaths, fineTuned.Head.Dimension);
     }
 
     /// <summary>
     /// Scores a folder of class subfolders named like the head's labels; writes the report JSON to
     /// outJson and its page beside it (scored.json, scored.html).
     /// </summary>
-    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
+    public static (EvaluationReport Report, IReadOnlyList<string> Skipped, ScoringModel Model) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
     {
         if (string.Equals(Path.GetExtension(outJson), ".html", StringComparison.OrdinalIgnoreCase))
             throw new ConfigException($"--out {outJson}: name the JSON report (like scored.json); its page is written beside it as .html.");
         var outPage = EvaluationPage.PathBeside(outJson);
         EvaluationPage.EnsureOursOrAbsent(outPage);
-        var (spec, artifact, headPath) = LoadHead(config);
+        var model = LoadModel(config);
+        var (spec, artifact, headPath, _, _) = model;
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
@@ -84,7 +111,7 @@ public static class EvaluateStage
         var dataset = new DatasetIdentity(dataDir, "content hash", ContentHash(ids));
         EvaluationPage.Write(outPage, report, PageSources.For(config, dataDir, dataset));
         AtomicFile.WriteAllText(outJson, report.ToJson());
-        return (report, skipped);
+        return (report, skipped, model);
     }
 
     /// <summary>A hash of which images were scored (their sorted content ids), whatever their names or order.</summary>
@@ -93,9 +120,10 @@ public static class EvaluateStage
             string.Join('\n', contentIds.Order(StringComparer.Ordinal)))))[..16];
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
-    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
+    public static (int Classified, IReadOnlyList<string> Skipped, ScoringModel Model) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
     {
-        var (spec, artifact, _) = LoadHead(config);
+        var model = LoadModel(config);
+        var (spec, artifact, _, _, _) = model;
         var files = new List<string>();
         foreach (var input in inputs)
         {
@@ -118,23 +146,30 @@ public static class EvaluateStage
             probabilities.Add(head.Probabilities(e.Vector));
         }
         PredictionWriter.Write(outCsv, paths, probabilities, artifact.LabelNames, Math.Min(topK, artifact.LabelNames.Length));
-        return (paths.Count, skipped);
+        return (paths.Count, skipped, model);
     }
 
-    /// <summary>The current backbone and the head, refusing a head trained on another backbone.</summary>
-    private static (BackboneSpec Spec, HeadArtifact Artifact, string HeadPath) LoadHead(PipelineConfig config)
+    /// <summary>The model --data and predict classify with: FineTune's when a current one is in the
+    /// workspace, else the configured backbone and the head (refusing a head trained on another backbone).</summary>
+    public static ScoringModel LoadModel(PipelineConfig config)
     {
         var spec = BackboneFactory.Resolve(config);
         var headPath = HeadArtifact.PathIn(config);
         if (!File.Exists(headPath)) throw new InputException($"no head at {headPath}. Run TrainHead first (make train-head).");
-        return (spec, HeadArtifact.Load(headPath, spec.Fingerprint), headPath);
+        var head = HeadArtifact.Load(headPath, spec.Fingerprint);
+        var choice = FineTunedChoice.For(config, spec.Fingerprint, head);
+        return choice.InUse is { } f
+            ? new ScoringModel(f.Spec, f.Head, f.HeadPath, f.Name, null)
+            : new ScoringModel(spec, head, headPath, "head only", choice.Note);
     }
 
-    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, CancellationToken ct)
+    /// <param name="fineTuned">the fine-tuned backbone to export instead of the configured one (same input and preprocessing).</param>
+    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, BackboneSpec? fineTuned, CancellationToken ct)
     {
-        var spec = BackboneFactory.Resolve(config);
-        if (spec.Fingerprint != fingerprint)
-            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
+        var original = BackboneFactory.Resolve(config);
+        if (original.Fingerprint != fingerprint)
+            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
+        var spec = fineTuned ?? original;
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout);
         return new ExportInputs(File.ReadAllBytes(spec.ModelPath), spec.BottleneckTensor, preprocessing,
             test => [.. test.RelativePaths.Select((rel, i) =>

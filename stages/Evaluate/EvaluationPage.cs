@@ -70,7 +70,10 @@ public static class EvaluationPage
         sb.Append("</ul>");
         sb.Append(Fmt($"<p class=\"note\">Backbone {H(r.Backbone.Name)}; head kept at step {r.Head.BestStep}, validation accuracy {Pct(r.Head.ValidationAccuracy)}."));
         if (r.Export is { } x)
-            sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
+            sb.Append(Fmt($" The exported model{(r.FineTuned is null ? "" : $" ({H(x.Network)})")} gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
+        if (r.FineTuned is { } f)
+            sb.Append(Fmt($" {H(f.Name)}: <b>{Pct(f.Report.TestAccuracy)}</b> test accuracy against {Pct(r.TestAccuracy)} for the head alone (side by side below); the figures and mistakes above are the head alone's."));
+        if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned model: ").Append(H(note));
         return sb.Append("</p>").ToString();
     }
 

@@ -20,6 +20,10 @@ public sealed class EvaluationReport
     public required HeadReport Head { get; init; }
     /// <summary>Filled by the export check; null when export is off.</summary>
     public ExportReport? Export { get; set; }
+    /// <summary>The fine-tuned model on the same images, when FineTune's model was used; null: the head alone.</summary>
+    public FineTunedReport? FineTuned { get; set; }
+    /// <summary>Why a fine-tuned model in the workspace was not used (made from another backbone or head); null otherwise.</summary>
+    public string? FineTuneNote { get; set; }
     /// <summary>Hash of everything Evaluate read: equal hash means the report is up to date.</summary>
     public string InputsHash { get; set; } = "";
 

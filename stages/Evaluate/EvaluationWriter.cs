@@ -35,8 +35,10 @@ public static class EvaluationWriter
         sb.AppendLine($"- Backbone: {r.Backbone.Name} (fingerprint `{r.Backbone.Fingerprint}`)");
         sb.AppendLine($"- Head: `{r.Head.Path}`, best step {r.Head.BestStep}, validation accuracy {Pct(r.Head.ValidationAccuracy)}");
         if (r.Export is { } e)
-            sb.AppendLine($"- Export: `{e.Path}`: {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
+            sb.AppendLine($"- Export: `{e.Path}` ({e.Network}): {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
                           $"(arg-max agreement {Pct(e.ArgmaxAgreement)}, max |probability difference| {e.MaxAbsProbabilityDifference:0.###e+0})");
+        if (r.FineTuneNote is { } note) sb.AppendLine($"- Fine-tuned model: {note}");
+        if (r.FineTuned is { } f) SideBySide(sb, r, f);
         sb.AppendLine().AppendLine("## Per class").AppendLine();
         sb.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
         foreach (var c in r.PerClass) sb.AppendLine($"| {c.Label} | {F(c.Precision)} | {F(c.Recall)} | {F(c.F1)} | {c.Support} |");
@@ -57,6 +59,23 @@ public static class EvaluationWriter
                 sb.AppendLine().AppendLine($"... and {r.Misclassified.Length - MarkdownMisclassifiedLimit} more in {JsonName}.");
         }
         return sb.ToString();
+    }
+
+    /// <summary>Head only and the fine-tuned model on the same test images; the rest of the report is the head alone's.</summary>
+    private static void SideBySide(StringBuilder sb, EvaluationReport head, FineTunedReport fineTuned)
+    {
+        var f = fineTuned.Report;
+        sb.AppendLine().AppendLine("## Head only and fine-tuned").AppendLine();
+        sb.AppendLine($"| | head only | {fineTuned.Name} |").AppendLine("|---|---:|---:|");
+        sb.AppendLine($"| test accuracy | {Pct(head.TestAccuracy)} | {Pct(f.TestAccuracy)} |");
+        sb.AppendLine($"| top-{head.TopK} accuracy | {Pct(head.TopKAccuracy)} | {Pct(f.TopKAccuracy)} |");
+        sb.AppendLine($"| macro F1 | {F(head.MacroF1)} | {F(f.MacroF1)} |");
+        sb.AppendLine($"| misclassified | {head.Misclassified.Length} | {f.Misclassified.Length} |");
+        sb.AppendLine($"| validation accuracy (training) | {Pct(head.Head.ValidationAccuracy)} | {Pct(fineTuned.ValidationAccuracy)} |");
+        foreach (var c in head.PerClass)
+            sb.AppendLine($"| F1 {c.Label} | {F(c.F1)} | {(f.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
+        sb.AppendLine().AppendLine($"Fine-tuned: trainable {fineTuned.Trainable}, {fineTuned.EpochsRun} epochs, backbone fingerprint `{fineTuned.BackboneFingerprint}`, " +
+                                   $"from `{fineTuned.Manifest}`. The sections below are the head alone's; the fine-tuned model's are in {JsonName} (`fine_tuned`).");
     }
 
     private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%";

@@ -18,6 +18,7 @@ root.SetAction(parse =>
         return StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db, ct) =>
         {
             var outcome = EvaluateStage.Run(config, db, ct);
+            if (outcome.Note is { } note) Console.WriteLine($"  note: {note}");
             Console.WriteLine(outcome.Summary);
             Console.WriteLine($"  the misclassified photos: {Path.Combine(config.ReportsDir, EvaluationPage.FileName)}");
             return outcome.Summary;
@@ -26,9 +27,10 @@ root.SetAction(parse =>
     if (outPath is null) return StageHost.Guard("evaluate", () => throw new ConfigException("--data needs --out FILE.json: where to write the report."));
     return StageHost.Execute("evaluate --data", configPath, EvaluateStage.Sections, (config, _, ct) =>
     {
-        var (report, skipped) = EvaluateStage.ScoreFolder(config, data, outPath, ct);
+        var (report, skipped, model) = EvaluateStage.ScoreFolder(config, data, outPath, ct);
         foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
-        var line = $"evaluate: {data}: {EvaluateStage.Describe(report)}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}";
+        if (model.Note is { } note) Console.WriteLine($"  note: {note}");
+        var line = $"evaluate: {data}: {EvaluateStage.Describe(report)}, {model.Name}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}";
         Console.WriteLine(line);
         return line;
     }, exclusive: false);
@@ -41,9 +43,10 @@ var predict = new Command("predict", "Classify unlabelled images; writes CSV wit
 predict.SetAction(parse => StageHost.Execute("predict", parse.GetValue(configOption)!, EvaluateStage.Sections, (config, _, ct) =>
 {
     var outCsv = parse.GetValue(csvOption)!;
-    var (count, skipped) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK, ct);
+    var (count, skipped, model) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK, ct);
     foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
-    var line = $"predict: {count} images classified; wrote {outCsv}";
+    if (model.Note is { } note) Console.WriteLine($"  note: {note}");
+    var line = $"predict: {count} images classified, {model.Name}; wrote {outCsv}";
     Console.WriteLine(line);
     return line;
 }, exclusive: false));

@@ -1,6 +1,7 @@
 namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>How the exported ONNX model agrees with the cached path (backbone vectors + head in C#).</summary>
+/// <param name="Network">which network model.onnx is: "head only" (the original backbone and the head) or the fine-tuned model's name.</param>
 public sealed record ExportReport(
     string Path,
     int Images,
@@ -8,4 +9,5 @@ public sealed record ExportReport(
     double MaxAbsProbabilityDifference,
     bool Passed,
     double RequiredAgreement,
-    double AllowedProbabilityDifference);
+    double AllowedProbabilityDifference,
+    string Network = "head only");

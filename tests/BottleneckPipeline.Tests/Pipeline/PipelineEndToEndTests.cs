@@ -146,7 +146,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
         var jpeg = other["flower.jpg"];
         File.Copy(Directory.GetFiles(Directory.GetDirectories(run.Data)[0])[0], jpeg);
 
-        var (count, skipped) = EvaluateStage.Predict(run.Config, [ppm, jpeg], other["predictions.csv"], topK: 1);
+        var (count, skipped, _) = EvaluateStage.Predict(run.Config, [ppm, jpeg], other["predictions.csv"], topK: 1);
         Assert.Equal(1, count);
         Assert.Contains(ppm, Assert.Single(skipped));
         Assert.DoesNotContain("photo.ppm", File.ReadAllText(other["predictions.csv"]));

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
+using Onnx;
+
+namespace BottleneckPipeline.Bench;
+
+/// <summary>
+/// Fine-tuning speed against PyTorch (make bench BENCH=fine-tune): img/s of one training step at
+/// batch 32 on the embedded ResNet-18 for each trainable depth, and inference at batch 8, beside
+/// ../shared/peers/pytorch-finetune/bench_speed.py run in this same bench (the same weights,
+/// converted from our ONNX file). last-stage and last-2-stages train from cached cut activations,
+/// as FineTune does from epoch 2 on; all trains from pixels, so nothing is cached. Each of our
+/// figures runs in a child process of its own (this executable, --fine-tune-probe), so its peak RSS
+/// is that configuration's alone, measured by /usr/bin/time as the other areas measure theirs.
+/// Ours and PyTorch's alternate round by round, and each figure is the best of its rounds, because
+/// the two cores are shared.
+/// </summary>
+public sealed class FineTuneBench : IBenchmark
+{
+    public string Name => "fine-tune";
+
+    private const int Batch = 32;
+    private const int InferenceBatch = 8;
+    private const int Classes = 5;
+    private const string RateMark = "@@img_s=";
+
+    /// <summary>Our configurations, with PyTorch's figure to compare each with and the goal ratio (0: none).</summary>
+    private static readonly (string Probe, string Figure, string Torch, string TorchName, double Goal)[] Rows =
+    [
+        ("last-stage", "last-stage training step from cached cut activations, batch 32", "train_layer4", "layer4 + fc (recomputes the frozen prefix)", 2.0),
+        ("last-2-stages", "last-2-stages training step from cached cut activations, batch 32", "train_layer3", "layer3 + layer4 + fc", 0),
+        ("all", "all layers training step from pixels, batch 32", "train_all", "all layers", 1.0),
+        ("inference", "whole-network inference, batch 8", "infer_b8", "inference batch 8", 0),
+    ];
+
+    public void Run(BenchContext ctx)
+    {
+        var rounds = ctx.Quick ? 1 : 2;
+        var steps = ctx.Quick ? 2 : 3;
+        var ours = Rows.ToDictionary(r => r.Probe, _ => (Rate: 0.0, RssMb: 0.0));
+        var torch = new Dictionary<string, double>();
+        var torchNote = TorchAvailable() ? null : "PyTorch not measured: Debian's python3-torch, python3-torchvision and python3-onnx are not installed (apt-get install -y python3-torch python3-torchvision python3-onnx)";
+        for (var r = 0; r < rounds; r++)
+        {
+            foreach (var row in Rows)
+            {
+                var (seconds, output, rss, exit) = BenchContext.RunProcess(Path.Combine(AppContext.BaseDirectory, "Bench"),
+                    $"{ctx.RepoRoot} --fine-tune-probe {row.Probe} {steps}");
+                if (exit != 0) throw new InvalidOperationException($"the {row.Probe} probe failed after {seconds:0} s: {output}");
+                var rate = ParseRate(output);
+                Console.WriteLine($"  round {r + 1}: ours {row.Probe} {rate:0.0} img/s, peak RSS {rss:0} MB");
+                ours[row.Probe] = (Math.Max(ours[row.Probe].Rate, rate), Math.Max(ours[row.Probe].RssMb, rss));
+            }
+            if (torchNote is null)
+                foreach (var (key, value) in TorchRound(ctx, steps))
+                {
+                    Console.WriteLine($"  round {r + 1}: PyTorch {key} {value:0.0} img/s");
+                    torch[key] = Math.Max(torch.GetValueOrDefault(key), value);
+                }
+        }
+        foreach (var row in Rows)
+        {
+            var (rate, rss) = ours[row.Probe];
+            string comparison;
+            if (torch.TryGetValue(row.Torch, out var theirs))
+            {
+                var ratio = rate / theirs;
+                comparison = $"PyTorch {row.TorchName} {theirs:0.0} img/s: {ratio:0.00}x" +
+                             (row.Goal > 0 ? $" (goal {row.Goal:0.0}x: {(ratio >= row.Goal ? "met" : "NOT met")})" : "");
+            }
+            else comparison = "PyTorch not measured";
+            ctx.Record(Name, "ours: " + row.Figure, rate, "img/s", comparison);
+            if (torch.TryGetValue(row.Torch, out theirs)) ctx.Record(Name, $"PyTorch 1.13: {row.TorchName}", theirs, "img/s");
+            ctx.Record(Name, $"ours: peak RSS, {row.Probe} ({(row.Probe == "inference" ? $"batch {InferenceBatch}" : $"batch {Batch}")})", rss, "MB",
+                row.Probe == "inference" ? "" : $"goal under 2048 MB: {(rss < 2048 ? "met" : "NOT met")}");
+        }
+        if (torchNote is not null) ctx.Note(Name, torchNote);
+    }
+
+    private static bool TorchAvailable() =>
+        File.Exists("/usr/bin/python3") && BenchContext.RunProcess("/usr/bin/python3", "-c \"import torch, torchvision, onnx\"").ExitCode == 0;
+
+    /// <summary>One run of the peer's bench_speed.py on our embedded model's weights: its median img/s per figure.</summary>
+    private static Dictionary<string, double> TorchRound(BenchContext ctx, int steps)
+    {
+        var work = Directory.CreateDirectory(Path.Combine(ctx.WorkDir, "pytorch-finetune")).FullName;
+        // The peer reads the ResNet-18 package's folder layout; point it at the files we embed.
+        var models = Path.Combine(work, "models");
+        foreach (var (folder, file) in new[] { ("ResNet18Onnx", BackboneFactory.EmbeddedResNet18Path), ("ResNetPrepOnnx", BackboneFactory.EmbeddedResNetPreprocessPath) })
+        {
+            var link = Path.Combine(Directory.CreateDirectory(Path.Combine(models, folder)).FullName, Path.GetFileName(file));
+            if (!File.Exists(link)) File.CreateSymbolicLink(link, file);
+        }
+        var script = Path.Combine(ctx.SharedData, "peers", "pytorch-finetune", "bench_speed.py");
+        var results = Path.Combine(work, "results");
+        // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, set on some machines here for old OpenBLAS builds, hold a
+        // current one back to older kernels: unset for the peer alone, as the machine's notes advise for benchmarks.
+        var psi = $"-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE RESNET18_MODELS={models} PTFT_WORK={work} PTFT_RESULTS={results} /usr/bin/python3 {script} --rounds 1 --steps {steps}";
+        var run = BenchContext.RunProcess("/usr/bin/env", psi);
+        if (run.ExitCode != 0) throw new InvalidOperationException("the PyTorch peer failed: " + run.Output);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(results, "bench_speed.json")))!.AsObject();
+        return json.Where(p => p.Value is JsonObject o && o.ContainsKey("median_img_s"))
+            .ToDictionary(p => p.Key, p => p.Value!["median_img_s"]!.GetValue<double>());
+    }
+
+    private static double ParseRate(string output)
+    {
+        var mark = output.LastIndexOf(RateMark, StringComparison.Ordinal);
+        if (mark < 0) throw new InvalidOperationException("the probe printed no rate: " + output);
+        var end = output.IndexOf('\n', mark);
+        return double.Parse(output[(mark + RateMark.Length)..(end < 0 ? output.Length : end)].Trim(), CultureInfo.InvariantCulture);
+    }
+
+    // ---- the probe: one configuration in this process ------------------------------------------
+
+    /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS [FORM]) and prints its img/s;
+    /// FORM conv-transpose writes every conv's dX as a ConvTranspose (the engine's earlier form), to compare.</summary>
+    public static int Probe(string what, int steps, string? form = null)
+    {
+        var options = form switch
+        {
+            null => new TrainingGraphOptions(),
+            "conv-transpose" => new TrainingGraphOptions { ConvInputGradient = ConvInputGradientForm.ConvTranspose },
+            _ => throw new ArgumentException($"unknown form {form}"),
+        };
+        if (what.StartsWith("profile-", StringComparison.Ordinal)) return Profile(what["profile-".Length..], steps, options);
+        var random = new SeededRandom(1);
+        if (what == "inference")
+        {
+            var spec = BackboneFactory.Resolve(new BackboneConfig(), ResizeMode.Stretch);
+            using var whole = BackboneSession.Create(spec, threads: 0);
+            var pixels = Gaussian(random, InferenceBatch * spec.ValuesPerImage, 60);
+            var features = new float[InferenceBatch * 512];
+            whole.Run(pixels, InferenceBatch, ref features);
+            // As many images as a training measurement passes, so both take a comparable time.
+            Print(Rate(steps * Batch / InferenceBatch, InferenceBatch, () => whole.Run(pixels, InferenceBatch, ref features)));
+            return 0;
+        }
+        var depth = what switch
+        {
+            "last-stage" => TrainableDepth.LastStage,
+            "last-2-stages" => TrainableDepth.LastTwoStages,
+            "all" => TrainableDepth.All,
+            _ => throw new ArgumentException($"unknown probe {what}"),
+        };
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
+        var stages = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0");
+        var region = stages.Region(depth);
+        var perImage = region.CutShape[1..].Aggregate(1L, (p, d) => p * d);
+        // A cut inside the network holds Relu outputs (what the cache would keep); the image cut, normalised pixels.
+        var input = depth == TrainableDepth.All
+            ? Gaussian(random, (int)(Batch * perImage), 60)
+            : [.. Enumerable.Range(0, (int)(Batch * perImage)).Select(_ => (float)Math.Max(0, random.NextGaussian()))];
+        var targets = new float[Batch * Classes];
+        for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
+        var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
+        using var session = TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), options), null, head,
+            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: 0);
+        session.Step(input, targets, Batch); // warm-up: ORT plans its memory on the first run
+        Print(Rate(steps, Batch, () => session.Step(input, targets, Batch)));
+        return 0;
+    }
+
+    /// <summary>ORT's per-node profile of one depth's step graph (Bench REPO --fine-tune-probe profile-DEPTH RUNS):
+    /// prints the profile file, to sum by op type; where the step's time goes.</summary>
+    private static int Profile(string what, int runs, TrainingGraphOptions graphOptions)
+    {
+        var depth = what switch { "last-stage" => TrainableDepth.LastStage, "last-2-stages" => TrainableDepth.LastTwoStages, _ => TrainableDepth.All };
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
+        var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
+        var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), graphOptions);
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, InterOpNumThreads = 1 };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        options.EnableProfiling = true;
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);
+        var random = new SeededRandom(3);
+        var inputs = session.InputMetadata.Select(i =>
+        {
+            var shape = i.Value.Dimensions.Select(d => d < 0 ? (long)Batch : d).ToArray();
+            return Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(Gaussian(random, (int)shape.Aggregate(1L, (p, d) => p * d), 1), shape);
+        }).ToList();
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
+        for (var r = 0; r < runs; r++)
+        {
+            using var results = session.Run(runOptions, [.. session.InputMetadata.Keys], inputs, [.. session.OutputNames]);
+        }
+        // ORT writes the profile into the working folder; moved out of it so a run from the checkout leaves nothing there.
+        var profile = Path.Combine(Path.GetTempPath(), $"bp-fine-tune-{what}-{Environment.ProcessId}.json");
+        File.Move(session.EndProfiling(), profile, overwrite: true);
+        Console.WriteLine("@@profile=" + profile);
+        foreach (var v in inputs) v.Dispose();
+        return 0;
+    }
+
+    private static float[] Gaussian(SeededRandom random, int count, double scale) =>
+        [.. Enumerable.Range(0, count).Select(_ => (float)(scale * random.NextGaussian()))];
+
+    private static double Rate(int runs, int batch, Action run)
+    {
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < runs; i++) run();
+        return runs * batch / sw.Elapsed.TotalSeconds;
+    }
+
+    private static void Print(double rate) => Console.WriteLine(RateMark + rate.ToString("0.###", CultureInfo.InvariantCulture));
+}

@@ -1,0 +1,158 @@
+using System.Numerics.Tensors;
+using BottleneckPipeline.Head;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BottleneckPipeline.Training;
+
+/// <summary>The loss of one batch, and the probabilities it gave each example (row-major [N, K]).</summary>
+public sealed record BatchResult(float Loss, float[] Probabilities);
+
+/// <summary>
+/// Runs a float32 <see cref="TrainingGraph"/>: one ONNX Runtime session for every step. All weights
+/// live in one flat array that the graph reads in place (its inputs are views of it) and the
+/// optimizer updates in place; the gradients are written by the graph straight into a second flat
+/// array. A forward-only graph of the same region, when given, scores batches with the same weights.
+/// </summary>
+public sealed class TrainingSession : IDisposable
+{
+    private readonly InferenceSession _step;
+    private readonly InferenceSession? _forward;
+    private readonly TrainingGraph _graph;
+    private readonly float[] _gradients;
+    private readonly OrtValue[] _weightValues;
+    private readonly OrtValue[] _gradientValues;
+    private readonly Dictionary<string, (int Offset, int Count)> _layout = new(StringComparer.Ordinal);
+    private readonly RunOptions _runOptions = new();
+    private readonly int _classes;
+
+    /// <summary>Every trainable weight, flat, in <see cref="TrainingGraph.Parameters"/> order.</summary>
+    public float[] Weights { get; }
+    public Optimizer Optimizer { get; }
+    public IReadOnlyList<TrainableParameter> Parameters => _graph.Parameters;
+    public int StepsTaken { get; private set; }
+
+    private TrainingSession(TrainingGraph step, TrainingGraph? forward, float[] headWeights, float[] headBias, Func<int, Optimizer> optimizer, int threads)
+    {
+        if (!step.HasBackward) throw new ArgumentException("the step graph was built without a backward pass");
+        if (step.ElementType != OnnxTensorData.Float) throw new ArgumentException("training sessions run float32 graphs");
+        _graph = step;
+        var total = 0L;
+        foreach (var p in step.Parameters)
+        {
+            _layout[p.Name] = ((int)total, (int)p.ElementCount);
+            total += p.ElementCount;
+        }
+        if (total > Array.MaxLength) throw new ArgumentException($"{total} trainable weights do not fit one array");
+        Weights = GC.AllocateUninitializedArray<float>((int)total, pinned: true);
+        _gradients = GC.AllocateUninitializedArray<float>((int)total, pinned: true);
+        foreach (var p in step.Parameters)
+        {
+            var values = p.Name switch
+            {
+                SoftmaxCrossEntropy.HeadWeight => headWeights,
+                SoftmaxCrossEntropy.HeadBias => headBias,
+                _ => OnnxTensorData.ReadFloats(step.InitialValues[p.Name]),
+            };
+            if (values.Length != p.ElementCount)
+                throw new ArgumentException($"'{p.Name}' has {values.Length} values, the graph expects {p.ElementCount} ([{string.Join(", ", p.Shape)}])");
+            values.CopyTo(Weights.AsSpan(_layout[p.Name].Offset));
+        }
+        _classes = (int)step.Parameters.Single(p => p.Name == SoftmaxCrossEntropy.HeadBias).Shape[0];
+        _weightValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Weights.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        _gradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _gradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        using var options = SessionOptions(threads);
+        _step = new InferenceSession(step.Model, options);
+        if (forward is not null) _forward = new InferenceSession(forward.Model, options);
+        Optimizer = optimizer((int)total);
+    }
+
+    /// <param name="step">A float32 graph built with a backward pass and a <see cref="SoftmaxCrossEntropy"/> loss.</param>
+    /// <param name="forward">The same region built without a backward pass, for <see cref="Score"/>; optional.</param>
+    /// <param name="head">The head to start from (TrainHead's), [K, D] weights and [K] bias.</param>
+    /// <param name="optimizer">Makes the optimizer for the flat weight count.</param>
+    /// <param name="threads">Intra-op threads; 0 means one per core.</param>
+    public static TrainingSession Create(TrainingGraph step, TrainingGraph? forward, SoftmaxHead head, Func<int, Optimizer> optimizer, int threads = 0) =>
+        new(step, forward, head.Weights, head.Bias, optimizer, threads);
+
+    /// <summary>The current values of one weight (a view into <see cref="Weights"/>).</summary>
+    public Span<float> WeightsOf(string name) => Weights.AsSpan(_layout[name].Offset, _layout[name].Count);
+
+    /// <summary>The gradient of one weight from the last step (a view).</summary>
+    public ReadOnlySpan<float> GradientOf(string name) => _gradients.AsSpan(_layout[name].Offset, _layout[name].Count);
+
+    /// <summary>
+    /// One step: the loss and gradients of a batch of cut activations [N, ...] against target rows
+    /// [N, K], then L2 weight decay (added to the gradient) and the optimizer's update.
+    /// </summary>
+    public BatchResult Step(float[] activations, float[] targets, int batch, float weightDecay = 0f)
+    {
+        var result = Run(_step, activations, targets, batch, withGradients: true);
+        if (weightDecay != 0f) TensorPrimitives.MultiplyAdd(Weights, weightDecay, _gradients, _gradients);
+        Optimizer.Step(Weights, _gradients);
+        StepsTaken++;
+        return result;
+    }
+
+    /// <summary>Loss and gradients of a batch without updating the weights (for checks).</summary>
+    public BatchResult Gradients(float[] activations, float[] targets, int batch) => Run(_step, activations, targets, batch, withGradients: true);
+
+    /// <summary>Loss and probabilities of a batch with the current weights, through the forward-only graph.</summary>
+    public BatchResult Score(float[] activations, float[] targets, int batch) =>
+        Run(_forward ?? throw new InvalidOperationException("no forward graph was given"), activations, targets, batch, withGradients: false);
+
+    private BatchResult Run(InferenceSession session, float[] activations, float[] targets, int batch, bool withGradients)
+    {
+        var inputShape = _graph.InputShape.ToArray();
+        inputShape[0] = batch;
+        var perExample = inputShape.Skip(1).Aggregate(1L, (p, d) => p * d);
+        if (activations.Length < batch * perExample) throw new ArgumentException($"{activations.Length} activations for {batch} examples of {perExample}");
+        if (targets.Length < batch * _classes) throw new ArgumentException($"{targets.Length} targets for {batch} examples of {_classes} classes");
+        var loss = new float[1];
+        var probabilities = new float[batch * _classes];
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, activations.AsMemory(0, (int)(batch * perExample)), inputShape);
+        using var target = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, targets.AsMemory(0, batch * _classes), [batch, _classes]);
+        using var lossValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, loss.AsMemory(), []);
+        using var probabilityValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, probabilities.AsMemory(), [batch, _classes]);
+        var inputNames = new List<string>(_graph.Parameters.Count + 2) { _graph.Input, _graph.Targets };
+        var inputValues = new List<OrtValue>(_graph.Parameters.Count + 2) { input, target };
+        inputNames.AddRange(_graph.Parameters.Select(p => p.Name));
+        inputValues.AddRange(_weightValues);
+        var outputNames = new List<string> { _graph.Loss, _graph.Probabilities! };
+        var outputValues = new List<OrtValue> { lossValue, probabilityValue };
+        if (withGradients)
+        {
+            outputNames.AddRange(_graph.Parameters.Select(p => p.GradientName));
+            outputValues.AddRange(_gradientValues);
+            session.Run(_runOptions, inputNames, inputValues, outputNames, outputValues);
+        }
+        else
+        {
+            // The forward graph has its own output names for loss and probabilities.
+            var meta = session.OutputNames;
+            session.Run(_runOptions, inputNames, inputValues, meta, [lossValue, probabilityValue]);
+        }
+        return new BatchResult(loss[0], probabilities);
+    }
+
+    private static SessionOptions SessionOptions(int threads)
+    {
+        var o = new SessionOptions
+        {
+            IntraOpNumThreads = threads > 0 ? threads : Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return o;
+    }
+
+    public void Dispose()
+    {
+        foreach (var v in _weightValues) v.Dispose();
+        foreach (var v in _gradientValues) v.Dispose();
+        _step.Dispose();
+        _forward?.Dispose();
+        _runOptions.Dispose();
+    }
+}

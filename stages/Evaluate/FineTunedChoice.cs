@@ -1,0 +1,53 @@
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.FineTuning;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.Evaluate;
+
+/// <summary>FineTune's model as Evaluate uses it: the fine-tuned backbone resolved like any backbone, and its head.</summary>
+public sealed record FineTunedInUse(FineTunedModel Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
+{
+    /// <summary>How reports and closing lines name it, e.g. "fine-tuned (last-stage)".</summary>
+    public string Name => $"fine-tuned ({Model.Trainable})";
+}
+
+/// <summary>
+/// Whether Evaluate, --data and predict use FineTune's model instead of the head alone. A manifest
+/// that is current (made from the backbone Extract used and from the head TrainHead last trained)
+/// is used. One made from another backbone or head is ignored with a note, not refused: switching
+/// the backbone and running plain make must still work, and switching back finds it current again.
+/// A manifest whose backbone file is not the one it records (damaged or replaced) is refused.
+/// </summary>
+public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
+{
+    public static readonly FineTunedChoice None = new(null, null);
+
+    /// <param name="baseFingerprint">the fingerprint of the backbone the head-only vectors come from (Extract's).</param>
+    /// <param name="head">the head-only head, trained on those vectors.</param>
+    public static FineTunedChoice For(PipelineConfig config, string baseFingerprint, HeadArtifact head)
+    {
+        var model = FineTunedModel.TryLoad(config);
+        if (model is null) return None;
+        var manifest = FineTunedModel.ManifestPathIn(config);
+        const string Ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
+        if (model.BaseBackboneFingerprint != baseFingerprint)
+            return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {Ignored}.");
+        if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
+            return new(null, $"the fine-tuned model in {manifest} started from another head than {HeadArtifact.PathIn(config)} (TrainHead ran again since, on new data or settings): {Ignored}.");
+
+        var original = BackboneFactory.Resolve(config);
+        if (original.Fingerprint != baseFingerprint)
+            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({baseFingerprint}). Run Extract again (make extract).");
+        var backbonePath = model.BackbonePathIn(config);
+        var spec = FineTunedBackbone.Resolve(config, original, backbonePath);
+        if (spec.Fingerprint != model.BackboneFingerprint)
+            throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {FineTunedModel.DirectoryIn(config)} to evaluate the head alone.");
+        var headPath = model.HeadPathIn(config);
+        var fineTunedHead = HeadArtifact.Load(headPath, spec.Fingerprint);
+        if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
+            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {HeadArtifact.PathIn(config)}: {Ignored}.");
+        return new(new FineTunedInUse(model, spec, fineTunedHead, headPath), null);
+    }
+}
