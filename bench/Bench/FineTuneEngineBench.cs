@@ -102,7 +102,8 @@ public sealed class FineTuneEngineBench : IBenchmark
             model.Graph.Output.Clear();
             model.Graph.Output.Add(OnnxTensorData.ValueInfo(cut, OnnxTensorData.Float, [1, .. cutShape[1..]]));
             model.Graph.SetDim();
-            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), BackboneSession.Options(0));
+            using var options = BackboneSession.Options(0);
+            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
             (_input, _output, _cutShape) = (input, cut, cutShape);
         }
 
@@ -110,7 +111,8 @@ public sealed class FineTuneEngineBench : IBenchmark
         {
             using var x = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(pixels, [batch, 3, 224, 224]);
             using var y = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(output, [batch, .. _cutShape[1..]]);
-            _session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), [_input], [x], [_output], [y]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions(); // kept alive through the native run
+            _session.Run(runOptions, [_input], [x], [_output], [y]);
         }
 
         public void Dispose() => _session.Dispose();
@@ -200,7 +202,8 @@ public sealed class FineTuneEngineBench : IBenchmark
 
         public OneOp(TrainableRegion model, TrainingGraph graph, int batch)
         {
-            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, BackboneSession.Options(0));
+            using var options = BackboneSession.Options(0);
+            _session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);
             var random = new SeededRandom(3);
             float[] Fill(long n) => [.. Enumerable.Range(0, (int)n).Select(_ => (float)random.NextGaussian())];
             var names = new List<string>();
@@ -218,9 +221,10 @@ public sealed class FineTuneEngineBench : IBenchmark
         public double Milliseconds(int runs)
         {
             var sw = Stopwatch.StartNew();
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions(); // kept alive through the native runs
             for (var i = 0; i < runs; i++)
             {
-                using var results = _session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), _inputNames, _inputs, _outputNames);
+                using var results = _session.Run(runOptions, _inputNames, _inputs, _outputNames);
             }
             return sw.Elapsed.TotalMilliseconds / runs;
         }

@@ -131,6 +131,9 @@ public sealed class TrainingSession : IDisposable
             var meta = session.OutputNames;
             session.Run(_runOptions, inputNames, inputValues, meta, [lossValue, probabilityValue]);
         }
+        // The sessions, weight values and run options are handed to native code as bare handles:
+        // keep their owner reachable until the run is over, or a GC could finalize them mid-run.
+        GC.KeepAlive(this);
         return new BatchResult(loss[0], probabilities);
     }
 

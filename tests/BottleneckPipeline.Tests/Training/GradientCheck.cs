@@ -118,10 +118,23 @@ internal static class GradientCheck
     }
 }
 
-/// <summary>An ONNX Runtime session over double or float data, for checks.</summary>
-internal sealed class OrtGraph(byte[] model, DataType elementType) : IDisposable
+/// <summary>
+/// An ONNX Runtime session over double or float data, for checks. Its options live as long as it:
+/// ORT's C# API hands native code the bare handle of the RunOptions given to Run, so a temporary
+/// one can be finalized (and freed) by a GC on another thread while the run still reads it.
+/// </summary>
+internal sealed class OrtGraph : IDisposable
 {
-    private readonly InferenceSession _session = new(model, new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 });
+    private readonly SessionOptions _options = new() { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+    private readonly RunOptions _runOptions = new();
+    private readonly InferenceSession _session;
+    private readonly DataType elementType;
+
+    public OrtGraph(byte[] model, DataType elementType)
+    {
+        _session = new InferenceSession(model, _options);
+        this.elementType = elementType;
+    }
 
     /// <summary>An input's declared shape with the batch filled in.</summary>
     public long[] InputShape(string name, long batch) => [.. _session.InputMetadata[name].Dimensions.Select(d => d < 0 ? batch : (long)d)];
@@ -134,7 +147,7 @@ internal sealed class OrtGraph(byte[] model, DataType elementType) : IDisposable
             : OrtValue.CreateTensorValueFromMemory(inputs[n].Data.Select(d => (float)d).ToArray(), inputs[n].Shape)).ToArray();
         try
         {
-            using var results = _session.Run(new RunOptions(), names, values, outputs);
+            using var results = _session.Run(_runOptions, names, values, outputs);
             return [.. results.Select(r => elementType == DataType.Double
                 ? r.GetTensorDataAsSpan<double>().ToArray()
                 : r.GetTensorDataAsSpan<float>().ToArray().Select(f => (double)f).ToArray())];
@@ -145,5 +158,10 @@ internal sealed class OrtGraph(byte[] model, DataType elementType) : IDisposable
         }
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+        _options.Dispose();
+    }
 }
