@@ -1,8 +1,7 @@
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
-namespace BottleneckPipeline.TrainHead;
+namespace BottleneckPipeline.Head;
 
 /// <summary>Draws the training log as a learning-curve PNG (loss left axis, accuracy right).</summary>
 public static class TrainingLogWriter
