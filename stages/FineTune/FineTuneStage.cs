@@ -91,7 +91,13 @@ public static class FineTuneStage
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
             var state = resumed ?? FineTuneTrainer.Start(session, inputsHash);
             var trainingClock = Stopwatch.StartNew();
-            FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s => Checkpoint.Save(checkpointPath, s),
+            FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
+                {
+                    Checkpoint.Save(checkpointPath, s);
+                    var r = s.Log[^1];
+                    Spectre.Console.AnsiConsole.WriteLine(FormattableString.Invariant(
+                        $"epoch {r.Epoch}/{ft.Epochs}: train loss {r.TrainLoss:0.000} accuracy {100 * r.TrainAccuracy:0.0}%, validation loss {r.ValidationLoss:0.000} accuracy {100 * r.ValidationAccuracy:0.0}%, {r.Seconds:0} s ({r.ImagesPerSecond:0.0} img/s)"));
+                },
                 p => report($"epoch {p.Epoch}/{p.Epochs}", p.StepsDone, p.StepsPerEpoch, p.ImagesDone), ct);
             summary.TrainingSeconds = trainingClock.Elapsed.TotalSeconds;
             state.BestWeights.CopyTo(session.Weights, 0);
