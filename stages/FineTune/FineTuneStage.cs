@@ -83,6 +83,10 @@ public static class FineTuneStage
 
             using var session = TrainingSession.Create(step, forward, baseHead.Head, n => Optimizer.Create(ft.Optimizer, ft.LearningRate, ft.Momentum, n), Threads);
             summary.TrainableWeights = session.Weights.LongLength - baseHead.Weights.Length - baseHead.Bias.Length;
+            // Building the graphs and sessions left hundreds of MB of protobuf copies behind: gone
+            // before training starts, they stay out of the run's peak memory.
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect();
             // The warm start, scored before any step: TrainHead's head on the original backbone.
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
             var checkpointPath = FineTuneFiles.CheckpointPathIn(config);
