@@ -25,8 +25,9 @@ public static class FineTuneStage
     public static readonly string[] Sections = ["fine_tune"];
     public const string HeadFileName = FineTuneFiles.HeadFile;
 
-    /// <summary>Training threads for ORT (0: one per core); the tests pin it so runs compare bitwise.</summary>
-    public static int Threads { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("BP_FINE_TUNE_THREADS"), out var t) ? t : 0;
+    /// <summary>ORT's intra-op threads: one per core. Runs on one machine compare bitwise (the kill test
+    /// relies on it); another core count may round differently.</summary>
+    private const int Threads = 0;
 
     public static FineTuneOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
