@@ -247,4 +247,8 @@ public sealed class AugmentConfig
     /// <summary>Augmented views cached per train image (view 0 is the plain image); each epoch trains on one of them per image.</summary>
     [Range(1, 64)]
     public int Views { get; set; } = 4;
+
+    /// <summary>As pipeline.yaml would spell it, for one-line displays (the run's provenance).</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{{flip: {(Flip ? "true" : "false")}, crop_scale: [{string.Join(", ", CropScale.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)))}], views: {Views}}}");
 }
