@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o 
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head evaluate inspect test test-faults test-cluster slurm bench clean distclean
+.PHONY: all build ingest extract train-head fine-tune evaluate inspect test test-faults test-cluster slurm bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -36,7 +36,14 @@ extract: ingest
 train-head: extract
 	$(call stage,TrainHead)
 
+# FineTune runs here only with fine_tune.enabled: true (otherwise it returns at once, writing nothing).
 evaluate: train-head
+	$(call stage,FineTune) --when-enabled
+	$(call stage,Evaluate)
+
+# The optional FineTune stage, whatever fine_tune.enabled says, then Evaluate on the fine-tuned model.
+fine-tune: train-head
+	$(call stage,FineTune)
 	$(call stage,Evaluate)
 
 # What the pipeline makes of the configured backbone (bottleneck, input, one photo's vector); no workspace is touched.

@@ -77,16 +77,17 @@ public sealed class BackboneSession : IDisposable
         ModelProto model;
         using (var fs = File.OpenRead(spec.ModelPath)) model = ModelProto.Parser.ParseFrom(fs);
         var graph = model.Graph;
-        var output = graph.Output.FirstOrDefault(o => o.Name == spec.BottleneckTensor)
-                     ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
-        graph.Output.Clear();
-        graph.Output.Add(output);
         var maxBatch = 256;
+        // Before the outputs change: a tensor made an output below has no shape to edit.
         if (spec.FixedBatch)
         {
             if (makeBatchDynamic) graph.SetDim();
             else maxBatch = 1;
         }
+        var output = graph.Output.FirstOrDefault(o => o.Name == spec.BottleneckTensor)
+                     ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
+        graph.Output.Clear();
+        graph.Output.Add(output);
         var bytes = Google.Protobuf.MessageExtensions.ToByteArray(model);
         // The protobuf copies of the weights (tens of MB) are garbage once serialized; collecting
         // them here keeps them out of the run's peak memory.

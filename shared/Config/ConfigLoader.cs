@@ -101,6 +101,10 @@ public static class ConfigLoader
             errors.Add($"{source}: 'backbone.normalization: custom' needs 'backbone.mean' and 'backbone.std', three numbers each (RGB, 0..1 scale)");
         if (c.Backbone.Std is { } std && std.Any(s => s <= 0))
             errors.Add($"{source}: 'backbone.std' values must be > 0");
+        if (!FineTuneConfig.TrainableValues.Contains(c.FineTune.Trainable))
+            errors.Add($"{At("fine_tune.trainable")}: key 'fine_tune.trainable' = '{c.FineTune.Trainable}': must be one of: {string.Join(", ", FineTuneConfig.TrainableValues)}");
+        if (c.FineTune.Augment.CropScale is not [var low, var high] || !(low > 0 && low <= high && high <= 1))
+            errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 (the share of the image's area a crop keeps), like the default [0.5, 1.0]");
         if (c.Dataset.GroupPattern is { } gp)
         {
             try { _ = new System.Text.RegularExpressions.Regex(gp); }

@@ -18,6 +18,7 @@ public sealed class PipelineConfig
     public ExtractConfig Extract { get; set; } = new();
     public TrainHeadConfig TrainHead { get; set; } = new();
     public EvaluateConfig Evaluate { get; set; } = new();
+    public FineTuneConfig FineTune { get; set; } = new();
 
     /// <summary>Absolute path of the config file this was loaded from (not a key).</summary>
     [NotAKey] public string SourcePath { get; set; } = "";
@@ -182,4 +183,72 @@ public sealed class EvaluateConfig
 
     /// <summary>Export backbone + head + softmax as one ONNX file and check it against the cached path.</summary>
     public bool Export { get; set; } = true;
+}
+
+/// <summary>The optional FineTune stage: trains the backbone's last part together with the head.</summary>
+public sealed class FineTuneConfig
+{
+    /// <summary>Run FineTune in plain `make` (and let Evaluate score the fine-tuned model). `make fine-tune` runs it regardless.</summary>
+    public bool Enabled { get; set; } = false;
+
+    /// <summary>The values of <see cref="Trainable"/>, shallowest first.</summary>
+    public static readonly string[] TrainableValues = ["last-stage", "last-2-stages", "all"];
+
+    /// <summary>How much of the backbone trains: last-stage, last-2-stages or all.</summary>
+    public string Trainable { get; set; } = "last-stage";
+
+    /// <summary>Passes over the train split.</summary>
+    [Range(1, 10_000)]
+    public int Epochs { get; set; } = 8;
+
+    /// <summary>Mini-batch size.</summary>
+    [Range(1, 1024)]
+    public int BatchSize { get; set; } = 32;
+
+    /// <summary>sgd (with momentum), adam or rmsprop.</summary>
+    public OptimizerName Optimizer { get; set; } = OptimizerName.Sgd;
+
+    /// <summary>Peak learning rate (the schedule starts here).</summary>
+    [Range(1e-8, 10)]
+    public double LearningRate { get; set; } = 0.01;
+
+    /// <summary>How the learning rate moves per step: cosine (down to 0 at the last step) or constant.</summary>
+    public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;
+
+    /// <summary>L2 weight decay, added to every trained weight's gradient.</summary>
+    [Range(0, 1)]
+    public double WeightDecay { get; set; } = 1e-4;
+
+    /// <summary>Momentum for sgd; decay rate for rmsprop.</summary>
+    [Range(0, 0.9999)]
+    public double Momentum { get; set; } = 0.9;
+
+    /// <summary>Seed for the augmented views and the batch order.</summary>
+    public int Seed { get; set; } = 42;
+
+    /// <summary>Stop after this many epochs without a better validation accuracy; 0 turns early stopping off. The best epoch is kept.</summary>
+    [Range(0, 10_000)]
+    public int Patience { get; set; } = 3;
+
+    public AugmentConfig Augment { get; set; } = new();
+}
+
+public enum LearningRateSchedule { Cosine, Constant }
+
+/// <summary>Training-image augmentation: a fixed number of views per image, drawn from the seed.</summary>
+public sealed class AugmentConfig
+{
+    /// <summary>Mirror a view left-right with probability 1/2.</summary>
+    public bool Flip { get; set; } = true;
+
+    /// <summary>Random resized crop: the share of the image's area a crop keeps, [min, max] within (0, 1].</summary>
+    public List<double> CropScale { get; set; } = [0.5, 1.0];
+
+    /// <summary>Augmented views cached per train image (view 0 is the plain image); each epoch trains on one of them per image.</summary>
+    [Range(1, 64)]
+    public int Views { get; set; } = 4;
+
+    /// <summary>As pipeline.yaml would spell it, for one-line displays (the run's provenance).</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{{flip: {(Flip ? "true" : "false")}, crop_scale: [{string.Join(", ", CropScale.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)))}], views: {Views}}}");
 }

@@ -11,6 +11,13 @@ public abstract class Optimizer(float learningRate)
 
     public abstract void Step(float[] parameters, float[] gradient);
 
+    /// <summary>The rule's running state (velocity, moments), written into checkpoints: restoring
+    /// it, with <see cref="StepCount"/>, makes a resumed run bitwise equal to an uninterrupted one.</summary>
+    public abstract IReadOnlyList<float[]> State { get; }
+
+    /// <summary>Steps taken so far, where the rule depends on it (Adam's bias correction).</summary>
+    public virtual int StepCount { get; set; }
+
     public static Optimizer Create(OptimizerName name, double learningRate, double momentum, int parameterCount) => name switch
     {
         OptimizerName.Sgd => new MomentumSgd((float)learningRate, (float)momentum, parameterCount),
@@ -25,6 +32,8 @@ public sealed class MomentumSgd(float learningRate, float momentum, int count) :
 {
     private readonly float[] _velocity = new float[count];
 
+    public override IReadOnlyList<float[]> State => [_velocity];
+
     public override void Step(float[] parameters, float[] gradient)
     {
         TensorPrimitives.MultiplyAdd(_velocity, momentum, gradient, _velocity);
@@ -38,6 +47,8 @@ public sealed class RmsProp(float learningRate, float decay, int count) : Optimi
     private const float Epsilon = 1e-7f;
     private readonly float[] _meanSquare = new float[count];
     private readonly float[] _scratch = new float[count];
+
+    public override IReadOnlyList<float[]> State => [_meanSquare];
 
     public override void Step(float[] parameters, float[] gradient)
     {
@@ -59,6 +70,9 @@ public sealed class Adam(float learningRate, int count) : Optimizer(learningRate
     private readonly float[] _v = new float[count];
     private readonly float[] _scratch = new float[count];
     private int _t;
+
+    public override IReadOnlyList<float[]> State => [_m, _v];
+    public override int StepCount { get => _t; set => _t = value; }
 
     public override void Step(float[] parameters, float[] gradient)
     {

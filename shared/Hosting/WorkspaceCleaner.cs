@@ -1,5 +1,6 @@
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.FineTuning;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 
@@ -47,6 +48,8 @@ public static class WorkspaceCleaner
         Path.Combine(config.ReportsDir, "evaluation.md"),
         Path.Combine(config.ReportsDir, "confusion_matrix.png"),
         Path.Combine(config.ReportsDir, "evaluation.html"),
+        // FineTune: its artifact in fine_tune/ and its reports
+        .. FineTuneFiles.PathsIn(config),
     ];
 
     public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
@@ -64,13 +67,15 @@ public static class WorkspaceCleaner
                 if (TryRemove(path)) removed.Add(path);
             // Temporaries of killed writers (ours: no stage runs while we hold the lock), beside each artifact and the lock's note.
             var names = artifacts.Select(Path.GetFileName).Concat(WorkspaceLock.FileNames).ToHashSet(StringComparer.Ordinal);
-            foreach (var dir in new[] { workspace, config.ReportsDir }.Where(Directory.Exists))
+            var fineTune = FineTunedModel.DirectoryIn(config);
+            foreach (var dir in new[] { workspace, config.ReportsDir, fineTune }.Where(Directory.Exists))
                 foreach (var file in Directory.EnumerateFiles(dir, ".*.tmp"))
                     if (names.Any(n => AtomicFile.TemporaryWriter(Path.GetFileName(file), n!) is not null) && TryRemove(file))
                         removed.Add(file);
-            // reports/ is the pipeline's folder; it goes only when nothing of the user's is left in it.
-            if (Directory.Exists(config.ReportsDir) && !Directory.EnumerateFileSystemEntries(config.ReportsDir).Any())
-                Directory.Delete(config.ReportsDir);
+            // reports/ and fine_tune/ are the pipeline's folders; each goes only when nothing of the user's is left in it.
+            foreach (var dir in new[] { config.ReportsDir, fineTune })
+                if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any())
+                    Directory.Delete(dir);
             removed.AddRange(WorkspaceLock.FileNames.Select(n => Path.Combine(workspace, n)).Where(File.Exists));
             held.RemoveAndRelease();
         }

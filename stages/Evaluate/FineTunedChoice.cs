@@ -37,6 +37,10 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
         if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
             return new(null, $"the fine-tuned model in {manifest} started from another head than {HeadArtifact.PathIn(config)} (TrainHead ran again since, on new data or settings): {Ignored}.");
 
+        // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
+        if (FineTuneInputs.TryHash(config) is { } current && current != model.InputsHash)
+            return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {Ignored}.");
+
         var original = BackboneFactory.Resolve(config);
         if (original.Fingerprint != baseFingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({baseFingerprint}). Run Extract again (make extract).");

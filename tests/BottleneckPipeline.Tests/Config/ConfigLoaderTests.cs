@@ -149,12 +149,16 @@ public class ConfigLoaderTests
     {
         var documented = DocumentedKeys(File.ReadAllLines(Path.Combine(RepoPaths.Root, "pipeline.yaml")));
         var expected = new List<string>();
-        foreach (var (key, prop) in ConfigLoader.Keys(typeof(PipelineConfig)))
+        void AddKeys(Type type, string prefix)
         {
-            expected.Add(key);
-            if (prop.PropertyType.IsClass && prop.PropertyType != typeof(string))
-                expected.AddRange(ConfigLoader.Keys(prop.PropertyType).Select(s => key + "." + s.Key));
+            foreach (var (key, prop) in ConfigLoader.Keys(type))
+            {
+                expected.Add(prefix + key);
+                if (prop.PropertyType.IsClass && prop.PropertyType != typeof(string) && !prop.PropertyType.IsGenericType)
+                    AddKeys(prop.PropertyType, prefix + key + ".");
+            }
         }
+        AddKeys(typeof(PipelineConfig), "");
         Assert.Empty(expected.Except(documented));
         Assert.Empty(documented.Except(expected)); // and nothing documented that the loader would reject
         // And the shipped file itself is valid.
@@ -241,18 +245,19 @@ public class ConfigLoaderTests
     /// </summary>
     private static List<string> DocumentedKeys(IEnumerable<string> lines)
     {
+        // Nesting follows the indentation before the '#': 0 a section, 2 its key, 4 a key of a sub-section.
         var keys = new List<string>();
-        string? section = null;
+        var open = new List<(int Indent, string Path)>();
         foreach (var line in lines)
         {
             var m = System.Text.RegularExpressions.Regex.Match(line, @"^(\s*)(?:#\s*)?([a-z_][a-z0-9_]*):(\s|$)");
             if (!m.Success) continue;
-            if (m.Groups[1].Length == 0)
-            {
-                section = m.Groups[2].Value;
-                keys.Add(section);
-            }
-            else if (section is not null) keys.Add(section + "." + m.Groups[2].Value);
+            var indent = m.Groups[1].Length;
+            open.RemoveAll(o => o.Indent >= indent);
+            if (indent > 0 && open.Count == 0) continue;
+            var path = open.Count == 0 ? m.Groups[2].Value : open[^1].Path + "." + m.Groups[2].Value;
+            keys.Add(path);
+            open.Add((indent, path));
         }
         return keys;
     }
@@ -263,5 +268,30 @@ public class ConfigLoaderTests
         Assert.Equal("", Parse("dataset:\n  root: photos\n  split_salt:\n").Dataset.SplitSalt);
         var msg = Error("dataset: { root: photos }\ntrain_head:\n  batch_size:\n");
         Assert.Contains("/cfg/pipeline.yaml:3: key 'train_head.batch_size' = '': must not be empty; give it a value, or remove the key for its default ('64')", msg);
+    }
+
+    [Theory]
+    [InlineData("fine_tune:\n  trainable: layer4\n", "/cfg/pipeline.yaml:3: key 'fine_tune.trainable' = 'layer4': must be one of: last-stage, last-2-stages, all")]
+    [InlineData("fine_tune:\n  augment:\n    crop_scale: [0.9, 0.5]\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.crop_scale' must be two numbers [min, max]")]
+    [InlineData("fine_tune:\n  augment:\n    crop_scale: [0, 1]\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.crop_scale'")]
+    [InlineData("fine_tune:\n  augment:\n    views: 0\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.views' = '0' is out of range")]
+    [InlineData("fine_tune:\n  schedule: step\n", "/cfg/pipeline.yaml:3: key 'fine_tune.schedule' = 'step': must be one of: cosine, constant")]
+    [InlineData("fine_tune:\n  optimizer: lbfgs\n", "/cfg/pipeline.yaml:3: key 'fine_tune.optimizer' = 'lbfgs': must be one of: sgd, rmsprop, adam")]
+    [InlineData("fine_tune:\n  learning_rate: 0\n", "/cfg/pipeline.yaml:3: key 'fine_tune.learning_rate' = '0' is out of range")]
+    [InlineData("fine_tune:\n  epoch: 3\n", "did you mean 'epochs'")]
+    public void ABadFineTuneValueNamesItsKeyAndLine(string section, string expected)
+    {
+        Assert.Contains(expected, Error("dataset: { root: x }\n" + section));
+    }
+
+    [Fact]
+    public void FineTuneDefaultsAreTheDocumentedOnesAndEnabledDoesNotChangeTheOtherKeys()
+    {
+        var c = Parse("dataset: { root: x }\nfine_tune:\n  trainable: all\n  augment: { crop_scale: [0.25, 1], views: 2 }\n").FineTune;
+        Assert.Equal(("all", 8, 32, OptimizerName.Sgd, 0.01, LearningRateSchedule.Cosine), (c.Trainable, c.Epochs, c.BatchSize, c.Optimizer, c.LearningRate, c.Schedule));
+        Assert.Equal([0.25, 1.0], c.Augment.CropScale);
+        Assert.Equal(2, c.Augment.Views);
+        Assert.False(c.Enabled);
+        Assert.True(c.Augment.Flip);
     }
 }

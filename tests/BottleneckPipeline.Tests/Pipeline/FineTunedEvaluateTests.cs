@@ -37,7 +37,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         fineTunedHead.InputsHash = "fine-tuned-head";
         fineTunedHead.Save(Path.Combine(FineTunedModel.DirectoryIn(config), "head.msgpack"));
         var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
-            "last-stage", "fine-tune-inputs-1", 3, 0.9) { BaseHeadInputsHash = head.InputsHash };
+            "last-stage", FineTuneInputs.TryHash(config)!, 3, 0.9) { BaseHeadInputsHash = head.InputsHash };
         manifest.Save(config);
 
         // 1. Both results, side by side, from one run.
@@ -121,6 +121,12 @@ public sealed class FineTunedEvaluateTests : IDisposable
         Assert.Equal("head only", report["export"]!["network"]!.GetValue<string>());
         Assert.Equal(original.Fingerprint, ExportedFingerprint());
 
+        // 5b. One made with other fine_tune settings than the config now gives is ignored too.
+        (manifest with { InputsHash = "made-with-other-settings" }).Save(config);
+        var otherSettings = Evaluate();
+        Assert.Contains("other fine_tune settings", otherSettings.StdOut, StringComparison.Ordinal);
+        Assert.Null(Report()["fine_tuned"]);
+
         // 6. Without the manifest, Evaluate is head-only as before FineTune existed.
         File.Delete(FineTunedModel.ManifestPathIn(config));
         var headOnly = Evaluate();
@@ -144,7 +150,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var recorded = FineTunedBackbone.Resolve(config, path).Fingerprint;
         head.BackboneFingerprint = recorded;
         head.Save(Path.Combine(FineTunedModel.DirectoryIn(config), "head.msgpack"));
-        new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", "x", 1, 0.5).Save(config);
+        new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", FineTuneInputs.TryHash(config)!, 1, 0.5).Save(config);
         File.Copy(original.ModelPath, path, overwrite: true); // replaced after FineTune wrote it
 
         var r = Evaluate(expectedExit: 3);

@@ -95,7 +95,8 @@ public class PagePartsTests
     {
         var config = ConfigLoader.Parse("dataset:\n  root: /data/flowers\nextract:\n  resize: center-crop\nbackbone:\n  mean: [0.5, 0.25, 0.125]\n", "/work/p.yaml");
         var sections = RunProvenance.For(config, new DatasetIdentity("/data/flowers", "index hash", "i"), DateTimeOffset.UnixEpoch).Sections.ToDictionary(s => s.Name);
-        Assert.Equal(["dataset", "workspace", "cache", "backbone", "extract", "train_head", "evaluate"], sections.Keys.ToArray());
+        Assert.Equal(["dataset", "workspace", "cache", "backbone", "extract", "train_head", "evaluate", "fine_tune"], sections.Keys.ToArray());
+        Assert.Contains("augment: {flip: true, crop_scale: [0.5, 1], views: 4}", sections["fine_tune"].Values);
         Assert.Contains("resize: center-crop", sections["extract"].Values);
         Assert.Contains("mean: [0.5, 0.25, 0.125]", sections["backbone"].Values);
         Assert.Contains("group_pattern: null", sections["dataset"].Values);

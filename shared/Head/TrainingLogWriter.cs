@@ -1,13 +1,13 @@
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
-namespace BottleneckPipeline.TrainHead;
+namespace BottleneckPipeline.Head;
 
 /// <summary>Draws the training log as a learning-curve PNG (loss left axis, accuracy right).</summary>
 public static class TrainingLogWriter
 {
-    public static void WritePlot(string path, IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 900, int height = 500)
+    public static void WritePlot(string path, IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 900, int height = 500,
+        string title = "Head training: loss (left) and accuracy (right)")
     {
         var plot = new Plot();
         var steps = log.Select(r => (double)r.Step).ToArray();
@@ -19,7 +19,7 @@ public static class TrainingLogWriter
         marker.LineColor = Colors.Gray;
         marker.LinePattern = LinePattern.Dotted;
         marker.LegendText = $"kept checkpoint (step {bestStep})";
-        plot.Title("Head training: loss (left) and accuracy (right)");
+        plot.Title(title);
         plot.XLabel("step");
         plot.Axes.Left.Label.Text = "cross-entropy loss";
         plot.Axes.Right.Label.Text = "accuracy";

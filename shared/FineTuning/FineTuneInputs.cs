@@ -1,0 +1,40 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+
+namespace BottleneckPipeline.FineTuning;
+
+/// <summary>
+/// The inputs hash FineTune records in its manifest: the fine_tune section (but 'enabled', which
+/// decides whether the model is used, not what it is), the head TrainHead trained (its own inputs
+/// hash covers train_head, the backbone, the cache and the splits) and Extract's inputs hash.
+/// Equal hash: the fine-tuned model on disk is current. Evaluate compares it too, so a manifest
+/// left from an earlier configuration is never scored.
+/// </summary>
+public static class FineTuneInputs
+{
+    /// <summary>The hash for the workspace as it is now, or null when TrainHead or Extract has not run.</summary>
+    public static string? TryHash(PipelineConfig config)
+    {
+        if (ExtractReport.TryRead(config) is not { } extract || !File.Exists(HeadArtifact.PathIn(config))) return null;
+        HeadArtifact head;
+        try { head = HeadArtifact.Load(HeadArtifact.PathIn(config)); }
+        catch (Runtime.InputException) { return null; }
+        return Hash(config.FineTune, head.InputsHash, extract.InputsHash);
+    }
+
+    public static string Hash(FineTuneConfig fineTune, string headInputsHash, string extractInputsHash)
+    {
+        var section = JsonSerializer.SerializeToNode(fineTune)!.AsObject();
+        section.Remove(nameof(FineTuneConfig.Enabled));
+        var text = $"fine_tune={section.ToJsonString()}\nhead={headInputsHash}\nextract={extractInputsHash}\nformat={FineTunedModel.CurrentFormat}";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    /// <summary>The fine-tuned model when it exists and was made from exactly the current inputs; null otherwise.</summary>
+    public static FineTunedModel? TryLoadCurrent(PipelineConfig config) =>
+        FineTunedModel.TryLoad(config) is { } model && TryHash(config) is { } hash && model.InputsHash == hash ? model : null;
+}

@@ -1,0 +1,62 @@
+using System.Runtime.ExceptionServices;
+using BottleneckPipeline.Cache;
+
+namespace BottleneckPipeline.FineTune;
+
+/// <summary>
+/// Where the trainable part's input comes from for each example and view: the prefix cache
+/// (trainable: last-stage, last-2-stages) or the image itself, augmented on the fly (trainable: all).
+/// </summary>
+public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, int valuesPerExample)
+{
+    public IReadOnlyList<FineTuneExample> Examples { get; } = examples;
+    public int Count => Examples.Count;
+    public int ValuesPerExample { get; } = valuesPerExample;
+
+    /// <summary>The training view an example gets in an epoch, drawn from that epoch's generator.</summary>
+    public abstract int DrawView(int epoch, Head.SeededRandom random);
+
+    public abstract void Write(int index, int view, Span<float> dest);
+
+    /// <summary>Fills a batch's rows side by side; a user error inside keeps its own type (and exit code).</summary>
+    public void WriteBatch(ReadOnlySpan<int> indices, ReadOnlySpan<int> views, float[] dest, CancellationToken ct)
+    {
+        var (i, v) = (indices.ToArray(), views.ToArray());
+        InParallel(i.Length, ct, k => Write(i[k], v[k], dest.AsSpan(k * ValuesPerExample, ValuesPerExample)));
+    }
+
+    public static void InParallel(int count, CancellationToken ct, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { CancellationToken = ct }, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+}
+
+/// <summary>Views read from the prefix cache: a training example gets one of its cached views each epoch.</summary>
+public sealed class CachedActivations(IReadOnlyList<FineTuneExample> examples, BottleneckCache cache, int views)
+    : ActivationSource(examples, cache.Dimension)
+{
+    public override int DrawView(int epoch, Head.SeededRandom random) => random.NextInt(views);
+
+    public override void Write(int index, int view, Span<float> dest)
+    {
+        if (!cache.TryGet(PrefixCache.KeyOf(Examples[index].ContentId, view), dest))
+            throw new InvalidOperationException($"view {view} of {Examples[index].RelPath} is not in the loaded prefix cache");
+    }
+}
+
+/// <summary>Views made from the image every time (trainable: all): a fresh random view each epoch.</summary>
+public sealed class FreshViews(IReadOnlyList<FineTuneExample> examples, ViewTensors tensors)
+    : ActivationSource(examples, tensors.ValuesPerImage)
+{
+    // View 0 is the plain image; epoch e trains on view e + 1, a new crop and flip per image.
+    public override int DrawView(int epoch, Head.SeededRandom random) => epoch + 1;
+
+    public override void Write(int index, int view, Span<float> dest) => tensors.Write(Examples[index], view, dest);
+}

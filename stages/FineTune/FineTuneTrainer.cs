@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
+
+namespace BottleneckPipeline.FineTune;
+
+/// <summary>Progress inside an epoch, for the display: steps done of the epoch's steps.</summary>
+public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone, int StepsPerEpoch, int ImagesDone);
+
+/// <summary>
+/// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
+/// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine
+/// or constant) and weight decay; then the validation split's plain views. The best epoch by
+/// validation accuracy (then loss) is kept, and training stops after `patience` epochs without a
+/// better one. A checkpoint after every epoch lets a killed run resume bitwise.
+/// </summary>
+public static class FineTuneTrainer
+{
+    public static TrainingState Train(TrainingSession session, ActivationSource train, ActivationSource validation, FineTuneConfig config,
+        TrainingState state, Action<TrainingState> checkpoint, Action<EpochProgress>? progress, CancellationToken ct)
+    {
+        if (train.Count == 0) throw new ArgumentException("the train split is empty");
+        var classes = session.Parameters.Single(p => p.Name == SoftmaxCrossEntropy.HeadBias).Shape[0];
+        var batch = config.BatchSize;
+        var stepsPerEpoch = (train.Count + batch - 1) / batch;
+        var totalSteps = config.Epochs * stepsPerEpoch;
+        var activations = new float[batch * train.ValuesPerExample];
+        var targets = new float[batch * classes];
+        var order = new int[train.Count];
+        var views = new int[train.Count];
+
+        for (var epoch = state.EpochsDone; epoch < config.Epochs && !state.StoppedEarly; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            var random = new SeededRandom(EpochSeed(config.Seed, epoch));
+            for (var i = 0; i < order.Length; i++) order[i] = i;
+            random.Shuffle(order);
+            for (var i = 0; i < views.Length; i++) views[i] = train.DrawView(epoch, random);
+
+            double lossSum = 0;
+            var correct = 0;
+            for (var step = 0; step < stepsPerEpoch; step++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var start = step * batch;
+                var n = Math.Min(batch, train.Count - start);
+                var rows = order.AsSpan(start, n);
+                train.WriteBatch(rows, views.AsSpan(start, n), activations, ct);
+                OneHot(train, rows, targets, (int)classes);
+                session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps);
+                var result = session.Step(activations, targets, n, (float)config.WeightDecay);
+                if (!float.IsFinite(result.Loss))
+                    throw new Runtime.ConfigException(FormattableString.Invariant(
+                        $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.LearningRate}) in the config file."));
+                lossSum += result.Loss * n;
+                correct += Correct(result.Probabilities, train, rows, (int)classes);
+                progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));
+            }
+            var seconds = clock.Elapsed.TotalSeconds;
+            var (validationLoss, validationAccuracy) = Score(session, validation, batch, (int)classes, ct);
+            state.Log.Add(new EpochRow(epoch + 1, (epoch + 1) * stepsPerEpoch, lossSum / train.Count, (double)correct / train.Count,
+                validationLoss, validationAccuracy, seconds, train.Count / seconds));
+
+            if (validation.Count == 0 || validationAccuracy > state.BestAccuracy || (validationAccuracy == state.BestAccuracy && validationLoss < state.BestLoss))
+            {
+                (state.BestAccuracy, state.BestLoss, state.BestEpoch, state.EpochsWithoutImprovement) = (validationAccuracy, validationLoss, epoch + 1, 0);
+                session.Weights.CopyTo(state.BestWeights, 0);
+            }
+            else if (config.Patience > 0 && ++state.EpochsWithoutImprovement >= config.Patience && epoch + 1 < config.Epochs)
+                state.StoppedEarly = true;
+            state.EpochsDone = epoch + 1;
+            Capture(session, state);
+            checkpoint(state);
+        }
+        return state;
+    }
+
+    /// <summary>Peak rate at step 0; cosine reaches 0 after the last step (PyTorch's CosineAnnealingLR over all steps).</summary>
+    public static double LearningRate(FineTuneConfig config, int step, int totalSteps) => config.Schedule switch
+    {
+        LearningRateSchedule.Cosine => config.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps)),
+        _ => config.LearningRate,
+    };
+
+    /// <summary>Mean loss and accuracy over a split's plain views with the current weights.</summary>
+    public static (double Loss, double Accuracy) Score(TrainingSession session, ActivationSource split, int batch, int classes, CancellationToken ct)
+    {
+        if (split.Count == 0) return (double.NaN, double.NaN);
+        var activations = new float[batch * split.ValuesPerExample];
+        var targets = new float[batch * classes];
+        var plain = new int[batch];
+        double lossSum = 0;
+        var correct = 0;
+        for (var start = 0; start < split.Count; start += batch)
+        {
+            ct.ThrowIfCancellationRequested();
+            var n = Math.Min(batch, split.Count - start);
+            var rows = Enumerable.Range(start, n).ToArray();
+            split.WriteBatch(rows, plain.AsSpan(0, n), activations, ct);
+            OneHot(split, rows, targets, classes);
+            var result = session.Score(activations, targets, n);
+            lossSum += result.Loss * n;
+            correct += Correct(result.Probabilities, split, rows, classes);
+        }
+        return (lossSum / split.Count, (double)correct / split.Count);
+    }
+
+    /// <summary>Copies the session's weights and optimizer state into the state, for the checkpoint.</summary>
+    public static void Capture(TrainingSession session, TrainingState state)
+    {
+        session.Weights.CopyTo(state.Weights, 0);
+        var optimizer = session.Optimizer.State;
+        for (var i = 0; i < optimizer.Count; i++) optimizer[i].CopyTo(state.OptimizerState[i], 0);
+        state.OptimizerSteps = session.Optimizer.StepCount;
+    }
+
+    /// <summary>Puts a checkpoint's weights and optimizer state back into the session.</summary>
+    public static void Restore(TrainingSession session, TrainingState state)
+    {
+        state.Weights.CopyTo(session.Weights, 0);
+        var optimizer = session.Optimizer.State;
+        if (optimizer.Count != state.OptimizerState.Length) throw new InvalidOperationException("the checkpoint's optimizer state does not fit the optimizer");
+        for (var i = 0; i < optimizer.Count; i++) state.OptimizerState[i].CopyTo(optimizer[i], 0);
+        session.Optimizer.StepCount = state.OptimizerSteps;
+    }
+
+    /// <summary>A fresh state: the session's starting weights, as the best so far.</summary>
+    public static TrainingState Start(TrainingSession session, string inputsHash) => new()
+    {
+        InputsHash = inputsHash,
+        Weights = session.Weights.ToArray(),
+        BestWeights = session.Weights.ToArray(),
+        OptimizerState = [.. session.Optimizer.State.Select(a => a.ToArray())],
+    };
+
+    private static long EpochSeed(int seed, int epoch) => (long)seed * 1_000_003 + epoch;
+
+    private static void OneHot(ActivationSource split, ReadOnlySpan<int> rows, float[] targets, int classes)
+    {
+        Array.Clear(targets);
+        for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1;
+    }
+
+    private static int Correct(float[] probabilities, ActivationSource split, ReadOnlySpan<int> rows, int classes)
+    {
+        var correct = 0;
+        for (var k = 0; k < rows.Length; k++)
+        {
+            var p = probabilities.AsSpan(k * classes, classes);
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p) == split.Examples[rows[k]].Label) correct++;
+        }
+        return correct;
+    }
+}

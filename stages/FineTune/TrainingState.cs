@@ -1,0 +1,108 @@
+using System.Text;
+using BottleneckPipeline.Runtime;
+
+namespace BottleneckPipeline.FineTune;
+
+/// <summary>One epoch of the training log.</summary>
+public sealed record EpochRow(int Epoch, int Step, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy,
+    double Seconds, double ImagesPerSecond);
+
+/// <summary>
+/// Everything a run needs to go on after an epoch as if it had never stopped: the weights, the
+/// optimizer's state, the best epoch so far and its weights, the patience count and the log. The
+/// random state is the epoch number: each epoch's generator is seeded by (seed, epoch).
+/// </summary>
+public sealed class TrainingState
+{
+    public required string InputsHash { get; init; }
+    public int EpochsDone { get; set; }
+    public required float[] Weights { get; init; }
+    public required float[][] OptimizerState { get; init; }
+    public int OptimizerSteps { get; set; }
+    public required float[] BestWeights { get; init; }
+    public int BestEpoch { get; set; }
+    public double BestAccuracy { get; set; } = double.NegativeInfinity;
+    public double BestLoss { get; set; } = double.PositiveInfinity;
+    public int EpochsWithoutImprovement { get; set; }
+    public bool StoppedEarly { get; set; }
+    public List<EpochRow> Log { get; init; } = [];
+}
+
+/// <summary>
+/// fine_tune/checkpoint.bin: a <see cref="TrainingState"/> written atomically at the end of every
+/// epoch (raw little-endian arrays: 13 M weights take 0.2 s, not the seconds a generic serializer
+/// would). A checkpoint of other inputs, or of another format, is ignored and later replaced.
+/// </summary>
+public static class Checkpoint
+{
+    private const string Magic = "BPFTCK01";
+
+    public static void Save(string path, TrainingState s) => AtomicFile.Write(path, stream =>
+    {
+        using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        w.Write(Encoding.ASCII.GetBytes(Magic));
+        w.Write(s.InputsHash);
+        w.Write(s.EpochsDone);
+        w.Write(s.OptimizerSteps);
+        w.Write(s.BestEpoch);
+        w.Write(s.BestAccuracy);
+        w.Write(s.BestLoss);
+        w.Write(s.EpochsWithoutImprovement);
+        w.Write(s.StoppedEarly);
+        WriteFloats(w, s.Weights);
+        WriteFloats(w, s.BestWeights);
+        w.Write(s.OptimizerState.Length);
+        foreach (var a in s.OptimizerState) WriteFloats(w, a);
+        w.Write(s.Log.Count);
+        foreach (var r in s.Log)
+        {
+            w.Write(r.Epoch); w.Write(r.Step); w.Write(r.TrainLoss); w.Write(r.TrainAccuracy);
+            w.Write(r.ValidationLoss); w.Write(r.ValidationAccuracy); w.Write(r.Seconds); w.Write(r.ImagesPerSecond);
+        }
+    });
+
+    /// <summary>The checkpoint at <paramref name="path"/> when it exists and belongs to these inputs; else null.</summary>
+    public static TrainingState? TryLoad(string path, string inputsHash)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            if (Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic || r.ReadString() != inputsHash) return null;
+            var (epochs, steps, bestEpoch, bestAccuracy, bestLoss, without, stopped) =
+                (r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadBoolean());
+            var weights = ReadFloats(r);
+            var best = ReadFloats(r);
+            var optimizer = new float[r.ReadInt32()][];
+            for (var i = 0; i < optimizer.Length; i++) optimizer[i] = ReadFloats(r);
+            var log = new List<EpochRow>();
+            for (var n = r.ReadInt32(); n > 0; n--)
+                log.Add(new EpochRow(r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+            return new TrainingState
+            {
+                InputsHash = inputsHash, EpochsDone = epochs, OptimizerSteps = steps, BestEpoch = bestEpoch, BestAccuracy = bestAccuracy,
+                BestLoss = bestLoss, EpochsWithoutImprovement = without, StoppedEarly = stopped, Weights = weights, BestWeights = best,
+                OptimizerState = optimizer, Log = log,
+            };
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or OverflowException)
+        {
+            return null; // unreadable: start over, as if there were none
+        }
+    }
+
+    private static void WriteFloats(BinaryWriter w, float[] values)
+    {
+        w.Write(values.Length);
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+    }
+
+    private static float[] ReadFloats(BinaryReader r)
+    {
+        var n = r.ReadInt32();
+        if (n < 0) throw new ArgumentException("negative length");
+        var values = new float[n];
+        r.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return values;
+    }
+}

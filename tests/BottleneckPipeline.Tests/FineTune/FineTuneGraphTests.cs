@@ -1,0 +1,55 @@
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.FineTune;
+using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Training;
+using BottleneckPipeline.Training;
+using static BottleneckPipeline.Tests.Training.TestModel;
+
+namespace BottleneckPipeline.Tests.FineTune;
+
+/// <summary>What FineTune settles before reading any image: its graphs, and the learning rate of each step.</summary>
+public class FineTuneGraphTests
+{
+    private static BackboneSpec Spec(TestModel m, string features) => new()
+    {
+        Name = BackboneName.Custom, ModelPath = "test.onnx", ModelSha256 = "", InputName = m.Input, InputSize = 8, Layout = TensorLayout.Nchw,
+        Preprocessing = Preprocessing.Inception(), Resize = ResizeMode.Stretch, BottleneckTensor = features, BottleneckIsGraphOutput = true,
+        BottleneckReason = "", Dimension = 4, FixedBatch = false, Fingerprint = "f",
+    };
+
+    /// <summary>Two stages: a conv at 8x8, a stride-2 conv to 4x4, then Sigmoid, which the engine cannot differentiate.</summary>
+    private static (TestModel Model, string Features) Net()
+    {
+        var m = new TestModel([1, 3, 8, 8]);
+        var a = m.Node("Relu", [m.Node("Conv", [m.Input, m.Weight("a", [4, 3, 3, 3])], Ints("pads", 1, 1, 1, 1))]);
+        var b = m.Node("Relu", [m.Node("Conv", [a, m.Weight("b", [4, 4, 3, 3])], Ints("pads", 1, 1, 1, 1), Ints("strides", 2, 2))]);
+        var c = m.Node("Relu", [m.Node("Conv", [b, m.Weight("c", [4, 4, 3, 3])], Ints("pads", 1, 1, 1, 1), Ints("strides", 2, 2))]);
+        var sigmoid = m.Node("Sigmoid", [c]);
+        var features = m.Node("Flatten", [m.Node("GlobalAveragePool", [sigmoid])], Int("axis", 1));
+        m.Output(features);
+        return (m, features);
+    }
+
+    [Fact]
+    public void An_op_the_engine_cannot_differentiate_in_the_trainable_part_is_exit_2_naming_it_before_any_image()
+    {
+        var (m, features) = Net();
+        var config = new PipelineConfig();
+        var e = Assert.Throws<UnsupportedOperatorException>(() => FineTuneStage.BuildGraphs(config, Spec(m, features), m.Model, TrainableDepth.LastStage, classes: 3));
+        Assert.Equal("Sigmoid", e.OpType);
+        Assert.Equal(ExitCodes.BadConfig, e.ExitCode);
+        Assert.Contains("fine_tune.trainable", e.Message);
+    }
+
+    [Fact]
+    public void Cosine_starts_at_the_learning_rate_halves_midway_and_ends_near_zero_and_constant_stays()
+    {
+        var cosine = new FineTuneConfig { LearningRate = 0.01 };
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(cosine, 0, 100), 12);
+        Assert.Equal(0.005, FineTuneTrainer.LearningRate(cosine, 50, 100), 12);
+        Assert.True(FineTuneTrainer.LearningRate(cosine, 99, 100) < 1e-5);
+        var constant = new FineTuneConfig { LearningRate = 0.01, Schedule = LearningRateSchedule.Constant };
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100));
+    }
+}
