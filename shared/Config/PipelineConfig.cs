@@ -120,6 +120,13 @@ public sealed class ExtractConfig
     /// <summary>Decode and resize worker threads. 0: automatic.</summary>
     [Range(0, 256), SpeedOnly]
     public int DecodeWorkers { get; set; } = 0;
+
+    /// <summary>JPEGs of at least this many pixels are decoded by libvips (shrink-on-load), smaller
+    /// images and other formats by ImageSharp. 0: ImageSharp for every image. Part of the fingerprint.
+    /// The default is above every flower photo (0.25 MP at most), so small-photo datasets keep the
+    /// ImageSharp path and their cached vectors (bench: decode measures the crossover).</summary>
+    [Range(0, 1_000_000_000_000)]
+    public long LibvipsMinPixels { get; set; } = 2_000_000;
 }
 
 public enum ResizeMode { Stretch, CenterCrop }

@@ -39,11 +39,17 @@ public static class ExtractStage
         long decoded = 0;
         var extractSeconds = 0.0;
         var dimension = spec.Dimension != 0 ? spec.Dimension : cache.Dimension;
-        if (todo.Count > 0)
+        using var writer = todo.Count > 0 ? new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision) : null;
+        if (writer is not null && ImageSharpVectorReuse.Copy(spec, config.CacheDir, db, todo, writer) is { Count: > 0 } copied)
         {
+            todo = [.. todo.Where(w => !copied.Contains(w.ContentId))];
+            reused += copied.Count;
+        }
+        if (writer is not null && todo.Count > 0)
+        {
+            if (spec.Decode.UsesLibvips) Imaging.LibvipsDecoder.EnsureAvailable();
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
             var pipeline = ExtractPipeline.For(spec, lanes, config);
-            using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
             extracted = outcome.Extracted;
