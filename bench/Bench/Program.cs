@@ -3,6 +3,8 @@
 using System.Reflection;
 using BottleneckPipeline.Bench;
 
+if (args is [ExtractMemoryBench.ProbeVerb, var layout, var dataset, var cacheDir]) return ExtractMemoryBench.Probe(layout, dataset, cacheDir);
+
 var repo = args.Length > 0 ? Path.GetFullPath(args[0]) : Directory.GetCurrentDirectory();
 var only = args.Skip(1).Where(a => !a.StartsWith("--")).ToHashSet();
 var quick = args.Contains("--quick");
