@@ -42,6 +42,7 @@ public sealed class BackboneSession : IDisposable
     public static BackboneSession Create(BackboneSpec spec, int threads, bool makeBatchDynamic = true, bool allowSpinning = false)
     {
         var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic);
+        ReleaseGarbage();
         using var options = Options(threads, allowSpinning);
         return new BackboneSession(new InferenceSession(bytes, options), spec, maxBatch);
     }
@@ -60,6 +61,8 @@ public sealed class BackboneSession : IDisposable
         var count = extract.Sessions > 0 ? extract.Sessions : Math.Clamp(Environment.ProcessorCount, 1, 4);
         var threads = extract.Threads > 0 ? extract.Threads : Math.Max(1, Environment.ProcessorCount / count);
         var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic: true);
+        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
+        else GC.Collect(); // what the edit did before issue 12
         var owned = new List<IDisposable>();
         var lanes = new List<BackboneSession>(count);
         try
@@ -87,10 +90,9 @@ public sealed class BackboneSession : IDisposable
             foreach (var o in owned) o.Dispose();
             throw;
         }
-        // The edited model's bytes (tens of MB, on the large object heap) are garbage once ONNX
-        // Runtime has its own copy; collected now, they stay out of the run's peak.
+        // The edited model's bytes (tens of MB) are garbage once ONNX Runtime has its own copy.
         bytes = null!;
-        if (layout == LaneLayout.SharedSession) GC.Collect();
+        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
         return new BackboneLanes(lanes, owned);
     }
 
@@ -111,13 +113,16 @@ public sealed class BackboneSession : IDisposable
             if (makeBatchDynamic) graph.SetDim();
             else maxBatch = 1;
         }
-        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(model);
-        // The protobuf copies of the weights (tens of MB) are garbage once serialized; collecting
-        // them here keeps them out of the run's peak memory.
-        model = null!;
-        GC.Collect();
-        return (bytes, maxBatch);
+        return (Google.Protobuf.MessageExtensions.ToByteArray(model), maxBatch);
     }
+
+    /// <summary>
+    /// The parsed models (resolving the spec parses it too, and so does the edit: each holds the
+    /// weights as managed objects) are garbage once the edited bytes exist. A plain collection frees
+    /// them but keeps the memory committed, where ONNX Runtime's own copies would pile on top of it
+    /// (measured: ~170 MB of managed heap under a 275 MB session load); an aggressive one returns it.
+    /// </summary>
+    private static void ReleaseGarbage() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>Deliberate session options: intra-op threads as configured, full graph optimization,
     /// sequential execution (no inter-op pool: a CNN is a chain, parallel branches gain little), and

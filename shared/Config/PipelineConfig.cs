@@ -126,7 +126,7 @@ public sealed class ExtractConfig
     /// The default is above every flower photo (0.25 MP at most), so small-photo datasets keep the
     /// ImageSharp path and their cached vectors (bench: decode measures the crossover).</summary>
     [Range(0, 1_000_000_000_000)]
-    public long LibvipsMinPixels { get; set; } = 2_000_000;
+    public long LibvipsMinPixels { get; set; } = 1_000_000;
 }
 
 public enum ResizeMode { Stretch, CenterCrop }

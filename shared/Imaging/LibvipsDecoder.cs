@@ -60,7 +60,7 @@ public static class LibvipsDecoder
         using var rgb = ToRgb8(thumb);
         if (rgb.Width != size || rgb.Height != size || rgb.Bands != 3)
             throw new ImageRejectedException($"libvips gave a {rgb.Width}x{rgb.Height}x{rgb.Bands} thumbnail, not {size}x{size}x3");
-        return Image.LoadPixelData<Rgb24>(rgb.WriteToMemory<byte>(), size, size);
+        return Image.LoadPixelData<Rgb24>(ImageFormats.Configuration, rgb.WriteToMemory<byte>(), size, size);
     }
 
     /// <summary>Gray, CMYK or 16-bit thumbnails become 8-bit sRGB with three bands.</summary>
