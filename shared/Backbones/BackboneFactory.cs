@@ -2,7 +2,6 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
 using Onnx;
 

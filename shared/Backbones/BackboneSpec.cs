@@ -28,7 +28,7 @@ public sealed record BackboneSpec
     public required bool FixedBatch { get; init; }
     public required string Fingerprint { get; init; }
     /// <summary>Which decoder makes each image's pixels; part of <see cref="Fingerprint"/> when it can choose libvips.</summary>
-    public Imaging.DecodePolicy Decode { get; init; } = Imaging.DecodePolicy.ImageSharpOnly;
+    public DecodePolicy Decode { get; init; } = DecodePolicy.ImageSharpOnly;
     /// <summary>The fingerprint of this backbone with every image decoded by ImageSharp: where the
     /// vectors of images the policy leaves to ImageSharp already are (equal to <see cref="Fingerprint"/>
     /// when the policy never chooses libvips).</summary>

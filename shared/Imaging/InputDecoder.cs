@@ -1,3 +1,4 @@
+using BottleneckPipeline.Backbones;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;

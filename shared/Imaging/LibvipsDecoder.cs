@@ -13,9 +13,6 @@ namespace BottleneckPipeline.Imaging;
 /// </summary>
 public static class LibvipsDecoder
 {
-    /// <summary>The NetVips.Native build the fingerprint names (Directory.Packages.props pins it).</summary>
-    public const string NativeVersion = "8.18.7";
-
     private static readonly Lazy<string?> LoadError = new(Initialize);
 
     /// <summary>

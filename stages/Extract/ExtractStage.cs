@@ -49,7 +49,7 @@ public static class ExtractStage
         {
             if (spec.Decode.UsesLibvips) Imaging.LibvipsDecoder.EnsureAvailable();
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
-            var pipeline = ExtractPipeline.For(spec, lanes, config);
+            var pipeline = ExtractPipeline.For(spec, lanes, config, IndexedDecodePaths.MostlyLibvips(spec, db, todo));
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
             extracted = outcome.Extracted;

@@ -18,7 +18,7 @@ internal static class ImageSharpVectorReuse
     {
         var copied = new HashSet<string>(StringComparer.Ordinal);
         if (spec.Fingerprint == spec.ImageSharpFingerprint || todo.Count == 0) return copied;
-        var left = LeftToImageSharp(spec, db);
+        var left = IndexedDecodePaths.LeftToImageSharp(spec, db);
         var wanted = todo.Where(w => left.Contains(w.ContentId)).Select(w => ContentKey.FromHex(w.ContentId)).ToHashSet();
         if (wanted.Count == 0) return copied;
         var source = BottleneckCache.Open(cacheDir, spec.ImageSharpFingerprint, loadVectors: true, only: wanted);
@@ -32,23 +32,5 @@ internal static class ImageSharpVectorReuse
         }
         if (copied.Count > 0) writer.Commit();
         return copied;
-    }
-
-    /// <summary>Content ids whose every file the policy decodes with ImageSharp.</summary>
-    private static HashSet<string> LeftToImageSharp(BackboneSpec spec, IndexDb db)
-    {
-        var set = new HashSet<string>(StringComparer.Ordinal);
-        var libvips = new HashSet<string>(StringComparer.Ordinal);
-        using var cmd = db.Command("SELECT content_id, width, height, format FROM files;");
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
-        {
-            var id = r.GetString(0);
-            var pixels = r.GetInt64(1) * r.GetInt64(2);
-            if (spec.Decode.ChoosesLibvips(r.GetString(3) == "jpeg", pixels)) libvips.Add(id);
-            else set.Add(id);
-        }
-        set.ExceptWith(libvips);
-        return set;
     }
 }

@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Imaging;
+namespace BottleneckPipeline.Backbones;
 
 /// <summary>
 /// Which decoder turns an image into the model's input pixels. JPEGs of at least
@@ -12,6 +12,9 @@ public sealed record DecodePolicy(long LibvipsMinPixels)
 {
     public static readonly DecodePolicy ImageSharpOnly = new(0);
 
+    /// <summary>The NetVips.Native build the fingerprint names (Directory.Packages.props pins it).</summary>
+    public const string LibvipsVersion = "8.18.7";
+
     public bool UsesLibvips => LibvipsMinPixels > 0;
 
     /// <summary>Whether an image of this format and size is decoded by libvips.</summary>
@@ -19,5 +22,5 @@ public sealed record DecodePolicy(long LibvipsMinPixels)
 
     /// <summary>The policy's part of the fingerprint: null for ImageSharp only, so that key is today's.
     /// Names the libvips build, since another version may resample differently.</summary>
-    public string? Describe() => UsesLibvips ? $"decode=libvips-jpeg>={LibvipsMinPixels};vips={LibvipsDecoder.NativeVersion}" : null;
+    public string? Describe() => UsesLibvips ? $"decode=libvips-jpeg>={LibvipsMinPixels};vips={LibvipsVersion}" : null;
 }
