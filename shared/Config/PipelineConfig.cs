@@ -109,7 +109,7 @@ public sealed class ExtractConfig
     [Range(1, 256), SpeedOnly]
     public int BatchSize { get; set; } = 8;
 
-    /// <summary>Inference sessions run side by side, each on its own batches. 0: one per core, at most 4.</summary>
+    /// <summary>Inference lanes run side by side, each on its own batches (concurrent runs of one ONNX Runtime session). 0: one per core, at most 4.</summary>
     [Range(0, 64), SpeedOnly]
     public int Sessions { get; set; } = 0;
 

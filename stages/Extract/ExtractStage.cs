@@ -47,7 +47,6 @@ public static class ExtractStage
         }
         if (writer is not null && todo.Count > 0)
         {
-            if (spec.Decode.UsesLibvips) Imaging.LibvipsDecoder.EnsureAvailable();
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
             var pipeline = ExtractPipeline.For(spec, lanes, config, IndexedDecodePaths.MostlyLibvips(spec, db, todo));
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
