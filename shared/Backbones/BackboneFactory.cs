@@ -17,7 +17,11 @@ public static class BackboneFactory
     public static string EmbeddedResNet18Path => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNet18.onnx");
     public static string EmbeddedResNetPreprocessPath => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNetPreprocess.onnx");
 
-    public static BackboneSpec Resolve(PipelineConfig config) => Resolve(config.Backbone, config.Extract.Resize, new DecodePolicy(config.Extract.LibvipsMinPixels));
+    public static BackboneSpec Resolve(PipelineConfig config) => Explain(config).Spec;
+
+    /// <summary>The backbone as the config's backbone and extract sections set it up, decode policy included.</summary>
+    public static BackboneResolution Explain(PipelineConfig config) =>
+        Explain(config.Backbone, config.Extract.Resize, new DecodePolicy(config.Extract.LibvipsMinPixels));
 
     public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize, DecodePolicy? decode = null) => Explain(b, resize, decode).Spec;
 
