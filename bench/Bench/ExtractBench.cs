@@ -134,7 +134,7 @@ public sealed class ExtractBench : IBenchmark
         ctx.Record(Area, "Extract cold, 1500 flowers (pipeline rate)", rate, "img/s",
             $"{rate / raw.Best:0.00}x raw ORT's best, batch {raw.BatchSize} ({raw.Best:0.0} img/s; goal 0.85x); {rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
         ctx.Record(Area, "Extract cold, process wall time", cold.Seconds, "s", $"{wall:0.0} img/s including start-up and model load");
-        ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 1024 MB");
+        ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 500 MB (issue 12)");
         ctx.Record(Area, "Extract cold, images extracted", report["extracted"]!.GetValue<int>(), "img", $"quarantined {report["quarantined"]}");
 
         var upToDate = BenchContext.RunProcess(exe, $"--config {config}");
@@ -273,7 +273,7 @@ public sealed class ExtractBench : IBenchmark
         [.. Directory.GetDirectories(flowers).Order(StringComparer.Ordinal)
             .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal))];
 
-    private static string WriteConfig(string dir, string dataset, string extra)
+    internal static string WriteConfig(string dir, string dataset, string extra)
     {
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, "pipeline.yaml");
@@ -282,11 +282,11 @@ public sealed class ExtractBench : IBenchmark
     }
 
     /// <summary>Indexes a bench dataset with the real Ingest stage.</summary>
-    private static void Index(BenchContext ctx, string config) =>
+    internal static void Index(BenchContext ctx, string config) =>
         Check(BenchContext.RunProcess(ctx.StageBin("Ingest"), $"--config {config}"), "Ingest");
 
     /// <summary>The first <paramref name="perClass"/> flowers of each class, copied once into a folder of their own.</summary>
-    private static string Subset(BenchContext ctx, int perClass)
+    internal static string Subset(BenchContext ctx, int perClass)
     {
         var root = Path.Combine(ctx.WorkDir, "extract", $"flowers-{perClass}-per-class");
         if (Directory.Exists(root)) return root;
@@ -302,10 +302,10 @@ public sealed class ExtractBench : IBenchmark
         return root;
     }
 
-    private static JsonNode ReadReport(string dir) =>
+    internal static JsonNode ReadReport(string dir) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "ws", "reports", "extract.json")))!;
 
-    private static void Check((double Seconds, string Output, double PeakRssMb, int ExitCode) r, string what)
+    internal static void Check((double Seconds, string Output, double PeakRssMb, int ExitCode) r, string what)
     {
         if (r.ExitCode != 0) throw new InvalidOperationException($"{what} failed (exit {r.ExitCode}): {r.Output}");
     }

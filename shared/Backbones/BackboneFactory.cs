@@ -17,14 +17,19 @@ public static class BackboneFactory
     public static string EmbeddedResNet18Path => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNet18.onnx");
     public static string EmbeddedResNetPreprocessPath => Path.Combine(AppContext.BaseDirectory, "models", "resnet18", "ResNetPreprocess.onnx");
 
-    public static BackboneSpec Resolve(PipelineConfig config) => Resolve(config.Backbone, config.Extract.Resize);
+    public static BackboneSpec Resolve(PipelineConfig config) => Explain(config).Spec;
 
-    public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize) => Explain(b, resize).Spec;
+    /// <summary>The backbone as the config's backbone and extract sections set it up, decode policy included.</summary>
+    public static BackboneResolution Explain(PipelineConfig config) =>
+        Explain(config.Backbone, config.Extract.Resize, new DecodePolicy(config.Extract.LibvipsMinPixels));
+
+    public static BackboneSpec Resolve(BackboneConfig b, ResizeMode resize, DecodePolicy? decode = null) => Explain(b, resize, decode).Spec;
 
     /// <summary>Resolves the backbone and keeps what Extract inspect shows beside the spec: the parsed
     /// model and where each input setting came from.</summary>
-    public static BackboneResolution Explain(BackboneConfig b, ResizeMode resize)
+    public static BackboneResolution Explain(BackboneConfig b, ResizeMode resize, DecodePolicy? decode = null)
     {
+        decode ??= DecodePolicy.ImageSharpOnly;
         var modelPath = b.Name == BackboneName.Resnet18 && b.Onnx is null ? EmbeddedResNet18Path : b.Onnx!;
         if (!File.Exists(modelPath))
             throw b.Name == BackboneName.Resnet18 && b.Onnx is null
@@ -68,6 +73,8 @@ public static class BackboneFactory
         var fixedBatch = inputShape is { Length: > 0 } && inputShape[0] == 1;
 
         var fingerprintText = $"model={sha};input={size};layout={layout};pre={preprocessing.Describe()};resize={resize};bottleneck={bottleneck.Tensor}";
+        // ImageSharp alone adds nothing, so the fingerprints from before libvips stay valid.
+        var decodedText = decode.Describe() is { } d ? fingerprintText + ";" + d : fingerprintText;
         var spec = new BackboneSpec
         {
             Name = b.Name,
@@ -83,10 +90,14 @@ public static class BackboneFactory
             BottleneckReason = bottleneck.Reason,
             Dimension = bottleneck.Dimension,
             FixedBatch = fixedBatch,
-            Fingerprint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fingerprintText)))[..20],
+            Fingerprint = Hash(decodedText),
+            Decode = decode,
+            ImageSharpFingerprint = Hash(fingerprintText),
         };
         return new BackboneResolution(spec, model, sizeFrom, layoutFrom, normalizationFrom);
     }
+
+    private static string Hash(string fingerprintText) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(fingerprintText)))[..20];
 
     private static string Display<T>(T value) where T : Enum => ConfigLoader.Snake(value.ToString(), '-');
 

@@ -23,9 +23,12 @@ public sealed class BackboneSession : IDisposable
     /// <summary>Values per image in the bottleneck; learnt from the first run when the graph does not say.</summary>
     public int Dimension { get; private set; }
 
-    private BackboneSession(InferenceSession session, BackboneSpec spec, int maxBatch)
+    private readonly bool _ownsSession;
+
+    private BackboneSession(InferenceSession session, BackboneSpec spec, int maxBatch, bool ownsSession = true)
     {
         _session = session;
+        _ownsSession = ownsSession;
         _spec = spec;
         _inputNames = [spec.InputName];
         _outputNames = [spec.BottleneckTensor];
@@ -39,35 +42,58 @@ public sealed class BackboneSession : IDisposable
     public static BackboneSession Create(BackboneSpec spec, int threads, bool makeBatchDynamic = true, bool allowSpinning = false)
     {
         var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic);
+        ReleaseGarbage();
         using var options = Options(threads, allowSpinning);
         return new BackboneSession(new InferenceSession(bytes, options), spec, maxBatch);
     }
 
     /// <summary>
-    /// The sessions Extract runs side by side (extract.sessions, extract.threads). Several
-    /// single-threaded sessions beat one multi-threaded one beside decoding: a parallel operator
-    /// waits for its slowest thread, and a decode worker always holds up one (measured on 2 cores,
-    /// bench: extract). The lanes share one edited model and one copy of ORT's pre-packed weights.
+    /// The inference lanes Extract runs side by side (extract.sessions, extract.threads). Several
+    /// single-threaded lanes beat one multi-threaded one beside decoding: a parallel operator waits
+    /// for its slowest thread, and a decode worker always holds up one (measured on 2 cores, bench:
+    /// extract). The lanes are concurrent Run calls on ONE ONNX Runtime session (Run is thread-safe;
+    /// with one intra-op thread each call computes on its own lane's thread), so the weights, their
+    /// pre-packed copies and the arena exist once: a session per lane cost ~130 MB more at the same
+    /// speed (bench: extract-memory). <paramref name="layout"/> keeps the old layout for that bench.
     /// </summary>
-    public static BackboneLanes CreateLanes(BackboneSpec spec, ExtractConfig extract)
+    public static BackboneLanes CreateLanes(BackboneSpec spec, ExtractConfig extract, LaneLayout layout = LaneLayout.SharedSession)
     {
         var count = extract.Sessions > 0 ? extract.Sessions : Math.Clamp(Environment.ProcessorCount, 1, 4);
         var threads = extract.Threads > 0 ? extract.Threads : Math.Max(1, Environment.ProcessorCount / count);
         var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic: true);
-        var prepacked = new PrePackedWeightsContainer();
+        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
+        else GC.Collect(); // what the edit did before issue 12
+        var owned = new List<IDisposable>();
         var lanes = new List<BackboneSession>(count);
         try
         {
             using var options = Options(threads);
-            for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(new InferenceSession(bytes, options, prepacked), spec, maxBatch));
+            if (layout == LaneLayout.SharedSession)
+            {
+                // Initializers straight from the allocator, not carved from the arena, whose chunks
+                // round up; the arena then holds only activations.
+                options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");
+                var session = new InferenceSession(bytes, options);
+                owned.Add(session);
+                for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(session, spec, maxBatch, ownsSession: false));
+            }
+            else
+            {
+                var prepacked = new PrePackedWeightsContainer();
+                owned.Add(prepacked);
+                for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(new InferenceSession(bytes, options, prepacked), spec, maxBatch));
+            }
         }
         catch
         {
             foreach (var l in lanes) l.Dispose();
-            prepacked.Dispose();
+            foreach (var o in owned) o.Dispose();
             throw;
         }
-        return new BackboneLanes(lanes, prepacked);
+        // The edited model's bytes (tens of MB) are garbage once ONNX Runtime has its own copy.
+        bytes = null!;
+        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
+        return new BackboneLanes(lanes, owned);
     }
 
     /// <summary>The model with the bottleneck as its only output (so the optimizer drops the head)
@@ -88,13 +114,16 @@ public sealed class BackboneSession : IDisposable
                      ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
         graph.Output.Clear();
         graph.Output.Add(output);
-        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(model);
-        // The protobuf copies of the weights (tens of MB) are garbage once serialized; collecting
-        // them here keeps them out of the run's peak memory.
-        model = null!;
-        GC.Collect();
-        return (bytes, maxBatch);
+        return (Google.Protobuf.MessageExtensions.ToByteArray(model), maxBatch);
     }
+
+    /// <summary>
+    /// The parsed models (resolving the spec parses it too, and so does the edit: each holds the
+    /// weights as managed objects) are garbage once the edited bytes exist. A plain collection frees
+    /// them but keeps the memory committed, where ONNX Runtime's own copies would pile on top of it
+    /// (measured: ~170 MB of managed heap under a 275 MB session load); an aggressive one returns it.
+    /// </summary>
+    private static void ReleaseGarbage() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>Deliberate session options: intra-op threads as configured, full graph optimization,
     /// sequential execution (no inter-op pool: a CNN is a chain, parallel branches gain little), and
@@ -183,13 +212,22 @@ public sealed class BackboneSession : IDisposable
 
     public void Dispose()
     {
-        _session.Dispose();
+        if (_ownsSession) _session.Dispose();
         _runOptions.Dispose();
     }
 }
 
-/// <summary>The inference sessions of one Extract run and the pre-packed weights they share, disposed together.</summary>
-public sealed class BackboneLanes(IReadOnlyList<BackboneSession> sessions, IDisposable shared) : IDisposable
+/// <summary>How Extract's lanes map onto ONNX Runtime sessions.</summary>
+public enum LaneLayout
+{
+    /// <summary>Every lane runs the one session (the default: weights and arena once).</summary>
+    SharedSession,
+    /// <summary>A session per lane sharing only pre-packed weights (before issue 12; kept for the memory bench).</summary>
+    SessionPerLane,
+}
+
+/// <summary>The inference lanes of one Extract run and the sessions or weights they share, disposed together.</summary>
+public sealed class BackboneLanes(IReadOnlyList<BackboneSession> sessions, IReadOnlyList<IDisposable> shared) : IDisposable
 {
     public IReadOnlyList<BackboneSession> Sessions { get; } = sessions;
 
@@ -199,6 +237,6 @@ public sealed class BackboneLanes(IReadOnlyList<BackboneSession> sessions, IDisp
     public void Dispose()
     {
         foreach (var s in Sessions) s.Dispose();
-        shared.Dispose();
+        foreach (var x in shared) x.Dispose();
     }
 }

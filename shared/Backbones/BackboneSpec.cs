@@ -27,6 +27,12 @@ public sealed record BackboneSpec
     /// <summary>Whether the model's batch dimension was fixed to 1 (so the session makes it dynamic).</summary>
     public required bool FixedBatch { get; init; }
     public required string Fingerprint { get; init; }
+    /// <summary>Which decoder makes each image's pixels; part of <see cref="Fingerprint"/> when it can choose libvips.</summary>
+    public DecodePolicy Decode { get; init; } = DecodePolicy.ImageSharpOnly;
+    /// <summary>The fingerprint of this backbone with every image decoded by ImageSharp: where the
+    /// vectors of images the policy leaves to ImageSharp already are (equal to <see cref="Fingerprint"/>
+    /// when the policy never chooses libvips).</summary>
+    public required string ImageSharpFingerprint { get; init; }
 
     public int ValuesPerImage => 3 * InputSize * InputSize;
 

@@ -33,10 +33,16 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
     /// CPU from ORT (bench: extract).</summary>
     public static int DefaultDecodeWorkers => Math.Max(1, Environment.ProcessorCount / 2);
 
+    /// <summary>Decode workers when the config says 0 and most images are large photos for libvips:
+    /// one per core. A 12 MP JPEG costs libvips about half of ResNet-18's inference, so a single
+    /// worker cannot keep two lanes fed (bench: decode).</summary>
+    public static int LargePhotoDecodeWorkers => Math.Max(1, Environment.ProcessorCount);
+
     /// <summary>The pipeline as pipeline.yaml's extract and dataset sections configure it, over the given lanes.</summary>
-    public static ExtractPipeline For(BackboneSpec spec, BackboneLanes lanes, Config.PipelineConfig config) => new(
+    /// <param name="mostlyLargePhotos">Most images to embed go to libvips (see <see cref="LargePhotoDecodeWorkers"/>).</param>
+    public static ExtractPipeline For(BackboneSpec spec, BackboneLanes lanes, Config.PipelineConfig config, bool mostlyLargePhotos = false) => new(
         spec, lanes.Sessions, new ImagePreparer(spec, config.Dataset.MaxPixels), config.Extract.BatchSize,
-        config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : DefaultDecodeWorkers);
+        config.Extract.DecodeWorkers > 0 ? config.Extract.DecodeWorkers : mostlyLargePhotos ? LargePhotoDecodeWorkers : DefaultDecodeWorkers);
 
     /// <param name="onVector">Called on the calling thread for each vector, before the batch is committed.</param>
     /// <param name="onProgress">Called after each batch with the number of images finished.</param>

@@ -69,8 +69,7 @@ public sealed class ImagePreparer(BackboneSpec spec, long maxPixels)
         try
         {
             Interlocked.Increment(ref _decoded);
-            using var image = ImageLoader.Decode(bytes, maxPixels);
-            TensorWriter.Resize(image, spec.InputSize, spec.Resize);
+            using var image = InputDecoder.Decode(bytes, maxPixels, spec.InputSize, spec.Resize, spec.Decode);
             TensorWriter.Write(image, spec.Preprocessing, spec.Layout, dest);
             return null;
         }

@@ -15,23 +15,47 @@ public sealed class ImageRejectedException(string reason, Exception? inner = nul
 /// </summary>
 public static class ImageLoader
 {
-    public static Image<Rgb24> Decode(byte[] bytes, long maxPixels)
+    public static Image<Rgb24> Decode(byte[] bytes, long maxPixels) => Guard(() =>
+    {
+        Check(bytes, maxPixels);
+        return Load(bytes);
+    });
+
+    /// <summary>What the header says, once it passed the checks every decoder relies on: a known
+    /// format, a JPEG with its end-of-image marker, at most <paramref name="maxPixels"/> pixels.</summary>
+    internal readonly record struct Header(bool IsJpeg, long Pixels);
+
+    internal static Header Check(byte[] bytes, long maxPixels)
+    {
+        var info = Image.Identify(ImageFormats.Configuration, bytes, out var format)
+            ?? throw new ImageRejectedException("not a recognised image format");
+        var isJpeg = format is SixLabors.ImageSharp.Formats.Jpeg.JpegFormat;
+        if (isJpeg && IsTruncatedJpeg(bytes))
+            throw new ImageRejectedException("truncated JPEG: the image data ends before its end-of-image marker");
+        if ((long)info.Width * info.Height > maxPixels)
+            throw new ImageRejectedException($"too many pixels ({info.Width}x{info.Height} > dataset.max_pixels {maxPixels})");
+        return new Header(isJpeg, (long)info.Width * info.Height);
+    }
+
+    /// <summary>The whole image with ImageSharp, first frame, upright.</summary>
+    internal static Image<Rgb24> Load(byte[] bytes)
+    {
+        var image = Image.Load<Rgb24>(ImageFormats.Configuration, bytes);
+        // WebP's 2.x decoder has no first-frame mode: drop the other frames before any processing.
+        while (image.Frames.Count > 1) image.Frames.RemoveFrame(image.Frames.Count - 1);
+        image.Mutate(x => x.AutoOrient());
+        return image;
+    }
+
+    /// <summary>Runs a decode, turning whatever a decoder throws into a rejection of this one image.</summary>
+    internal static T Guard<T>(Func<T> decode)
     {
         try
         {
-            var info = Image.Identify(ImageFormats.Configuration, bytes, out var format)
-                ?? throw new ImageRejectedException("not a recognised image format");
-            if (format is SixLabors.ImageSharp.Formats.Jpeg.JpegFormat && IsTruncatedJpeg(bytes))
-                throw new ImageRejectedException("truncated JPEG: the image data ends before its end-of-image marker");
-            if ((long)info.Width * info.Height > maxPixels)
-                throw new ImageRejectedException($"too many pixels ({info.Width}x{info.Height} > dataset.max_pixels {maxPixels})");
-            var image = Image.Load<Rgb24>(ImageFormats.Configuration, bytes);
-            // WebP's 2.x decoder has no first-frame mode: drop the other frames before any processing.
-            while (image.Frames.Count > 1) image.Frames.RemoveFrame(image.Frames.Count - 1);
-            image.Mutate(x => x.AutoOrient());
-            return image;
+            return decode();
         }
         catch (ImageRejectedException) { throw; }
+        catch (Runtime.PipelineException) { throw; }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The bytes are already in memory, so nothing here is a read error: whatever a decoder

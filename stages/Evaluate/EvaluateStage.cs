@@ -205,13 +205,12 @@ public static class EvaluateStage
     {
         var bytes = ReadTestImage(path, contentId);
         Image<Rgb24> decoded;
-        try { decoded = ImageLoader.Decode(bytes, config.Dataset.MaxPixels); }
+        try { decoded = InputDecoder.Decode(bytes, config.Dataset.MaxPixels, spec.InputSize, spec.Resize, spec.Decode); }
         catch (ImageRejectedException e)
         {
             throw new InputException($"test image {path} cannot be decoded ({e.Message}), although Extract embedded it. {Rerun}.", e);
         }
         using var image = decoded;
-        TensorWriter.Resize(image, spec.InputSize, spec.Resize);
         var pixels = new float[spec.ValuesPerImage];
         TensorWriter.Write(image, Identity, TensorLayout.Nchw, pixels);
         return pixels;

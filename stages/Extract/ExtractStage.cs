@@ -45,11 +45,16 @@ public static class ExtractStage
         long decoded = 0;
         var extractSeconds = 0.0;
         var dimension = spec.Dimension != 0 ? spec.Dimension : cache.Dimension;
-        if (todo.Count > 0)
+        using var writer = todo.Count > 0 ? new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision) : null;
+        if (writer is not null && ImageSharpVectorReuse.Copy(spec, config.CacheDir, db, todo, writer) is { Count: > 0 } copied)
+        {
+            todo = [.. todo.Where(w => !copied.Contains(w.ContentId))];
+            reused += copied.Count;
+        }
+        if (writer is not null && todo.Count > 0)
         {
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
-            var pipeline = ExtractPipeline.For(spec, lanes, config);
-            using var writer = new CacheWriter(config.CacheDir, spec.Fingerprint, config.Cache.Precision);
+            var pipeline = ExtractPipeline.For(spec, lanes, config, IndexedDecodePaths.MostlyLibvips(spec, db, todo));
             var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
             extracted = outcome.Extracted;

@@ -25,7 +25,7 @@ public static class BackboneInspector
     /// <param name="imagePath">The image to run; null for the first readable image under dataset.root.</param>
     public static BackboneInspection Inspect(PipelineConfig config, string? imagePath = null)
     {
-        var r = BackboneFactory.Explain(config.Backbone, config.Extract.Resize);
+        var r = BackboneFactory.Explain(config);
         var spec = r.Spec;
         var model = r.Model;
         var graph = new OnnxGraphInfo(model.Graph);
