@@ -15,7 +15,7 @@ public class FineTuneGraphTests
     {
         Name = BackboneName.Custom, ModelPath = "test.onnx", ModelSha256 = "", InputName = m.Input, InputSize = 8, Layout = TensorLayout.Nchw,
         Preprocessing = Preprocessing.Inception(), Resize = ResizeMode.Stretch, BottleneckTensor = features, BottleneckIsGraphOutput = true,
-        BottleneckReason = "", Dimension = 4, FixedBatch = false, Fingerprint = "f",
+        BottleneckReason = "", Dimension = 4, FixedBatch = false, Fingerprint = "f", ImageSharpFingerprint = "f",
     };
 
     /// <summary>Two stages: a conv at 8x8, a stride-2 conv to 4x4, then Sigmoid, which the engine cannot differentiate.</summary>
