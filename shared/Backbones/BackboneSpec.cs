@@ -27,8 +27,10 @@ public sealed record BackboneSpec
     /// <summary>Whether the model's batch dimension was fixed to 1 (so the session makes it dynamic).</summary>
     public required bool FixedBatch { get; init; }
     public required string Fingerprint { get; init; }
+    /// <summary>Int8 when <see cref="ModelPath"/> is the cached quantized copy of the configured model.</summary>
+    public BackbonePrecision Precision { get; init; } = BackbonePrecision.Float32;
 
     public int ValuesPerImage => 3 * InputSize * InputSize;
 
-    public string DisplayName => Config.ConfigLoader.Snake(Name.ToString(), '-');
+    public string DisplayName => Config.ConfigLoader.Snake(Name.ToString(), '-') + (Precision == BackbonePrecision.Int8 ? " int8" : "");
 }
