@@ -8,6 +8,7 @@ using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
+using BottleneckPipeline.Quantization;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -44,20 +45,20 @@ public static class EvaluateStage
                     }
                 return test;
             },
-            () => ExportInputsFor(config, extract.Fingerprint, ct), ct);
+            () => ExportInputsFor(config, db, extract.Fingerprint, ct), ct);
     }
 
     /// <summary>
     /// Scores a folder of class subfolders named like the head's labels; writes the report JSON to
     /// outJson and its page beside it (scored.json, scored.html).
     /// </summary>
-    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
+    public static (EvaluationReport Report, IReadOnlyList<string> Skipped) ScoreFolder(PipelineConfig config, IndexDb db, string dataDir, string outJson, CancellationToken ct = default)
     {
         if (string.Equals(Path.GetExtension(outJson), ".html", StringComparison.OrdinalIgnoreCase))
             throw new ConfigException($"--out {outJson}: name the JSON report (like scored.json); its page is written beside it as .html.");
         var outPage = EvaluationPage.PathBeside(outJson);
         EvaluationPage.EnsureOursOrAbsent(outPage);
-        var (spec, artifact, headPath) = LoadHead(config);
+        var (spec, artifact, headPath) = LoadHead(config, db);
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
         LabelCheck.EnsureKnown(scan.Files.Select(f => f.Class), artifact.LabelNames, dataDir, headPath);
@@ -93,9 +94,9 @@ public static class EvaluateStage
             string.Join('\n', contentIds.Order(StringComparer.Ordinal)))))[..16];
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
-    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
+    public static (int Classified, IReadOnlyList<string> Skipped) Predict(PipelineConfig config, IndexDb db, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
     {
-        var (spec, artifact, _) = LoadHead(config);
+        var (spec, artifact, _) = LoadHead(config, db);
         var files = new List<string>();
         foreach (var input in inputs)
         {
@@ -121,18 +122,21 @@ public static class EvaluateStage
         return (paths.Count, skipped);
     }
 
-    /// <summary>The current backbone and the head, refusing a head trained on another backbone.</summary>
-    private static (BackboneSpec Spec, HeadArtifact Artifact, string HeadPath) LoadHead(PipelineConfig config)
+    /// <summary>The current backbone (its int8 copy where configured, which Extract built) and the head,
+    /// refusing a head trained on another backbone.</summary>
+    private static (BackboneSpec Spec, HeadArtifact Artifact, string HeadPath) LoadHead(PipelineConfig config, IndexDb db)
     {
-        var spec = BackboneFactory.Resolve(config);
+        var spec = QuantizedBackbone.Resolve(config, db, build: false);
         var headPath = HeadArtifact.PathIn(config);
         if (!File.Exists(headPath)) throw new InputException($"no head at {headPath}. Run TrainHead first (make train-head).");
         return (spec, HeadArtifact.Load(headPath, spec.Fingerprint), headPath);
     }
 
-    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, CancellationToken ct)
+    /// <summary>The network Extract embedded with (the int8 copy when it was used), so the exported model
+    /// is the one whose vectors the head was trained on.</summary>
+    private static ExportInputs ExportInputsFor(PipelineConfig config, IndexDb db, string fingerprint, CancellationToken ct)
     {
-        var spec = BackboneFactory.Resolve(config);
+        var spec = QuantizedBackbone.Resolve(config, db, build: false);
         if (spec.Fingerprint != fingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout);

@@ -8,6 +8,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Quantization;
 
 namespace BottleneckPipeline.Extract;
 
@@ -26,7 +27,8 @@ public static class ExtractStage
         var inputsHash = InputsHash(config, db);
         if (UpToDate(config, db, inputsHash) is { } previous) return previous;
 
-        var spec = BackboneFactory.Resolve(config);
+        // The float model, or its int8 copy (built here, once, when backbone.precision is int8).
+        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine("extract: " + line), ct);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
