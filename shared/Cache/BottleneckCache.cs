@@ -38,6 +38,8 @@ public sealed class BottleneckCache
     /// <summary>Values per vector; 0 while the cache is empty.</summary>
     public int Dimension { get; private set; }
     public int Count => _index.Count;
+    /// <summary>The content keys of the vectors held, in no particular order.</summary>
+    public IEnumerable<ContentKey> Keys => _index.Keys;
     public CacheReadStats Stats { get; } = new();
 
     private readonly Dictionary<ContentKey, Slot> _index = [];
