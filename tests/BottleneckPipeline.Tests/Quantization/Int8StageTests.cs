@@ -61,8 +61,8 @@ public class Int8StageTests
         var rig = new FaultRig(t["rig"], data, extraYaml: Int8);
         rig.RunOk("Ingest");
         var models = QuantizedBackbone.ModelsDir(rig.CacheDir);
-        // Killed the moment its temporary file appears: the model is being written.
-        var r = StageProcess.RunAndKillWhen("Extract", pid => Directory.Exists(models) && Directory.GetFiles(models, $"*.{pid}.tmp").Length > 0, "--config", rig.ConfigPath);
+        // Killed the moment a file appears in the models folder: the model is being written.
+        var r = StageProcess.RunAndKillWhen("Extract", _ => Directory.Exists(models) && Directory.GetFiles(models).Length > 0, "--config", rig.ConfigPath);
         Assert.True(r.Killed, "Extract finished before it could be killed while writing the model:\n" + r.Output);
         // Only the temporary (named by the dead writer's pid) or a whole model, never a partial one under the real name.
         foreach (var file in Directory.GetFiles(models).Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)))
@@ -75,6 +75,27 @@ public class Int8StageTests
         Assert.Equal([model], Directory.GetFiles(models)); // the dead writer's temporary is gone
         Assert.Equal(10, rig.ExtractReport["extracted"]!.GetValue<int>() + rig.ExtractReport["reused"]!.GetValue<int>());
         Assert.Contains("int8", rerun.StdOut, StringComparison.Ordinal);
+    }
+
+    /// <summary>The deterministic form of the kill test: the model's write always fails part way (its
+    /// 16 MB do not fit), where a kill may land before or after the write.</summary>
+    [Fact]
+    public void A_full_disk_while_writing_the_model_leaves_no_partial_model_and_a_rerun_builds_it()
+    {
+        using var t = new TempDir();
+        using var fs = SmallFileSystem.Mount(t["cachefs"], kilobytes: 4096);
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 4), cacheDir: fs.Path, extraYaml: Int8);
+        rig.RunOk("Ingest");
+        var full = rig.Run("Extract");
+        Assert.True(full.ExitCode == ExitCodes.BadInput, $"exited {full.ExitCode}:\n{full.Output}");
+        Assert.Contains("disk is full", full.StdErr, StringComparison.Ordinal);
+        var models = QuantizedBackbone.ModelsDir(fs.Path);
+        Assert.Empty(Directory.Exists(models) ? Directory.GetFiles(models) : []);
+
+        fs.Resize(kilobytes: 40 * 1024);
+        rig.RunOk("Extract");
+        Assert.Equal([QuantizedBackbone.PathFor(fs.Path, rig.Fingerprint)], Directory.GetFiles(models));
+        Assert.Equal(8, rig.ExtractReport["extracted"]!.GetValue<int>());
     }
 
     [Fact]
