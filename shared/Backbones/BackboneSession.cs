@@ -98,7 +98,7 @@ public sealed class BackboneSession : IDisposable
 
     /// <summary>The model with the bottleneck as its only output (so the optimizer drops the head)
     /// and, where fixed at 1 and allowed, a dynamic batch; and the largest batch it then takes.</summary>
-    private static (byte[] Model, int MaxBatch) EditedModel(BackboneSpec spec, bool makeBatchDynamic)
+    internal static (byte[] Model, int MaxBatch) EditedModel(BackboneSpec spec, bool makeBatchDynamic)
     {
         ModelProto model;
         using (var fs = File.OpenRead(spec.ModelPath)) model = ModelProto.Parser.ParseFrom(fs);

@@ -33,8 +33,10 @@ public sealed record BackboneSpec
     /// vectors of images the policy leaves to ImageSharp already are (equal to <see cref="Fingerprint"/>
     /// when the policy never chooses libvips).</summary>
     public required string ImageSharpFingerprint { get; init; }
+    /// <summary>Int8 when <see cref="ModelPath"/> is the cached quantized copy of the configured model.</summary>
+    public BackbonePrecision Precision { get; init; } = BackbonePrecision.Float32;
 
     public int ValuesPerImage => 3 * InputSize * InputSize;
 
-    public string DisplayName => Config.ConfigLoader.Snake(Name.ToString(), '-');
+    public string DisplayName => Config.ConfigLoader.Snake(Name.ToString(), '-') + (Precision == BackbonePrecision.Int8 ? " int8" : "");
 }

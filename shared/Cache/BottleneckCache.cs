@@ -42,6 +42,8 @@ public sealed class BottleneckCache
     /// <summary>Values per vector; 0 while the cache is empty.</summary>
     public int Dimension { get; private set; }
     public int Count => _index.Count;
+    /// <summary>The content keys of the vectors held, in no particular order.</summary>
+    public IEnumerable<ContentKey> Keys => _index.Keys;
     public CacheReadStats Stats { get; } = new();
 
     private readonly Dictionary<ContentKey, Slot> _index = [];
@@ -110,9 +112,6 @@ public sealed class BottleneckCache
     public bool Contains(string contentId) => _index.ContainsKey(ContentKey.FromHex(contentId));
 
     public bool Contains(ContentKey key) => _index.ContainsKey(key);
-
-    /// <summary>Every content id with a vector here (what two caches are compared by).</summary>
-    public IEnumerable<ContentKey> Keys => _index.Keys;
 
     public bool TryGet(string contentId, Span<float> dest) => TryGet(ContentKey.FromHex(contentId), dest);
 

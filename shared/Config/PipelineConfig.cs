@@ -95,9 +95,21 @@ public sealed class BackboneConfig
 
     /// <summary>Name of the bottleneck tensor. Default: found automatically (input of the final classifier Gemm/MatMul, else the graph output).</summary>
     public string? Bottleneck { get; set; }
+
+    /// <summary>float32 (the model as it is) or int8: a statically quantized copy (QDQ, per-channel int8 weights), built once and cached in cache.dir/models.</summary>
+    public BackbonePrecision Precision { get; set; } = BackbonePrecision.Float32;
+
+    /// <summary>For int8: how many training images (a fixed, seeded sample) calibrate the activation ranges.</summary>
+    [Range(1, 100_000)]
+    public int CalibrationImages { get; set; } = 200;
+
+    /// <summary>For int8: how activation ranges are drawn from the calibration images: min-max, percentile (99.99%) or entropy (KL divergence). min-max lost the least validation accuracy on the flowers (README).</summary>
+    public CalibrationMethod Calibration { get; set; } = CalibrationMethod.MinMax;
 }
 
 public enum BackboneName { Resnet18, InceptionV3, Custom }
+public enum BackbonePrecision { Float32, Int8 }
+public enum CalibrationMethod { MinMax, Percentile, Entropy }
 public enum TensorLayout { Nchw, Nhwc }
 public enum NormalizationPreset { Imagenet, Inception, CaffeBgr, Custom }
 

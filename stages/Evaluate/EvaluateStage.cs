@@ -8,6 +8,7 @@ using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
+using BottleneckPipeline.Quantization;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -51,7 +52,7 @@ public static class EvaluateStage
                     }
                 return test;
             },
-            () => ExportInputsFor(config, extract.Fingerprint, choice.InUse?.Spec, ct), ct, fineTuned);
+            () => ExportInputsFor(config, db, extract.Fingerprint, choice.InUse?.Spec, ct), ct, fineTuned);
     }
 
     /// <summary>
@@ -77,13 +78,13 @@ public static class EvaluateStage
     /// Scores a folder of class subfolders named like the head's labels; writes the report JSON to
     /// outJson and its page beside it (scored.json, scored.html).
     /// </summary>
-    public static (EvaluationReport Report, IReadOnlyList<string> Skipped, ScoringModel Model) ScoreFolder(PipelineConfig config, string dataDir, string outJson, CancellationToken ct = default)
+    public static (EvaluationReport Report, IReadOnlyList<string> Skipped, ScoringModel Model) ScoreFolder(PipelineConfig config, IndexDb db, string dataDir, string outJson, CancellationToken ct = default)
     {
         if (string.Equals(Path.GetExtension(outJson), ".html", StringComparison.OrdinalIgnoreCase))
             throw new ConfigException($"--out {outJson}: name the JSON report (like scored.json); its page is written beside it as .html.");
         var outPage = EvaluationPage.PathBeside(outJson);
         EvaluationPage.EnsureOursOrAbsent(outPage);
-        var model = LoadModel(config);
+        var model = LoadModel(config, db);
         var (spec, artifact, headPath, _, _) = model;
         dataDir = Path.GetFullPath(dataDir);
         var scan = DatasetScanner.Scan(dataDir);
@@ -120,9 +121,9 @@ public static class EvaluateStage
             string.Join('\n', contentIds.Order(StringComparer.Ordinal)))))[..16];
 
     /// <summary>Classifies image files and folders (searched recursively); writes top-k CSV rows.</summary>
-    public static (int Classified, IReadOnlyList<string> Skipped, ScoringModel Model) Predict(PipelineConfig config, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
+    public static (int Classified, IReadOnlyList<string> Skipped, ScoringModel Model) Predict(PipelineConfig config, IndexDb db, IReadOnlyList<string> inputs, string outCsv, int topK, CancellationToken ct = default)
     {
-        var model = LoadModel(config);
+        var model = LoadModel(config, db);
         var (spec, artifact, _, _, _) = model;
         var files = new List<string>();
         foreach (var input in inputs)
@@ -150,10 +151,11 @@ public static class EvaluateStage
     }
 
     /// <summary>The model --data and predict classify with: FineTune's when a current one is in the
-    /// workspace, else the configured backbone and the head (refusing a head trained on another backbone).</summary>
-    public static ScoringModel LoadModel(PipelineConfig config)
+    /// workspace, else the current backbone (its int8 copy where configured, which Extract built) and
+    /// the head (refusing a head trained on another backbone).</summary>
+    public static ScoringModel LoadModel(PipelineConfig config, IndexDb db)
     {
-        var spec = BackboneFactory.Resolve(config);
+        var spec = QuantizedBackbone.Resolve(config, db, build: false);
         var headPath = HeadArtifact.PathIn(config);
         if (!File.Exists(headPath)) throw new InputException($"no head at {headPath}. Run TrainHead first (make train-head).");
         var head = HeadArtifact.Load(headPath, spec.Fingerprint);
@@ -163,10 +165,11 @@ public static class EvaluateStage
             : new ScoringModel(spec, head, headPath, "head only", choice.Note);
     }
 
-    /// <param name="fineTuned">the fine-tuned backbone to export instead of the configured one (same input and preprocessing).</param>
-    private static ExportInputs ExportInputsFor(PipelineConfig config, string fingerprint, BackboneSpec? fineTuned, CancellationToken ct)
+    /// <summary>The network Extract embedded with (the int8 copy when it was used), or the fine-tuned
+    /// backbone instead (same input and preprocessing), so the exported model is the one scored.</summary>
+    private static ExportInputs ExportInputsFor(PipelineConfig config, IndexDb db, string fingerprint, BackboneSpec? fineTuned, CancellationToken ct)
     {
-        var original = BackboneFactory.Resolve(config);
+        var original = QuantizedBackbone.Resolve(config, db, build: false);
         if (original.Fingerprint != fingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
         var spec = fineTuned ?? original;

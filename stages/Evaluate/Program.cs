@@ -25,9 +25,9 @@ root.SetAction(parse =>
         });
     var outPath = parse.GetValue(outOption);
     if (outPath is null) return StageHost.Guard("evaluate", () => throw new ConfigException("--data needs --out FILE.json: where to write the report."));
-    return StageHost.Execute("evaluate --data", configPath, EvaluateStage.Sections, (config, _, ct) =>
+    return StageHost.Execute("evaluate --data", configPath, EvaluateStage.Sections, (config, db, ct) =>
     {
-        var (report, skipped, model) = EvaluateStage.ScoreFolder(config, data, outPath, ct);
+        var (report, skipped, model) = EvaluateStage.ScoreFolder(config, db, data, outPath, ct);
         foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
         if (model.Note is { } note) Console.WriteLine($"  note: {note}");
         var line = $"evaluate: {data}: {EvaluateStage.Describe(report)}, {model.Name}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}";
@@ -40,10 +40,10 @@ var inputs = new Argument<string[]>("paths") { Description = "Image files or fol
 var csvOption = new Option<string>("--out") { Description = "CSV file to write.", DefaultValueFactory = _ => "predictions.csv" };
 var topKOption = new Option<int?>("--top-k") { Description = "Labels per image (default evaluate.top_k)." };
 var predict = new Command("predict", "Classify unlabelled images; writes CSV with the top-k labels and probabilities.") { configOption, inputs, csvOption, topKOption };
-predict.SetAction(parse => StageHost.Execute("predict", parse.GetValue(configOption)!, EvaluateStage.Sections, (config, _, ct) =>
+predict.SetAction(parse => StageHost.Execute("predict", parse.GetValue(configOption)!, EvaluateStage.Sections, (config, db, ct) =>
 {
     var outCsv = parse.GetValue(csvOption)!;
-    var (count, skipped, model) = EvaluateStage.Predict(config, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK, ct);
+    var (count, skipped, model) = EvaluateStage.Predict(config, db, parse.GetValue(inputs)!, outCsv, parse.GetValue(topKOption) ?? config.Evaluate.TopK, ct);
     foreach (var s in skipped) Console.WriteLine($"  skipped {s}");
     if (model.Note is { } note) Console.WriteLine($"  note: {note}");
     var line = $"predict: {count} images classified, {model.Name}; wrote {outCsv}";

@@ -8,6 +8,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Quantization;
 
 namespace BottleneckPipeline.Extract;
 
@@ -31,7 +32,8 @@ public static class ExtractStage
             return previous;
         }
 
-        var spec = BackboneFactory.Resolve(config);
+        // The float model, or its int8 copy (built here, once, when backbone.precision is int8).
+        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine("extract: " + line), ct);
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);

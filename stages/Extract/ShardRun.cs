@@ -36,6 +36,7 @@ public static class ShardRun
         List<ImageWork> examples;
         HashSet<string> quarantined;
         bool indexed;
+        BackboneSpec spec;
         using (var db = IndexDb.OpenReadOnly(config.IndexPath))
         {
             indexed = Convert.ToInt64(db.Scalar("SELECT EXISTS (SELECT 1 FROM examples);"), System.Globalization.CultureInfo.InvariantCulture) == 1;
@@ -43,12 +44,14 @@ public static class ShardRun
             // Only this shard's rows: the index is keyed by content id, so a range is a range scan.
             examples = TransientIo.Run(() => ExtractStage.ReadExamples(db, config.Dataset.Root, shard.Range));
             quarantined = TransientIo.Run(() => ExtractStage.ReadQuarantined(db));
+            // The int8 copy where configured, as the finishing Extract uses: the first shard to get
+            // here builds it (atomically; any other builds the same bytes), later ones reuse it.
+            spec = indexed ? Quantization.QuantizedBackbone.Resolve(config, db, build: true, line => log?.Invoke(line), ct) : null!;
         }
         // A shard's range may hold no image (many shards, few images): only an empty index is an error.
         if (!indexed)
             throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
 
-        var spec = BackboneFactory.Resolve(config);
         // Only segments that may hold this shard's ids are read: its own earlier runs', overlapping
         // shards', whole Extracts'. Not the other shards': each shard reads its share, not the cache.
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true, within: shard.Range);

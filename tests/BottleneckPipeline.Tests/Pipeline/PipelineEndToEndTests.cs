@@ -146,7 +146,8 @@ public class PipelineEndToEndTests(SmallPipeline run)
         var jpeg = other["flower.jpg"];
         File.Copy(Directory.GetFiles(Directory.GetDirectories(run.Data)[0])[0], jpeg);
 
-        var (count, skipped, _) = EvaluateStage.Predict(run.Config, [ppm, jpeg], other["predictions.csv"], topK: 1);
+        using var db = BottleneckPipeline.Index.IndexDb.Open(run.Config.IndexPath, create: false);
+        var (count, skipped, _) = EvaluateStage.Predict(run.Config, db, [ppm, jpeg], other["predictions.csv"], topK: 1);
         Assert.Equal(1, count);
         Assert.Contains(ppm, Assert.Single(skipped));
         Assert.DoesNotContain("photo.ppm", File.ReadAllText(other["predictions.csv"]));
