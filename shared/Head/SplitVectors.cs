@@ -132,6 +132,23 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
     private static SplitRows ReadRows(IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts)
     {
         var rows = new SplitRows([], [], []);
+        foreach (var (id, label, rel) in Members(db, split, labelIds, labelNames, includeConflicts))
+        {
+            rows.Ids.Add(id);
+            rows.Labels.Add(label);
+            rows.Paths.Add(rel);
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// A split's examples as the head's training saw them, ordered by content id: label conflicts
+    /// (unless included) and images Extract quarantined are left out; a class the head does not
+    /// know is an error. FineTune reads its images through this too.
+    /// </summary>
+    public static IEnumerable<(string ContentId, int Label, string RelPath)> Members(
+        IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts)
+    {
         using var cmd = db.Command("""
             SELECT e.content_id, e.class, e.rel_path FROM examples e
             WHERE e.split = $split AND ($conflicts OR e.conflict = 0)
@@ -145,11 +162,8 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
         {
             var (id, cls, rel) = (r.GetString(0), r.GetString(1), r.GetString(2));
             if (!labelIds.TryGetValue(cls, out var label))
-                throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). Re-run TrainHead on the current index.");
-            rows.Ids.Add(id);
-            rows.Labels.Add(label);
-            rows.Paths.Add(rel);
+                throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). Re-run TrainHead on the current index (make train-head).");
+            yield return (id, label, rel);
         }
-        return rows;
     }
 }

@@ -1,7 +1,6 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -18,22 +17,8 @@ public static class FineTuneExamples
     {
         var labels = LabelIndex.Of(labelNames);
         var list = new List<FineTuneExample>();
-        using var cmd = db.Command("""
-            SELECT e.content_id, e.class, e.rel_path FROM examples e
-            WHERE e.split = $split AND ($conflicts OR e.conflict = 0)
-              AND e.content_id NOT IN (SELECT content_id FROM quarantine)
-            ORDER BY e.content_id, e.class;
-            """);
-        cmd.Parameters.AddWithValue("$split", split);
-        cmd.Parameters.AddWithValue("$conflicts", config.Dataset.IncludeConflicts);
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
-        {
-            var (id, cls, rel) = (r.GetString(0), r.GetString(1), r.GetString(2));
-            if (!labels.TryGetValue(cls, out var label))
-                throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). Re-run TrainHead on the current index (make train-head).");
+        foreach (var (id, label, rel) in SplitVectors.Members(db, split, labels, labelNames, config.Dataset.IncludeConflicts))
             list.Add(new FineTuneExample(id, label, System.IO.Path.Combine(config.Dataset.Root, rel.Replace('/', System.IO.Path.DirectorySeparatorChar)), rel));
-        }
         return list;
     }
 }
