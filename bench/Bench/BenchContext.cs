@@ -20,6 +20,8 @@ public sealed class BenchContext
 
     public JsonObject Results { get; } = new();
     public List<(string Area, string Figure, string Value, string Comparison)> Rows { get; } = [];
+    /// <summary>When each area finished, with the load average then (results.md's headings).</summary>
+    public Dictionary<string, string> Measured { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Records a figure; comparison is free text such as "1.42x raw ORT (38.1 img/s)".</summary>
     public void Record(string area, string figure, double value, string unit, string comparison = "")

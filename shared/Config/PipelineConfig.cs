@@ -242,6 +242,10 @@ public sealed class FineTuneConfig
     [Range(0, 0.9999)]
     public double Momentum { get; set; } = 0.9;
 
+    /// <summary>Label smoothing in [0, 1) for the training targets (validation is scored against the plain labels).</summary>
+    [Range(0, 0.999)]
+    public double LabelSmoothing { get; set; } = 0.0;
+
     /// <summary>Seed for the augmented views and the batch order.</summary>
     public int Seed { get; set; } = 42;
 

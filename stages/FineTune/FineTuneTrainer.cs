@@ -47,7 +47,7 @@ public static class FineTuneTrainer
                 var n = Math.Min(batch, train.Count - start);
                 var rows = order.AsSpan(start, n);
                 train.WriteBatch(rows, views.AsSpan(start, n), activations, ct);
-                OneHot(train, rows, targets, (int)classes);
+                Targets(train, rows, targets, (int)classes, (float)config.LabelSmoothing);
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay);
                 if (!float.IsFinite(result.Loss))
@@ -98,7 +98,7 @@ public static class FineTuneTrainer
             var n = Math.Min(batch, split.Count - start);
             var rows = Enumerable.Range(start, n).ToArray();
             split.WriteBatch(rows, plain.AsSpan(0, n), activations, ct);
-            OneHot(split, rows, targets, classes);
+            Targets(split, rows, targets, classes, smoothing: 0f);
             var result = session.Score(activations, targets, n);
             lossSum += result.Loss * n;
             correct += Correct(result.Probabilities, split, rows, classes);
@@ -136,10 +136,11 @@ public static class FineTuneTrainer
 
     private static long EpochSeed(int seed, int epoch) => (long)seed * 1_000_003 + epoch;
 
-    private static void OneHot(ActivationSource split, ReadOnlySpan<int> rows, float[] targets, int classes)
+    /// <summary>Target rows: one-hot, or with label smoothing 1 - s + s/K on the label and s/K elsewhere (TrainHead's rule).</summary>
+    private static void Targets(ActivationSource split, ReadOnlySpan<int> rows, float[] targets, int classes, float smoothing)
     {
-        Array.Clear(targets);
-        for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1;
+        Array.Fill(targets, smoothing / classes);
+        for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1 - smoothing + smoothing / classes;
     }
 
     private static int Correct(float[] probabilities, ActivationSource split, ReadOnlySpan<int> rows, int classes)
