@@ -234,6 +234,10 @@ public sealed class FineTuneConfig
     /// <summary>How the learning rate moves per step: cosine (down to 0 at the last step) or constant.</summary>
     public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;
 
+    /// <summary>Epochs over which the learning rate first rises linearly from near 0 to its peak (then the schedule runs over the rest); 0 = none.</summary>
+    [Range(0, 10_000)]
+    public int WarmupEpochs { get; set; } = 0;
+
     /// <summary>L2 weight decay, added to every trained weight's gradient.</summary>
     [Range(0, 1)]
     public double WeightDecay { get; set; } = 1e-4;

@@ -48,7 +48,7 @@ public static class FineTuneTrainer
                 var rows = order.AsSpan(start, n);
                 train.WriteBatch(rows, views.AsSpan(start, n), activations, ct);
                 Targets(train, rows, targets, (int)classes, (float)config.LabelSmoothing);
-                session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps);
+                session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay);
                 if (!float.IsFinite(result.Loss))
                     throw new Runtime.ConfigException(FormattableString.Invariant(
@@ -76,12 +76,21 @@ public static class FineTuneTrainer
         return state;
     }
 
-    /// <summary>Peak rate at step 0; cosine reaches 0 after the last step (PyTorch's CosineAnnealingLR over all steps).</summary>
-    public static double LearningRate(FineTuneConfig config, int step, int totalSteps) => config.Schedule switch
+    /// <summary>
+    /// The rate of a step. Warm-up steps (warmup_epochs x steps per epoch) rise linearly to the peak, so the
+    /// head TrainHead trained is not shaken by full-size steps through a backbone it has not yet adapted to;
+    /// then the peak, and cosine reaches 0 after the last step (PyTorch's CosineAnnealingLR over the rest).
+    /// </summary>
+    public static double LearningRate(FineTuneConfig config, int step, int totalSteps, int stepsPerEpoch)
     {
-        LearningRateSchedule.Cosine => config.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps)),
-        _ => config.LearningRate,
-    };
+        var warmup = Math.Min(config.WarmupEpochs * stepsPerEpoch, totalSteps - 1);
+        if (step < warmup) return config.LearningRate * (step + 1) / (warmup + 1);
+        return config.Schedule switch
+        {
+            LearningRateSchedule.Cosine => config.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (totalSteps - warmup))),
+            _ => config.LearningRate,
+        };
+    }
 
     /// <summary>Mean loss and accuracy over a split's plain views with the current weights.</summary>
     public static (double Loss, double Accuracy) Score(TrainingSession session, ActivationSource split, int batch, int classes, CancellationToken ct)

@@ -46,10 +46,24 @@ public class FineTuneGraphTests
     public void Cosine_starts_at_the_learning_rate_halves_midway_and_ends_near_zero_and_constant_stays()
     {
         var cosine = new FineTuneConfig { LearningRate = 0.01 };
-        Assert.Equal(0.01, FineTuneTrainer.LearningRate(cosine, 0, 100), 12);
-        Assert.Equal(0.005, FineTuneTrainer.LearningRate(cosine, 50, 100), 12);
-        Assert.True(FineTuneTrainer.LearningRate(cosine, 99, 100) < 1e-5);
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(cosine, 0, 100, 10), 12);
+        Assert.Equal(0.005, FineTuneTrainer.LearningRate(cosine, 50, 100, 10), 12);
+        Assert.True(FineTuneTrainer.LearningRate(cosine, 99, 100, 10) < 1e-5);
         var constant = new FineTuneConfig { LearningRate = 0.01, Schedule = LearningRateSchedule.Constant };
-        Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100));
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100, 10));
+    }
+
+    [Fact]
+    public void Warmup_rises_linearly_to_the_peak_then_cosine_runs_over_the_remaining_steps()
+    {
+        // 2 warm-up epochs of 10 steps: steps 0..19 rise, step 20 is the peak, cosine halves at 20 + 80/2.
+        var config = new FineTuneConfig { LearningRate = 0.01, WarmupEpochs = 2 };
+        Assert.Equal(0.01 / 21, FineTuneTrainer.LearningRate(config, 0, 100, 10), 12);
+        Assert.Equal(0.01 * 20 / 21, FineTuneTrainer.LearningRate(config, 19, 100, 10), 12);
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(config, 20, 100, 10), 12);
+        Assert.Equal(0.005, FineTuneTrainer.LearningRate(config, 60, 100, 10), 12);
+        Assert.True(FineTuneTrainer.LearningRate(config, 99, 100, 10) < 1e-5);
+        // More warm-up than steps still leaves one step at the peak.
+        Assert.Equal(0.01, FineTuneTrainer.LearningRate(new FineTuneConfig { LearningRate = 0.01, WarmupEpochs = 50 }, 99, 100, 10), 12);
     }
 }
