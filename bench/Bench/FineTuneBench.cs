@@ -159,13 +159,18 @@ public sealed class FineTuneBench : IBenchmark
         for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
         var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
         using var session = TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), options), null, head,
-            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads);
-        session.Step(input, targets, Batch); // warm-up: ORT plans its memory on the first run
+            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads, microBatch: MicroBatch(form) ?? MicroBatching.For(depth));
+        // Two warm-up steps: ORT plans its memory on the first run and allocates (and first touches) the plan on the second.
+        session.Step(input, targets, Batch);
+        session.Step(input, targets, Batch);
         Print(Rate(steps, Batch, () => session.Step(input, targets, Batch)));
         return 0;
     }
 
-    private static TrainingGraphOptions Options(string? form) => form switch
+    /// <summary>A form may end in /M: the batch of 32 runs as micro-batches of M (e.g. auto/8; /0 whole); else FineTune's choice.</summary>
+    private static int? MicroBatch(string? form) => form?.Split('/') is [_, var m] ? int.Parse(m, CultureInfo.InvariantCulture) : null;
+
+    private static TrainingGraphOptions Options(string? form) => form?.Split('/')[0] switch
     {
         null => new TrainingGraphOptions(),
         "conv-transpose" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = ConvInputGradientForm.ConvTranspose },
@@ -188,7 +193,7 @@ public sealed class FineTuneBench : IBenchmark
         for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
         var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
         var sessions = forms.Select(f => TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), Options(f)), null, head,
-            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads)).ToList();
+            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads, microBatch: MicroBatch(f) ?? MicroBatching.For(depth))).ToList();
         var times = forms.Select(_ => new List<double>()).ToList();
         for (var s = 0; s < steps + 2; s++)
             for (var f = 0; f < forms.Length; f++)
