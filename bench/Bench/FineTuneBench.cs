@@ -119,15 +119,14 @@ public sealed class FineTuneBench : IBenchmark
     // ---- the probe: one configuration in this process ------------------------------------------
 
     /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS [FORM]) and prints its img/s;
-    /// FORM conv-transpose writes every conv's dX as a ConvTranspose (the engine's earlier form), to compare.</summary>
+    /// FORM conv keeps every trained conv an ONNX Conv (the engine's earlier form), conv-transpose also writes its dX as a
+/// ConvTranspose (the form before that), gemm writes every trained conv as Gemms whatever its size, to compare.
+    /// FORM A,B (e.g. conv,gemm) builds both and alternates their steps in this process, printing each one's median step
+    /// time: on shared cores only figures taken side by side compare.</summary>
     public static int Probe(string what, int steps, string? form = null)
     {
-        var options = form switch
-        {
-            null => new TrainingGraphOptions(),
-            "conv-transpose" => new TrainingGraphOptions { ConvInputGradient = ConvInputGradientForm.ConvTranspose },
-            _ => throw new ArgumentException($"unknown form {form}"),
-        };
+        if (form is not null && form.Contains(',')) return Compare(what, steps, form.Split(','));
+        var options = Options(form);
         if (what.StartsWith("profile-", StringComparison.Ordinal)) return Profile(what["profile-".Length..], steps, options);
         var random = new SeededRandom(1);
         if (what == "inference")
@@ -160,9 +159,52 @@ public sealed class FineTuneBench : IBenchmark
         for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
         var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
         using var session = TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), options), null, head,
-            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: 0);
-        session.Step(input, targets, Batch); // warm-up: ORT plans its memory on the first run
+            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads, microBatch: MicroBatch(form) ?? MicroBatching.For(depth));
+        // Two warm-up steps: ORT plans its memory on the first run and allocates (and first touches) the plan on the second.
+        session.Step(input, targets, Batch);
+        session.Step(input, targets, Batch);
         Print(Rate(steps, Batch, () => session.Step(input, targets, Batch)));
+        return 0;
+    }
+
+    /// <summary>A form may end in /M: the batch of 32 runs as micro-batches of M (e.g. auto/8; /0 whole); else FineTune's choice.</summary>
+    private static int? MicroBatch(string? form) => form?.Split('/') is [_, var m] ? int.Parse(m, CultureInfo.InvariantCulture) : null;
+
+    private static TrainingGraphOptions Options(string? form) => form?.Split('/')[0] switch
+    {
+        null => new TrainingGraphOptions(),
+        "conv-transpose" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = ConvInputGradientForm.ConvTranspose },
+        "conv" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv },
+        "gemm" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Gemm },
+        "auto" => new TrainingGraphOptions(),
+        _ => throw new ArgumentException($"unknown form {form}"),
+    };
+
+    /// <summary>Steps of several forms of one depth's graph, alternated in this process: each form's median step in ms.</summary>
+    private static int Compare(string what, int steps, string[] forms)
+    {
+        var depth = what switch { "last-stage" => TrainableDepth.LastStage, "last-2-stages" => TrainableDepth.LastTwoStages, _ => TrainableDepth.All };
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
+        var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
+        var random = new SeededRandom(1);
+        var perImage = region.CutShape[1..].Aggregate(1L, (p, d) => p * d);
+        var input = Gaussian(random, (int)(Batch * perImage), 1);
+        var targets = new float[Batch * Classes];
+        for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
+        var head = new SoftmaxHead(Gaussian(random, Classes * 512, 0.01), new float[Classes], ["a", "b", "c", "d", "e"], 512);
+        var sessions = forms.Select(f => TrainingSession.Create(TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), Options(f)), null, head,
+            n => Optimizer.Create(OptimizerName.Sgd, 1e-4, 0.9, n), threads: ProbeThreads, microBatch: MicroBatch(f) ?? MicroBatching.For(depth))).ToList();
+        var times = forms.Select(_ => new List<double>()).ToList();
+        for (var s = 0; s < steps + 2; s++)
+            for (var f = 0; f < forms.Length; f++)
+            {
+                var sw = Stopwatch.StartNew();
+                sessions[f].Gradients(input, targets, Batch);
+                if (s >= 2) times[f].Add(sw.Elapsed.TotalMilliseconds); // two warm-up runs: ORT plans its memory on them
+            }
+        for (var f = 0; f < forms.Length; f++)
+            Console.WriteLine($"{forms[f]}: median {times[f].Order().ElementAt(times[f].Count / 2):0} ms, min {times[f].Min():0} ms over {times[f].Count} steps");
+        foreach (var session in sessions) session.Dispose();
         return 0;
     }
 
@@ -174,7 +216,7 @@ public sealed class FineTuneBench : IBenchmark
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
         var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
         var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), graphOptions);
-        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, InterOpNumThreads = 1 };
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = ProbeThreads > 0 ? ProbeThreads : Environment.ProcessorCount, InterOpNumThreads = 1 };
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         options.EnableProfiling = true;
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);
@@ -197,14 +239,22 @@ public sealed class FineTuneBench : IBenchmark
         return 0;
     }
 
+    /// <summary>FINE_TUNE_PROBE_THREADS=1 runs a probe on one thread: on shared cores a single thread's time says more
+    /// about a form's own cost than two threads that wait for each other.</summary>
+    private static int ProbeThreads => int.TryParse(Environment.GetEnvironmentVariable("FINE_TUNE_PROBE_THREADS"), out var t) ? t : 0;
+
     private static float[] Gaussian(SeededRandom random, int count, double scale) =>
         [.. Enumerable.Range(0, count).Select(_ => (float)(scale * random.NextGaussian()))];
 
     private static double Rate(int runs, int batch, Action run)
     {
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         for (var i = 0; i < runs; i++) run();
-        return runs * batch / sw.Elapsed.TotalSeconds;
+        var rate = runs * batch / sw.Elapsed.TotalSeconds;
+        // CPU time per run as well: on shared cores it moves less with the load than the wall clock (threads do not spin).
+        Console.WriteLine($"cpu ms per run: {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / runs:0}");
+        return rate;
     }
 
     private static void Print(double rate) => Console.WriteLine(RateMark + rate.ToString("0.###", CultureInfo.InvariantCulture));

@@ -139,8 +139,8 @@ public sealed class FineTuneEngineBench : IBenchmark
         {
             var m = OneOp.Conv(cin, 512, size, kernel, stride, pads);
             using var fwd = new OneOp(m, OneOp.Forward(m), Batch);
-            using var gemm = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvWeightGradient = ConvWeightGradientForm.GemmOverWindows }), Batch);
-            using var tconv = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvWeightGradient = ConvWeightGradientForm.TransposedConv }), Batch);
+            using var gemm = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.GemmOverWindows }), Batch);
+            using var tconv = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.TransposedConv }), Batch);
             double f = double.MaxValue, g = double.MaxValue, t = double.MaxValue;
             for (var r = 0; r < rounds; r++)
             {

@@ -3,20 +3,66 @@ using Onnx;
 namespace BottleneckPipeline.Training;
 
 /// <summary>
-/// 2-D Conv, group 1. dX is a Conv of dY with the flipped kernel (stride 1) or a ConvTranspose; dW is either one Gemm of
-/// dY against the input's strided k x k windows (im2col written as Slices), or the reference note's
+/// 2-D Conv, group 1. In the Gemm form (<see cref="ConvComputeForm"/>) the forward, dW and (stride 1) dX are Gemms over
+/// one window matrix. In the Conv form dX is a Conv of dY with the flipped kernel (stride 1) or a ConvTranspose; dW is
+/// either one Gemm of dY against the input's strided k x k windows (im2col written as Slices), or the reference note's
 /// Conv over transposed tensors; dB sums dY over batch and space.
 /// </summary>
 internal sealed class ConvGradient : GradientRule
 {
     public override IReadOnlyList<int> WeightInputs => [1, 2];
 
-    public override string? Unsupported(NodeProto node, GradientContext ctx)
+    public override string? Unsupported(NodeProto node, GradientContext ctx) => Refusal(node, ctx);
+
+    private static string? Refusal(NodeProto node, GradientContext ctx)
     {
         if (OnnxAttributes.Int(node, "group", 1) != 1) return $"grouped convolution (group={OnnxAttributes.Int(node, "group", 1)}) has no gradient rule";
         if (ctx.Shape(node.Input[0]).Length != 4) return "only 2-D convolutions (NCHW) have a gradient rule";
         if ((OnnxAttributes.Ints(node, "dilations") ?? [1, 1]).Any(d => d != 1)) return "dilated convolution has no gradient rule";
         return null;
+    }
+
+    private const string ColsKey = "/conv_cols";
+
+    /// <summary>Writes the conv as a Gemm over its window matrix when the form says so (keeping the matrix for the
+    /// backward); otherwise copies the Conv node.</summary>
+    public override void Forward(NodeProto node, GradientContext ctx)
+    {
+        if (!UsesGemm(node, ctx))
+        {
+            ctx.Emit.Add(node.Clone());
+            return;
+        }
+        var e = ctx.Emit;
+        var (x, w) = (node.Input[0], node.Input[1]);
+        var wShape = ctx.Shape(w);
+        var xShape = ctx.Shape(x);
+        var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
+        var cols = WindowMatrix(e, e.Transpose(x, "conv_cols_xt", 1, 0, 2, 3), wShape[1], geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
+        var wRows = e.Reshape(w, "conv_w_rows", wShape[0], -1);
+        var gemmInputs = new List<string> { wRows, cols };
+        // Gemm broadcasts its C [O, 1] along the columns: the bias of every output channel at every position.
+        if (node.Input.Count > 2 && node.Input[2].Length > 0) gemmInputs.Add(e.Reshape(node.Input[2], "conv_bias", wShape[0], 1));
+        var rows = e.Op("Gemm", "conv_gemm", gemmInputs);
+        var planes = e.Reshape(rows, "conv_y", wShape[0], -1, geo.OutH, geo.OutW);
+        var toNchw = new NodeProto { OpType = "Transpose", Name = e.Fresh("conv_y/Transpose") };
+        toNchw.Input.Add(planes);
+        toNchw.Output.Add(node.Output[0]);
+        toNchw.Attribute.Add(OnnxAttributes.MakeInts("perm", 1, 0, 2, 3));
+        e.Add(toNchw);
+        ctx.Saved[node.Output[0] + ColsKey] = cols;
+    }
+
+    /// <summary>Whether this node runs as Gemms: its weight trains (a frozen conv keeps ORT's pre-packed Conv) and the form
+    /// (or Auto's size rule) picks it.</summary>
+    private static bool UsesGemm(NodeProto node, GradientContext ctx)
+    {
+        var form = ctx.Options.ConvCompute;
+        if (form == ConvComputeForm.Conv || node.Input.Count < 2 || !ctx.NeedsGradient(node.Input[1]) || !ctx.HasShape(node.Input[0]) || !ctx.HasShape(node.Input[1]) || Refusal(node, ctx) is not null) return false;
+        if (form == ConvComputeForm.Gemm) return true;
+        var (xShape, wShape) = (ctx.Shape(node.Input[0]), ctx.Shape(node.Input[1]));
+        var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
+        return wShape[1] * geo.KernelH * geo.KernelW * geo.OutH * geo.OutW <= TrainingGraphOptions.GemmMaxWindowValuesPerImage;
     }
 
     public override void Backward(NodeProto node, GradientContext ctx)
@@ -30,11 +76,17 @@ internal sealed class ConvGradient : GradientRule
         var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
         var e = ctx.Emit;
 
+        if (ctx.Saved.TryGetValue(node.Output[0] + ColsKey, out var cols))
+        {
+            GemmBackward(node, ctx, dy, cols, xShape, wShape, geo);
+            return;
+        }
+
         if (node.Input.Count > 2 && ctx.NeedsGradient(node.Input[2]))
             ctx.AddGradient(node.Input[2], e.ReduceSum(dy, "conv_db", [0, 2, 3], keepDims: false));
 
         if (ctx.NeedsGradient(x))
-            ctx.AddGradient(x, InputGradient(e, dy, w, xShape, geo, ctx.Options.ConvInputGradient));
+            ctx.AddGradient(x, InputGradient(e, dy, w, wShape, xShape, geo, ctx.Options.ConvInputGradient));
 
         if (ctx.NeedsGradient(w))
         {
@@ -47,17 +99,71 @@ internal sealed class ConvGradient : GradientRule
         }
     }
 
+    /// <summary>The Gemm form's backward: dB sums dY's rows; dW = dY_rows x cols^T is already [O, (c, i, j)], W's layout.
+    /// dX at stride 1 is the same Gemm form run on dY: W with its channels swapped ([C, (o, i, j)]) times dY's window
+    /// matrix, its windows taken in reverse offset order so the kernel needs no flip; other strides use ConvTranspose.</summary>
+    private static void GemmBackward(NodeProto node, GradientContext ctx, string dy, string cols, long[] xShape, long[] wShape, WindowGeometry geo)
+    {
+        var e = ctx.Emit;
+        var dyt = e.Transpose(dy, "conv_dyt", 1, 0, 2, 3);
+        var dyRows = e.Reshape(dyt, "conv_dy_rows", wShape[0], -1);
+        if (node.Input.Count > 2 && ctx.NeedsGradient(node.Input[2]))
+            ctx.AddGradient(node.Input[2], e.ReduceSum(dyRows, "conv_db", [1], keepDims: false));
+        if (ctx.NeedsGradient(node.Input[1]))
+            ctx.AddGradient(node.Input[1], e.Reshape(e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1)), "conv_dw", wShape));
+        if (!ctx.NeedsGradient(node.Input[0])) return;
+        long[] flippedPads = [geo.KernelH - 1 - geo.PadTop, geo.KernelW - 1 - geo.PadLeft, geo.KernelH - 1 - geo.PadBottom, geo.KernelW - 1 - geo.PadRight];
+        if (geo.StrideH != 1 || geo.StrideW != 1 || flippedPads.Any(p => p < 0))
+        {
+            ctx.AddGradient(node.Input[0], InputGradient(e, dy, node.Input[1], wShape, xShape, geo, ConvInputGradientForm.ConvTranspose));
+            return;
+        }
+        // dX[c, h] = sum over o, i of W[o, c, i] dY[o, h + pad - i]: with dY padded by k - 1 - pad, the window at offset k - 1 - i.
+        var dyCols = WindowMatrix(e, dyt, wShape[0], geo.Kernel, [1, 1], flippedPads, [xShape[2], xShape[3]], reversed: true);
+        var wSwapped = e.Reshape(e.Transpose(node.Input[1], "conv_dx_wt", 1, 0, 2, 3), "conv_dx_wt", wShape[1], -1);
+        var dxRows = e.Op("Gemm", "conv_dx_gemm", [wSwapped, dyCols]);
+        ctx.AddGradient(node.Input[0], e.Transpose(e.Reshape(dxRows, "conv_dx", wShape[1], -1, xShape[2], xShape[3]), "conv_dx", 1, 0, 2, 3));
+    }
+
+    /// <summary>The k x k windows of a channels-first tensor [C, N, H, W] as one [C*kh*kw, N*Ho*Wo] matrix, rows in
+    /// (c, i, j) order (or with the offsets reversed): padded, sliced at each kernel offset with the stride, stacked on a new axis 1.</summary>
+    private static string WindowMatrix(GraphEmitter e, string xt, long channels, long[] kernel, long[] strides, long[] pads, long[] outSize, bool reversed = false)
+    {
+        var (kh, kw) = (kernel[0], kernel[1]);
+        if (kh == 1 && kw == 1 && strides.All(s => s == 1) && pads.All(p => p == 0))
+            return e.Reshape(xt, "conv_cols", channels, -1);
+        if (pads.Any(p => p != 0))
+            xt = e.Op("Pad", "conv_cols_pad", [xt, e.Int64s(0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3])]);
+        var windows = new List<string>();
+        var axis1 = e.Int64s(1);
+        for (var a = 0; a < kh; a++)
+            for (var b = 0; b < kw; b++)
+            {
+                var (i, j) = reversed ? (kh - 1 - a, kw - 1 - b) : (a, b);
+                windows.Add(e.Op("Unsqueeze", "conv_cols_window", [e.Slice(xt, "conv_cols_window",
+                    [i, j], [i + strides[0] * (outSize[0] - 1) + 1, j + strides[1] * (outSize[1] - 1) + 1], [2, 3], strides), axis1]));
+            }
+        var stacked = windows.Count == 1 ? windows[0] : e.Op("Concat", "conv_cols", windows, OnnxAttributes.MakeInt("axis", 1));
+        return e.Reshape(stacked, "conv_cols", channels * kh * kw, -1);
+    }
+
     /// <summary>
     /// dX. Stride 1: dX[h] = sum_i dY[h + pad - i] W[i], a full correlation of dY with the kernel flipped
     /// in space and transposed in channels, padded by k - 1 - pad on each side, as a plain Conv.
     /// Otherwise a ConvTranspose of dY with the same weights.
     /// </summary>
-    private static string InputGradient(GraphEmitter e, string dy, string w, long[] xShape, WindowGeometry geo, ConvInputGradientForm form)
+    private static string InputGradient(GraphEmitter e, string dy, string w, long[] wShape, long[] xShape, WindowGeometry geo, ConvInputGradientForm form)
     {
         long[] flippedPads = [geo.KernelH - 1 - geo.PadTop, geo.KernelW - 1 - geo.PadLeft, geo.KernelH - 1 - geo.PadBottom, geo.KernelW - 1 - geo.PadRight];
         if (form == ConvInputGradientForm.Auto && geo.StrideH == 1 && geo.StrideW == 1 && flippedPads.All(p => p >= 0))
         {
-            var flipped = e.Slice(e.Transpose(w, "conv_dx_wt", 1, 0, 2, 3), "conv_dx_wflip", [-1, -1], [long.MinValue, long.MinValue], [2, 3], [-1, -1]);
+            // The spatial flip as a MatMul by the k*k reversal permutation (exact: products with 1 and 0); ORT's Slice with
+            // steps -1 copies element by element (21 ms for layer4's 2.4 M-value kernel).
+            var k = geo.KernelH * geo.KernelW;
+            var reversal = new double[k * k];
+            for (var r = 0; r < k; r++) reversal[r * k + (k - 1 - r)] = 1;
+            var flat = e.Op("MatMul", "conv_dx_wflip", [e.Reshape(w, "conv_dx_wflat", -1, k), e.Real(reversal, k, k)]);
+            var flipped = e.Transpose(e.Reshape(flat, "conv_dx_wflip", wShape), "conv_dx_wt", 1, 0, 2, 3);
             return e.Op("Conv", "conv_dx", [dy, flipped], OnnxAttributes.MakeInts("kernel_shape", geo.Kernel), OnnxAttributes.MakeInts("pads", flippedPads));
         }
         // ConvTranspose gives back s*(Ho-1) + k - pads; the rows the forward window never reached are output_padding.

@@ -31,6 +31,8 @@ internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, I
     public GraphEmitter Emit { get; } = emit;
     public ForwardGraph Forward { get; } = forward;
     public TrainingGraphOptions Options { get; } = options;
+    /// <summary>Tensors a rule's forward wrote for its own backward, by a key the rule makes (e.g. a node's output and a tag).</summary>
+    public Dictionary<string, string> Saved { get; } = new(StringComparer.Ordinal);
     /// <summary>Whether the graph gets a backward pass (a forward-only graph computes nothing only the backward needs).</summary>
     public bool WithBackward { get; } = backward;
 

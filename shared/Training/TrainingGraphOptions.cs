@@ -21,6 +21,21 @@ public enum ConvInputGradientForm
     ConvTranspose,
 }
 
+/// <summary>How a convolution whose weights train is computed in the training graph (both are exact; speed and memory differ).</summary>
+public enum ConvComputeForm
+{
+    /// <summary>Gemm where the conv's window matrix stays under <see cref="TrainingGraphOptions.GemmMaxWindowValuesPerImage"/> values per image, Conv otherwise.</summary>
+    Auto,
+    /// <summary>The ONNX Conv forward; dX and dW by <see cref="ConvInputGradientForm"/> and <see cref="ConvWeightGradientForm"/>.</summary>
+    Conv,
+    /// <summary>The input's windows stacked once into a [C*kh*kw, N*Ho*Wo] matrix (rows in W's own (c, i, j) order), shared
+    /// by the forward (one Gemm with W as [O, C*kh*kw]) and dW (one Gemm with dY, no transpose of the result);
+    /// dX at stride 1 is the same form run on dY (W with its channels swapped, dY's windows in reverse offset order, so no
+    /// kernel flip), ConvTranspose at other strides. ORT runs a Gemm faster than a Conv whose weights are graph inputs (it
+    /// cannot pre-pack them).</summary>
+    Gemm,
+}
+
 /// <summary>How max pooling routes its gradient back to the winning inputs (both give it to the first maximum).</summary>
 public enum MaxPoolGradientForm
 {
@@ -36,8 +51,14 @@ public sealed record TrainingGraphOptions
     public ConvWeightGradientForm ConvWeightGradient { get; init; } = ConvWeightGradientForm.Auto;
     public ConvInputGradientForm ConvInputGradient { get; init; } = ConvInputGradientForm.Auto;
     public MaxPoolGradientForm MaxPoolGradient { get; init; } = MaxPoolGradientForm.IndicesScatter;
+    public ConvComputeForm ConvCompute { get; init; } = ConvComputeForm.Auto;
 
     /// <summary>Below this many input channels Auto picks the transposed conv: the window matrix would
     /// be long and thin (ResNet's 7x7 stem on 3 channels measured ~2x slower as a Gemm).</summary>
     public const int GemmOverWindowsMinChannels = 16;
+
+    /// <summary>Above this many window-matrix values per image Auto keeps the Conv form: the matrix lives from the
+    /// forward to the backward pass, and ResNet's early layers' (64 channels x 9 at 56x56: 1.8 M values, 230 MB at
+    /// batch 32) would hold gigabytes. Layer4's 3x3 convs hold 0.23 M per image.</summary>
+    public const long GemmMaxWindowValuesPerImage = 1L << 19;
 }

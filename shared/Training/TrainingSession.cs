@@ -19,8 +19,10 @@ public sealed class TrainingSession : IDisposable
     private readonly InferenceSession? _forward;
     private readonly TrainingGraph _graph;
     private readonly float[] _gradients;
+    private readonly float[]? _partGradients;
     private readonly OrtValue[] _weightValues;
     private readonly OrtValue[] _gradientValues;
+    private readonly OrtValue[]? _partGradientValues;
     private readonly Dictionary<string, (int Offset, int Count)> _layout = new(StringComparer.Ordinal);
     private readonly RunOptions _runOptions = new();
     private readonly int _classes;
@@ -30,9 +32,15 @@ public sealed class TrainingSession : IDisposable
     public Optimizer Optimizer { get; }
     public IReadOnlyList<TrainableParameter> Parameters => _graph.Parameters;
     public int StepsTaken { get; private set; }
+    /// <summary>The most examples one graph run takes (0: a whole batch). A larger batch runs in parts whose gradients are
+    /// summed, each weighted by its share of the batch: the same mean loss and gradient, with the activations the
+    /// backward pass keeps held for one part at a time.</summary>
+    public int MicroBatch { get; }
 
-    private TrainingSession(TrainingGraph step, TrainingGraph? forward, float[] headWeights, float[] headBias, Func<int, Optimizer> optimizer, int threads)
+    private TrainingSession(TrainingGraph step, TrainingGraph? forward, float[] headWeights, float[] headBias, Func<int, Optimizer> optimizer, int threads, int microBatch)
     {
+        if (microBatch < 0) throw new ArgumentOutOfRangeException(nameof(microBatch), "a micro-batch is 0 (off) or a number of examples");
+        MicroBatch = microBatch;
         if (!step.HasBackward) throw new ArgumentException("the step graph was built without a backward pass");
         if (step.ElementType != OnnxTensorData.Float) throw new ArgumentException("training sessions run float32 graphs");
         _graph = step;
@@ -60,6 +68,11 @@ public sealed class TrainingSession : IDisposable
         _classes = (int)step.Parameters.Single(p => p.Name == SoftmaxCrossEntropy.HeadBias).Shape[0];
         _weightValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Weights.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
         _gradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _gradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        if (microBatch > 0)
+        {
+            _partGradients = GC.AllocateUninitializedArray<float>((int)total, pinned: true);
+            _partGradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _partGradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        }
         using var options = SessionOptions(threads);
         _step = new InferenceSession(step.Model, options);
         if (forward is not null) _forward = new InferenceSession(forward.Model, options);
@@ -71,8 +84,9 @@ public sealed class TrainingSession : IDisposable
     /// <param name="head">The head to start from (TrainHead's), [K, D] weights and [K] bias.</param>
     /// <param name="optimizer">Makes the optimizer for the flat weight count.</param>
     /// <param name="threads">Intra-op threads; 0 means one per core.</param>
-    public static TrainingSession Create(TrainingGraph step, TrainingGraph? forward, SoftmaxHead head, Func<int, Optimizer> optimizer, int threads = 0) =>
-        new(step, forward, head.Weights, head.Bias, optimizer, threads);
+    /// <param name="microBatch">The most examples one graph run takes; 0 runs every batch whole (see <see cref="MicroBatch"/>).</param>
+    public static TrainingSession Create(TrainingGraph step, TrainingGraph? forward, SoftmaxHead head, Func<int, Optimizer> optimizer, int threads = 0, int microBatch = 0) =>
+        new(step, forward, head.Weights, head.Bias, optimizer, threads, microBatch);
 
     /// <summary>The current values of one weight (a view into <see cref="Weights"/>).</summary>
     public Span<float> WeightsOf(string name) => Weights.AsSpan(_layout[name].Offset, _layout[name].Count);
@@ -102,27 +116,51 @@ public sealed class TrainingSession : IDisposable
 
     private BatchResult Run(InferenceSession session, float[] activations, float[] targets, int batch, bool withGradients)
     {
-        var inputShape = _graph.InputShape.ToArray();
-        inputShape[0] = batch;
-        var perExample = inputShape.Skip(1).Aggregate(1L, (p, d) => p * d);
+        var perExample = (int)_graph.InputShape.Skip(1).Aggregate(1L, (p, d) => p * d);
         if (activations.Length < batch * perExample) throw new ArgumentException($"{activations.Length} activations for {batch} examples of {perExample}");
         if (targets.Length < batch * _classes) throw new ArgumentException($"{targets.Length} targets for {batch} examples of {_classes} classes");
-        var loss = new float[1];
         var probabilities = new float[batch * _classes];
-        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, activations.AsMemory(0, (int)(batch * perExample)), inputShape);
-        using var target = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, targets.AsMemory(0, batch * _classes), [batch, _classes]);
+        if (MicroBatch == 0 || batch <= MicroBatch)
+        {
+            var whole = RunPart(session, activations.AsMemory(0, batch * perExample), targets.AsMemory(0, batch * _classes),
+                probabilities.AsMemory(), batch, withGradients ? _gradientValues : null);
+            return new BatchResult(whole, probabilities);
+        }
+        // Parts in a fixed order, each weighted by its share: the batch's mean loss and gradient, bitwise the same run to run.
+        var loss = 0f;
+        if (withGradients) Array.Clear(_gradients);
+        for (var start = 0; start < batch; start += MicroBatch)
+        {
+            var size = Math.Min(MicroBatch, batch - start);
+            var share = (float)size / batch;
+            var partLoss = RunPart(session, activations.AsMemory(start * perExample, size * perExample), targets.AsMemory(start * _classes, size * _classes),
+                probabilities.AsMemory(start * _classes, size * _classes), size, withGradients ? _partGradientValues : null);
+            loss += share * partLoss;
+            if (withGradients) TensorPrimitives.MultiplyAdd(_partGradients!, share, _gradients, _gradients);
+        }
+        return new BatchResult(loss, probabilities);
+    }
+
+    /// <summary>One graph run over examples; writes their probabilities and, when given gradient values, the gradients.</summary>
+    private float RunPart(InferenceSession session, Memory<float> activations, Memory<float> targets, Memory<float> probabilities, int batch, OrtValue[]? gradientValues)
+    {
+        var inputShape = _graph.InputShape.ToArray();
+        inputShape[0] = batch;
+        var loss = new float[1];
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, activations, inputShape);
+        using var target = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, targets, [batch, _classes]);
         using var lossValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, loss.AsMemory(), []);
-        using var probabilityValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, probabilities.AsMemory(), [batch, _classes]);
+        using var probabilityValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, probabilities, [batch, _classes]);
         var inputNames = new List<string>(_graph.Parameters.Count + 2) { _graph.Input, _graph.Targets };
         var inputValues = new List<OrtValue>(_graph.Parameters.Count + 2) { input, target };
         inputNames.AddRange(_graph.Parameters.Select(p => p.Name));
         inputValues.AddRange(_weightValues);
         var outputNames = new List<string> { _graph.Loss, _graph.Probabilities! };
         var outputValues = new List<OrtValue> { lossValue, probabilityValue };
-        if (withGradients)
+        if (gradientValues is not null)
         {
             outputNames.AddRange(_graph.Parameters.Select(p => p.GradientName));
-            outputValues.AddRange(_gradientValues);
+            outputValues.AddRange(gradientValues);
             session.Run(_runOptions, inputNames, inputValues, outputNames, outputValues);
         }
         else
@@ -134,7 +172,7 @@ public sealed class TrainingSession : IDisposable
         // The sessions, weight values and run options are handed to native code as bare handles:
         // keep their owner reachable until the run is over, or a GC could finalize them mid-run.
         GC.KeepAlive(this);
-        return new BatchResult(loss[0], probabilities);
+        return loss[0];
     }
 
     private static SessionOptions SessionOptions(int threads)
@@ -154,6 +192,7 @@ public sealed class TrainingSession : IDisposable
     {
         foreach (var v in _weightValues) v.Dispose();
         foreach (var v in _gradientValues) v.Dispose();
+        foreach (var v in _partGradientValues ?? []) v.Dispose();
         _step.Dispose();
         _forward?.Dispose();
         _runOptions.Dispose();

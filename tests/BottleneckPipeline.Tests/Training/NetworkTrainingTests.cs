@@ -114,12 +114,37 @@ public class NetworkTrainingTests
         return session.Weights.ToArray();
     }
 
-    private static TrainingSession Session(TestModel m, string features, OptimizerName optimizer, double learningRate)
+    private static TrainingSession Session(TestModel m, string features, OptimizerName optimizer, double learningRate, int microBatch = 0)
     {
         var region = m.Region(features);
         var loss = new SoftmaxCrossEntropy(Classes);
         return TrainingSession.Create(TrainingGraphBuilder.Build(region, loss), TrainingGraphBuilder.Build(region, loss, backward: false),
-            RandomHead(16, 5), n => Optimizer.Create(optimizer, learningRate, 0.9, n), threads: 2);
+            RandomHead(16, 5), n => Optimizer.Create(optimizer, learningRate, 0.9, n), threads: 2, microBatch: microBatch);
+    }
+
+    /// <summary>A batch of 7 run as micro-batches of 3 (3 + 3 + 1): the same mean loss, probabilities and gradients as the
+    /// whole batch in one run (to float32 rounding of the order of the sums), and bitwise the same from run to run.</summary>
+    [Fact]
+    public void Micro_batches_give_the_whole_batch_loss_and_gradients()
+    {
+        var (m, features) = SmallNet();
+        var x = GradientCheck.Gaussian(7 * 3 * 64, 4).Select(v => (float)v).ToArray();
+        var targets = OneHot([0, 1, 2, 0, 1, 2, 2]);
+        float[] Gradients(TrainingSession s) => [.. s.Parameters.SelectMany(p => s.GradientOf(p.Name).ToArray())];
+        using var whole = Session(m, features, OptimizerName.Sgd, 0.01);
+        using var parts = Session(m, features, OptimizerName.Sgd, 0.01, microBatch: 3);
+        using var partsAgain = Session(m, features, OptimizerName.Sgd, 0.01, microBatch: 3);
+        var wholeResult = whole.Gradients(x, targets, 7);
+        var partResult = parts.Gradients(x, targets, 7);
+        partsAgain.Gradients(x, targets, 7);
+        Assert.Equal(wholeResult.Loss, partResult.Loss, 5);
+        for (var i = 0; i < wholeResult.Probabilities.Length; i++) Assert.Equal(wholeResult.Probabilities[i], partResult.Probabilities[i], 5);
+        var (g, gp) = (Gradients(whole), Gradients(parts));
+        var scale = g.Max(Math.Abs);
+        Assert.True(scale > 0);
+        for (var i = 0; i < g.Length; i++) Assert.True(Math.Abs(g[i] - gp[i]) <= 1e-5 * scale, $"gradient {i}: whole batch {g[i]}, micro-batches {gp[i]}");
+        Assert.True(MemoryMarshal.AsBytes(Gradients(parts).AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(Gradients(partsAgain).AsSpan())), "micro-batches differ run to run");
+        Assert.Equal(parts.Score(x, targets, 7).Loss, whole.Score(x, targets, 7).Loss, 5);
     }
 
     [Fact]

@@ -58,7 +58,45 @@ public class OpGradientTests
         var m = new TestModel([Batch, 3, size, size]);
         string[] inputs = bias != 0 ? [m.Input, m.Weight("w", [4, 3, kh, kw]), m.Weight("b", [4])] : [m.Input, m.Weight("w", [4, 3, kh, kw])];
         var y = m.Node("Conv", inputs, Ints("kernel_shape", kh, kw), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
-        Check(m, y, options: new TrainingGraphOptions { ConvWeightGradient = form });
+        Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = form });
+    }
+
+    /// <summary>The Gemm form (forward, dW and stride-1 dX as Gemms over window matrices) against central differences of
+    /// its own forward, and its gradients against the Conv form's, which are checked against ORT's Conv above.</summary>
+    [Theory]
+    [InlineData(6, 3, 3, 1, 1, 1, 1, 1, 1)]
+    [InlineData(8, 3, 3, 2, 1, 1, 0, 0, 0)] // ResNet's downsampling 3x3: dX by ConvTranspose
+    [InlineData(8, 3, 3, 2, 0, 0, 0, 0, 1)]
+    [InlineData(7, 1, 1, 2, 0, 0, 0, 0, 0)]
+    [InlineData(7, 1, 1, 1, 0, 0, 0, 0, 1)]
+    [InlineData(12, 7, 7, 2, 3, 3, 2, 2, 0)]
+    [InlineData(9, 1, 7, 1, 0, 3, 0, 3, 1)]
+    [InlineData(8, 3, 3, 1, 0, 0, 2, 2, 0)] // pads k - 1 on one side: dY's windows pad 0 there
+    public void Conv_as_gemms_over_window_matrices(long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias)
+    {
+        var gradients = new List<IReadOnlyDictionary<string, double[]>>();
+        foreach (var form in new[] { ConvComputeForm.Gemm, ConvComputeForm.Conv })
+        {
+            var m = new TestModel([Batch, 3, size, size]);
+            string[] inputs = bias != 0 ? [m.Input, m.Weight("w", [4, 3, kh, kw]), m.Weight("b", [4])] : [m.Input, m.Weight("w", [4, 3, kh, kw])];
+            var y = m.Node("Conv", inputs, Ints("kernel_shape", kh, kw), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
+            var options = new TrainingGraphOptions { ConvCompute = form };
+            Check(m, y, options: options);
+            var graph = TrainingGraphBuilder.Build(m.Region(y), new ProjectionLoss(), options, inputGradient: true);
+            Assert.Equal(form == ConvComputeForm.Gemm, Onnx.ModelProto.Parser.ParseFrom(graph.Model).Graph.Node.All(n => n.OpType != "Conv"));
+            var outShape = new ForwardGraph(m.Model).InferShapes(new Dictionary<string, long[]> { [m.Input] = [Batch, .. m.InputShape[1..]] })[y];
+            gradients.Add(GradientCheck.Run(m.Region(y), new ProjectionLoss(), new Dictionary<string, double[]>
+            {
+                [m.Input] = GradientCheck.Gaussian(Batch * 3 * size * size, 3),
+                [graph.Targets] = GradientCheck.Gaussian(outShape.Aggregate(1L, (p, d) => p * d), 5),
+            }, checkInput: true, options: options).Analytic);
+        }
+        foreach (var (name, gemm) in gradients[0])
+        {
+            var conv = gradients[1][name];
+            var scale = conv.Max(Math.Abs);
+            for (var i = 0; i < gemm.Length; i++) Assert.True(Math.Abs(gemm[i] - conv[i]) <= 1e-4 * scale, $"{name}[{i}]: Gemm form {gemm[i]}, Conv form {conv[i]}");
+        }
     }
 
     /// <summary>At stride 1 dX is a Conv with the flipped kernel by default (the cases above); the ConvTranspose form stays exact too.</summary>
@@ -72,7 +110,7 @@ public class OpGradientTests
         {
             var m = new TestModel([Batch, 3, size, size]);
             var y = m.Node("Conv", [m.Input, m.Weight("w", [4, 3, kh, kw])], Ints("kernel_shape", kh, kw), Ints("strides", 1, 1), Ints("pads", top, left, bottom, right));
-            Check(m, y, options: new TrainingGraphOptions { ConvInputGradient = form });
+            Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = form });
         }
     }
 
