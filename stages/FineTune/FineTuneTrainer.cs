@@ -146,7 +146,7 @@ public static class FineTuneTrainer
     private static long EpochSeed(int seed, int epoch) => (long)seed * 1_000_003 + epoch;
 
     /// <summary>Target rows: one-hot, or with label smoothing 1 - s + s/K on the label and s/K elsewhere (TrainHead's rule).</summary>
-    private static void Targets(ActivationSource split, ReadOnlySpan<int> rows, float[] targets, int classes, float smoothing)
+    internal static void Targets(ActivationSource split, ReadOnlySpan<int> rows, float[] targets, int classes, float smoothing)
     {
         Array.Fill(targets, smoothing / classes);
         for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1 - smoothing + smoothing / classes;

@@ -66,4 +66,21 @@ public class FineTuneGraphTests
         // More warm-up than steps still leaves one step at the peak.
         Assert.Equal(0.01, FineTuneTrainer.LearningRate(new FineTuneConfig { LearningRate = 0.01, WarmupEpochs = 50 }, 99, 100, 10), 12);
     }
+
+    [Fact]
+    public void Label_smoothing_moves_s_of_each_training_target_evenly_onto_the_classes_and_zero_keeps_one_hot()
+    {
+        var split = new LabelsOnly([new("a", 2, "a.jpg", "a.jpg"), new("b", 0, "b.jpg", "b.jpg")]);
+        var targets = new float[2 * 4];
+        FineTuneTrainer.Targets(split, [1, 0], targets, 4, smoothing: 0.2f);
+        Assert.Equal([0.85f, 0.05f, 0.05f, 0.05f, 0.05f, 0.05f, 0.85f, 0.05f], targets);
+        FineTuneTrainer.Targets(split, [0, 1], targets, 4, smoothing: 0f);
+        Assert.Equal([0f, 0f, 1f, 0f, 1f, 0f, 0f, 0f], targets);
+    }
+
+    private sealed class LabelsOnly(IReadOnlyList<FineTuneExample> examples) : ActivationSource(examples, 1)
+    {
+        public override int DrawView(int epoch, BottleneckPipeline.Head.SeededRandom random) => 0;
+        public override void Write(int index, int view, Span<float> dest) => dest.Clear();
+    }
 }
