@@ -248,7 +248,7 @@ public sealed class FineTuneConfig
 
     /// <summary>Label smoothing in [0, 1) for the training targets (validation is scored against the plain labels).</summary>
     [Range(0, 0.999)]
-    public double LabelSmoothing { get; set; } = 0.0;
+    public double LabelSmoothing { get; set; } = 0.1;
 
     /// <summary>Seed for the augmented views and the batch order.</summary>
     public int Seed { get; set; } = 42;
