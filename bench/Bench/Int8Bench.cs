@@ -72,7 +72,7 @@ public sealed class Int8Bench : IBenchmark
         {
             var path = Path.Combine(root, "models", $"resnet18-{format}.onnx");
             var sw = Stopwatch.StartNew();
-            QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, c.Backbone.Calibration, format, path, CancellationToken.None);
+            QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(c.Backbone), new Int8Recipe(format, Int8Form.Qdq, FloatStem: false), path, CancellationToken.None);
             ctx.Record(Area, $"quantize resnet18 ({format}, {sample.Count} calibration images)", sw.Elapsed.TotalSeconds, "s",
                 $"model {new FileInfo(path).Length / 1e6:0.0} MB (float {new FileInfo(spec.ModelPath).Length / 1e6:0.0} MB)");
             specs[format.ToString()] = QuantizedBackbone.Int8Spec(spec, path, format.ToString());
@@ -321,7 +321,7 @@ public sealed class Int8Bench : IBenchmark
         using (var db = IndexDb.Open(c.IndexPath, create: false))
             sample = QuantizedBackbone.CalibrationSample(db, c.Dataset.Root, 16);
         var path = Path.Combine(root, "models", "inception-v3.onnx");
-        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, new BackboneConfig().Calibration, QuantizedBackbone.Format, path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path, CancellationToken.None);
         var rates = TimeInterleaved(new Dictionary<string, BackboneSpec> { ["float32"] = spec, ["int8"] = QuantizedBackbone.Int8Spec(spec, path, "int8") },
             Tensors(spec, sample.Take(8)), ctx.Quick ? 16 : 40);
         ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"], "img/s",
