@@ -14,7 +14,8 @@ namespace BottleneckPipeline.Bench;
 
 /// <summary>
 /// The int8 backbone (backbone.precision: int8) against float32, every ratio from this same run:
-/// raw ONNX Runtime on the same pre-decoded batch (S8S8 and U8S8 activations), one Conv alone (what
+/// raw ONNX Runtime on the same pre-decoded batch (the default QLinearConv form, the QDQ form, a float32
+/// stem), one Conv alone in both forms and both activation types (what
 /// ORT's int8 kernel gives against its float one), the three calibration methods' validation
 /// accuracy with the pipeline's real stages, Extract end to end, test accuracy, vector cosine,
 /// Inception-v3 (zero weights: speed only) and PyTorch's oneDNN int8 where python3-torch is installed.
@@ -60,6 +61,8 @@ public sealed class Int8Bench : IBenchmark
 
     // ---- raw inference ---------------------------------------------------------------------------
 
+    /// <summary>The default recipe (built as Extract builds it, timed) against float32, the QDQ form and a
+    /// float32 stem (those two quantized with the same calibration statistics), on the same batch.</summary>
     private static void Raw(BenchContext ctx, string root, string config)
     {
         var c = ConfigLoader.Load(config);
@@ -67,24 +70,38 @@ public sealed class Int8Bench : IBenchmark
         List<BottleneckPipeline.Embedding.ImageWork> sample;
         using (var db = IndexDb.Open(c.IndexPath, create: false))
             sample = QuantizedBackbone.CalibrationSample(db, c.Dataset.Root, c.Backbone.CalibrationImages);
+        var calibration = CalibrationChoice.From(c.Backbone);
         var specs = new Dictionary<string, BackboneSpec> { ["float32"] = spec };
-        foreach (var format in Enum.GetValues<QdqFormat>())
+        Directory.CreateDirectory(Path.Combine(root, "models"));
+        var path = Path.Combine(root, "models", "resnet18-default.onnx");
+        var sw = Stopwatch.StartNew();
+        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, calibration, QuantizedBackbone.Recipe, path, CancellationToken.None);
+        ctx.Record(Area, $"quantize resnet18 ({QuantizedBackbone.Recipe}, {calibration}, {sample.Count} calibration images)", sw.Elapsed.TotalSeconds, "s",
+            $"model {new FileInfo(path).Length / 1e6:0.0} MB (float {new FileInfo(spec.ModelPath).Length / 1e6:0.0} MB)");
+        specs[RawLabel(QuantizedBackbone.Recipe)] = QuantizedBackbone.Int8Spec(spec, path, "default");
+
+        var optimized = FloatGraph.Optimized(spec);
+        var statistics = Calibrator.Statistics(spec, optimized, QdqPlan.For(optimized.Graph, spec.BottleneckTensor), sample, c.Dataset.MaxPixels,
+            ActivationStatistics.NeedsHistogram(calibration.Method), CancellationToken.None);
+        foreach (var recipe in new[] { QuantizedBackbone.Recipe with { Form = Int8Form.Qdq }, QuantizedBackbone.Recipe with { FloatStem = true } })
         {
-            var path = Path.Combine(root, "models", $"resnet18-{format}.onnx");
-            var sw = Stopwatch.StartNew();
-            QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(c.Backbone), new Int8Recipe(format, Int8Form.Qdq, FloatStem: false), path, CancellationToken.None);
-            ctx.Record(Area, $"quantize resnet18 ({format}, {sample.Count} calibration images)", sw.Elapsed.TotalSeconds, "s",
-                $"model {new FileInfo(path).Length / 1e6:0.0} MB (float {new FileInfo(spec.ModelPath).Length / 1e6:0.0} MB)");
-            specs[format.ToString()] = QuantizedBackbone.Int8Spec(spec, path, format.ToString());
+            var model = optimized.Clone();
+            var plan = QdqPlan.For(model.Graph, spec.BottleneckTensor, recipe.FloatStem);
+            QuantizedBackbone.Quantize(model, plan, plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
+            var variant = Path.Combine(root, "models", $"resnet18-{recipe.Form}{(recipe.FloatStem ? "-float-stem" : "")}.onnx");
+            File.WriteAllBytes(variant, model.ToByteArray());
+            specs[RawLabel(recipe)] = QuantizedBackbone.Int8Spec(spec, variant, recipe.ToString());
         }
-        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 64);
+        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 64, rounds: 5);
         foreach (var (name, rate) in rates)
             ctx.Record(Area, $"raw ORT resnet18 {name}, batch {Batch}", rate, "img/s",
-                name == "float32" ? "2 intra-op threads, pre-decoded tensors" : $"{rate / rates["float32"]:0.00}x float32 (goal 3x)");
+                name == "float32" ? "2 intra-op threads, pre-decoded tensors, best of 5 interleaved rounds" : $"{rate / rates["float32"]:0.00}x float32 (goal 3x)");
     }
 
-    /// <summary>Best of three interleaved rounds of each model on the same tensors.</summary>
-    private static Dictionary<string, double> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count)
+    private static string RawLabel(Int8Recipe recipe) => recipe == QuantizedBackbone.Recipe ? $"int8 ({recipe}: the default)" : $"int8 ({recipe})";
+
+    /// <summary>Best of <c>rounds</c> interleaved rounds of each model on the same tensors.</summary>
+    private static Dictionary<string, double> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count, int rounds = 3)
     {
         var sessions = specs.ToDictionary(kv => kv.Key, kv => BackboneSession.Create(kv.Value, threads: 0, allowSpinning: true));
         try
@@ -92,7 +109,7 @@ public sealed class Int8Bench : IBenchmark
             var best = specs.Keys.ToDictionary(k => k, _ => 0.0);
             var first = specs.Values.First();
             foreach (var s in sessions.Values) Time(s, first, tensors, Batch);
-            for (var round = 0; round < 3; round++)
+            for (var round = 0; round < rounds; round++)
                 foreach (var (name, session) in sessions)
                     best[name] = Math.Max(best[name], Time(session, first, tensors, count));
             return best;
@@ -138,15 +155,18 @@ public sealed class Int8Bench : IBenchmark
         var plan = QdqPlan.For(floatModel.Graph, "y");
         var flops = 2.0 * c * c * 9 * hw * hw * Batch;
         var models = new Dictionary<string, byte[]> { ["float32"] = floatModel.ToByteArray() };
-        foreach (var format in Enum.GetValues<QdqFormat>())
-        {
-            var q = floatModel.Clone();
-            // Ranges as calibration would find them: the input is uniform in [0, 1); the output's from a float run.
-            QdqQuantizer.Apply(q, QdqPlan.For(q.Graph, "y"), plan.Tensors.ToDictionary(t => t, t => t == "x" ? (0f, 1f) : (-6f, 6f)), format);
-            // The graph output must be the dequantized copy: a Conv whose output is also a graph output is not fused.
-            q.Graph.Output[0].Name = "y" + QdqQuantizer.Suffix + "_dq";
-            models[format.ToString()] = q.ToByteArray();
-        }
+        foreach (var form in Enum.GetValues<Int8Form>())
+            foreach (var format in Enum.GetValues<QdqFormat>())
+            {
+                var q = floatModel.Clone();
+                // Ranges as calibration would find them: the input is uniform in [0, 1); the output's from a float run.
+                QdqQuantizer.Apply(q, QdqPlan.For(q.Graph, "y"), plan.Tensors.ToDictionary(t => t, t => t == "x" ? (0f, 1f) : (-6f, 6f)), format);
+                // The graph output must be the dequantized copy: a Conv whose output is also a graph output is not fused.
+                q.Graph.Output[0].Name = "y" + QdqQuantizer.Suffix + "_dq";
+                if (form == Int8Form.Operator) OperatorForm.Apply(q.Graph);
+                // ORT turns an S8 QDQ pair into U8 on x86 before fusing (QDQS8ToU8Transformer): S8S8 QDQ runs the U8S8 kernel.
+                models[$"{format} {(form == Int8Form.Qdq ? "QDQ" : "QLinearConv")}"] = q.ToByteArray();
+            }
         var best = models.Keys.ToDictionary(k => k, _ => 0.0);
         var sessions = models.ToDictionary(kv => kv.Key, kv => new InferenceSession(kv.Value, BackboneSession.Options(0, allowSpinning: true)));
         try
@@ -354,7 +374,7 @@ public sealed class Int8Bench : IBenchmark
         var median = JsonNode.Parse(File.ReadAllText(json))!["speed_b8"]!["median"]!;
         var int8 = median["int8"]!.GetValue<double>();
         var fp32 = median["fp32"]!.GetValue<double>();
-        var ours = ctx.Results[Area]?[$"raw ORT resnet18 {QuantizedBackbone.Format}, batch {Batch}"]?.GetValue<double>() ?? double.NaN;
+        var ours = ctx.Results[Area]?[$"raw ORT resnet18 {RawLabel(QuantizedBackbone.Recipe)}, batch {Batch}"]?.GetValue<double>() ?? double.NaN;
         ctx.Record(Area, "pytorch oneDNN int8 resnet18, batch 8", int8, "img/s",
             $"{int8 / fp32:0.00}x its float32 ({fp32:0.0}); ours raw int8 {ours:0.0} img/s = {ours / int8:0.00}x oneDNN (same run, separate process)");
     }
