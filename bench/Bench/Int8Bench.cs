@@ -34,7 +34,8 @@ public sealed class Int8Bench : IBenchmark
         if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         Directory.CreateDirectory(root);
         ctx.Note(Area, $"2 shared cores, load average {LoadAverage()} at the start: absolute rates are low and noisy, compare the ratios (same run, interleaved)");
-        // INT8_BENCH=conv,raw,pipeline,inception,torch runs only those parts (for working on one).
+        // INT8_BENCH=conv,raw,pipeline,extract,inception,torch runs only those parts (for working on one);
+        // calibration (the validation sweep of calibration choices) runs only when named.
         var parts = Environment.GetEnvironmentVariable("INT8_BENCH")?.Split(',').ToHashSet() ?? [];
         bool Part(string p) => parts.Count == 0 || parts.Contains(p);
         if (Part("conv")) SingleConv(ctx);
@@ -54,6 +55,7 @@ public sealed class Int8Bench : IBenchmark
             }
             Compare(ctx, root, flowers, methods);
         }
+        if (parts.Contains("calibration")) Int8CalibrationSweep.Run(ctx, root, floatConfig);
         if (Part("extract")) EndToEnd(ctx, root, floatConfig);
         if (Part("inception")) Inception(ctx, root);
         if (Part("torch")) Torch(ctx, root, floatConfig);
@@ -92,32 +94,61 @@ public sealed class Int8Bench : IBenchmark
             File.WriteAllBytes(variant, model.ToByteArray());
             specs[RawLabel(recipe)] = QuantizedBackbone.Int8Spec(spec, variant, recipe.ToString());
         }
-        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 64, rounds: 5);
-        foreach (var (name, rate) in rates)
+        var rounds = ctx.Quick ? 2 : 8;
+        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 48, rounds, paired: true);
+        foreach (var (name, (rate, ratio)) in rates)
             ctx.Record(Area, $"raw ORT resnet18 {name}, batch {Batch}", rate, "img/s",
-                name == "float32" ? "2 intra-op threads, pre-decoded tensors, best of 5 interleaved rounds" : $"{rate / rates["float32"]:0.00}x float32 (goal 3x)");
+                name == "float32" ? $"2 intra-op threads, pre-decoded tensors, median of {rounds * (rates.Count - 1)} runs" : $"{ratio:0.00}x float32 (median of {rounds} adjacent pairs; goal 3x)");
     }
 
     private static string RawLabel(Int8Recipe recipe) => recipe == QuantizedBackbone.Recipe ? $"int8 ({recipe}: the default)" : $"int8 ({recipe})";
 
-    /// <summary>Best of <c>rounds</c> interleaved rounds of each model on the same tensors.</summary>
-    private static Dictionary<string, double> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count, int rounds = 3)
+    /// <summary>Raw rates on the same tensors. Without <paramref name="paired"/>: best of <c>rounds</c>
+    /// interleaved rounds. With it: each round times float32 (the first spec) and then each other model
+    /// right after it, both without spinning threads (an idle session's spinning threads would take
+    /// the cores from the next one), and a model's ratio is the median of its adjacent pairs' ratios:
+    /// on shared cores whose load moves by the second, adjacent pairs are what compare.</summary>
+    private static Dictionary<string, (double Rate, double Ratio)> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count,
+                                                                                  int rounds = 3, bool paired = false)
     {
-        var sessions = specs.ToDictionary(kv => kv.Key, kv => BackboneSession.Create(kv.Value, threads: 0, allowSpinning: true));
+        var sessions = specs.ToDictionary(kv => kv.Key, kv => BackboneSession.Create(kv.Value, threads: 0, allowSpinning: !paired));
         try
         {
-            var best = specs.Keys.ToDictionary(k => k, _ => 0.0);
             var first = specs.Values.First();
+            var baseline = specs.Keys.First();
             foreach (var s in sessions.Values) Time(s, first, tensors, Batch);
+            var rates = specs.Keys.ToDictionary(k => k, _ => new List<double>());
+            var ratios = specs.Keys.ToDictionary(k => k, _ => new List<double>());
             for (var round = 0; round < rounds; round++)
-                foreach (var (name, session) in sessions)
-                    best[name] = Math.Max(best[name], Time(session, first, tensors, count));
-            return best;
+            {
+                if (!paired)
+                {
+                    foreach (var (name, session) in sessions) rates[name].Add(Time(session, first, tensors, count));
+                    continue;
+                }
+                foreach (var name in specs.Keys.Skip(1))
+                {
+                    var f = Time(sessions[baseline], first, tensors, count);
+                    var q = Time(sessions[name], first, tensors, count);
+                    rates[baseline].Add(f);
+                    rates[name].Add(q);
+                    ratios[name].Add(q / f);
+                }
+            }
+            return specs.Keys.ToDictionary(k => k, k => paired
+                ? (Median(rates[k]), k == baseline ? 1 : Median(ratios[k]))
+                : (rates[k].Max(), rates[k].Max() / rates[baseline].Max()));
         }
         finally
         {
             foreach (var s in sessions.Values) s.Dispose();
         }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static double Time(BackboneSession session, BackboneSpec spec, float[] tensors, int count)
@@ -344,8 +375,8 @@ public sealed class Int8Bench : IBenchmark
         QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path, CancellationToken.None);
         var rates = TimeInterleaved(new Dictionary<string, BackboneSpec> { ["float32"] = spec, ["int8"] = QuantizedBackbone.Int8Spec(spec, path, "int8") },
             Tensors(spec, sample.Take(8)), ctx.Quick ? 16 : 40);
-        ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"], "img/s",
-            $"{rates["int8"] / rates["float32"]:0.00}x float32 ({rates["float32"]:0.0} img/s); zero weights: speed only");
+        ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"].Rate, "img/s",
+            $"{rates["int8"].Ratio:0.00}x float32 ({rates["float32"].Rate:0.0} img/s); zero weights: speed only");
     }
 
     // ---- PyTorch oneDNN int8 (the peer) --------------------------------------------------------------
