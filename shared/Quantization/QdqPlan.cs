@@ -28,8 +28,8 @@ public sealed class QdqPlan
         _ => false,
     };
 
-    /// <param name="floatStem">Leave float32 each Conv that reads a graph input (the image): its 3 input
-    /// channels make a poor int8 kernel, and quantizing the image itself costs accuracy first.</param>
+    /// <param name="floatStem">Leave float32 each Conv that reads a graph input (the image): quantizing the
+    /// image and the stem's weights is where accuracy goes first, but the float stem costs speed (README).</param>
     public static QdqPlan For(GraphProto graph, string bottleneck, bool floatStem = false)
     {
         var inputs = graph.Input.Select(i => i.Name).Except(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
