@@ -126,7 +126,9 @@ public sealed class Int8Bench : IBenchmark
                     foreach (var (name, session) in sessions) rates[name].Add(Time(session, first, tensors, count));
                     continue;
                 }
-                foreach (var name in specs.Keys.Skip(1))
+                // The order rotates each round, so no model always comes first (identical graphs measured 15% apart with a fixed order).
+                var others = specs.Keys.Skip(1).ToList();
+                foreach (var name in others.Skip(round % others.Count).Concat(others.Take(round % others.Count)))
                 {
                     var f = Time(sessions[baseline], first, tensors, count);
                     var q = Time(sessions[name], first, tensors, count);
