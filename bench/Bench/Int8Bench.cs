@@ -14,7 +14,8 @@ namespace BottleneckPipeline.Bench;
 
 /// <summary>
 /// The int8 backbone (backbone.precision: int8) against float32, every ratio from this same run:
-/// raw ONNX Runtime on the same pre-decoded batch (S8S8 and U8S8 activations), one Conv alone (what
+/// raw ONNX Runtime on the same pre-decoded batch (the default QLinearConv form, the QDQ form, a float32
+/// stem), one Conv alone in both forms and both activation types (what
 /// ORT's int8 kernel gives against its float one), the three calibration methods' validation
 /// accuracy with the pipeline's real stages, Extract end to end, test accuracy, vector cosine,
 /// Inception-v3 (zero weights: speed only) and PyTorch's oneDNN int8 where python3-torch is installed.
@@ -33,7 +34,8 @@ public sealed class Int8Bench : IBenchmark
         if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         Directory.CreateDirectory(root);
         ctx.Note(Area, $"2 shared cores, load average {LoadAverage()} at the start: absolute rates are low and noisy, compare the ratios (same run, interleaved)");
-        // INT8_BENCH=conv,raw,pipeline,inception,torch runs only those parts (for working on one).
+        // INT8_BENCH=conv,raw,pipeline,extract,inception,torch runs only those parts (for working on one);
+        // calibration (the validation sweep of calibration choices) runs only when named.
         var parts = Environment.GetEnvironmentVariable("INT8_BENCH")?.Split(',').ToHashSet() ?? [];
         bool Part(string p) => parts.Count == 0 || parts.Contains(p);
         if (Part("conv")) SingleConv(ctx);
@@ -53,6 +55,7 @@ public sealed class Int8Bench : IBenchmark
             }
             Compare(ctx, root, flowers, methods);
         }
+        if (parts.Contains("calibration")) Int8CalibrationSweep.Run(ctx, root, floatConfig);
         if (Part("extract")) EndToEnd(ctx, root, floatConfig);
         if (Part("inception")) Inception(ctx, root);
         if (Part("torch")) Torch(ctx, root, floatConfig);
@@ -60,6 +63,8 @@ public sealed class Int8Bench : IBenchmark
 
     // ---- raw inference ---------------------------------------------------------------------------
 
+    /// <summary>The default recipe (built as Extract builds it, timed) against float32, the QDQ form and a
+    /// float32 stem (those two quantized with the same calibration statistics), on the same batch.</summary>
     private static void Raw(BenchContext ctx, string root, string config)
     {
         var c = ConfigLoader.Load(config);
@@ -67,40 +72,85 @@ public sealed class Int8Bench : IBenchmark
         List<BottleneckPipeline.Embedding.ImageWork> sample;
         using (var db = IndexDb.Open(c.IndexPath, create: false))
             sample = QuantizedBackbone.CalibrationSample(db, c.Dataset.Root, c.Backbone.CalibrationImages);
+        var calibration = CalibrationChoice.From(c.Backbone);
         var specs = new Dictionary<string, BackboneSpec> { ["float32"] = spec };
-        foreach (var format in Enum.GetValues<QdqFormat>())
+        Directory.CreateDirectory(Path.Combine(root, "models"));
+        var path = Path.Combine(root, "models", "resnet18-default.onnx");
+        var sw = Stopwatch.StartNew();
+        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, calibration, QuantizedBackbone.Recipe, path, CancellationToken.None);
+        ctx.Record(Area, $"quantize resnet18 ({QuantizedBackbone.Recipe}, {calibration}, {sample.Count} calibration images)", sw.Elapsed.TotalSeconds, "s",
+            $"model {new FileInfo(path).Length / 1e6:0.0} MB (float {new FileInfo(spec.ModelPath).Length / 1e6:0.0} MB)");
+        specs[RawLabel(QuantizedBackbone.Recipe)] = QuantizedBackbone.Int8Spec(spec, path, "default");
+
+        var optimized = FloatGraph.Optimized(spec);
+        var statistics = Calibrator.Statistics(spec, optimized, QdqPlan.For(optimized.Graph, spec.BottleneckTensor), sample, c.Dataset.MaxPixels,
+            ActivationStatistics.NeedsHistogram(calibration.Method), CancellationToken.None);
+        foreach (var recipe in new[] { QuantizedBackbone.Recipe with { Form = Int8Form.Qdq }, QuantizedBackbone.Recipe with { FloatStem = true } })
         {
-            var path = Path.Combine(root, "models", $"resnet18-{format}.onnx");
-            var sw = Stopwatch.StartNew();
-            QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, c.Backbone.Calibration, format, path, CancellationToken.None);
-            ctx.Record(Area, $"quantize resnet18 ({format}, {sample.Count} calibration images)", sw.Elapsed.TotalSeconds, "s",
-                $"model {new FileInfo(path).Length / 1e6:0.0} MB (float {new FileInfo(spec.ModelPath).Length / 1e6:0.0} MB)");
-            specs[format.ToString()] = QuantizedBackbone.Int8Spec(spec, path, format.ToString());
+            var model = optimized.Clone();
+            var plan = QdqPlan.For(model.Graph, spec.BottleneckTensor, recipe.FloatStem);
+            QuantizedBackbone.Quantize(model, plan, plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
+            var variant = Path.Combine(root, "models", $"resnet18-{recipe.Form}{(recipe.FloatStem ? "-float-stem" : "")}.onnx");
+            File.WriteAllBytes(variant, model.ToByteArray());
+            specs[RawLabel(recipe)] = QuantizedBackbone.Int8Spec(spec, variant, recipe.ToString());
         }
-        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 64);
-        foreach (var (name, rate) in rates)
+        var rounds = ctx.Quick ? 2 : 8;
+        var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 48, rounds, paired: true);
+        foreach (var (name, (rate, ratio)) in rates)
             ctx.Record(Area, $"raw ORT resnet18 {name}, batch {Batch}", rate, "img/s",
-                name == "float32" ? "2 intra-op threads, pre-decoded tensors" : $"{rate / rates["float32"]:0.00}x float32 (goal 3x)");
+                name == "float32" ? $"2 intra-op threads, pre-decoded tensors, median of {rounds * (rates.Count - 1)} runs" : $"{ratio:0.00}x float32 (median of {rounds} adjacent pairs; goal 3x)");
     }
 
-    /// <summary>Best of three interleaved rounds of each model on the same tensors.</summary>
-    private static Dictionary<string, double> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count)
+    private static string RawLabel(Int8Recipe recipe) => recipe == QuantizedBackbone.Recipe ? $"int8 ({recipe}: the default)" : $"int8 ({recipe})";
+
+    /// <summary>Raw rates on the same tensors. Without <paramref name="paired"/>: best of <c>rounds</c>
+    /// interleaved rounds. With it: each round times float32 (the first spec) and then each other model
+    /// right after it, both without spinning threads (an idle session's spinning threads would take
+    /// the cores from the next one), and a model's ratio is the median of its adjacent pairs' ratios:
+    /// on shared cores whose load moves by the second, adjacent pairs are what compare.</summary>
+    private static Dictionary<string, (double Rate, double Ratio)> TimeInterleaved(IReadOnlyDictionary<string, BackboneSpec> specs, float[] tensors, int count,
+                                                                                  int rounds = 3, bool paired = false)
     {
-        var sessions = specs.ToDictionary(kv => kv.Key, kv => BackboneSession.Create(kv.Value, threads: 0, allowSpinning: true));
+        var sessions = specs.ToDictionary(kv => kv.Key, kv => BackboneSession.Create(kv.Value, threads: 0, allowSpinning: !paired));
         try
         {
-            var best = specs.Keys.ToDictionary(k => k, _ => 0.0);
             var first = specs.Values.First();
+            var baseline = specs.Keys.First();
             foreach (var s in sessions.Values) Time(s, first, tensors, Batch);
-            for (var round = 0; round < 3; round++)
-                foreach (var (name, session) in sessions)
-                    best[name] = Math.Max(best[name], Time(session, first, tensors, count));
-            return best;
+            var rates = specs.Keys.ToDictionary(k => k, _ => new List<double>());
+            var ratios = specs.Keys.ToDictionary(k => k, _ => new List<double>());
+            for (var round = 0; round < rounds; round++)
+            {
+                if (!paired)
+                {
+                    foreach (var (name, session) in sessions) rates[name].Add(Time(session, first, tensors, count));
+                    continue;
+                }
+                // The order rotates each round, so no model always comes first (identical graphs measured 15% apart with a fixed order).
+                var others = specs.Keys.Skip(1).ToList();
+                foreach (var name in others.Skip(round % others.Count).Concat(others.Take(round % others.Count)))
+                {
+                    var f = Time(sessions[baseline], first, tensors, count);
+                    var q = Time(sessions[name], first, tensors, count);
+                    rates[baseline].Add(f);
+                    rates[name].Add(q);
+                    ratios[name].Add(q / f);
+                }
+            }
+            return specs.Keys.ToDictionary(k => k, k => paired
+                ? (Median(rates[k]), k == baseline ? 1 : Median(ratios[k]))
+                : (rates[k].Max(), rates[k].Max() / rates[baseline].Max()));
         }
         finally
         {
             foreach (var s in sessions.Values) s.Dispose();
         }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static double Time(BackboneSession session, BackboneSpec spec, float[] tensors, int count)
@@ -138,15 +188,18 @@ public sealed class Int8Bench : IBenchmark
         var plan = QdqPlan.For(floatModel.Graph, "y");
         var flops = 2.0 * c * c * 9 * hw * hw * Batch;
         var models = new Dictionary<string, byte[]> { ["float32"] = floatModel.ToByteArray() };
-        foreach (var format in Enum.GetValues<QdqFormat>())
-        {
-            var q = floatModel.Clone();
-            // Ranges as calibration would find them: the input is uniform in [0, 1); the output's from a float run.
-            QdqQuantizer.Apply(q, QdqPlan.For(q.Graph, "y"), plan.Tensors.ToDictionary(t => t, t => t == "x" ? (0f, 1f) : (-6f, 6f)), format);
-            // The graph output must be the dequantized copy: a Conv whose output is also a graph output is not fused.
-            q.Graph.Output[0].Name = "y" + QdqQuantizer.Suffix + "_dq";
-            models[format.ToString()] = q.ToByteArray();
-        }
+        foreach (var form in Enum.GetValues<Int8Form>())
+            foreach (var format in Enum.GetValues<QdqFormat>())
+            {
+                var q = floatModel.Clone();
+                // Ranges as calibration would find them: the input is uniform in [0, 1); the output's from a float run.
+                QdqQuantizer.Apply(q, QdqPlan.For(q.Graph, "y"), plan.Tensors.ToDictionary(t => t, t => t == "x" ? (0f, 1f) : (-6f, 6f)), format);
+                // The graph output must be the dequantized copy: a Conv whose output is also a graph output is not fused.
+                q.Graph.Output[0].Name = "y" + QdqQuantizer.Suffix + "_dq";
+                if (form == Int8Form.Operator) OperatorForm.Apply(q.Graph);
+                // ORT turns an S8 QDQ pair into U8 on x86 before fusing (QDQS8ToU8Transformer): S8S8 QDQ runs the U8S8 kernel.
+                models[$"{format} {(form == Int8Form.Qdq ? "QDQ" : "QLinearConv")}"] = q.ToByteArray();
+            }
         var best = models.Keys.ToDictionary(k => k, _ => 0.0);
         var sessions = models.ToDictionary(kv => kv.Key, kv => new InferenceSession(kv.Value, BackboneSession.Options(0, allowSpinning: true)));
         try
@@ -321,11 +374,11 @@ public sealed class Int8Bench : IBenchmark
         using (var db = IndexDb.Open(c.IndexPath, create: false))
             sample = QuantizedBackbone.CalibrationSample(db, c.Dataset.Root, 16);
         var path = Path.Combine(root, "models", "inception-v3.onnx");
-        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, new BackboneConfig().Calibration, QuantizedBackbone.Format, path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path, CancellationToken.None);
         var rates = TimeInterleaved(new Dictionary<string, BackboneSpec> { ["float32"] = spec, ["int8"] = QuantizedBackbone.Int8Spec(spec, path, "int8") },
             Tensors(spec, sample.Take(8)), ctx.Quick ? 16 : 40);
-        ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"], "img/s",
-            $"{rates["int8"] / rates["float32"]:0.00}x float32 ({rates["float32"]:0.0} img/s); zero weights: speed only");
+        ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"].Rate, "img/s",
+            $"{rates["int8"].Ratio:0.00}x float32 ({rates["float32"].Rate:0.0} img/s); zero weights: speed only");
     }
 
     // ---- PyTorch oneDNN int8 (the peer) --------------------------------------------------------------
@@ -354,7 +407,7 @@ public sealed class Int8Bench : IBenchmark
         var median = JsonNode.Parse(File.ReadAllText(json))!["speed_b8"]!["median"]!;
         var int8 = median["int8"]!.GetValue<double>();
         var fp32 = median["fp32"]!.GetValue<double>();
-        var ours = ctx.Results[Area]?[$"raw ORT resnet18 {QuantizedBackbone.Format}, batch {Batch}"]?.GetValue<double>() ?? double.NaN;
+        var ours = ctx.Results[Area]?[$"raw ORT resnet18 {RawLabel(QuantizedBackbone.Recipe)}, batch {Batch}"]?.GetValue<double>() ?? double.NaN;
         ctx.Record(Area, "pytorch oneDNN int8 resnet18, batch 8", int8, "img/s",
             $"{int8 / fp32:0.00}x its float32 ({fp32:0.0}); ours raw int8 {ours:0.0} img/s = {ours / int8:0.00}x oneDNN (same run, separate process)");
     }

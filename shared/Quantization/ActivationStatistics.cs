@@ -12,8 +12,8 @@ public sealed class ActivationStatistics
     /// <summary>Bins on each side of zero; 2048 is the usual resolution for entropy calibration.</summary>
     public const int HalfBins = 2048;
 
-    /// <summary>Share of values percentile calibration may clip, on each side.</summary>
-    public const double PercentileTail = 1e-4;
+    /// <summary>Share of values percentile calibration clips on each side by default (backbone.calibration_percentile 99.999).</summary>
+    public const double PercentileTail = 1e-5;
 
     public float Min { get; private set; } = float.PositiveInfinity;
     public float Max { get; private set; } = float.NegativeInfinity;
@@ -48,13 +48,14 @@ public sealed class ActivationStatistics
     /// <summary>The range to quantize, always holding 0 (so zero padding is exact).</summary>
     /// <param name="levels">Quantization steps across a range that holds only values &gt;= 0 (255 for 8 bits);
     /// a signed range is treated as symmetric and gets half of them on each side.</param>
-    public (float Low, float High) Range(CalibrationMethod method, int levels = 255)
+    /// <param name="percentileTail">Share of values percentile calibration clips on each side.</param>
+    public (float Low, float High) Range(CalibrationMethod method, int levels = 255, double percentileTail = PercentileTail)
     {
         if (float.IsInfinity(Min)) return (0, 0);
         var (low, high) = method switch
         {
             CalibrationMethod.MinMax => (Min, Max),
-            CalibrationMethod.Percentile => Percentile(),
+            CalibrationMethod.Percentile => Percentile(percentileTail),
             CalibrationMethod.Entropy => Entropy(levels),
             _ => throw new ArgumentOutOfRangeException(nameof(method)),
         };
@@ -65,12 +66,12 @@ public sealed class ActivationStatistics
 
     private float BinWidth => Extent / HalfBins;
 
-    private (float, float) Percentile()
+    private (float, float) Percentile(double tail)
     {
         var h = Histogram;
         var total = h.Sum();
         if (total == 0 || Extent <= 0) return (Min, Max);
-        var cut = (long)Math.Floor(total * PercentileTail);
+        var cut = (long)Math.Floor(total * tail);
         int lowBin = 0, highBin = h.Length - 1;
         for (long seen = 0; lowBin < h.Length - 1 && seen + h[lowBin] <= cut; lowBin++) seen += h[lowBin];
         for (long seen = 0; highBin > 0 && seen + h[highBin] <= cut; highBin--) seen += h[highBin];

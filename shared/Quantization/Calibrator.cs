@@ -20,7 +20,14 @@ public static class Calibrator
 
     public static IReadOnlyDictionary<string, (float Low, float High)> Ranges(
         BackboneSpec spec, ModelProto optimized, QdqPlan plan, IReadOnlyList<ImageWork> images, long maxPixels,
-        CalibrationMethod method, CancellationToken ct)
+        CalibrationMethod method, double percentileTail, CancellationToken ct) =>
+        Statistics(spec, optimized, plan, images, maxPixels, ActivationStatistics.NeedsHistogram(method), ct)
+            .ToDictionary(kv => kv.Key, kv => kv.Value.Range(method, percentileTail: percentileTail), StringComparer.Ordinal);
+
+    /// <summary>Each planned tensor's statistics over the images (with <paramref name="histograms"/>, the second pass too).</summary>
+    public static IReadOnlyDictionary<string, ActivationStatistics> Statistics(
+        BackboneSpec spec, ModelProto optimized, QdqPlan plan, IReadOnlyList<ImageWork> images, long maxPixels,
+        bool histograms, CancellationToken ct)
     {
         var model = optimized.Clone();
         var existing = model.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
@@ -34,9 +41,9 @@ public static class Calibrator
         var used = Pass(spec, session, plan, images, preparer, (s, v) => s.AddToRange(v), statistics, ct);
         if (used == 0)
             throw new InputException($"none of the {images.Count} calibration images could be decoded (first: {images.FirstOrDefault()?.Path}). Run Ingest again, or set 'backbone.precision: float32'.");
-        if (ActivationStatistics.NeedsHistogram(method))
+        if (histograms)
             Pass(spec, session, plan, images, preparer, (s, v) => s.AddToHistogram(v), statistics, ct);
-        return statistics.ToDictionary(kv => kv.Key, kv => kv.Value.Range(method), StringComparer.Ordinal);
+        return statistics;
     }
 
     /// <summary>One pass over the images; returns how many could be prepared (a failed one is skipped).</summary>

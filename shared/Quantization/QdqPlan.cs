@@ -28,7 +28,16 @@ public sealed class QdqPlan
         _ => false,
     };
 
-    public static QdqPlan For(GraphProto graph, string bottleneck)
+    /// <param name="floatStem">Leave float32 each Conv that reads a graph input (the image): quantizing the
+    /// image and the stem's weights is where accuracy goes first, but the float stem costs speed (README).</param>
+    public static QdqPlan For(GraphProto graph, string bottleneck, bool floatStem = false)
+    {
+        var inputs = graph.Input.Select(i => i.Name).Except(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
+        return For(graph, bottleneck, n => floatStem && n.OpType == "Conv" && inputs.Contains(n.Input[0]));
+    }
+
+    /// <param name="keepFloat">Nodes to leave float32 although they could be quantized.</param>
+    public static QdqPlan For(GraphProto graph, string bottleneck, Func<NodeProto, bool> keepFloat)
     {
         var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
@@ -43,7 +52,7 @@ public sealed class QdqPlan
             }
         }
         var needed = Ancestors(bottleneck, producer);
-        var nodes = graph.Node.Where(n => needed.Contains(n) && IsQuantizable(n, initializers)).ToList();
+        var nodes = graph.Node.Where(n => needed.Contains(n) && IsQuantizable(n, initializers) && !keepFloat(n)).ToList();
         var tensors = new List<string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         void Add(string t)

@@ -202,7 +202,7 @@ public static class QdqQuantizer
     }
 
     /// <summary>Drops the float weights the int8 copies replaced (and any other initializer no node reads).</summary>
-    private static void RemoveUnused(GraphProto graph)
+    internal static void RemoveUnused(GraphProto graph)
     {
         var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
         var unused = graph.Initializer.Where(i => !used.Contains(i.Name)).ToList();

@@ -19,13 +19,15 @@ public class QuantizerTests
 {
     private const int Size = 16;
 
+    private static readonly Int8Recipe U8S8Qdq = new(QdqFormat.U8S8, Int8Form.Qdq, FloatStem: false);
+
     [Fact]
     public void Every_conv_and_gemm_reads_quantized_inputs_and_per_channel_symmetric_int8_weights()
     {
         using var t = new TempDir();
         var (spec, sample, config) = Setup(t);
         var path = t["int8.onnx"];
-        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, CalibrationMethod.MinMax, QdqFormat.U8S8, path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, new CalibrationChoice(CalibrationMethod.MinMax), new Int8Recipe(QdqFormat.U8S8, Int8Form.Qdq, FloatStem: false), path, CancellationToken.None);
 
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
         var g = model.Graph;
@@ -114,7 +116,7 @@ public class QuantizerTests
         using var t = new TempDir();
         var (spec, sample, config) = Setup(t);
         var path = t["int8.onnx"];
-        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, method, QuantizedBackbone.Format, path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, new CalibrationChoice(method), QuantizedBackbone.Recipe, path, CancellationToken.None);
         var int8 = QuantizedBackbone.Int8Spec(spec, path, "test");
         return (Embed(spec, sample), Embed(int8, sample), sample.Count);
     }
@@ -125,12 +127,12 @@ public class QuantizerTests
         using var t = new TempDir();
         var (spec, sample, _) = Setup(t);
         var ids = sample.Select(w => w.ContentId).ToList();
-        var fp = QuantizedBackbone.Fingerprint(spec, ids, CalibrationMethod.Percentile, QdqFormat.U8S8);
-        Assert.Equal(fp, QuantizedBackbone.Fingerprint(spec, Enumerable.Reverse(ids), CalibrationMethod.Percentile, QdqFormat.U8S8)); // a set: order does not matter
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids.Skip(1), CalibrationMethod.Percentile, QdqFormat.U8S8));
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, CalibrationMethod.Entropy, QdqFormat.U8S8));
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, CalibrationMethod.Percentile, QdqFormat.S8S8));
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec with { Fingerprint = "another-float-model" }, ids, CalibrationMethod.Percentile, QdqFormat.U8S8));
+        var fp = QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq);
+        Assert.Equal(fp, QuantizedBackbone.Fingerprint(spec, Enumerable.Reverse(ids), new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq)); // a set: order does not matter
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids.Skip(1), new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Entropy), U8S8Qdq));
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq with { Format = QdqFormat.S8S8 }));
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec with { Fingerprint = "another-float-model" }, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
         Assert.NotEqual(spec.Fingerprint, fp);
     }
 
@@ -153,7 +155,7 @@ public class QuantizerTests
         Assert.Empty(QuantizedBackbone.CalibrationSample(db, data, 5));
     }
 
-    private static float[] Embed(BackboneSpec spec, IReadOnlyList<ImageWork> images)
+    internal static float[] Embed(BackboneSpec spec, IReadOnlyList<ImageWork> images)
     {
         using var session = BackboneSession.Create(spec, threads: 1);
         var preparer = new ImagePreparer(spec, long.MaxValue);
@@ -164,7 +166,7 @@ public class QuantizerTests
         return output[..(images.Count * session.Dimension)];
     }
 
-    private static (BackboneSpec Spec, List<ImageWork> Sample, PipelineConfig Config) Setup(TempDir t)
+    internal static (BackboneSpec Spec, List<ImageWork> Sample, PipelineConfig Config) Setup(TempDir t)
     {
         var data = TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4);
         File.WriteAllBytes(t["tiny.onnx"], TinyConvNet());
