@@ -18,17 +18,8 @@ public static class OperatorForm
     {
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
-        foreach (var n in graph.Node)
-        {
-            foreach (var o in n.Output) producer[o] = n;
-            foreach (var i in n.Input)
-            {
-                if (!consumers.TryGetValue(i, out var list)) consumers[i] = list = [];
-                list.Add(n);
-            }
-        }
+        var links = GraphLinks.Of(graph);
+        var (producer, consumers) = (links.Producer, links.Consumers);
         List<NodeProto> Readers(string tensor) => graphOutputs.Contains(tensor) ? [] : consumers.GetValueOrDefault(tensor) ?? [];
         NodeProto? Dequantize(string tensor) => producer.GetValueOrDefault(tensor) is { OpType: "DequantizeLinear" } dq ? dq : null;
 

@@ -40,17 +40,8 @@ public sealed class QdqPlan
     public static QdqPlan For(GraphProto graph, string bottleneck, Func<NodeProto, bool> keepFloat)
     {
         var initializers = graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
-        foreach (var n in graph.Node)
-        {
-            foreach (var o in n.Output) producer[o] = n;
-            foreach (var i in n.Input)
-            {
-                if (!consumers.TryGetValue(i, out var list)) consumers[i] = list = [];
-                list.Add(n);
-            }
-        }
+        var links = GraphLinks.Of(graph);
+        var (producer, consumers) = (links.Producer, links.Consumers);
         var needed = Ancestors(bottleneck, producer);
         var nodes = graph.Node.Where(n => needed.Contains(n) && IsQuantizable(n, initializers) && !keepFloat(n)).ToList();
         var tensors = new List<string>();
