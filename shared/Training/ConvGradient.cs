@@ -110,9 +110,9 @@ internal sealed class ConvGradient : GradientRule
         if (node.Input.Count > 2 && ctx.NeedsGradient(node.Input[2]))
             ctx.AddGradient(node.Input[2], e.ReduceSum(dyRows, "conv_db", [1], keepDims: false));
         if (ctx.NeedsGradient(node.Input[1]))
-            ctx.AddGradient(node.Input[1], e.Reshape(e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1)), "conv_dw", wShape));
+            ctx.AddGradient(node.Input[1], WeightGradient(e, dyRows, cols, wShape));
         if (!ctx.NeedsGradient(node.Input[0])) return;
-        long[] flippedPads = [geo.KernelH - 1 - geo.PadTop, geo.KernelW - 1 - geo.PadLeft, geo.KernelH - 1 - geo.PadBottom, geo.KernelW - 1 - geo.PadRight];
+        var flippedPads = geo.FlippedPads;
         if (geo.StrideH != 1 || geo.StrideW != 1 || flippedPads.Any(p => p < 0))
         {
             ctx.AddGradient(node.Input[0], InputGradient(e, dy, node.Input[1], wShape, xShape, geo, ConvInputGradientForm.ConvTranspose));
@@ -154,7 +154,7 @@ internal sealed class ConvGradient : GradientRule
     /// </summary>
     private static string InputGradient(GraphEmitter e, string dy, string w, long[] wShape, long[] xShape, WindowGeometry geo, ConvInputGradientForm form)
     {
-        long[] flippedPads = [geo.KernelH - 1 - geo.PadTop, geo.KernelW - 1 - geo.PadLeft, geo.KernelH - 1 - geo.PadBottom, geo.KernelW - 1 - geo.PadRight];
+        var flippedPads = geo.FlippedPads;
         if (form == ConvInputGradientForm.Auto && geo.StrideH == 1 && geo.StrideW == 1 && flippedPads.All(p => p >= 0))
         {
             // The spatial flip as a MatMul by the k*k reversal permutation (exact: products with 1 and 0); ORT's Slice with
@@ -176,27 +176,18 @@ internal sealed class ConvGradient : GradientRule
 
     /// <summary>dW[o, c, i, j] = sum over n, p of dY[n, o, p] * window_ij(X)[n, c, p]: the windows of the
     /// padded input at each kernel offset, taken with the stride (so a strided conv wastes nothing),
-    /// stacked into one [k*k*C, N*P] matrix and multiplied by dY as [O, N*P] in a single Gemm.</summary>
+    /// stacked into one [C*k*k, N*P] matrix (<see cref="WindowMatrix"/>) and multiplied by dY as [O, N*P] in a single Gemm.</summary>
     private static string GemmOverWindows(GraphEmitter e, string x, string dy, long[] wShape, WindowGeometry geo)
     {
-        var (cout, cin, kh, kw) = (wShape[0], wShape[1], wShape[2], wShape[3]);
         // Channels first, batch second: every window then reshapes to rows of the matrix without a copy per image.
-        var xt = e.Transpose(x, "conv_dw_xt", 1, 0, 2, 3);
-        if (geo.HasPadding)
-            xt = e.Op("Pad", "conv_dw_pad", [xt, e.Int64s(0, 0, geo.PadTop, geo.PadLeft, 0, 0, geo.PadBottom, geo.PadRight)]);
-        var windows = new List<string>();
-        var whole = kh == 1 && kw == 1 && geo.StrideH == 1 && geo.StrideW == 1;
-        for (var i = 0; i < kh; i++)
-            for (var j = 0; j < kw; j++)
-                windows.Add(whole ? xt : e.Slice(xt, "conv_dw_window",
-                    [i, j], [i + geo.StrideH * (geo.OutH - 1) + 1, j + geo.StrideW * (geo.OutW - 1) + 1], [2, 3], [geo.StrideH, geo.StrideW]));
-        var stacked = windows.Count == 1 ? windows[0] : e.Op("Concat", "conv_dw_cols", windows, OnnxAttributes.MakeInt("axis", 0));
-        var cols = e.Reshape(stacked, "conv_dw_cols", kh * kw * cin, -1);
-        var dyRows = e.Reshape(e.Transpose(dy, "conv_dw_dyt", 1, 0, 2, 3), "conv_dw_dy", cout, -1);
-        var product = e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1));
-        // [O, (i, j, c)] -> [O, c, i, j]
-        return e.Transpose(e.Reshape(product, "conv_dw", cout, kh, kw, cin), "conv_dw", 0, 3, 1, 2);
+        var cols = WindowMatrix(e, e.Transpose(x, "conv_dw_xt", 1, 0, 2, 3), wShape[1], geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
+        var dyRows = e.Reshape(e.Transpose(dy, "conv_dw_dyt", 1, 0, 2, 3), "conv_dw_dy", wShape[0], -1);
+        return WeightGradient(e, dyRows, cols, wShape);
     }
+
+    /// <summary>dY as [O, N*P] times the window matrix [C*k*k, N*P] transposed: [O, (c, i, j)], which is W's own layout.</summary>
+    private static string WeightGradient(GraphEmitter e, string dyRows, string cols, long[] wShape) =>
+        e.Reshape(e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1)), "conv_dw", wShape);
 
     /// <summary>The reference note's form: Conv(X^T, dY^T) with the forward stride as dilation, cropped to the kernel.</summary>
     private static string TransposedConv(GraphEmitter e, string x, string dy, WindowGeometry geo)

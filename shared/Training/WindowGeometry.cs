@@ -13,6 +13,9 @@ internal sealed record WindowGeometry(long KernelH, long KernelW, long StrideH, 
     public long[] Pads => [PadTop, PadLeft, PadBottom, PadRight];
     public long[] Kernel => [KernelH, KernelW];
     public long[] Strides => [StrideH, StrideW];
+    /// <summary>The padding that turns a stride-1 window's input gradient into a full correlation of dY: k - 1 - pad on each side
+    /// (a negative entry means no such correlation exists).</summary>
+    public long[] FlippedPads => [KernelH - 1 - PadTop, KernelW - 1 - PadLeft, KernelH - 1 - PadBottom, KernelW - 1 - PadRight];
 
     /// <summary>The window of a node over an input of spatial size inH x inW; kernel from the weight (Conv) or the attribute.</summary>
     public static WindowGeometry Of(NodeProto node, long inH, long inW, long[]? weightShape = null)
