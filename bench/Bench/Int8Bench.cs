@@ -24,7 +24,10 @@ public sealed class Int8Bench : IBenchmark
 {
     public string Name => Area;
 
+    // Each part of the run is an area of its own in results.md, so INT8_BENCH=part replaces only that part's rows.
     private const string Area = "int8";
+    private const string ConvArea = "int8 conv", PipelineArea = "int8 pipeline", ExtractArea = "int8 extract",
+        InceptionArea = "int8 inception", TorchArea = "int8 pytorch";
 
     private const int Batch = 8;
 
@@ -33,7 +36,6 @@ public sealed class Int8Bench : IBenchmark
         var root = Path.Combine(ctx.WorkDir, "int8");
         if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         Directory.CreateDirectory(root);
-        ctx.Note(Area, $"2 shared cores, load average {LoadAverage()} at the start: absolute rates are low and noisy, compare the ratios (same run, interleaved)");
         // INT8_BENCH=conv,raw,pipeline,extract,inception,torch runs only those parts (for working on one);
         // calibration (the validation sweep of calibration choices) runs only when named.
         var parts = Environment.GetEnvironmentVariable("INT8_BENCH")?.Split(',').ToHashSet() ?? [];
@@ -221,7 +223,7 @@ public sealed class Int8Bench : IBenchmark
             foreach (var s in sessions.Values) s.Dispose();
         }
         foreach (var (name, gops) in best)
-            ctx.Record(Area, $"one Conv 3x3 128->128 28x28 batch {Batch}, {name}", gops, "G op/s",
+            ctx.Record(ConvArea, $"one Conv 3x3 128->128 28x28 batch {Batch}, {name}", gops, "G op/s",
                 name == "float32" ? "2 threads" : $"{gops / best["float32"]:0.00}x float32");
     }
 
@@ -280,7 +282,7 @@ public sealed class Int8Bench : IBenchmark
         var run = new PipelineRun(label, config, ws, e["images_per_second"]!.GetValue<double>(), extract.Seconds, extract.PeakRssMb,
             ev["head"]?["validation_accuracy"]?.GetValue<double>() ?? double.NaN, ev["test_accuracy"]!.GetValue<double>(),
             e["fingerprint"]!.GetValue<string>(), ev["export"]?.ToJsonString() ?? "");
-        ctx.Record(Area, $"{label}: Extract, {e["extracted"]} images (pipeline rate)", run.ExtractRate, "img/s",
+        ctx.Record(PipelineArea, $"{label}: Extract, {e["extracted"]} images (pipeline rate)", run.ExtractRate, "img/s",
             $"process {extract.Seconds:0.0} s (int8: including building the model), peak RSS {extract.PeakRssMb:0} MB");
         return run;
     }
@@ -295,19 +297,19 @@ public sealed class Int8Bench : IBenchmark
     private void Compare(BenchContext ctx, string root, PipelineRun f32, IReadOnlyDictionary<CalibrationMethod, PipelineRun> methods)
     {
         var floatCache = BottleneckCache.Open(Path.Combine(root, "cache"), f32.Fingerprint);
-        ctx.Record(Area, "float32: head validation accuracy", 100 * f32.ValidationAccuracy, "%", $"test {100 * f32.TestAccuracy:0.0}%");
+        ctx.Record(PipelineArea, "float32: head validation accuracy", 100 * f32.ValidationAccuracy, "%", $"test {100 * f32.TestAccuracy:0.0}%");
         foreach (var (method, run) in methods)
         {
             var (mean, min) = Cosine(floatCache, BottleneckCache.Open(Path.Combine(root, "cache"), run.Fingerprint));
-            ctx.Record(Area, $"{run.Label}: head validation accuracy", 100 * run.ValidationAccuracy, "%",
+            ctx.Record(PipelineArea, $"{run.Label}: head validation accuracy", 100 * run.ValidationAccuracy, "%",
                 $"{100 * (run.ValidationAccuracy - f32.ValidationAccuracy):+0.0;-0.0;0.0} points vs float32 (test {100 * run.TestAccuracy:0.0}%); vector cosine with float32 mean {mean:0.0000}, min {min:0.0000}");
         }
         var chosen = methods[new BackboneConfig().Calibration];
-        ctx.Record(Area, $"int8 ({chosen.Label}, the default): test accuracy", 100 * chosen.TestAccuracy, "%",
+        ctx.Record(PipelineArea, $"int8 ({chosen.Label}, the default): test accuracy", 100 * chosen.TestAccuracy, "%",
             $"float32 {100 * f32.TestAccuracy:0.0}%: {100 * (chosen.TestAccuracy - f32.TestAccuracy):+0.0;-0.0;0.0} points (goal within 0.5)");
-        ctx.Record(Area, $"int8 ({chosen.Label}): Extract end to end", chosen.ExtractRate, "img/s",
+        ctx.Record(PipelineArea, $"int8 ({chosen.Label}): Extract end to end", chosen.ExtractRate, "img/s",
             $"{chosen.ExtractRate / f32.ExtractRate:0.00}x float32 Extract ({f32.ExtractRate:0.0} img/s; goal 1.6x)");
-        ctx.Note(Area + " export", $"int8 export check: {chosen.ExportCheck}");
+        ctx.Note(PipelineArea, $"int8 export check: {chosen.ExportCheck}");
     }
 
     private static (double Mean, double Min) Cosine(BottleneckCache a, BottleneckCache b)
@@ -355,8 +357,8 @@ public sealed class Int8Bench : IBenchmark
                 best[precision] = Math.Max(best[precision], rate);
                 rss[precision] = Math.Max(rss[precision], r.PeakRssMb);
             }
-        ctx.Record(Area, "Extract end to end, 300 flowers, float32", best["float32"], "img/s", $"best of 2, alternated with int8; peak RSS {rss["float32"]:0} MB");
-        ctx.Record(Area, "Extract end to end, 300 flowers, int8", best["int8"], "img/s", $"{best["int8"] / best["float32"]:0.00}x float32 (goal 1.6x); peak RSS {rss["int8"]:0} MB");
+        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, float32", best["float32"], "img/s", $"best of 2, alternated with int8; peak RSS {rss["float32"]:0} MB");
+        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, int8", best["int8"], "img/s", $"{best["int8"] / best["float32"]:0.00}x float32 (goal 1.6x); peak RSS {rss["int8"]:0} MB");
     }
 
     // ---- Inception-v3 (zero weights: speed only) ------------------------------------------------------
@@ -365,7 +367,7 @@ public sealed class Int8Bench : IBenchmark
     {
         if (!File.Exists(ctx.InceptionZeroWeights))
         {
-            ctx.Note(Area + " inception", "inception zero-weights model not found; skipped");
+            ctx.Note(InceptionArea, "inception zero-weights model not found; skipped");
             return;
         }
         var c = ConfigLoader.Load(Path.Combine(root, "float32", "pipeline.yaml"));
@@ -377,7 +379,7 @@ public sealed class Int8Bench : IBenchmark
         QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path, CancellationToken.None);
         var rates = TimeInterleaved(new Dictionary<string, BackboneSpec> { ["float32"] = spec, ["int8"] = QuantizedBackbone.Int8Spec(spec, path, "int8") },
             Tensors(spec, sample.Take(8)), ctx.Quick ? 16 : 40);
-        ctx.Record(Area, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"].Rate, "img/s",
+        ctx.Record(InceptionArea, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"].Rate, "img/s",
             $"{rates["int8"].Ratio:0.00}x float32 ({rates["float32"].Rate:0.0} img/s); zero weights: speed only");
     }
 
@@ -389,7 +391,7 @@ public sealed class Int8Bench : IBenchmark
         var probe = File.Exists(python) ? BenchContext.RunProcess(python, "-c \"import torch, torchvision, onnx\"") : default;
         if (!File.Exists(python) || probe.ExitCode != 0)
         {
-            ctx.Note(Area + " pytorch", "skipped: Debian's python3-torch, python3-torchvision and python3-onnx are not installed");
+            ctx.Note(TorchArea, "skipped: Debian's python3-torch, python3-torchvision and python3-onnx are not installed");
             return;
         }
         var c = ConfigLoader.Load(config);
@@ -401,15 +403,17 @@ public sealed class Int8Bench : IBenchmark
         var json = Path.Combine(work, "results", "quantize_onednn.json");
         if (r.ExitCode != 0 || !File.Exists(json))
         {
-            ctx.Note(Area + " pytorch", $"the PyTorch peer failed (exit {r.ExitCode}): {r.Output[^Math.Min(400, r.Output.Length)..]}");
+            ctx.Note(TorchArea, $"the PyTorch peer failed (exit {r.ExitCode}): {r.Output[^Math.Min(400, r.Output.Length)..]}");
             return;
         }
         var median = JsonNode.Parse(File.ReadAllText(json))!["speed_b8"]!["median"]!;
         var int8 = median["int8"]!.GetValue<double>();
         var fp32 = median["fp32"]!.GetValue<double>();
         var ours = ctx.Results[Area]?[$"raw ORT resnet18 {RawLabel(QuantizedBackbone.Recipe)}, batch {Batch}"]?.GetValue<double>() ?? double.NaN;
-        ctx.Record(Area, "pytorch oneDNN int8 resnet18, batch 8", int8, "img/s",
-            $"{int8 / fp32:0.00}x its float32 ({fp32:0.0}); ours raw int8 {ours:0.0} img/s = {ours / int8:0.00}x oneDNN (same run, separate process)");
+        ctx.Record(TorchArea, "pytorch oneDNN int8 resnet18, batch 8", int8, "img/s",
+            $"{int8 / fp32:0.00}x its float32 ({fp32:0.0}); " + (double.IsNaN(ours)
+                ? "ours: not compared (INT8_BENCH without raw)"
+                : $"ours raw int8 {ours:0.0} img/s = {ours / int8:0.00}x oneDNN (same run, separate process)"));
     }
 
     /// <summary>The ResNet-18 package's DnnImageModels folder in the NuGet cache, which the peer reads.</summary>
@@ -432,7 +436,4 @@ public sealed class Int8Bench : IBenchmark
         }
         return dir;
     }
-
-    private static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
 }

@@ -20,7 +20,7 @@ namespace BottleneckPipeline.Bench;
 /// </summary>
 internal static class Int8CalibrationSweep
 {
-    private const string Area = "int8";
+    private const string Area = "int8 calibration";
 
     private static readonly (string Label, int Images, CalibrationChoice Calibration, bool FloatStem)[] Variants =
     [
