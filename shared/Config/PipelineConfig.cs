@@ -254,6 +254,14 @@ public sealed class FineTuneConfig
     [Range(0, 0.999)]
     public double LabelSmoothing { get; set; } = 0.1;
 
+    /// <summary>Mixup on the trainable part's input: rows and targets blended in pairs with lambda ~ Beta(alpha, alpha); 0 = off.</summary>
+    [Range(0, 10)]
+    public double Mixup { get; set; } = 0.0;
+
+    /// <summary>Exponential moving average of the weights, this decay per step; validation and the result use the average. 0 = off.</summary>
+    [Range(0, 0.999999)]
+    public double Ema { get; set; } = 0.0;
+
     /// <summary>Seed for the augmented views and the batch order.</summary>
     public int Seed { get; set; } = 42;
 

@@ -95,7 +95,7 @@ public static class FineTuneStage
             var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
-            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash);
+            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft);
             var trainingClock = Stopwatch.StartNew();
             FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
                 {
@@ -146,6 +146,7 @@ public static class FineTuneStage
         head.Save(Path.Combine(directory, HeadFileName));
 
         summary.Seconds = clock.Elapsed.TotalSeconds;
+        summary.PeakMemoryMb = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1e6; // VmHWM on Linux
         summary.Log = final.Log;
         summary.BestEpoch = final.BestEpoch;
         summary.StoppedEarly = final.StoppedEarly;

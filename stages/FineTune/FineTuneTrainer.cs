@@ -12,7 +12,7 @@ public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone
 /// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
 /// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine
 /// or constant) and weight decay; then the validation split's plain views. The best epoch by
-/// validation accuracy (then loss) is kept, and training stops after `patience` epochs without a
+/// validation accuracy (then loss) is kept (with fine_tune.ema, the weights' moving average is what is scored and kept), and training stops after `patience` epochs without a
 /// better one. A checkpoint after every epoch lets a killed run resume bitwise.
 /// </summary>
 public static class FineTuneTrainer
@@ -29,6 +29,9 @@ public static class FineTuneTrainer
         var targets = new float[batch * classes];
         var order = new int[train.Count];
         var views = new int[train.Count];
+        var mixup = new Mixup(config.Mixup);
+        var scoring = new ScoringBuffers(activations, targets); // free once the epoch's steps are done
+        var trainedWeights = state.AverageWeights.Length > 0 ? new float[session.Weights.Length] : [];
 
         for (var epoch = state.EpochsDone; epoch < config.Epochs && !state.StoppedEarly; epoch++)
         {
@@ -48,24 +51,26 @@ public static class FineTuneTrainer
                 var rows = order.AsSpan(start, n);
                 train.WriteBatch(rows, views.AsSpan(start, n), activations, ct);
                 Targets(train, rows, targets, (int)classes, (float)config.LabelSmoothing);
+                mixup.Apply(activations, targets, n, train.ValuesPerExample, (int)classes, random);
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay);
+                WeightAverage.Update(state.AverageWeights, session.Weights, config.Ema);
                 if (!float.IsFinite(result.Loss))
                     throw new Runtime.ConfigException(FormattableString.Invariant(
                         $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.LearningRate}) in the config file."));
                 lossSum += result.Loss * n;
-                correct += Correct(result.Probabilities, train, rows, (int)classes);
+                correct += Correct(result.Probabilities, targets, n, (int)classes);
                 progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));
             }
             var seconds = clock.Elapsed.TotalSeconds;
-            var (validationLoss, validationAccuracy) = Score(session, validation, batch, (int)classes, ct);
+            var (validationLoss, validationAccuracy) = WeightAverage.With(session, state.AverageWeights, trainedWeights, () => Score(session, validation, batch, (int)classes, ct, scoring));
             state.Log.Add(new EpochRow(epoch + 1, (epoch + 1) * stepsPerEpoch, lossSum / train.Count, (double)correct / train.Count,
                 validationLoss, validationAccuracy, seconds, train.Count / seconds));
 
             if (validation.Count == 0 || validationAccuracy > state.BestAccuracy || (validationAccuracy == state.BestAccuracy && validationLoss < state.BestLoss))
             {
                 (state.BestAccuracy, state.BestLoss, state.BestEpoch, state.EpochsWithoutImprovement) = (validationAccuracy, validationLoss, epoch + 1, 0);
-                session.Weights.CopyTo(state.BestWeights, 0);
+                (state.AverageWeights.Length > 0 ? state.AverageWeights : session.Weights).CopyTo(state.BestWeights, 0);
             }
             else if (config.Patience > 0 && ++state.EpochsWithoutImprovement >= config.Patience && epoch + 1 < config.Epochs)
                 state.StoppedEarly = true;
@@ -92,12 +97,16 @@ public static class FineTuneTrainer
         };
     }
 
+    /// <summary>A batch's inputs and targets for scoring, reused across epochs (a batch of cut activations is megabytes).</summary>
+    public sealed record ScoringBuffers(float[] Activations, float[] Targets);
+
     /// <summary>Mean loss and accuracy over a split's plain views with the current weights.</summary>
-    public static (double Loss, double Accuracy) Score(TrainingSession session, ActivationSource split, int batch, int classes, CancellationToken ct)
+    public static (double Loss, double Accuracy) Score(TrainingSession session, ActivationSource split, int batch, int classes, CancellationToken ct,
+        ScoringBuffers? buffers = null)
     {
         if (split.Count == 0) return (double.NaN, double.NaN);
-        var activations = new float[batch * split.ValuesPerExample];
-        var targets = new float[batch * classes];
+        buffers ??= new ScoringBuffers(new float[batch * split.ValuesPerExample], new float[batch * classes]);
+        var (activations, targets) = (buffers.Activations, buffers.Targets);
         var plain = new int[batch];
         double lossSum = 0;
         var correct = 0;
@@ -110,7 +119,7 @@ public static class FineTuneTrainer
             Targets(split, rows, targets, classes, smoothing: 0f);
             var result = session.Score(activations, targets, n);
             lossSum += result.Loss * n;
-            correct += Correct(result.Probabilities, split, rows, classes);
+            correct += Correct(result.Probabilities, targets, n, classes);
         }
         return (lossSum / split.Count, (double)correct / split.Count);
     }
@@ -134,12 +143,13 @@ public static class FineTuneTrainer
         session.Optimizer.StepCount = state.OptimizerSteps;
     }
 
-    /// <summary>A fresh state: the session's starting weights, as the best so far.</summary>
-    public static TrainingState Start(TrainingSession session, string inputsHash) => new()
+    /// <summary>A fresh state: the session's starting weights, as the best so far (and the average's start when there is one).</summary>
+    public static TrainingState Start(TrainingSession session, string inputsHash, FineTuneConfig config) => new()
     {
         InputsHash = inputsHash,
         Weights = session.Weights.ToArray(),
         BestWeights = session.Weights.ToArray(),
+        AverageWeights = config.Ema > 0 ? session.Weights.ToArray() : [],
         OptimizerState = [.. session.Optimizer.State.Select(a => a.ToArray())],
     };
 
@@ -152,13 +162,15 @@ public static class FineTuneTrainer
         for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1 - smoothing + smoothing / classes;
     }
 
-    private static int Correct(float[] probabilities, ActivationSource split, ReadOnlySpan<int> rows, int classes)
+    /// <summary>Rows whose top probability is their target's top class: the label, or under mixup the larger share of the blend.</summary>
+    private static int Correct(float[] probabilities, float[] targets, int rows, int classes)
     {
         var correct = 0;
-        for (var k = 0; k < rows.Length; k++)
+        for (var k = 0; k < rows; k++)
         {
             var p = probabilities.AsSpan(k * classes, classes);
-            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p) == split.Examples[rows[k]].Label) correct++;
+            var t = targets.AsSpan(k * classes, classes);
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p) == System.Numerics.Tensors.TensorPrimitives.IndexOfMax(t)) correct++;
         }
         return correct;
     }

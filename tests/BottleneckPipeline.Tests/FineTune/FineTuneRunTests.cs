@@ -18,7 +18,8 @@ namespace BottleneckPipeline.Tests.FineTune;
 [Trait("Category", "Faults")]
 public class FineTuneRunTests(ITestOutputHelper output)
 {
-    // Three epochs of 2-image views in batches of 4: a few seconds of training per run.
+    // Three epochs of 2-image views in batches of 4: a few seconds of training per run. Mixup and the
+    // weight average are on, so the resumed run must also restore their random draws and the average.
     private const string FineTuneYaml = """
         evaluate:
           export: false
@@ -26,6 +27,8 @@ public class FineTuneRunTests(ITestOutputHelper output)
           epochs: 3
           batch_size: 4
           patience: 0
+          mixup: 0.4
+          ema: 0.9
           augment:
             views: 2
         """;
