@@ -258,6 +258,10 @@ public sealed class FineTuneConfig
     [Range(0, 10)]
     public double Mixup { get; set; } = 0.0;
 
+    /// <summary>L2-SP: every trained weight is pulled toward its starting value (the pretrained backbone, TrainHead's head), l2_sp x (w - w_start) added to its gradient; 0 = off.</summary>
+    [Range(0, 1)]
+    public double L2Sp { get; set; } = 0.0;
+
     /// <summary>Exponential moving average of the weights, this decay per step; validation and the result use the average. 0 = off.</summary>
     [Range(0, 0.999999)]
     public double Ema { get; set; } = 0.0;

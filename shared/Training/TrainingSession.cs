@@ -29,6 +29,7 @@ public sealed class TrainingSession : IDisposable
 
     /// <summary>Every trainable weight, flat, in <see cref="TrainingGraph.Parameters"/> order.</summary>
     public float[] Weights { get; }
+    private float[]? _anchorPull;
     public Optimizer Optimizer { get; }
     public IReadOnlyList<TrainableParameter> Parameters => _graph.Parameters;
     public int StepsTaken { get; private set; }
@@ -96,12 +97,20 @@ public sealed class TrainingSession : IDisposable
 
     /// <summary>
     /// One step: the loss and gradients of a batch of cut activations [N, ...] against target rows
-    /// [N, K], then L2 weight decay (added to the gradient) and the optimizer's update.
+    /// [N, K], then L2 weight decay (added to the gradient), the optional pull toward
+    /// <paramref name="anchor"/> (L2-SP: strength x (w - anchor) added too) and the optimizer's update.
     /// </summary>
-    public BatchResult Step(float[] activations, float[] targets, int batch, float weightDecay = 0f)
+    public BatchResult Step(float[] activations, float[] targets, int batch, float weightDecay = 0f, float[]? anchor = null, float anchorStrength = 0f)
     {
         var result = Run(_step, activations, targets, batch, withGradients: true);
         if (weightDecay != 0f) TensorPrimitives.MultiplyAdd(Weights, weightDecay, _gradients, _gradients);
+        if (anchor is not null && anchorStrength != 0f)
+        {
+            // gradient += s (w - anchor), in two passes over a scratch row of the weights' length
+            _anchorPull ??= new float[Weights.Length];
+            TensorPrimitives.Subtract(Weights, anchor, _anchorPull);
+            TensorPrimitives.MultiplyAdd(_anchorPull, anchorStrength, _gradients, _gradients);
+        }
         Optimizer.Step(Weights, _gradients);
         StepsTaken++;
         return result;

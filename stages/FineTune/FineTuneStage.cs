@@ -92,6 +92,7 @@ public static class FineTuneStage
             // The warm start, scored before any step: TrainHead's head on the original backbone.
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
             var checkpointPath = FineTuneFiles.CheckpointPathIn(config);
+            var start = ft.L2Sp > 0 ? session.Weights.ToArray() : null; // l2_sp's anchor: the weights before any step
             var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
@@ -104,7 +105,7 @@ public static class FineTuneStage
                     Spectre.Console.AnsiConsole.WriteLine(FormattableString.Invariant(
                         $"epoch {r.Epoch}/{ft.Epochs}: train loss {r.TrainLoss:0.000} accuracy {100 * r.TrainAccuracy:0.0}%, validation loss {r.ValidationLoss:0.000} accuracy {100 * r.ValidationAccuracy:0.0}%, {r.Seconds:0} s ({r.ImagesPerSecond:0.0} img/s)"));
                 },
-                p => report($"epoch {p.Epoch}/{p.Epochs}", p.StepsDone, p.StepsPerEpoch, p.ImagesDone), ct);
+                p => report($"epoch {p.Epoch}/{p.Epochs}", p.StepsDone, p.StepsPerEpoch, p.ImagesDone), ct, start);
             summary.TrainingSeconds = trainingClock.Elapsed.TotalSeconds;
             state.BestWeights.CopyTo(session.Weights, 0);
             return (state, Trained: session.Parameters.ToDictionary(p => p.Name, p => session.WeightsOf(p.Name).ToArray()));

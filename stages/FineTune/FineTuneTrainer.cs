@@ -17,9 +17,11 @@ public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone
 /// </summary>
 public static class FineTuneTrainer
 {
+    /// <param name="startWeights">The weights training started from (before any checkpoint was restored), for fine_tune.l2_sp.</param>
     public static TrainingState Train(TrainingSession session, ActivationSource train, ActivationSource validation, FineTuneConfig config,
-        TrainingState state, Action<TrainingState> checkpoint, Action<EpochProgress>? progress, CancellationToken ct)
+        TrainingState state, Action<TrainingState> checkpoint, Action<EpochProgress>? progress, CancellationToken ct, float[]? startWeights = null)
     {
+        if (config.L2Sp > 0 && startWeights is null) throw new ArgumentException("fine_tune.l2_sp needs the starting weights", nameof(startWeights));
         if (train.Count == 0) throw new ArgumentException("the train split is empty");
         var classes = session.Parameters.Single(p => p.Name == SoftmaxCrossEntropy.HeadBias).Shape[0];
         var batch = config.BatchSize;
@@ -53,7 +55,7 @@ public static class FineTuneTrainer
                 Targets(train, rows, targets, (int)classes, (float)config.LabelSmoothing);
                 mixup.Apply(activations, targets, n, train.ValuesPerExample, (int)classes, random);
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
-                var result = session.Step(activations, targets, n, (float)config.WeightDecay);
+                var result = session.Step(activations, targets, n, (float)config.WeightDecay, startWeights, (float)config.L2Sp);
                 WeightAverage.Update(state.AverageWeights, session.Weights, config.Ema);
                 if (!float.IsFinite(result.Loss))
                     throw new Runtime.ConfigException(FormattableString.Invariant(

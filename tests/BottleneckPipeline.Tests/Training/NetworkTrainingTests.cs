@@ -95,6 +95,25 @@ public class NetworkTrainingTests
         Assert.False(MemoryMarshal.AsBytes(first.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(other.AsSpan())), "another seed gave the same weights");
     }
 
+    [Fact]
+    public void An_anchor_adds_strength_times_the_distance_to_it_to_every_gradient()
+    {
+        var (m, features) = SmallNet();
+        var region = m.Region(features);
+        var loss = new SoftmaxCrossEntropy(Classes);
+        TrainingSession Plain() => TrainingSession.Create(TrainingGraphBuilder.Build(region, loss), null, RandomHead(16, 5),
+            n => Optimizer.Create(OptimizerName.Sgd, 0.01, 0, n), threads: 2);
+        using var free = Plain();
+        using var anchored = Plain();
+        var anchor = anchored.Weights.Select(w => w + 1f).ToArray(); // every weight 1 below its anchor
+        var x = GradientCheck.Gaussian(4 * 3 * 64, 6).Select(v => (float)v).ToArray();
+        var targets = OneHot([0, 1, 2, 0]);
+        free.Step(x, targets, 4);
+        anchored.Step(x, targets, 4, anchor: anchor, anchorStrength: 0.5f);
+        // Plain SGD: the anchored step moved every weight a further lr x 0.5 x 1 = 0.005 toward its anchor.
+        for (var i = 0; i < free.Weights.Length; i++) Assert.Equal(0.005f, anchored.Weights[i] - free.Weights[i], 1e-5f);
+    }
+
     /// <summary>Six Adam steps on batches of 4 drawn by the seed from 16 fixed examples.</summary>
     private static float[] Train(long seed)
     {
