@@ -33,7 +33,8 @@ namespace BottleneckPipeline.Cache;
 /// <summary>
 /// The vectors cached for one backbone fingerprint, read from every segment of its folder.
 /// Open with <c>loadVectors: false</c> to learn only which content ids are present (Extract's need);
-/// with vectors, <see cref="TryGet(string, Span{float})"/> returns each as float32.
+/// with vectors, <see cref="TryGet(string, Span{float})"/> returns each as float32. <see cref="OpenOnDisk"/>
+/// keeps only where each vector lies and reads it from its segment on every TryGet.
 /// </summary>
 public sealed class BottleneckCache
 {
@@ -49,6 +50,9 @@ public sealed class BottleneckCache
     private readonly Dictionary<ContentKey, Slot> _index = [];
     private IReadOnlySet<ContentKey>? _only;
     private bool _loadVectors;
+    private bool _vectorsOnDisk;
+    /// <summary>The segments that on-disk slots point into, by index.</summary>
+    private readonly List<string> _segmentPaths = [];
     private VectorVisitor? _onVector;
     private Action<string>? _beforeRepairLock;
     private IdRange _within = IdRange.All;
@@ -58,7 +62,10 @@ public sealed class BottleneckCache
     private int _arenaUsed;
     private const int ArenaChunk = 16 << 20;
 
-    private readonly record struct Slot(int Chunk, int Offset, int Bytes, byte Bits);
+    /// <summary>Where a vector is: arena chunk and offset (Chunk >= 0), not kept (Chunk -1), or in segment
+    /// <c>Segment</c> at byte <c>Offset</c> (Chunk -2).</summary>
+    private readonly record struct Slot(int Chunk, long Offset, int Bytes, byte Bits, int Segment = -1);
+    private const int OnDisk = -2;
 
     private BottleneckCache(string folder, string fingerprint)
     {
@@ -81,6 +88,20 @@ public sealed class BottleneckCache
     public static BottleneckCache Open(string cacheDir, string fingerprint, bool loadVectors = true, bool repair = false,
                                        IReadOnlySet<ContentKey>? only = null, VectorVisitor? onVector = null, IdRange? within = null) =>
         Open(cacheDir, fingerprint, loadVectors, repair, only, onVector, within, beforeRepairLock: null);
+
+    /// <summary>
+    /// The cache with only each wanted vector's place in memory: <see cref="TryGet(ContentKey, Span{float})"/>
+    /// reads it from its segment (a positioned read, served by the page cache after the first). For
+    /// caches larger than a process should hold, e.g. FineTune's cut activations (100-200 KB each).
+    /// Every record was checked when the segments were scanned, and segments are append-only, so the
+    /// bytes read later are the ones checked.
+    /// </summary>
+    public static BottleneckCache OpenOnDisk(string cacheDir, string fingerprint, IReadOnlySet<ContentKey> only, bool repair = false)
+    {
+        var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint) { _only = only, _loadVectors = true, _vectorsOnDisk = true };
+        cache.ReadNewRecords(repair);
+        return cache;
+    }
 
     /// <param name="beforeRepairLock">For tests: runs between a torn segment's scan and the repair's
     /// exclusive lock, where another writer may commit.</param>
@@ -119,11 +140,38 @@ public sealed class BottleneckCache
     public bool TryGet(ContentKey key, Span<float> dest)
     {
         if (!_index.TryGetValue(key, out var slot)) return false;
+        if (slot.Chunk == OnDisk) return ReadFromSegment(slot, dest);
         if (slot.Chunk < 0) throw new InvalidOperationException("this vector was not loaded: the cache was opened with loadVectors: false, or with an 'only' set that does not hold it");
-        var bytes = _arena[slot.Chunk].AsSpan(slot.Offset, slot.Bytes);
-        if (slot.Bits == 32) MemoryMarshal.Cast<byte, float>(bytes).CopyTo(dest);
-        else System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), dest[..Dimension]);
+        Widen(_arena[slot.Chunk].AsSpan((int)slot.Offset, slot.Bytes), slot.Bits, dest);
         return true;
+    }
+
+    private void Widen(ReadOnlySpan<byte> bytes, int bits, Span<float> dest)
+    {
+        if (bits == 32) MemoryMarshal.Cast<byte, float>(bytes).CopyTo(dest);
+        else System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(bytes), dest[..Dimension]);
+    }
+
+    // Opened per read: no handle outlives the call, and concurrent readers each have their own.
+    private bool ReadFromSegment(Slot slot, Span<float> dest)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(slot.Bytes);
+        try
+        {
+            var path = _segmentPaths[slot.Segment];
+            var read = TransientIo.Run(() =>
+            {
+                using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                return RandomAccess.Read(handle, buffer.AsSpan(0, slot.Bytes), slot.Offset);
+            });
+            if (read < slot.Bytes) throw new IOException($"{path} ends before the vector at byte {slot.Offset} that it held when it was read: was the cache changed by hand?");
+            Widen(buffer.AsSpan(0, slot.Bytes), slot.Bits, dest);
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     public float[]? Get(string contentId)
@@ -225,7 +273,10 @@ public sealed class BottleneckCache
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
                 }
-                if (!Add(record))
+                // The vector's place in the file, for on-disk slots: the record starts at consumedInFile.
+                var vectorAt = consumedInFile + System.Runtime.CompilerServices.Unsafe.ByteOffset(
+                    ref buffer[start], ref MemoryMarshal.GetReference(record.Vector));
+                if (!Add(record, fs.Name, vectorAt))
                 {
                     Stats.RejectedRecords++;
                     return (consumedInFile, true);
@@ -240,7 +291,7 @@ public sealed class BottleneckCache
         }
     }
 
-    private bool Add(SegmentFormat.Record record)
+    private bool Add(SegmentFormat.Record record, string segment, long vectorAt)
     {
         var dim = record.Dimension;
         if (Dimension == 0) Dimension = dim;
@@ -258,6 +309,12 @@ public sealed class BottleneckCache
             return true;
         }
         var bytes = record.Vector;
+        if (_vectorsOnDisk)
+        {
+            if (_segmentPaths.Count == 0 || _segmentPaths[^1] != segment) _segmentPaths.Add(segment);
+            _index[record.Key] = new Slot(OnDisk, vectorAt, bytes.Length, (byte)record.Bits, _segmentPaths.Count - 1);
+            return true;
+        }
         if (_arena.Count == 0 || _arenaUsed + bytes.Length > _arena[^1].Length)
         {
             _arena.Add(GC.AllocateUninitializedArray<byte>(Math.Max(ArenaChunk, bytes.Length)));

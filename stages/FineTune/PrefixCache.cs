@@ -14,7 +14,7 @@ public readonly record struct ExampleView(FineTuneExample Example, int View);
 /// folder is the prefix fingerprint (backbone fingerprint + cut tensor + the view parameters), its
 /// key SHA-256(content id, view). So the frozen part runs once per image and view, never once per
 /// epoch, and a rerun or a killed run's rerun reuses every committed batch. Stored as float16:
-/// half the disk and memory of float32 (a 256x14x14 ResNet-18 activation is 100 KB).
+/// half the disk of float32 (a 256x14x14 ResNet-18 activation is 100 KB), and read from disk as needed.
 /// </summary>
 public static class PrefixCache
 {
@@ -72,11 +72,16 @@ public static class PrefixCache
         return todo.Count;
     }
 
-    /// <summary>The cached activations of exactly these views, in memory (float16, widened on read).</summary>
+    /// <summary>
+    /// The cached activations of exactly these views, read from their segments batch by batch (float16,
+    /// widened on read): the 4944 views of last-stage on the flowers are 474 MB, last-2-stages' twice
+    /// that, which a process holding them would add to the training step's own memory. The page cache
+    /// serves the reads after the first epoch, and a batch's 32 reads cost well under a millisecond.
+    /// </summary>
     public static BottleneckCache Load(string cacheDir, string fingerprint, IReadOnlyList<ExampleView> wanted)
     {
         var keys = wanted.Select(w => KeyOf(w.Example.ContentId, w.View)).ToHashSet();
-        var cache = BottleneckCache.Open(cacheDir, fingerprint, loadVectors: true, repair: true, only: keys);
+        var cache = BottleneckCache.OpenOnDisk(cacheDir, fingerprint, keys, repair: true);
         var absent = wanted.FirstOrDefault(w => !cache.Contains(KeyOf(w.Example.ContentId, w.View)));
         if (absent.Example is not null)
             throw new InvalidOperationException($"the prefix cache {cache.Folder} lacks view {absent.View} of {absent.Example.RelPath} right after it was filled");

@@ -227,6 +227,37 @@ public class BottleneckCacheTests
     }
 
     [Fact]
+    public void On_disk_open_reads_each_wanted_vector_from_its_segment_as_a_loaded_open_returns_it()
+    {
+        using var t = new TempDir();
+        // Two segments, float32 and float16, and records big enough to span the scanner's buffer refills.
+        using (var w = new CacheWriter(t.Path, Fp, VectorPrecision.Float32))
+        {
+            foreach (var i in Enumerable.Range(0, 40)) w.Append(Id(i), Vector(i, 40_000));
+            w.Commit();
+        }
+        using (var w = new CacheWriter(t.Path, Fp, VectorPrecision.Float16))
+        {
+            foreach (var i in Enumerable.Range(40, 40)) w.Append(Id(i), Vector(i, 40_000));
+            w.Commit();
+        }
+        var wanted = Enumerable.Range(0, 80).Where(i => i % 3 != 0).Select(i => ContentKey.FromHex(Id(i))).ToHashSet();
+        var loaded = BottleneckCache.Open(t.Path, Fp, only: wanted);
+        var onDisk = BottleneckCache.OpenOnDisk(t.Path, Fp, wanted);
+        Assert.Equal(loaded.Count, onDisk.Count);
+        Assert.Equal(40_000, onDisk.Dimension);
+        var (a, b) = (new float[40_000], new float[40_000]);
+        foreach (var i in Enumerable.Range(0, 80).Where(i => i % 3 != 0))
+        {
+            Assert.True(loaded.TryGet(Id(i), a));
+            Assert.True(onDisk.TryGet(Id(i), b));
+            Assert.Equal(a, b);
+        }
+        Assert.Throws<InvalidOperationException>(() => onDisk.TryGet(Id(3), b)); // known, not wanted
+        Assert.False(onDisk.TryGet(Id(999), b));
+    }
+
+    [Fact]
     public void A_refresh_reads_what_other_writers_appended_since_and_nothing_twice()
     {
         using var t = new TempDir();
