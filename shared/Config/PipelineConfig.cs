@@ -260,7 +260,7 @@ public sealed class FineTuneConfig
 
     /// <summary>L2-SP: every trained weight is pulled toward its starting value (the pretrained backbone, TrainHead's head), l2_sp x (w - w_start) added to its gradient; 0 = off.</summary>
     [Range(0, 1)]
-    public double L2Sp { get; set; } = 0.0;
+    public double L2Sp { get; set; } = 0.01;
 
     /// <summary>Exponential moving average of the weights, this decay per step; validation and the result use the average. 0 = off.</summary>
     [Range(0, 0.999999)]
