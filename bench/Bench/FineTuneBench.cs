@@ -106,12 +106,9 @@ public sealed class FineTuneBench : IBenchmark
             var tuned = Path.Combine(ws, "workspace", "fine_tune");
             if (Directory.Exists(tuned)) Directory.Delete(tuned, recursive: true);
             foreach (var stage in new[] { "Ingest", "Extract", "TrainHead" })
-            {
-                var r = BenchContext.RunProcess(ctx.StageBin(stage), $"--config {config}");
-                if (r.ExitCode != 0) throw new InvalidOperationException($"{stage} for the FineTune stage run exited {r.ExitCode}: {r.Output}");
-            }
+                ExtractBench.Check(BenchContext.RunProcess(ctx.StageBin(stage), $"--config {config}"), $"{stage} for the FineTune stage run ({trainable})");
             var run = BenchContext.RunProcess(ctx.StageBin("FineTune"), $"--config {config}");
-            if (run.ExitCode != 0) throw new InvalidOperationException($"FineTune ({trainable}) exited {run.ExitCode}: {run.Output}");
+            ExtractBench.Check(run, $"FineTune ({trainable})");
             var report = JsonNode.Parse(File.ReadAllText(Path.Combine(ws, "workspace", "reports", "fine_tune.json")))!;
             var log = report["log"]!.AsArray();
             var rate = log.Average(r => r!["images_per_second"]!.GetValue<double>());
