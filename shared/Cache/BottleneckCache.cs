@@ -62,10 +62,9 @@ public sealed class BottleneckCache
     private int _arenaUsed;
     private const int ArenaChunk = 16 << 20;
 
-    /// <summary>Where a vector is: arena chunk and offset (Chunk >= 0), not kept (Chunk -1), or in segment
-    /// <c>Segment</c> at byte <c>Offset</c> (Chunk -2).</summary>
+    /// <summary>Where a vector is: in segment <c>Segment</c> at byte <c>Offset</c> (Segment >= 0), else in arena
+    /// chunk <c>Chunk</c> at <c>Offset</c> (Chunk >= 0), else not kept (both -1).</summary>
     private readonly record struct Slot(int Chunk, long Offset, int Bytes, byte Bits, int Segment = -1);
-    private const int OnDisk = -2;
 
     private BottleneckCache(string folder, string fingerprint)
     {
@@ -140,7 +139,7 @@ public sealed class BottleneckCache
     public bool TryGet(ContentKey key, Span<float> dest)
     {
         if (!_index.TryGetValue(key, out var slot)) return false;
-        if (slot.Chunk == OnDisk) return ReadFromSegment(slot, dest);
+        if (slot.Segment >= 0) return ReadFromSegment(slot, dest);
         if (slot.Chunk < 0) throw new InvalidOperationException("this vector was not loaded: the cache was opened with loadVectors: false, or with an 'only' set that does not hold it");
         Widen(_arena[slot.Chunk].AsSpan((int)slot.Offset, slot.Bytes), slot.Bits, dest);
         return true;
@@ -312,7 +311,7 @@ public sealed class BottleneckCache
         if (_vectorsOnDisk)
         {
             if (_segmentPaths.Count == 0 || _segmentPaths[^1] != segment) _segmentPaths.Add(segment);
-            _index[record.Key] = new Slot(OnDisk, vectorAt, bytes.Length, (byte)record.Bits, _segmentPaths.Count - 1);
+            _index[record.Key] = new Slot(-1, vectorAt, bytes.Length, (byte)record.Bits, _segmentPaths.Count - 1);
             return true;
         }
         if (_arena.Count == 0 || _arenaUsed + bytes.Length > _arena[^1].Length)

@@ -16,7 +16,7 @@ public static class WeightAverage
     {
         if (average.Length == 0) return;
         var d = (float)decay;
-        // average = d (average - weights) + weights, in one pass
+        // average = d (average - weights) + weights: two passes, in place, no scratch copy
         System.Numerics.Tensors.TensorPrimitives.Subtract(average, weights, average);
         System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(average, d, weights, average);
     }
