@@ -156,7 +156,8 @@ public sealed class FineTuneBench : IBenchmark
 
     /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS [FORM]) and prints its img/s;
     /// FORM conv keeps every trained conv an ONNX Conv (the engine's earlier form), conv-transpose also writes its dX as a
-/// ConvTranspose (the form before that), gemm writes every trained conv as Gemms whatever its size, to compare.
+    /// ConvTranspose (the form before that), gemm writes every trained conv as Gemms whatever its size, keep keeps each
+    /// Gemm-form conv's window matrix for its dW instead of gathering it again, to compare.
     /// FORM A,B (e.g. conv,gemm) builds both and alternates their steps in this process, printing each one's median step
     /// time: on shared cores only figures taken side by side compare.</summary>
     public static int Probe(string what, int steps, string? form = null)
@@ -212,6 +213,7 @@ public sealed class FineTuneBench : IBenchmark
         "conv-transpose" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = ConvInputGradientForm.ConvTranspose },
         "conv" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv },
         "gemm" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Gemm },
+        "keep" => new TrainingGraphOptions { ConvWindows = ConvWindowLifetime.Keep },
         "auto" => new TrainingGraphOptions(),
         _ => throw new ArgumentException($"unknown form {form}"),
     };
@@ -260,7 +262,13 @@ public sealed class FineTuneBench : IBenchmark
         var inputs = session.InputMetadata.Select(i =>
         {
             var shape = i.Value.Dimensions.Select(d => d < 0 ? (long)Batch : d).ToArray();
-            return Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(Gaussian(random, (int)shape.Aggregate(1L, (p, d) => p * d), 1), shape);
+            var count = (int)shape.Aggregate(1L, (p, d) => p * d);
+            // The model's own weights and Relu-like activations: random weights at scale 1 overflow to inf and NaN
+            // within a few layers, and a profile of such values says little about a real step's.
+            var values = graph.InitialValues.TryGetValue(i.Key, out var initial) ? OnnxTensorData.ReadFloats(initial)
+                : i.Key == graph.Input ? [.. Gaussian(random, count, 1).Select(v => Math.Max(0, v))]
+                : Gaussian(random, count, 0.01);
+            return Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(values, shape);
         }).ToList();
         using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions();
         for (var r = 0; r < runs; r++)

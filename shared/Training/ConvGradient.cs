@@ -5,7 +5,7 @@ namespace BottleneckPipeline.Training;
 /// <summary>
 /// 2-D Conv, group 1. In the Gemm form (<see cref="ConvComputeForm"/>) the forward, dW and (stride 1) dX are Gemms over
 /// one window matrix. In the Conv form dX is a Conv of dY with the flipped kernel (stride 1) or a ConvTranspose; dW is
-/// either one Gemm of dY against the input's strided k x k windows (im2col written as Slices), or the reference note's
+/// either one Gemm of dY against the input's strided k x k windows (im2col written as one Gather), or the reference note's
 /// Conv over transposed tensors; dB sums dY over batch and space.
 /// </summary>
 internal sealed class ConvGradient : GradientRule
@@ -23,9 +23,10 @@ internal sealed class ConvGradient : GradientRule
     }
 
     private const string ColsKey = "/conv_cols";
+    private const string BatchLastKey = "/conv_batch_last";
 
-    /// <summary>Writes the conv as a Gemm over its window matrix when the form says so (keeping the matrix for the
-    /// backward); otherwise copies the Conv node.</summary>
+    /// <summary>Writes the conv as a Gemm over its window matrix when the form says so (keeping its batch-last input, and
+    /// the matrix too if <see cref="ConvWindowLifetime.Keep"/>, for the backward); otherwise copies the Conv node.</summary>
     public override void Forward(NodeProto node, GradientContext ctx)
     {
         if (!UsesGemm(node, ctx))
@@ -38,19 +39,21 @@ internal sealed class ConvGradient : GradientRule
         var wShape = ctx.Shape(w);
         var xShape = ctx.Shape(x);
         var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
-        var cols = WindowMatrix(e, e.Transpose(x, "conv_cols_xt", 1, 0, 2, 3), wShape[1], geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
+        var xt = BatchLast(e, x, "conv_cols_xt");
+        var cols = WindowMatrix(e, xt, wShape[1], geo.InH, geo.InW, geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
         var wRows = e.Reshape(w, "conv_w_rows", wShape[0], -1);
         var gemmInputs = new List<string> { wRows, cols };
         // Gemm broadcasts its C [O, 1] along the columns: the bias of every output channel at every position.
         if (node.Input.Count > 2 && node.Input[2].Length > 0) gemmInputs.Add(e.Reshape(node.Input[2], "conv_bias", wShape[0], 1));
         var rows = e.Op("Gemm", "conv_gemm", gemmInputs);
-        var planes = e.Reshape(rows, "conv_y", wShape[0], -1, geo.OutH, geo.OutW);
+        var planes = e.Reshape(rows, "conv_y", wShape[0], geo.OutH, geo.OutW, -1);
         var toNchw = new NodeProto { OpType = "Transpose", Name = e.Fresh("conv_y/Transpose") };
         toNchw.Input.Add(planes);
         toNchw.Output.Add(node.Output[0]);
-        toNchw.Attribute.Add(OnnxAttributes.MakeInts("perm", 1, 0, 2, 3));
+        toNchw.Attribute.Add(OnnxAttributes.MakeInts("perm", 3, 0, 1, 2));
         e.Add(toNchw);
-        ctx.Saved[node.Output[0] + ColsKey] = cols;
+        ctx.Saved[node.Output[0] + BatchLastKey] = xt;
+        if (ctx.Options.ConvWindows == ConvWindowLifetime.Keep) ctx.Saved[node.Output[0] + ColsKey] = cols;
     }
 
     /// <summary>Whether this node runs as Gemms: its weight trains (a frozen conv keeps ORT's pre-packed Conv) and the form
@@ -76,8 +79,10 @@ internal sealed class ConvGradient : GradientRule
         var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
         var e = ctx.Emit;
 
-        if (ctx.Saved.TryGetValue(node.Output[0] + ColsKey, out var cols))
+        if (ctx.Saved.TryGetValue(node.Output[0] + BatchLastKey, out var xt))
         {
+            if (!ctx.Saved.TryGetValue(node.Output[0] + ColsKey, out var cols))
+                cols = WindowMatrix(e, xt, wShape[1], geo.InH, geo.InW, geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW], recomputed: true);
             GemmBackward(node, ctx, dy, cols, xShape, wShape, geo);
             return;
         }
@@ -105,7 +110,7 @@ internal sealed class ConvGradient : GradientRule
     private static void GemmBackward(NodeProto node, GradientContext ctx, string dy, string cols, long[] xShape, long[] wShape, WindowGeometry geo)
     {
         var e = ctx.Emit;
-        var dyt = e.Transpose(dy, "conv_dyt", 1, 0, 2, 3);
+        var dyt = BatchLast(e, dy, "conv_dyt");
         var dyRows = e.Reshape(dyt, "conv_dy_rows", wShape[0], -1);
         if (node.Input.Count > 2 && ctx.NeedsGradient(node.Input[2]))
             ctx.AddGradient(node.Input[2], e.ReduceSum(dyRows, "conv_db", [1], keepDims: false));
@@ -119,32 +124,49 @@ internal sealed class ConvGradient : GradientRule
             return;
         }
         // dX[c, h] = sum over o, i of W[o, c, i] dY[o, h + pad - i]: with dY padded by k - 1 - pad, the window at offset k - 1 - i.
-        var dyCols = WindowMatrix(e, dyt, wShape[0], geo.Kernel, [1, 1], flippedPads, [xShape[2], xShape[3]], reversed: true);
+        var dyCols = WindowMatrix(e, dyt, wShape[0], geo.OutH, geo.OutW, geo.Kernel, [1, 1], flippedPads, [xShape[2], xShape[3]], reversed: true);
         var wSwapped = e.Reshape(e.Transpose(node.Input[1], "conv_dx_wt", 1, 0, 2, 3), "conv_dx_wt", wShape[1], -1);
         var dxRows = e.Op("Gemm", "conv_dx_gemm", [wSwapped, dyCols]);
-        ctx.AddGradient(node.Input[0], e.Transpose(e.Reshape(dxRows, "conv_dx", wShape[1], -1, xShape[2], xShape[3]), "conv_dx", 1, 0, 2, 3));
+        ctx.AddGradient(node.Input[0], e.Transpose(e.Reshape(dxRows, "conv_dx", wShape[1], xShape[2], xShape[3], -1), "conv_dx", 3, 0, 1, 2));
     }
 
-    /// <summary>The k x k windows of a channels-first tensor [C, N, H, W] as one [C*kh*kw, N*Ho*Wo] matrix, rows in
-    /// (c, i, j) order (or with the offsets reversed): padded, sliced at each kernel offset with the stride, stacked on a new axis 1.</summary>
-    private static string WindowMatrix(GraphEmitter e, string xt, long channels, long[] kernel, long[] strides, long[] pads, long[] outSize, bool reversed = false)
+    /// <summary>An NCHW tensor as [C, H, W, N], batch last: the layout every window matrix and Gemm row here uses. Moving one
+    /// axis, ORT runs it as a plain 2-D transpose ([N, CHW] to [CHW, N]); and each window then moves whole rows of N values.</summary>
+    private static string BatchLast(GraphEmitter e, string x, string hint) => e.Transpose(x, hint, 1, 2, 3, 0);
+
+    /// <summary>The k x k windows of a batch-last tensor [C, H, W, N] as one [C*kh*kw, Ho*Wo*N] matrix, rows in (c, i, j)
+    /// order (or with the offsets reversed), columns in (position, image) order: one Gather of whole N-value rows along the
+    /// flattened space, a window position outside the input reading one zero row appended after it. (A Slice per offset
+    /// and a Concat over channels-first [C, N, H, W], which copy rows of W values, ran the last stage's step at 0.8x the
+    /// rate.)</summary>
+    private static string WindowMatrix(GraphEmitter e, string xt, long channels, long inH, long inW, long[] kernel, long[] strides, long[] pads, long[] outSize, bool reversed = false, bool recomputed = false)
     {
         var (kh, kw) = (kernel[0], kernel[1]);
         if (kh == 1 && kw == 1 && strides.All(s => s == 1) && pads.All(p => p == 0))
             return e.Reshape(xt, "conv_cols", channels, -1);
-        if (pads.Any(p => p != 0))
-            xt = e.Op("Pad", "conv_cols_pad", [xt, e.Int64s(0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3])]);
-        var windows = new List<string>();
-        var axis1 = e.Int64s(1);
+        var (outH, outW) = (outSize[0], outSize[1]);
+        var zeroRow = inH * inW;
+        var indices = new long[kh * kw * outH * outW];
+        var reachesPadding = false;
         for (var a = 0; a < kh; a++)
             for (var b = 0; b < kw; b++)
             {
                 var (i, j) = reversed ? (kh - 1 - a, kw - 1 - b) : (a, b);
-                windows.Add(e.Op("Unsqueeze", "conv_cols_window", [e.Slice(xt, "conv_cols_window",
-                    [i, j], [i + strides[0] * (outSize[0] - 1) + 1, j + strides[1] * (outSize[1] - 1) + 1], [2, 3], strides), axis1]));
+                for (var oh = 0; oh < outH; oh++)
+                    for (var ow = 0; ow < outW; ow++)
+                    {
+                        var (h, w) = (oh * strides[0] + i - pads[0], ow * strides[1] + j - pads[1]);
+                        var inside = h >= 0 && h < inH && w >= 0 && w < inW;
+                        reachesPadding |= !inside;
+                        indices[((a * kw + b) * outH + oh) * outW + ow] = inside ? h * inW + w : zeroRow;
+                    }
             }
-        var stacked = windows.Count == 1 ? windows[0] : e.Op("Concat", "conv_cols", windows, OnnxAttributes.MakeInt("axis", 1));
-        return e.Reshape(stacked, "conv_cols", channels * kh * kw, -1);
+        var flat = e.Reshape(xt, "conv_cols_flat", channels, inH * inW, -1);
+        if (reachesPadding) flat = e.Op("Pad", "conv_cols_pad", [flat, e.Int64s(0, 0, 0, 0, 1, 0)]);
+        // A recomputed matrix gathers with its own copy of the indices: with the forward's, ORT's common-subexpression
+        // pass would merge the two Gathers back into one matrix kept alive across the pass.
+        var windows = e.Op("Gather", "conv_cols", [flat, e.Int64Tensor(indices, recomputed, kh * kw, outH * outW)], OnnxAttributes.MakeInt("axis", 1));
+        return e.Reshape(windows, "conv_cols", channels * kh * kw, -1);
     }
 
     /// <summary>
@@ -176,16 +198,15 @@ internal sealed class ConvGradient : GradientRule
 
     /// <summary>dW[o, c, i, j] = sum over n, p of dY[n, o, p] * window_ij(X)[n, c, p]: the windows of the
     /// padded input at each kernel offset, taken with the stride (so a strided conv wastes nothing),
-    /// stacked into one [C*k*k, N*P] matrix (<see cref="WindowMatrix"/>) and multiplied by dY as [O, N*P] in a single Gemm.</summary>
+    /// stacked into one [C*k*k, P*N] matrix (<see cref="WindowMatrix"/>) and multiplied by dY as [O, P*N] in a single Gemm.</summary>
     private static string GemmOverWindows(GraphEmitter e, string x, string dy, long[] wShape, WindowGeometry geo)
     {
-        // Channels first, batch second: every window then reshapes to rows of the matrix without a copy per image.
-        var cols = WindowMatrix(e, e.Transpose(x, "conv_dw_xt", 1, 0, 2, 3), wShape[1], geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
-        var dyRows = e.Reshape(e.Transpose(dy, "conv_dw_dyt", 1, 0, 2, 3), "conv_dw_dy", wShape[0], -1);
+        var cols = WindowMatrix(e, BatchLast(e, x, "conv_dw_xt"), wShape[1], geo.InH, geo.InW, geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW]);
+        var dyRows = e.Reshape(BatchLast(e, dy, "conv_dw_dyt"), "conv_dw_dy", wShape[0], -1);
         return WeightGradient(e, dyRows, cols, wShape);
     }
 
-    /// <summary>dY as [O, N*P] times the window matrix [C*k*k, N*P] transposed: [O, (c, i, j)], which is W's own layout.</summary>
+    /// <summary>dY as [O, P*N] times the window matrix [C*k*k, P*N] transposed: [O, (c, i, j)], which is W's own layout.</summary>
     private static string WeightGradient(GraphEmitter e, string dyRows, string cols, long[] wShape) =>
         e.Reshape(e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1)), "conv_dw", wShape);
 

@@ -46,6 +46,11 @@ internal sealed class GraphEmitter
     public string Int64s(params long[] values) => Constant("i64:" + string.Join(",", values),
         name => OnnxTensorData.MakeInt64(name, values, values.Length));
 
+    /// <summary>An int64 tensor of the given shape (a Gather's indices); <paramref name="separate"/> gives it an initializer of
+    /// its own even where an equal one exists.</summary>
+    public string Int64Tensor(long[] values, bool separate, params long[] dims) => Constant($"i64t{(separate ? "/" + _next : "")}:{string.Join(",", dims)}:{string.Join(",", values)}",
+        name => OnnxTensorData.MakeInt64(name, values, dims));
+
     public string Int64Scalar(long value) => Constant("i64s:" + value, name => OnnxTensorData.MakeInt64(name, [value]));
 
     /// <summary>A scalar of the element type.</summary>

@@ -61,8 +61,9 @@ public class OpGradientTests
         Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = form });
     }
 
-    /// <summary>The Gemm form (forward, dW and stride-1 dX as Gemms over window matrices) against central differences of
-    /// its own forward, and its gradients against the Conv form's, which are checked against ORT's Conv above.</summary>
+    /// <summary>The Gemm form (forward, dW and stride-1 dX as Gemms over window matrices), with its window matrix gathered
+    /// again for dW or kept, against central differences of its own forward, and its gradients against the Conv form's,
+    /// which are checked against ORT's Conv above.</summary>
     [Theory]
     [InlineData(6, 3, 3, 1, 1, 1, 1, 1, 1)]
     [InlineData(8, 3, 3, 2, 1, 1, 0, 0, 0)] // ResNet's downsampling 3x3: dX by ConvTranspose
@@ -75,15 +76,23 @@ public class OpGradientTests
     public void Conv_as_gemms_over_window_matrices(long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias)
     {
         var gradients = new List<IReadOnlyDictionary<string, double[]>>();
-        foreach (var form in new[] { ConvComputeForm.Gemm, ConvComputeForm.Conv })
+        TrainingGraphOptions[] forms =
+        [
+            new() { ConvCompute = ConvComputeForm.Gemm, ConvWindows = ConvWindowLifetime.Recompute },
+            new() { ConvCompute = ConvComputeForm.Gemm, ConvWindows = ConvWindowLifetime.Keep },
+            new() { ConvCompute = ConvComputeForm.Conv },
+        ];
+        var gathers = new List<int>();
+        foreach (var options in forms)
         {
             var m = new TestModel([Batch, 3, size, size]);
             string[] inputs = bias != 0 ? [m.Input, m.Weight("w", [4, 3, kh, kw]), m.Weight("b", [4])] : [m.Input, m.Weight("w", [4, 3, kh, kw])];
             var y = m.Node("Conv", inputs, Ints("kernel_shape", kh, kw), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
-            var options = new TrainingGraphOptions { ConvCompute = form };
             Check(m, y, options: options);
             var graph = TrainingGraphBuilder.Build(m.Region(y), new ProjectionLoss(), options, inputGradient: true);
-            Assert.Equal(form == ConvComputeForm.Gemm, Onnx.ModelProto.Parser.ParseFrom(graph.Model).Graph.Node.All(n => n.OpType != "Conv"));
+            var nodes = Onnx.ModelProto.Parser.ParseFrom(graph.Model).Graph.Node;
+            Assert.Equal(options.ConvCompute == ConvComputeForm.Gemm, nodes.All(n => n.OpType != "Conv"));
+            gathers.Add(nodes.Count(n => n.OpType == "Gather" && n.Name.Contains("conv_cols", StringComparison.Ordinal)));
             var outShape = new ForwardGraph(m.Model).InferShapes(new Dictionary<string, long[]> { [m.Input] = [Batch, .. m.InputShape[1..]] })[y];
             gradients.Add(GradientCheck.Run(m.Region(y), new ProjectionLoss(), new Dictionary<string, double[]>
             {
@@ -91,9 +100,12 @@ public class OpGradientTests
                 [graph.Targets] = GradientCheck.Gaussian(outShape.Aggregate(1L, (p, d) => p * d), 5),
             }, checkInput: true, options: options).Analytic);
         }
-        foreach (var (name, gemm) in gradients[0])
+        // A conv with windows other than its input's own pixels gathers them once more for dW when it recomputes.
+        var windowed = kh != 1 || kw != 1 || stride != 1 || top + left + bottom + right != 0;
+        Assert.Equal(gathers[1] + (windowed ? 1 : 0), gathers[0]);
+        foreach (var (name, gemm) in gradients[0].Concat(gradients[1]))
         {
-            var conv = gradients[1][name];
+            var conv = gradients[2][name];
             var scale = conv.Max(Math.Abs);
             for (var i = 0; i < gemm.Length; i++) Assert.True(Math.Abs(gemm[i] - conv[i]) <= 1e-4 * scale, $"{name}[{i}]: Gemm form {gemm[i]}, Conv form {conv[i]}");
         }
