@@ -9,7 +9,19 @@ public abstract class Optimizer(float learningRate)
     /// <summary>Settable between steps, for a learning-rate schedule.</summary>
     public float LearningRate { get; set; } = learningRate;
 
-    public abstract void Step(float[] parameters, float[] gradient);
+    /// <summary>One update of every parameter.</summary>
+    public void Step(float[] parameters, float[] gradient)
+    {
+        BeginStep();
+        Update(parameters, gradient, 0, parameters.Length);
+    }
+
+    /// <summary>The step's scalar part (its count, a bias correction), once per step before <see cref="Update"/>.</summary>
+    public virtual void BeginStep() { }
+
+    /// <summary>The step's update of parameters [start, start + length): element by element, so a step made in ranges, in
+    /// any order or in parallel, is bitwise the same as one made whole.</summary>
+    public abstract void Update(float[] parameters, float[] gradient, int start, int length);
 
     /// <summary>The rule's running state (velocity, moments), written into checkpoints: restoring
     /// it, with <see cref="StepCount"/>, makes a resumed run bitwise equal to an uninterrupted one.</summary>
@@ -34,10 +46,13 @@ public sealed class MomentumSgd(float learningRate, float momentum, int count) :
 
     public override IReadOnlyList<float[]> State => [_velocity];
 
-    public override void Step(float[] parameters, float[] gradient)
+    public override void Update(float[] parameters, float[] gradient, int start, int length)
     {
-        TensorPrimitives.MultiplyAdd(_velocity, momentum, gradient, _velocity);
-        TensorPrimitives.MultiplyAdd(_velocity, -LearningRate, parameters, parameters);
+        var p = parameters.AsSpan(start, length);
+        var g = gradient.AsSpan(start, length);
+        var v = _velocity.AsSpan(start, length);
+        TensorPrimitives.MultiplyAdd(v, momentum, g, v);
+        TensorPrimitives.MultiplyAdd(v, -LearningRate, p, p);
     }
 }
 
@@ -50,15 +65,19 @@ public sealed class RmsProp(float learningRate, float decay, int count) : Optimi
 
     public override IReadOnlyList<float[]> State => [_meanSquare];
 
-    public override void Step(float[] parameters, float[] gradient)
+    public override void Update(float[] parameters, float[] gradient, int start, int length)
     {
-        TensorPrimitives.Multiply(gradient, gradient, _scratch);
-        TensorPrimitives.Multiply(_scratch, 1 - decay, _scratch);
-        TensorPrimitives.MultiplyAdd(_meanSquare, decay, _scratch, _meanSquare);
-        TensorPrimitives.Sqrt(_meanSquare, _scratch);
-        TensorPrimitives.Add(_scratch, Epsilon, _scratch);
-        TensorPrimitives.Divide(gradient, _scratch, _scratch);
-        TensorPrimitives.MultiplyAdd(_scratch, -LearningRate, parameters, parameters);
+        var p = parameters.AsSpan(start, length);
+        var g = gradient.AsSpan(start, length);
+        var s = _meanSquare.AsSpan(start, length);
+        var scratch = _scratch.AsSpan(start, length);
+        TensorPrimitives.Multiply(g, g, scratch);
+        TensorPrimitives.Multiply(scratch, 1 - decay, scratch);
+        TensorPrimitives.MultiplyAdd(s, decay, scratch, s);
+        TensorPrimitives.Sqrt(s, scratch);
+        TensorPrimitives.Add(scratch, Epsilon, scratch);
+        TensorPrimitives.Divide(g, scratch, scratch);
+        TensorPrimitives.MultiplyAdd(scratch, -LearningRate, p, p);
     }
 }
 
@@ -74,21 +93,33 @@ public sealed class Adam(float learningRate, int count) : Optimizer(learningRate
     public override IReadOnlyList<float[]> State => [_m, _v];
     public override int StepCount { get => _t; set => _t = value; }
 
-    public override void Step(float[] parameters, float[] gradient)
+    private float _stepRate;
+
+    public override void BeginStep()
     {
         _t++;
+        // The bias corrections folded into the step's rate (Kingma & Ba, sec. 2).
+        _stepRate = (float)(LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
+    }
+
+    public override void Update(float[] parameters, float[] gradient, int start, int length)
+    {
+        var p = parameters.AsSpan(start, length);
+        var g = gradient.AsSpan(start, length);
+        var m = _m.AsSpan(start, length);
+        var v = _v.AsSpan(start, length);
+        var scratch = _scratch.AsSpan(start, length);
         // m = b1 m + (1 - b1) g
-        TensorPrimitives.Multiply(gradient, 1 - Beta1, _scratch);
-        TensorPrimitives.MultiplyAdd(_m, Beta1, _scratch, _m);
+        TensorPrimitives.Multiply(g, 1 - Beta1, scratch);
+        TensorPrimitives.MultiplyAdd(m, Beta1, scratch, m);
         // v = b2 v + (1 - b2) g^2
-        TensorPrimitives.Multiply(gradient, gradient, _scratch);
-        TensorPrimitives.Multiply(_scratch, 1 - Beta2, _scratch);
-        TensorPrimitives.MultiplyAdd(_v, Beta2, _scratch, _v);
-        // p -= lr_t m / (sqrt(v) + eps_hat), the bias corrections folded into lr_t (Kingma & Ba, sec. 2).
-        var lrT = (float)(LearningRate * Math.Sqrt(1 - Math.Pow(Beta2, _t)) / (1 - Math.Pow(Beta1, _t)));
-        TensorPrimitives.Sqrt(_v, _scratch);
-        TensorPrimitives.Add(_scratch, Epsilon, _scratch);
-        TensorPrimitives.Divide(_m, _scratch, _scratch);
-        TensorPrimitives.MultiplyAdd(_scratch, -lrT, parameters, parameters);
+        TensorPrimitives.Multiply(g, g, scratch);
+        TensorPrimitives.Multiply(scratch, 1 - Beta2, scratch);
+        TensorPrimitives.MultiplyAdd(v, Beta2, scratch, v);
+        // p -= lr_t m / (sqrt(v) + eps_hat)
+        TensorPrimitives.Sqrt(v, scratch);
+        TensorPrimitives.Add(scratch, Epsilon, scratch);
+        TensorPrimitives.Divide(m, scratch, scratch);
+        TensorPrimitives.MultiplyAdd(scratch, -_stepRate, p, p);
     }
 }
