@@ -30,6 +30,23 @@ public abstract class Optimizer(float learningRate)
     /// <summary>Steps taken so far, where the rule depends on it (Adam's bias correction).</summary>
     public virtual int StepCount { get; set; }
 
+    /// <summary>average = decay average + (1 - decay) g^2, through scratch.</summary>
+    protected static void AverageSquares(ReadOnlySpan<float> g, float decay, Span<float> average, Span<float> scratch)
+    {
+        TensorPrimitives.Multiply(g, g, scratch);
+        TensorPrimitives.Multiply(scratch, 1 - decay, scratch);
+        TensorPrimitives.MultiplyAdd(average, decay, scratch, average);
+    }
+
+    /// <summary>p -= rate direction / (sqrt(meanSquare) + epsilon), through scratch.</summary>
+    protected static void StepByRootMeanSquare(ReadOnlySpan<float> direction, ReadOnlySpan<float> meanSquare, float epsilon, float rate, Span<float> p, Span<float> scratch)
+    {
+        TensorPrimitives.Sqrt(meanSquare, scratch);
+        TensorPrimitives.Add(scratch, epsilon, scratch);
+        TensorPrimitives.Divide(direction, scratch, scratch);
+        TensorPrimitives.MultiplyAdd(scratch, -rate, p, p);
+    }
+
     public static Optimizer Create(OptimizerName name, double learningRate, double momentum, int parameterCount) => name switch
     {
         OptimizerName.Sgd => new MomentumSgd((float)learningRate, (float)momentum, parameterCount),
@@ -71,13 +88,8 @@ public sealed class RmsProp(float learningRate, float decay, int count) : Optimi
         var g = gradient.AsSpan(start, length);
         var s = _meanSquare.AsSpan(start, length);
         var scratch = _scratch.AsSpan(start, length);
-        TensorPrimitives.Multiply(g, g, scratch);
-        TensorPrimitives.Multiply(scratch, 1 - decay, scratch);
-        TensorPrimitives.MultiplyAdd(s, decay, scratch, s);
-        TensorPrimitives.Sqrt(s, scratch);
-        TensorPrimitives.Add(scratch, Epsilon, scratch);
-        TensorPrimitives.Divide(g, scratch, scratch);
-        TensorPrimitives.MultiplyAdd(scratch, -LearningRate, p, p);
+        AverageSquares(g, decay, s, scratch);
+        StepByRootMeanSquare(g, s, Epsilon, LearningRate, p, scratch);
     }
 }
 
@@ -113,13 +125,8 @@ public sealed class Adam(float learningRate, int count) : Optimizer(learningRate
         TensorPrimitives.Multiply(g, 1 - Beta1, scratch);
         TensorPrimitives.MultiplyAdd(m, Beta1, scratch, m);
         // v = b2 v + (1 - b2) g^2
-        TensorPrimitives.Multiply(g, g, scratch);
-        TensorPrimitives.Multiply(scratch, 1 - Beta2, scratch);
-        TensorPrimitives.MultiplyAdd(v, Beta2, scratch, v);
+        AverageSquares(g, Beta2, v, scratch);
         // p -= lr_t m / (sqrt(v) + eps_hat)
-        TensorPrimitives.Sqrt(v, scratch);
-        TensorPrimitives.Add(scratch, Epsilon, scratch);
-        TensorPrimitives.Divide(m, scratch, scratch);
-        TensorPrimitives.MultiplyAdd(scratch, -_stepRate, p, p);
+        StepByRootMeanSquare(m, v, Epsilon, _stepRate, p, scratch);
     }
 }
