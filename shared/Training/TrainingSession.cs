@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using BottleneckPipeline.Head;
 using Microsoft.ML.OnnxRuntime;
@@ -29,7 +30,6 @@ public sealed class TrainingSession : IDisposable
 
     /// <summary>Every trainable weight, flat, in <see cref="TrainingGraph.Parameters"/> order.</summary>
     public float[] Weights { get; }
-    private float[]? _anchorPull;
     /// <summary>Weights per range of the update: 32 K floats, so a range's weights, gradient, anchor and optimizer state
     /// stay in a core's L2 cache through every pass.</summary>
     private const int UpdateRange = 1 << 15;
@@ -106,7 +106,6 @@ public sealed class TrainingSession : IDisposable
     public BatchResult Step(float[] activations, float[] targets, int batch, float weightDecay = 0f, float[]? anchor = null, float anchorStrength = 0f)
     {
         var result = Run(_step, activations, targets, batch, withGradients: true);
-        if (anchor is not null && anchorStrength != 0f) _anchorPull ??= new float[Weights.Length];
         Optimizer.BeginStep();
         // The update runs element by element, so it runs in cache-sized ranges, every pass over a range before the next
         // range and the ranges on every core: the same bits as whole passes over the tens of megabytes of weights, at
@@ -119,12 +118,14 @@ public sealed class TrainingSession : IDisposable
             var w = Weights.AsSpan(start, length);
             var g = _gradients.AsSpan(start, length);
             if (weightDecay != 0f) TensorPrimitives.MultiplyAdd(w, weightDecay, g, g);
-            if (_anchorPull is not null && anchor is not null && anchorStrength != 0f)
+            if (anchor is not null && anchorStrength != 0f)
             {
-                // gradient += s (w - anchor)
-                var pull = _anchorPull.AsSpan(start, length);
+                // gradient += s (w - anchor), through a range-sized scratch row (not one the weights' length)
+                var scratch = ArrayPool<float>.Shared.Rent(length);
+                var pull = scratch.AsSpan(0, length);
                 TensorPrimitives.Subtract(w, anchor.AsSpan(start, length), pull);
                 TensorPrimitives.MultiplyAdd(pull, anchorStrength, g, g);
+                ArrayPool<float>.Shared.Return(scratch);
             }
             Optimizer.Update(Weights, _gradients, start, length);
         });
