@@ -231,9 +231,13 @@ public sealed class FineTuneConfig
     /// <summary>sgd (with momentum), adam or rmsprop.</summary>
     public OptimizerName Optimizer { get; set; } = OptimizerName.Sgd;
 
-    /// <summary>Peak learning rate (the schedule starts here).</summary>
+    /// <summary>Peak learning rate (the schedule starts here); unset, <see cref="PeakLearningRate"/> picks it by depth.</summary>
     [Range(1e-8, 10)]
-    public double LearningRate { get; set; } = 0.01;
+    public double? LearningRate { get; set; }
+
+    /// <summary>The peak learning rate a run uses: <see cref="LearningRate"/> where set, else 0.01, or 0.003 with trainable: all
+    /// (the rate chosen on validation for each depth; every layer at 0.01 diverged to a NaN loss within the first epoch).</summary>
+    [NotAKey] public double PeakLearningRate => LearningRate ?? (Trainable == "all" ? 0.003 : 0.01);
 
     /// <summary>How the learning rate moves per step: cosine (down to 0 at the last step) or constant.</summary>
     public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;

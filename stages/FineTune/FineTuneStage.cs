@@ -82,7 +82,7 @@ public static class FineTuneStage
                 (trainSource, validationSource) = (new CachedActivations(train, cache, ft.Augment.Views), new CachedActivations(validation, cache, 1));
             }
 
-            using var session = TrainingSession.Create(step, forward, baseHead.Head, n => Optimizer.Create(ft.Optimizer, ft.LearningRate, ft.Momentum, n), Threads,
+            using var session = TrainingSession.Create(step, forward, baseHead.Head, n => Optimizer.Create(ft.Optimizer, ft.PeakLearningRate, ft.Momentum, n), Threads,
                 MicroBatching.For(depth));
             summary.TrainableWeights = session.Weights.LongLength - baseHead.Weights.Length - baseHead.Bias.Length;
             // Building the graphs and sessions left hundreds of MB of protobuf copies behind: gone

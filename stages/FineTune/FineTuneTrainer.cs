@@ -59,7 +59,7 @@ public static class FineTuneTrainer
                 WeightAverage.Update(state.AverageWeights, session.Weights, config.Ema);
                 if (!float.IsFinite(result.Loss))
                     throw new Runtime.ConfigException(FormattableString.Invariant(
-                        $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.LearningRate}) in the config file."));
+                        $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
                 lossSum += result.Loss * n;
                 correct += Correct(result.Probabilities, targets, n, (int)classes);
                 progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));
@@ -91,11 +91,11 @@ public static class FineTuneTrainer
     public static double LearningRate(FineTuneConfig config, int step, int totalSteps, int stepsPerEpoch)
     {
         var warmup = Math.Min(config.WarmupEpochs * stepsPerEpoch, totalSteps - 1);
-        if (step < warmup) return config.LearningRate * (step + 1) / (warmup + 1);
+        if (step < warmup) return config.PeakLearningRate * (step + 1) / (warmup + 1);
         return config.Schedule switch
         {
-            LearningRateSchedule.Cosine => config.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (totalSteps - warmup))),
-            _ => config.LearningRate,
+            LearningRateSchedule.Cosine => config.PeakLearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (totalSteps - warmup))),
+            _ => config.PeakLearningRate,
         };
     }
 

@@ -288,7 +288,8 @@ public class ConfigLoaderTests
     public void FineTuneDefaultsAreTheDocumentedOnesAndEnabledDoesNotChangeTheOtherKeys()
     {
         var c = Parse("dataset: { root: x }\nfine_tune:\n  trainable: all\n  augment: { crop_scale: [0.25, 1], views: 2 }\n").FineTune;
-        Assert.Equal(("all", 8, 32, OptimizerName.Sgd, 0.01, LearningRateSchedule.Cosine), (c.Trainable, c.Epochs, c.BatchSize, c.Optimizer, c.LearningRate, c.Schedule));
+        Assert.Equal(("all", 8, 32, OptimizerName.Sgd, 0.003, LearningRateSchedule.Cosine), (c.Trainable, c.Epochs, c.BatchSize, c.Optimizer, c.PeakLearningRate, c.Schedule));
+        Assert.Null(c.LearningRate);
         Assert.Equal([0.25, 1.0], c.Augment.CropScale);
         Assert.Equal(2, c.Augment.Views);
         Assert.False(c.Enabled);

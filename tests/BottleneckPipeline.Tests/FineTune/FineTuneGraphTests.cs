@@ -53,6 +53,19 @@ public class FineTuneGraphTests
         Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100, 10));
     }
 
+    [Theory]
+    [InlineData("last-stage", null, 0.01)]
+    [InlineData("last-2-stages", null, 0.01)]
+    [InlineData("all", null, 0.003)]
+    [InlineData("all", 0.02, 0.02)]
+    [InlineData("last-stage", 0.005, 0.005)]
+    public void An_unset_learning_rate_is_chosen_by_depth_and_a_set_one_is_kept(string trainable, double? set, double peak)
+    {
+        var config = new FineTuneConfig { Trainable = trainable, LearningRate = set };
+        Assert.Equal(peak, config.PeakLearningRate);
+        Assert.Equal(peak, FineTuneTrainer.LearningRate(config, 0, 100, 10), 12);
+    }
+
     [Fact]
     public void Warmup_rises_linearly_to_the_peak_then_cosine_runs_over_the_remaining_steps()
     {
