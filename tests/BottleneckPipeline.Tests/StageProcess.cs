@@ -38,12 +38,15 @@ public static class StageProcess
     private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<bool>? interruptWhen = null,
         Func<int, bool>? killWhen = null)
     {
-        var psi = new ProcessStartInfo(Executable(stage))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        // A runner started in the background by a shell without job control (`cmd &`, nohup) ignores SIGINT, and an
+        // ignored signal stays ignored across exec: the stage would never see the test's Ctrl+C. env (which execs the
+        // stage in its own process, so the pid is the stage's) restores SIGINT's default first.
+        var psi = interruptWhen is null ? new ProcessStartInfo(Executable(stage)) : new ProcessStartInfo("env");
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        if (interruptWhen is not null) psi.ArgumentList.Add("--default-signal=INT");
+        if (interruptWhen is not null) psi.ArgumentList.Add(Executable(stage));
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
