@@ -27,7 +27,8 @@ public sealed class FineTuneSummary
     public bool StoppedEarly { get; set; }
     public double TrainingSeconds { get; set; }
     public double Seconds { get; set; }
-    /// <summary>The process's peak resident memory so far, in MB (batch size and trainable depth drive it).</summary>
+    /// <summary>The process's peak resident memory so far, in MB of 2^20 bytes, as the bench and /usr/bin/time count them
+    /// (batch size and trainable depth drive it).</summary>
     public double PeakMemoryMb { get; set; }
     public string BackboneFingerprint { get; set; } = "";
     public IReadOnlyList<EpochRow> Log { get; set; } = [];

@@ -147,7 +147,7 @@ public static class FineTuneStage
         head.Save(Path.Combine(directory, HeadFileName));
 
         summary.Seconds = clock.Elapsed.TotalSeconds;
-        summary.PeakMemoryMb = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / 1e6; // VmHWM on Linux
+        summary.PeakMemoryMb = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1 << 20); // VmHWM on Linux
         summary.Log = final.Log;
         summary.BestEpoch = final.BestEpoch;
         summary.StoppedEarly = final.StoppedEarly;
