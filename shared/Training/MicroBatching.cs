@@ -12,9 +12,5 @@ public static class MicroBatching
 {
     public const int AllLayers = 8;
 
-    public static int For(TrainableDepth depth) => depth switch
-    {
-        TrainableDepth.All => AllLayers,
-        _ => 0,
-    };
+    public static int For(TrainableDepth depth) => depth == TrainableDepth.All ? AllLayers : 0;
 }

@@ -105,6 +105,9 @@ public sealed class TrainingSession : IDisposable
     /// </summary>
     public BatchResult Step(float[] activations, float[] targets, int batch, float weightDecay = 0f, float[]? anchor = null, float anchorStrength = 0f)
     {
+        // The ranges below read the anchor by offset: one of another length is refused, as whole passes over it were.
+        if (anchor is not null && anchor.Length != Weights.Length)
+            throw new ArgumentException($"the anchor has {anchor.Length} values, the weights {Weights.Length}", nameof(anchor));
         var result = Run(_step, activations, targets, batch, withGradients: true);
         Optimizer.BeginStep();
         // The update runs element by element, so it runs in cache-sized ranges, every pass over a range before the next

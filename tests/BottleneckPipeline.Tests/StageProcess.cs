@@ -45,8 +45,11 @@ public static class StageProcess
         psi.RedirectStandardOutput = true;
         psi.RedirectStandardError = true;
         psi.UseShellExecute = false;
-        if (interruptWhen is not null) psi.ArgumentList.Add("--default-signal=INT");
-        if (interruptWhen is not null) psi.ArgumentList.Add(Executable(stage));
+        if (interruptWhen is not null)
+        {
+            psi.ArgumentList.Add("--default-signal=INT");
+            psi.ArgumentList.Add(Executable(stage));
+        }
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         using var p = Process.Start(psi)!;
