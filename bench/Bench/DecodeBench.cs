@@ -8,6 +8,7 @@ using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
+using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Bench;
 

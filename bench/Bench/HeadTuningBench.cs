@@ -7,6 +7,8 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Bench;
 

@@ -6,6 +6,7 @@ using BottleneckPipeline.Index;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.Bench;
 

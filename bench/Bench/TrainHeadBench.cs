@@ -2,6 +2,9 @@ using System.Diagnostics;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Bench;
 

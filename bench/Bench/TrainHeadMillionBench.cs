@@ -5,6 +5,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Bench;
 
@@ -30,7 +31,7 @@ public sealed class TrainHeadMillionBench : IBenchmark
         var configPath = Path.Combine(dir, "pipeline.yaml");
         var config = Prepare(dir, configPath, count);
         // Its head is up to date after a first run: time a real training every time.
-        File.Delete(HeadArtifact.PathIn(config));
+        File.Delete(ArtifactPaths.Head(config));
 
         var (seconds, output, rss, code) = BenchContext.RunProcess(context.StageBin("TrainHead"), $"--config \"{configPath}\"");
         if (code != 0) throw new InvalidOperationException($"TrainHead on {count} vectors exited {code}: {output}");

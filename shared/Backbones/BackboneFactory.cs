@@ -4,6 +4,8 @@ using System.Text;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 using Onnx;
+using BottleneckPipeline.Decoding;
+using BottleneckPipeline.Imaging;
 
 namespace BottleneckPipeline.Backbones;
 

@@ -1,4 +1,6 @@
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Decoding;
+using BottleneckPipeline.Imaging;
 
 namespace BottleneckPipeline.Backbones;
 

@@ -1,7 +1,7 @@
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 
-namespace BottleneckPipeline.FineTuning;
+namespace BottleneckPipeline.Backbones;
 
 /// <summary>
 /// The fine-tuned backbone as a <see cref="BackboneSpec"/>, resolved exactly as a user-supplied

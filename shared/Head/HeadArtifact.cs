@@ -1,3 +1,4 @@
+using BottleneckPipeline.Artifacts;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BottleneckPipeline.Config;
@@ -32,7 +33,6 @@ public sealed class HeadArtifact
     [IgnoreMember] public SoftmaxHead Head => new(Weights, Bias, LabelNames, Dimension);
 
     /// <summary>Where TrainHead writes the head and every later stage reads it.</summary>
-    public static string PathIn(PipelineConfig config) => Path.Combine(config.Workspace, "head.msgpack");
 
     public static string ConfigJson(TrainHeadConfig config) => JsonSerializer.Serialize(config, JsonOptions);
 

@@ -1,4 +1,6 @@
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Head;
 

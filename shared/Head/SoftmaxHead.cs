@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.Head;
 

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Artifacts;
 using System.Globalization;
 using System.Text;
 using BottleneckPipeline.Config;
@@ -14,7 +15,6 @@ public static class TrainingLog
     public const string CsvHeader = "step,train_loss,train_accuracy,val_loss,val_accuracy";
 
     /// <summary>Where TrainHead writes the log and later stages read it.</summary>
-    public static string PathIn(PipelineConfig config) => Path.Combine(config.ReportsDir, "training_log.csv");
 
     public static void WriteCsv(string path, IReadOnlyList<TrainingLogRow> log)
     {

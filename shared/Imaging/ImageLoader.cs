@@ -23,9 +23,9 @@ public static class ImageLoader
 
     /// <summary>What the header says, once it passed the checks every decoder relies on: a known
     /// format, a JPEG with its end-of-image marker, at most <paramref name="maxPixels"/> pixels.</summary>
-    internal readonly record struct Header(bool IsJpeg, long Pixels);
+    public readonly record struct Header(bool IsJpeg, long Pixels);
 
-    internal static Header Check(byte[] bytes, long maxPixels)
+    public static Header Check(byte[] bytes, long maxPixels)
     {
         var info = Image.Identify(ImageFormats.Configuration, bytes, out var format)
             ?? throw new ImageRejectedException("not a recognised image format");
@@ -38,7 +38,7 @@ public static class ImageLoader
     }
 
     /// <summary>The whole image with ImageSharp, first frame, upright.</summary>
-    internal static Image<Rgb24> Load(byte[] bytes)
+    public static Image<Rgb24> Load(byte[] bytes)
     {
         var image = Image.Load<Rgb24>(ImageFormats.Configuration, bytes);
         // WebP's 2.x decoder has no first-frame mode: drop the other frames before any processing.
@@ -48,7 +48,7 @@ public static class ImageLoader
     }
 
     /// <summary>Runs a decode, turning whatever a decoder throws into a rejection of this one image.</summary>
-    internal static T Guard<T>(Func<T> decode)
+    public static T Guard<T>(Func<T> decode)
     {
         try
         {
@@ -70,7 +70,7 @@ public static class ImageLoader
     /// which would train on half an image. Entropy-coded data never contains FF D9, so a complete file
     /// has an end-of-image marker after its last start-of-scan marker (FF DA).
     /// </summary>
-    internal static bool IsTruncatedJpeg(ReadOnlySpan<byte> bytes)
+    public static bool IsTruncatedJpeg(ReadOnlySpan<byte> bytes)
     {
         ReadOnlySpan<byte> eoi = [0xFF, 0xD9];
         ReadOnlySpan<byte> sos = [0xFF, 0xDA];

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Config;
 
-namespace BottleneckPipeline.Backbones;
+namespace BottleneckPipeline.Imaging;
 
 /// <summary>
 /// How an RGB pixel (0..255) becomes a model input value. For output channel c at (y, x):

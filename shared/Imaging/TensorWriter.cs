@@ -1,4 +1,3 @@
-using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;

@@ -1,7 +1,8 @@
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Reporting;
 
 /// <summary>Draws the training log as a learning-curve PNG (loss left axis, accuracy right).</summary>
 public static class TrainingLogWriter

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using BottleneckPipeline.Config;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Training;
 
 /// <summary>A first-order update rule over a flat parameter vector.</summary>
 public abstract class Optimizer(float learningRate)

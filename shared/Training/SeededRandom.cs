@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Training;
 
 /// <summary>
 /// xoshiro256** seeded through SplitMix64. Our own generator rather than System.Random, whose

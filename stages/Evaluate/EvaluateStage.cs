@@ -11,6 +11,8 @@ using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Quantization;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -32,7 +34,7 @@ public static class EvaluateStage
     {
         var extract = ExtractReport.Read(config);
         var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
-        var choice = FineTunedChoice.For(config, extract.Fingerprint, HeadArtifact.Load(HeadArtifact.PathIn(config), extract.Fingerprint));
+        var choice = FineTunedChoice.For(config, extract.Fingerprint, HeadArtifact.Load(ArtifactPaths.Head(config), extract.Fingerprint));
         var fineTuned = new FineTunedEvaluation(choice.InUse, choice.Note, test => EmbedTest(config, choice.InUse!, test, ct));
         return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash, dataset,
             headLabels =>
@@ -156,7 +158,7 @@ public static class EvaluateStage
     public static ScoringModel LoadModel(PipelineConfig config, IndexDb db)
     {
         var spec = QuantizedBackbone.Resolve(config, db, build: false);
-        var headPath = HeadArtifact.PathIn(config);
+        var headPath = ArtifactPaths.Head(config);
         if (!File.Exists(headPath)) throw new InputException($"no head at {headPath}. Run TrainHead first (make train-head).");
         var head = HeadArtifact.Load(headPath, spec.Fingerprint);
         var choice = FineTunedChoice.For(config, spec.Fingerprint, head);

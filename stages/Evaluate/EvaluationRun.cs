@@ -3,6 +3,10 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Imaging;
+using BottleneckPipeline.TunedNetwork;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -26,7 +30,6 @@ public sealed record FineTunedEvaluation(FineTunedInUse? InUse, string? Note, Fu
 /// </summary>
 public static class EvaluationRun
 {
-    public static string ModelPath(PipelineConfig config) => Path.Combine(config.Workspace, "model.onnx");
 
     public static string InputsHash(string evaluateSectionHash, string headInputsHash, string upstreamHash) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
@@ -43,7 +46,7 @@ public static class EvaluationRun
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash, DatasetIdentity dataset,
         Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export, CancellationToken ct = default, FineTunedEvaluation? fineTuned = null)
     {
-        var headPath = HeadArtifact.PathIn(config);
+        var headPath = ArtifactPaths.Head(config);
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
         var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
         var inUse = fineTuned?.InUse;
@@ -54,7 +57,7 @@ public static class EvaluationRun
         if (note is not null) upstreamHash += $"\nfine_tune_note={note}";
         var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);
         var jsonPath = Path.Combine(config.ReportsDir, EvaluationWriter.JsonName);
-        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ModelPath(config) : null) is { } previous)
+        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ArtifactPaths.Model(config) : null) is { } previous)
             return new EvaluationOutcome(true, previous, Summary(previous) + " (up to date)", note);
 
         var test = loadTest(artifact.LabelNames);
@@ -66,7 +69,7 @@ public static class EvaluationRun
             ct.ThrowIfCancellationRequested();
             var (fineTunedReport, fineTunedProbabilities) = HeadEvaluation.Evaluate(inUse.Head, inUse.HeadPath, fineTuned!.Embed(test), config.Evaluate.TopK);
             report.FineTuned = new FineTunedReport(inUse.Name, inUse.Model.Trainable, inUse.Model.EpochsRun, inUse.Model.ValidationAccuracy,
-                inUse.Spec.Fingerprint, FineTuning.FineTunedModel.ManifestPathIn(config), fineTunedReport);
+                inUse.Spec.Fingerprint, ArtifactPaths.TunedManifest(config), fineTunedReport);
             (exportedHead, exportedProbabilities) = (inUse.Head, fineTunedProbabilities);
         }
         report.FineTuneNote = note;
@@ -75,7 +78,7 @@ public static class EvaluationRun
             if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
             var inputs = export();
             ct.ThrowIfCancellationRequested();
-            var modelPath = ModelPath(config);
+            var modelPath = ArtifactPaths.Model(config);
             var name = inUse is null ? exportedHead.BackboneName : $"{exportedHead.BackboneName} {inUse.Name}";
             HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, exportedHead.Head,
                 new ExportProvenance(name, exportedHead.BackboneFingerprint, exportedHead.InputsHash));

@@ -1,8 +1,9 @@
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.FineTuning;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.TunedNetwork;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -30,12 +31,12 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
     {
         var model = FineTunedModel.TryLoad(config);
         if (model is null) return None;
-        var manifest = FineTunedModel.ManifestPathIn(config);
+        var manifest = ArtifactPaths.TunedManifest(config);
         const string Ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
         if (model.BaseBackboneFingerprint != baseFingerprint)
             return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {Ignored}.");
         if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
-            return new(null, $"the fine-tuned model in {manifest} started from another head than {HeadArtifact.PathIn(config)} (TrainHead ran again since, on new data or settings): {Ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {Ignored}.");
 
         // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
         if (FineTuneInputs.TryHash(config) is { } current && current != model.InputsHash)
@@ -47,11 +48,11 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
         var backbonePath = model.BackbonePathIn(config);
         var spec = FineTunedBackbone.Resolve(config, original, backbonePath);
         if (spec.Fingerprint != model.BackboneFingerprint)
-            throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {FineTunedModel.DirectoryIn(config)} to evaluate the head alone.");
+            throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone.");
         var headPath = model.HeadPathIn(config);
         var fineTunedHead = HeadArtifact.Load(headPath, spec.Fingerprint);
         if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
-            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {HeadArtifact.PathIn(config)}: {Ignored}.");
+            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {Ignored}.");
         return new(new FineTunedInUse(model, spec, fineTunedHead, headPath), null);
     }
 }

@@ -1,5 +1,6 @@
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.Evaluate;
 

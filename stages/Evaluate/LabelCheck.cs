@@ -1,3 +1,4 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 

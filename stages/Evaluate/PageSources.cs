@@ -1,5 +1,6 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -18,7 +19,7 @@ public sealed record PageSources(
     /// <summary>The sources for a report on images under <paramref name="dataset"/>'s root, scored by the head of this workspace.</summary>
     public static PageSources For(PipelineConfig config, string title, DatasetIdentity dataset)
     {
-        var logPath = TrainingLog.PathIn(config);
+        var logPath = ArtifactPaths.TrainingLog(config);
         return new PageSources(title, dataset.Root, config.Dataset.MaxPixels, TrainingLog.TryRead(logPath), logPath,
             RunProvenance.For(config, dataset, DateTimeOffset.UtcNow));
     }

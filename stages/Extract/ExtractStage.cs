@@ -9,6 +9,7 @@ using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Hosting;
 using BottleneckPipeline.Quantization;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Extract;
 

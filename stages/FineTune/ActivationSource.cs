@@ -14,7 +14,7 @@ public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, 
     public int ValuesPerExample { get; } = valuesPerExample;
 
     /// <summary>The training view an example gets in an epoch, drawn from that epoch's generator.</summary>
-    public abstract int DrawView(int epoch, Head.SeededRandom random);
+    public abstract int DrawView(int epoch, Training.SeededRandom random);
 
     public abstract void Write(int index, int view, Span<float> dest);
 
@@ -42,7 +42,7 @@ public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, 
 public sealed class CachedActivations(IReadOnlyList<FineTuneExample> examples, BottleneckCache cache, int views)
     : ActivationSource(examples, cache.Dimension)
 {
-    public override int DrawView(int epoch, Head.SeededRandom random) => random.NextInt(views);
+    public override int DrawView(int epoch, Training.SeededRandom random) => random.NextInt(views);
 
     public override void Write(int index, int view, Span<float> dest)
     {
@@ -56,7 +56,7 @@ public sealed class FreshViews(IReadOnlyList<FineTuneExample> examples, ViewTens
     : ActivationSource(examples, tensors.ValuesPerImage)
 {
     // View 0 is the plain image; epoch e trains on view e + 1, a new crop and flip per image.
-    public override int DrawView(int epoch, Head.SeededRandom random) => epoch + 1;
+    public override int DrawView(int epoch, Training.SeededRandom random) => epoch + 1;
 
     public override void Write(int index, int view, Span<float> dest) => tensors.Write(Examples[index], view, dest);
 }

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.FineTuning;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Reporting;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -41,9 +42,9 @@ public sealed class FineTuneSummary
 /// </summary>
 public static class FineTuneReport
 {
-    public static string PathIn(PipelineConfig config) => FineTuneFiles.ReportPathIn(config);
-    public static string LogPathIn(PipelineConfig config) => FineTuneFiles.LogPathIn(config);
-    public static string CurvePathIn(PipelineConfig config) => FineTuneFiles.CurvePathIn(config);
+    public static string PathIn(PipelineConfig config) => ArtifactPaths.FineTuneReport(config);
+    public static string LogPathIn(PipelineConfig config) => ArtifactPaths.FineTuneLog(config);
+    public static string CurvePathIn(PipelineConfig config) => ArtifactPaths.FineTuneCurve(config);
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {

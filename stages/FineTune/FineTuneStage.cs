@@ -2,12 +2,13 @@ using System.Diagnostics;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.FineTuning;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 using Onnx;
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.TunedNetwork;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -23,7 +24,7 @@ public sealed record FineTuneOutcome(bool UpToDate, FineTunedModel Model, FineTu
 public static class FineTuneStage
 {
     public static readonly string[] Sections = ["fine_tune"];
-    public const string HeadFileName = FineTuneFiles.HeadFile;
+    public const string HeadFileName = ArtifactPaths.TunedHeadFile;
 
     /// <summary>ORT's intra-op threads: one per core. Runs on one machine compare bitwise (the kill test
     /// relies on it); another core count may round differently.</summary>
@@ -32,11 +33,11 @@ public static class FineTuneStage
     public static FineTuneOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
-        var headPath = HeadArtifact.PathIn(config);
+        var headPath = ArtifactPaths.Head(config);
         var baseHead = HeadArtifact.Load(headPath, extract.Fingerprint);
         var ft = config.FineTune;
         var inputsHash = FineTuneInputs.Hash(ft, baseHead.InputsHash, extract.InputsHash);
-        var directory = FineTunedModel.DirectoryIn(config);
+        var directory = ArtifactPaths.FineTuneDirectory(config);
         if (UpToDate(config, inputsHash) is { } current)
             return new FineTuneOutcome(true, current, null, $"FineTune: up to date ({current.Trainable}, validation accuracy {100 * current.ValidationAccuracy:0.0}%)");
 
@@ -56,7 +57,7 @@ public static class FineTuneStage
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(directory);
         // A manifest from other inputs goes first: from here on the files it names are being replaced.
-        if (File.Exists(FineTunedModel.ManifestPathIn(config))) File.Delete(FineTunedModel.ManifestPathIn(config));
+        if (File.Exists(ArtifactPaths.TunedManifest(config))) File.Delete(ArtifactPaths.TunedManifest(config));
 
         var state = FineTuneProgress.Run(report =>
         {
@@ -91,7 +92,7 @@ public static class FineTuneStage
             GC.Collect();
             // The warm start, scored before any step: TrainHead's head on the original backbone.
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
-            var checkpointPath = FineTuneFiles.CheckpointPathIn(config);
+            var checkpointPath = ArtifactPaths.FineTuneCheckpoint(config);
             var start = ft.L2Sp > 0 ? session.Weights.ToArray() : null; // l2_sp's anchor: the weights before any step
             var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
@@ -120,7 +121,7 @@ public static class FineTuneStage
 
         var backbonePath = Path.Combine(directory, FineTunedBackboneFile.FileName);
         FineTunedBackboneFile.Write(model, trained, backbonePath);
-        var tunedSpec = FineTuning.FineTunedBackbone.Resolve(config, spec, backbonePath);
+        var tunedSpec = FineTunedBackbone.Resolve(config, spec, backbonePath);
         var best = final.Log.FirstOrDefault(r => r.Epoch == final.BestEpoch);
         var head = new HeadArtifact
         {
@@ -157,14 +158,14 @@ public static class FineTuneStage
         var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
             ft.Trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN) { BaseHeadInputsHash = baseHead.InputsHash };
         manifest.Save(config);
-        File.Delete(FineTuneFiles.CheckpointPathIn(config)); // the manifest now holds the result; the checkpoint is spent
+        File.Delete(ArtifactPaths.FineTuneCheckpoint(config)); // the manifest now holds the result; the checkpoint is spent
 
         var rate = final.Log.Count(r => r.Epoch > summary.ResumedAfterEpoch) is > 0 and var ran
             ? final.Log.Where(r => r.Epoch > summary.ResumedAfterEpoch).Average(r => r.ImagesPerSecond) : 0;
         var line = FormattableString.Invariant(
             $"FineTune: {ft.Trainable} from '{region.CutTensor}', {train.Count} train / {validation.Count} validation images, {final.EpochsDone} epochs ") +
             FormattableString.Invariant($"({rate:0.0} img/s), best epoch {final.BestEpoch}, validation accuracy {100 * (best?.ValidationAccuracy ?? double.NaN):0.0}% ") +
-            FormattableString.Invariant($"(head only {100 * summary.StartValidationAccuracy:0.0}%); {FineTunedModel.ManifestPathIn(config)}");
+            FormattableString.Invariant($"(head only {100 * summary.StartValidationAccuracy:0.0}%); {ArtifactPaths.TunedManifest(config)}");
         return new FineTuneOutcome(false, manifest, summary, line);
     }
 

@@ -4,6 +4,7 @@ using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 using Google.Protobuf;
 using Onnx;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -11,11 +12,11 @@ namespace BottleneckPipeline.FineTune;
 /// The fine-tuned backbone as one ONNX file: the original model with each trained initializer's
 /// values replaced in place and nothing else touched (graph, names, the frozen weights' bytes), so
 /// it embeds through the same code as any backbone. Its fingerprint comes from
-/// FineTuning.FineTunedBackbone, the one resolution Evaluate checks it with.
+/// FineTunedBackbone, the one resolution Evaluate checks it with.
 /// </summary>
 public static class FineTunedBackboneFile
 {
-    public const string FileName = FineTuning.FineTuneFiles.BackboneFile;
+    public const string FileName = ArtifactPaths.TunedBackboneFile;
 
     /// <param name="trained">Trained values by initializer name (the head's weights are not among them).</param>
     public static void Write(ModelProto original, IReadOnlyDictionary<string, float[]> trained, string path)

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 

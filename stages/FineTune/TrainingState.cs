@@ -1,5 +1,6 @@
 using System.Text;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 

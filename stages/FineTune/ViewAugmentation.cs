@@ -5,6 +5,7 @@ using BottleneckPipeline.Head;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 

@@ -1,4 +1,6 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.TrainHead;
 

@@ -1,6 +1,8 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.TrainHead;
 

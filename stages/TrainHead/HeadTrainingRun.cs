@@ -1,5 +1,8 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Reporting;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.TrainHead;
 
@@ -8,8 +11,8 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
 {
     /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
     public static HeadOutputPaths For(PipelineConfig config) => new(
-        HeadArtifact.PathIn(config),
-        TrainingLog.PathIn(config),
+        ArtifactPaths.Head(config),
+        ArtifactPaths.TrainingLog(config),
         Path.Combine(config.ReportsDir, "learning_curve.png"));
 
     public bool AllExist => File.Exists(HeadPath) && File.Exists(LogCsvPath) && File.Exists(CurvePngPath);

@@ -3,6 +3,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.TrainHead;
 

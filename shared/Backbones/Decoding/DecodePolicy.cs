@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Backbones;
+namespace BottleneckPipeline.Decoding;
 
 /// <summary>
 /// Which decoder turns an image into the model's input pixels. JPEGs of at least

@@ -1,9 +1,10 @@
+using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Backbones;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 
-namespace BottleneckPipeline.Imaging;
+namespace BottleneckPipeline.Decoding;
 
 /// <summary>Which decoder made an image's pixels (tests and benches ask).</summary>
 public enum DecodePath { ImageSharp, Libvips }

@@ -1,10 +1,11 @@
+using BottleneckPipeline.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using BottleneckPipeline.Runtime;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 using Vips = NetVips;
 
-namespace BottleneckPipeline.Imaging;
+namespace BottleneckPipeline.Decoding;
 
 /// <summary>
 /// Decodes a JPEG straight to the model's input size with libvips' thumbnail: shrink-on-load (the

@@ -5,6 +5,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using Polly;
 using Polly.Retry;
+using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Embedding;
 

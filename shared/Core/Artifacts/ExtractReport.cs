@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Cache;
+namespace BottleneckPipeline.Artifacts;
 
 /// <summary>What one Extract run did; also the content of reports/extract.json.</summary>
 /// <param name="Shards">What the shards (Extract --shard) that ran before this run reported, when any did.</param>
@@ -26,7 +26,6 @@ public sealed record ShardTotals(int Summaries, string Counts, int Extracted, in
 /// </summary>
 public static class ExtractReport
 {
-    public static string PathIn(PipelineConfig config) => Path.Combine(config.ReportsDir, "extract.json");
 
 
 
@@ -35,11 +34,11 @@ public static class ExtractReport
     /// stages learn which vectors to read without resolving the backbone again.
     /// </summary>
     public static ExtractSummary Read(PipelineConfig config) =>
-        TryRead(config) ?? throw new InputException($"{PathIn(config)} is missing or unreadable. Run the Extract stage first (make extract).");
+        TryRead(config) ?? throw new InputException($"{ArtifactPaths.ExtractReport(config)} is missing or unreadable. Run the Extract stage first (make extract).");
 
     public static ExtractSummary? TryRead(PipelineConfig config)
     {
-        var path = PathIn(config);
+        var path = ArtifactPaths.ExtractReport(config);
         if (!File.Exists(path)) return null;
         try
         {
@@ -83,6 +82,6 @@ public static class ExtractReport
                 ["longest_seconds"] = Math.Round(t.LongestSeconds, 3),
                 ["images_per_second"] = Math.Round(t.ImagesPerSecond, 2),
             };
-        AtomicFile.WriteAllText(PathIn(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(ArtifactPaths.ExtractReport(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }

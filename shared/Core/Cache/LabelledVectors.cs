@@ -1,6 +1,6 @@
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Cache;
 
 /// <summary>
 /// One split's bottleneck vectors with their labels, as the head sees them: rows of equal length

@@ -2,8 +2,9 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Cache;
 
 /// <summary>
 /// The head's view of the data, the one reader TrainHead, Evaluate and the bench use: each split's

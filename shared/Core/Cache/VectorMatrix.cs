@@ -2,7 +2,7 @@ using System.Collections;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Cache;
 
 /// <summary>
 /// Rows of equal length in a few large arrays instead of one array per row, held as float32 or,

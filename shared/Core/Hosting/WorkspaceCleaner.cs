@@ -1,8 +1,6 @@
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.FineTuning;
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Hosting;
 
@@ -28,30 +26,6 @@ public sealed record CleanResult(string Workspace, IReadOnlyList<string> Removed
 /// </summary>
 public static class WorkspaceCleaner
 {
-    /// <summary>Every file a stage writes into the workspace (the lock's files aside). A test runs the
-    /// whole pipeline and checks that a clean leaves none of its files behind, so a new artifact
-    /// missing here is caught.</summary>
-    public static IReadOnlyList<string> ArtifactPaths(PipelineConfig config) =>
-    [
-        // Ingest: the index (SQLite's write-ahead log, shared memory and rollback journal beside it) and its report
-        config.IndexPath, config.IndexPath + "-wal", config.IndexPath + "-shm", config.IndexPath + "-journal",
-        Path.Combine(config.ReportsDir, "ingest.json"),
-        // Extract
-        ExtractReport.PathIn(config),
-        // TrainHead
-        HeadArtifact.PathIn(config),
-        Path.Combine(config.ReportsDir, "training_log.csv"),
-        Path.Combine(config.ReportsDir, "learning_curve.png"),
-        // Evaluate
-        Path.Combine(config.Workspace, "model.onnx"),
-        Path.Combine(config.ReportsDir, "evaluation.json"),
-        Path.Combine(config.ReportsDir, "evaluation.md"),
-        Path.Combine(config.ReportsDir, "confusion_matrix.png"),
-        Path.Combine(config.ReportsDir, "evaluation.html"),
-        // FineTune: its artifact in fine_tune/ and its reports
-        .. FineTuneFiles.PathsIn(config),
-    ];
-
     public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
     {
         var workspace = config.Workspace;
@@ -62,12 +36,12 @@ public static class WorkspaceCleaner
         var held = WorkspaceLock.Acquire(workspace, "clean", lockWait);
         try
         {
-            var artifacts = ArtifactPaths(config);
+            var artifacts = ArtifactPaths.All(config);
             foreach (var path in artifacts)
                 if (TryRemove(path)) removed.Add(path);
             // Temporaries of killed writers (ours: no stage runs while we hold the lock), beside each artifact and the lock's note.
             var names = artifacts.Select(Path.GetFileName).Concat(WorkspaceLock.FileNames).ToHashSet(StringComparer.Ordinal);
-            var fineTune = FineTunedModel.DirectoryIn(config);
+            var fineTune = ArtifactPaths.FineTuneDirectory(config);
             foreach (var dir in new[] { workspace, config.ReportsDir, fineTune }.Where(Directory.Exists))
                 foreach (var file in Directory.EnumerateFiles(dir, ".*.tmp"))
                     if (names.Any(n => AtomicFile.TemporaryWriter(Path.GetFileName(file), n!) is not null) && TryRemove(file))

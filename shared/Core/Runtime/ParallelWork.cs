@@ -1,6 +1,6 @@
 
 
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Runtime;
 
 /// <summary>
 /// Splits a loop into fixed chunks and runs them on up to MaxDegreeOfParallelism threads. Chunk

@@ -4,8 +4,9 @@ using System.Text.Json;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Artifacts;
 
-namespace BottleneckPipeline.FineTuning;
+namespace BottleneckPipeline.TunedNetwork;
 
 /// <summary>
 /// The inputs hash FineTune records in its manifest: the fine_tune section (but 'enabled', which
@@ -19,9 +20,9 @@ public static class FineTuneInputs
     /// <summary>The hash for the workspace as it is now, or null when TrainHead or Extract has not run.</summary>
     public static string? TryHash(PipelineConfig config)
     {
-        if (ExtractReport.TryRead(config) is not { } extract || !File.Exists(HeadArtifact.PathIn(config))) return null;
+        if (ExtractReport.TryRead(config) is not { } extract || !File.Exists(ArtifactPaths.Head(config))) return null;
         HeadArtifact head;
-        try { head = HeadArtifact.Load(HeadArtifact.PathIn(config)); }
+        try { head = HeadArtifact.Load(ArtifactPaths.Head(config)); }
         catch (Runtime.InputException) { return null; }
         return Hash(config.FineTune, head.InputsHash, extract.InputsHash);
     }

@@ -1,8 +1,9 @@
+using BottleneckPipeline.Artifacts;
 using System.Text.Json;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 
-namespace BottleneckPipeline.FineTuning;
+namespace BottleneckPipeline.TunedNetwork;
 
 /// <summary>
 /// FineTune's artifact, written and read only here: the fine-tuned backbone (an ONNX model with the
@@ -35,11 +36,9 @@ public sealed record FineTunedModel(
     /// train_head settings), as it ignores one of another backbone.</summary>
     public string BaseHeadInputsHash { get; init; } = "";
 
-    public static string DirectoryIn(PipelineConfig config) => Path.Combine(config.Workspace, "fine_tune");
-    public static string ManifestPathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), "fine_tuned.json");
 
-    public string BackbonePathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), BackboneFile);
-    public string HeadPathIn(PipelineConfig config) => Path.Combine(DirectoryIn(config), HeadFile);
+    public string BackbonePathIn(PipelineConfig config) => Path.Combine(ArtifactPaths.FineTuneDirectory(config), BackboneFile);
+    public string HeadPathIn(PipelineConfig config) => Path.Combine(ArtifactPaths.FineTuneDirectory(config), HeadFile);
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -49,12 +48,12 @@ public sealed record FineTunedModel(
 
     /// <summary>Writes the manifest atomically; call it only after both files it names are durable.</summary>
     public void Save(PipelineConfig config) =>
-        AtomicFile.WriteAllBytes(ManifestPathIn(config), JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions));
+        AtomicFile.WriteAllBytes(ArtifactPaths.TunedManifest(config), JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions));
 
     /// <summary>The fine-tuned model, or null when FineTune has not run (or was turned off and cleaned).</summary>
     public static FineTunedModel? TryLoad(PipelineConfig config)
     {
-        var path = ManifestPathIn(config);
+        var path = ArtifactPaths.TunedManifest(config);
         if (!File.Exists(path)) return null;
         FineTunedModel? model;
         try

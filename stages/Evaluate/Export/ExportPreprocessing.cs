@@ -20,7 +20,7 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
     /// the cached vectors were made from: value = rgb[src] * scale + offset - meanImage
     /// = (rgb[src] - (meanImage - offset) / scale) * scale.
     /// </summary>
-    public static ExportPreprocessing From(Backbones.Preprocessing p, int size, TensorLayout layout)
+    public static ExportPreprocessing From(Imaging.Preprocessing p, int size, TensorLayout layout)
     {
         var bgr = p.SourceChannel.SequenceEqual([2, 1, 0]);
         if (!bgr && !p.SourceChannel.SequenceEqual([0, 1, 2]))

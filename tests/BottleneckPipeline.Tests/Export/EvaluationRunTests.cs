@@ -5,6 +5,8 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Export;
 
@@ -35,7 +37,7 @@ public class EvaluationRunTests
         HeadTrainingRun.Execute(config, "resnet18", "fp-resnet", "up", () => (set, null));
 
         var export = new ExportInputs(File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
-            ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw), _ => pixels);
+            ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw), _ => pixels);
         var loads = 0;
         LabelledVectors LoadTest(string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
 
@@ -46,7 +48,7 @@ public class EvaluationRunTests
         Assert.Equal(vectors.Count, report.TestImages);
         Assert.Equal(1.0, report.TestAccuracy); // trained on these very vectors
         Assert.True(report.Export!.Passed, $"agreement {report.Export.ArgmaxAgreement}, max diff {report.Export.MaxAbsProbabilityDifference}");
-        Assert.True(File.Exists(EvaluationRun.ModelPath(config)));
+        Assert.True(File.Exists(ArtifactPaths.Model(config)));
         Assert.True(File.Exists(Path.Combine(config.ReportsDir, "evaluation.json")));
         Assert.Contains("export agrees", first.Summary);
 

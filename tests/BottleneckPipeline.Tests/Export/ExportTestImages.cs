@@ -3,6 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Export;
 

@@ -40,11 +40,11 @@ public class SyntheticBackboneExportTests
     }
 
     private static readonly ExportPreprocessing CustomNhwc =
-        ExportPreprocessing.From(BottleneckPipeline.Backbones.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
+        ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
 
     private static List<float[]> NoiseImages(int count)
     {
-        var random = new BottleneckPipeline.Head.SeededRandom(8);
+        var random = new BottleneckPipeline.Training.SeededRandom(8);
         return [.. Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, 3 * Size * Size).Select(_ => (float)random.NextInt(256)).ToArray())];
     }
 

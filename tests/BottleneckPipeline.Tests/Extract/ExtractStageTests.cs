@@ -5,6 +5,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -24,7 +25,7 @@ public class ExtractStageTests
         Assert.Equal(0, first.Reused);
         Assert.Equal(512, first.Dimension);
         Assert.Equal(8, first.Decoded);
-        var report = JsonNode.Parse(File.ReadAllText(ExtractReport.PathIn(config)))!;
+        var report = JsonNode.Parse(File.ReadAllText(ArtifactPaths.ExtractReport(config)))!;
         foreach (var key in new[] { "extracted", "reused", "quarantined", "seconds", "images_per_second", "fingerprint", "dimension", "backbone", "inputs_hash" })
             Assert.NotNull(report[key]);
         Assert.Equal("resnet18", report["backbone"]!.GetValue<string>());
@@ -35,7 +36,7 @@ public class ExtractStageTests
 
         Assert.True(ExtractStage.Run(config, db).UpToDate);
 
-        File.Delete(ExtractReport.PathIn(config));
+        File.Delete(ArtifactPaths.ExtractReport(config));
         var warm = ExtractStage.Run(config, db);
         Assert.False(warm.UpToDate);
         Assert.Equal(0, warm.Extracted);
@@ -109,7 +110,7 @@ public class ExtractStageTests
         Assert.Equal("missing", kinds[Path.GetFileName(files[2])]);
 
         // Quarantined images are not retried (no decode) on the next run.
-        File.Delete(ExtractReport.PathIn(config));
+        File.Delete(ArtifactPaths.ExtractReport(config));
         var again = ExtractStage.Run(config, db);
         Assert.Equal(0, again.Decoded);
         Assert.Equal(3, again.Quarantined);
@@ -157,7 +158,7 @@ public class ExtractStageTests
         using var db = IndexDb.Open(config.IndexPath);
         var e = Assert.Throws<BottleneckPipeline.Runtime.InputException>(() => ExtractStage.Run(config, db));
         Assert.Contains("Ingest", e.Message);
-        Assert.False(File.Exists(ExtractReport.PathIn(config)));
+        Assert.False(File.Exists(ArtifactPaths.ExtractReport(config)));
     }
 
     [Fact]

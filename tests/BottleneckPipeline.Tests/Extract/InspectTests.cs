@@ -1,3 +1,4 @@
+using BottleneckPipeline.Artifacts;
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;

@@ -2,6 +2,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Tests.Imaging;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 

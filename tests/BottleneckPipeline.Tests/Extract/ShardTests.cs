@@ -5,6 +5,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -148,7 +149,7 @@ public class ShardTests
         Assert.Equal(8, shards.Sum(s => s.Extracted));
         var broken = Assert.Single(shards.SelectMany(s => s.Quarantined));
         Assert.EndsWith("broken.jpg", broken.RelPath);
-        Assert.False(File.Exists(ExtractReport.PathIn(sharded)), "a shard writes no shared report");
+        Assert.False(File.Exists(ArtifactPaths.ExtractReport(sharded)), "a shard writes no shared report");
         Assert.Equal(2, Directory.GetFiles(ShardSummary.Folder(sharded)).Length);
 
         using (var db = IndexDb.Open(sharded.IndexPath))
@@ -161,7 +162,7 @@ public class ShardTests
             Assert.Equal(reference.InputsHash, finish.InputsHash);
             Assert.True(ExtractStage.Run(sharded, db).UpToDate);
         }
-        var report = JsonNode.Parse(File.ReadAllText(ExtractReport.PathIn(sharded)))!;
+        var report = JsonNode.Parse(File.ReadAllText(ArtifactPaths.ExtractReport(sharded)))!;
         Assert.Equal(2, report["shards"]!["summaries"]!.GetValue<int>());
         Assert.Equal(8, report["shards"]!["extracted"]!.GetValue<int>());
         Assert.False(Directory.Exists(ShardSummary.Folder(sharded))); // summaries absorbed, their folder gone

@@ -3,6 +3,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
 using Microsoft.Data.Sqlite;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Faults;
 

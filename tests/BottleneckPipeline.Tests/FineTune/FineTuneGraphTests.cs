@@ -5,6 +5,7 @@ using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Training;
 using BottleneckPipeline.Training;
 using static BottleneckPipeline.Tests.Training.TestModel;
+using BottleneckPipeline.Imaging;
 
 namespace BottleneckPipeline.Tests.FineTune;
 
@@ -93,7 +94,7 @@ public class FineTuneGraphTests
 
     private sealed class LabelsOnly(IReadOnlyList<FineTuneExample> examples) : ActivationSource(examples, 1)
     {
-        public override int DrawView(int epoch, BottleneckPipeline.Head.SeededRandom random) => 0;
+        public override int DrawView(int epoch, BottleneckPipeline.Training.SeededRandom random) => 0;
         public override void Write(int index, int view, Span<float> dest) => dest.Clear();
     }
 }

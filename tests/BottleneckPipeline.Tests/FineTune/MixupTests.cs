@@ -1,5 +1,6 @@
 using BottleneckPipeline.FineTune;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.FineTune;
 

@@ -3,6 +3,7 @@ using BottleneckPipeline.FineTune;
 using BottleneckPipeline.Head;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.FineTune;
 

@@ -1,5 +1,7 @@
 using BottleneckPipeline.Head;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
 

@@ -1,6 +1,8 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
 

@@ -3,6 +3,8 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using SixLabors.ImageSharp;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Cache;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
 

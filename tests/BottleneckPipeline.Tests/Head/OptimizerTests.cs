@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
 

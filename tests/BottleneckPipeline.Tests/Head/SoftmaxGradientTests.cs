@@ -1,4 +1,6 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
 

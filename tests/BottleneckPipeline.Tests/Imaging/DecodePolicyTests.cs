@@ -7,6 +7,7 @@ using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
+using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Tests.Imaging;
 

@@ -3,10 +3,11 @@ using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
-using BottleneckPipeline.FineTuning;
 using BottleneckPipeline.Head;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
+using BottleneckPipeline.TunedNetwork;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -29,13 +30,13 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var config = _run.Config;
         var head = _run.Head();
         var original = BackboneFactory.Resolve(config);
-        var (changedWeight, changedValues) = WriteFineTunedBackbone(Path.Combine(FineTunedModel.DirectoryIn(config), "backbone.onnx"));
-        var spec = FineTunedBackbone.Resolve(config, Path.Combine(FineTunedModel.DirectoryIn(config), "backbone.onnx"));
+        var (changedWeight, changedValues) = WriteFineTunedBackbone(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx"));
+        var spec = FineTunedBackbone.Resolve(config, Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx"));
         Assert.NotEqual(original.Fingerprint, spec.Fingerprint);
         var fineTunedHead = MessagePack.MessagePackSerializer.Deserialize<HeadArtifact>(MessagePack.MessagePackSerializer.Serialize(head));
         fineTunedHead.BackboneFingerprint = spec.Fingerprint;
         fineTunedHead.InputsHash = "fine-tuned-head";
-        fineTunedHead.Save(Path.Combine(FineTunedModel.DirectoryIn(config), "head.msgpack"));
+        fineTunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
             "last-stage", FineTuneInputs.TryHash(config)!, 3, 0.9) { BaseHeadInputsHash = head.InputsHash };
         manifest.Save(config);
@@ -128,7 +129,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         Assert.Null(Report()["fine_tuned"]);
 
         // 6. Without the manifest, Evaluate is head-only as before FineTune existed.
-        File.Delete(FineTunedModel.ManifestPathIn(config));
+        File.Delete(ArtifactPaths.TunedManifest(config));
         var headOnly = Evaluate();
         Assert.DoesNotContain("note:", headOnly.StdOut, StringComparison.Ordinal);
         Assert.Contains($"test accuracy {Pct(headRight, test.Count)} on {test.Count} images", headOnly.StdOut, StringComparison.Ordinal);
@@ -145,11 +146,11 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var config = _run.Config;
         var head = _run.Head();
         var original = BackboneFactory.Resolve(config);
-        var path = Path.Combine(FineTunedModel.DirectoryIn(config), "backbone.onnx");
+        var path = Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx");
         WriteFineTunedBackbone(path);
         var recorded = FineTunedBackbone.Resolve(config, path).Fingerprint;
         head.BackboneFingerprint = recorded;
-        head.Save(Path.Combine(FineTunedModel.DirectoryIn(config), "head.msgpack"));
+        head.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", FineTuneInputs.TryHash(config)!, 1, 0.5).Save(config);
         File.Copy(original.ModelPath, path, overwrite: true); // replaced after FineTune wrote it
 

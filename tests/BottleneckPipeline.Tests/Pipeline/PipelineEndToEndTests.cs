@@ -7,6 +7,7 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -93,7 +94,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
     public void ASpeedSettingLeavesExtractTrainHeadAndEvaluateUpToDate(string setting)
     {
         var config = Variant("speed-setting", $"extract:\n  {setting}\n");
-        var head = File.ReadAllBytes(HeadArtifact.PathIn(config));
+        var head = File.ReadAllBytes(ArtifactPaths.Head(config));
         var model = File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx"));
         using (var db = IndexDb.Open(config.IndexPath))
         {
@@ -101,7 +102,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
             Assert.True(TrainHeadStage.Run(config, db).UpToDate, $"{setting}: TrainHead re-ran");
             Assert.True(EvaluateStage.Run(config, db).UpToDate, $"{setting}: Evaluate re-ran");
         }
-        Assert.Equal(head, File.ReadAllBytes(HeadArtifact.PathIn(config)));
+        Assert.Equal(head, File.ReadAllBytes(ArtifactPaths.Head(config)));
         Assert.Equal(model, File.ReadAllBytes(Path.Combine(config.Workspace, "model.onnx")));
     }
 
@@ -127,7 +128,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
         }
         var outcome = SmallPipeline.RunAll(config);
 
-        var (a, b) = (run.Head(), HeadArtifact.Load(HeadArtifact.PathIn(config)));
+        var (a, b) = (run.Head(), HeadArtifact.Load(ArtifactPaths.Head(config)));
         Assert.Equal(a.LabelNames, b.LabelNames);
         Assert.True(a.Weights.AsSpan().SequenceEqual(b.Weights), "head weights differ");
         Assert.True(a.Bias.AsSpan().SequenceEqual(b.Bias), "head bias differs");

@@ -7,6 +7,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -59,7 +60,7 @@ public sealed class SmallPipeline : IDisposable
         return EvaluateStage.Run(config, db);
     }
 
-    public HeadArtifact Head() => HeadArtifact.Load(HeadArtifact.PathIn(Config));
+    public HeadArtifact Head() => HeadArtifact.Load(ArtifactPaths.Head(Config));
 
     /// <summary>Every cached vector of the head's backbone (including images embedded by Evaluate --data or predict).</summary>
     public BottleneckCache Cache() => BottleneckCache.Open(Config.CacheDir, Head().BackboneFingerprint);

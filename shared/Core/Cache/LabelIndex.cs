@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Head;
+namespace BottleneckPipeline.Cache;
 
 /// <summary>Each label name's position in a label list (the index's order, or the head's).</summary>
 public static class LabelIndex
