@@ -1,14 +1,14 @@
-using BottleneckPipeline.Backbones;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
-using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Bench;
 

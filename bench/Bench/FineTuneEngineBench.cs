@@ -264,7 +264,10 @@ public sealed class FineTuneEngineBench : IBenchmark
             model.Graph.Output.Add(OnnxTensorData.ValueInfo("y", OnnxTensorData.Float, null));
             return new TrainableRegion
             {
-                Model = model, CutTensor = "x", CutShape = inputShape, OutputTensor = "y",
+                Model = model,
+                CutTensor = "x",
+                CutShape = inputShape,
+                OutputTensor = "y",
                 Trainable = weight is null ? new HashSet<string>() : new HashSet<string> { weight.Name },
             };
         }

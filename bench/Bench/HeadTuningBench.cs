@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Bench;
@@ -187,20 +187,20 @@ public sealed class HeadTuningBench : IBenchmark
 
     private static TrainHeadConfig With(TrainHeadConfig c, double? l2 = null, int? batch = null, int? steps = null, int? patience = null,
         double? smoothing = null, bool? balanced = null, int? seed = null) => new()
-    {
-        Optimizer = c.Optimizer,
-        LearningRate = c.LearningRate,
-        Momentum = c.Momentum,
-        Steps = steps ?? c.Steps,
-        Epochs = c.Epochs,
-        BatchSize = batch ?? c.BatchSize,
-        L2 = l2 ?? c.L2,
-        LabelSmoothing = smoothing ?? c.LabelSmoothing,
-        ClassBalanced = balanced ?? c.ClassBalanced,
-        Seed = seed ?? c.Seed,
-        EvalInterval = c.EvalInterval,
-        Patience = patience ?? c.Patience,
-    };
+        {
+            Optimizer = c.Optimizer,
+            LearningRate = c.LearningRate,
+            Momentum = c.Momentum,
+            Steps = steps ?? c.Steps,
+            Epochs = c.Epochs,
+            BatchSize = batch ?? c.BatchSize,
+            L2 = l2 ?? c.L2,
+            LabelSmoothing = smoothing ?? c.LabelSmoothing,
+            ClassBalanced = balanced ?? c.ClassBalanced,
+            Seed = seed ?? c.Seed,
+            EvalInterval = c.EvalInterval,
+            Patience = patience ?? c.Patience,
+        };
 
     private sealed record GridRow(string Stage, TrainHeadConfig Config, bool Standardize, double Loss, double LossSpread, double Accuracy,
         double MinAccuracy, double MaxAccuracy, double BestStep, double Seconds)

@@ -1,12 +1,12 @@
 using System.Diagnostics;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.TrainHead;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.Bench;
 

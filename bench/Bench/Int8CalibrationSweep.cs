@@ -86,16 +86,16 @@ internal static class Int8CalibrationSweep
 
     private static Dictionary<string, float[]> Embed(BackboneSpec spec, string fingerprint, List<ImageWork> works, string cacheDir, PipelineConfig config)
     {
-        const int Batch = 8;
+        const int batchSize = 8;
         using var session = BackboneSession.Create(spec, threads: 0);
         var preparer = new ImagePreparer(spec, config.Dataset.MaxPixels);
         var result = new Dictionary<string, float[]>(StringComparer.Ordinal);
         using var writer = new CacheWriter(cacheDir, fingerprint, VectorPrecision.Float32);
-        var input = new float[Batch * spec.ValuesPerImage];
+        var input = new float[batchSize * spec.ValuesPerImage];
         var output = Array.Empty<float>();
-        for (var start = 0; start < works.Count; start += Batch)
+        for (var start = 0; start < works.Count; start += batchSize)
         {
-            var batch = works.Skip(start).Take(Batch).ToList();
+            var batch = works.Skip(start).Take(batchSize).ToList();
             Parallel.For(0, batch.Count, i =>
             {
                 if (preparer.Prepare(batch[i], input.AsSpan(i * spec.ValuesPerImage, spec.ValuesPerImage)) is { } failure)

@@ -26,12 +26,12 @@ public sealed partial class PipelineBench : IBenchmark
         var warm = RunAll(ctx, config, "warm");
         ctx.Record(Name, "cold run, all stages", cold, "s", "");
         // An up-to-date Extract returns before opening any image; otherwise its report counts the decodes.
-        var decoded = WarmExtractOutput.Contains("up to date")
+        var decoded = _warmExtractOutput.Contains("up to date")
             ? 0
             : ReadJson(Path.Combine(ws, "workspace", "reports", "extract.json"))?["decoded"]?.GetValue<long>() ?? -1;
         ctx.Record(Name, "warm rerun, all stages", warm, "s", $"{warm / cold:0.000}x the cold run; images decoded: {decoded} (must be 0)");
 
-        ctx.Record(Name, "ours: Extract cold img/s", ColdExtractRate, "img/s", "from the cold run's extract.json");
+        ctx.Record(Name, "ours: Extract cold img/s", _coldExtractRate, "img/s", "from the cold run's extract.json");
 
         var eval = ReadJson(Path.Combine(ws, "workspace", "reports", "evaluation.json"));
         var ours = eval?["test_accuracy"]?.GetValue<double>() ?? double.NaN;
@@ -40,8 +40,8 @@ public sealed partial class PipelineBench : IBenchmark
         PeerOnOurSplit(ctx, ws, ours, cold);
     }
 
-    private double ColdExtractRate;
-    private string WarmExtractOutput = "";
+    private double _coldExtractRate;
+    private string _warmExtractOutput = "";
 
     private double RunAll(BenchContext ctx, string config, string label)
     {
@@ -53,9 +53,9 @@ public sealed partial class PipelineBench : IBenchmark
             total += s;
             ctx.Record(Name, $"{label}: {stage}", s, "s", $"peak RSS {rss:0} MB");
             if (label == "cold") ctx.Record(Name, $"peak RSS {stage} at 1500", rss, "MB");
-            if (label == "warm" && stage == "Extract") WarmExtractOutput = output;
+            if (label == "warm" && stage == "Extract") _warmExtractOutput = output;
             if (label == "cold" && stage == "Extract")
-                ColdExtractRate = ReadJson(Path.Combine(Path.GetDirectoryName(config)!, "workspace", "reports", "extract.json"))?["images_per_second"]?.GetValue<double>() ?? double.NaN;
+                _coldExtractRate = ReadJson(Path.Combine(Path.GetDirectoryName(config)!, "workspace", "reports", "extract.json"))?["images_per_second"]?.GetValue<double>() ?? double.NaN;
         }
         return total;
     }

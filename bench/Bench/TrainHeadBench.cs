@@ -1,9 +1,9 @@
 using System.Diagnostics;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Bench;

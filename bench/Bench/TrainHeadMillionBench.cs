@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Bench;
 

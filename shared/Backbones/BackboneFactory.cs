@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Runtime;
-using Onnx;
 using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Runtime;
+using Onnx;
 
 namespace BottleneckPipeline.Backbones;
 

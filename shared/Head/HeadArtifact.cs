@@ -1,6 +1,6 @@
-using BottleneckPipeline.Artifacts;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 using MessagePack;

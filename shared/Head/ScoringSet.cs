@@ -1,5 +1,5 @@
-using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Head;

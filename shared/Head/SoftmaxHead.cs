@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
-using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Head;
 

@@ -1,6 +1,6 @@
-using BottleneckPipeline.Artifacts;
 using System.Globalization;
 using System.Text;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 

@@ -1,18 +1,18 @@
 using System.Globalization;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Decoding;
+using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Quantization;
+using BottleneckPipeline.Runtime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using BottleneckPipeline.Artifacts;
-using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Evaluate;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Evaluate.Export;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Evaluate;
 

@@ -1,12 +1,12 @@
 using System.Globalization;
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Backbones;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.TunedNetwork;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Evaluate;
 

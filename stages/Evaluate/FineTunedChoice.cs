@@ -1,9 +1,9 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.TunedNetwork;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -32,15 +32,15 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
         var model = FineTunedModel.TryLoad(config);
         if (model is null) return None;
         var manifest = ArtifactPaths.TunedManifest(config);
-        const string Ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
+        const string ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
         if (model.BaseBackboneFingerprint != baseFingerprint)
-            return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {Ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {ignored}.");
         if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
-            return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {Ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {ignored}.");
 
         // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
         if (FineTuneInputs.TryHash(config) is { } current && current != model.InputsHash)
-            return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {Ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {ignored}.");
 
         var original = BackboneFactory.Resolve(config);
         if (original.Fingerprint != baseFingerprint)
@@ -52,7 +52,7 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
         var headPath = model.HeadPathIn(config);
         var fineTunedHead = HeadArtifact.Load(headPath, spec.Fingerprint);
         if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
-            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {Ignored}.");
+            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {ignored}.");
         return new(new FineTunedInUse(model, spec, fineTunedHead, headPath), null);
     }
 }

@@ -1,6 +1,6 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
-using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.Evaluate;
 

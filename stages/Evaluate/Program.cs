@@ -3,8 +3,8 @@
 using System.CommandLine;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
-using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Runtime;
 
 var configOption = StageHost.ConfigOption();
 var dataOption = new Option<string?>("--data") { Description = "Score this folder of class subfolders instead of the test split." };

@@ -1,15 +1,15 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Index;
-using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Index;
 using BottleneckPipeline.Quantization;
-using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Extract;
 

@@ -5,8 +5,8 @@ using System.Globalization;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Extract.Inspect;
-using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Runtime;
 
 var configOption = StageHost.ConfigOption();
 var shardOption = new Option<string?>("--shard")

@@ -1,7 +1,7 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.FineTune;
 

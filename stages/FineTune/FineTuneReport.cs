@@ -1,9 +1,9 @@
 using System.Text.Json;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Reporting;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.FineTune;
 

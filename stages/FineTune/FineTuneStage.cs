@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
@@ -6,9 +7,8 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
-using Onnx;
-using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.TunedNetwork;
+using Onnx;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -156,7 +156,8 @@ public static class FineTuneStage
         FineTuneReport.Write(config, summary);
 
         var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
-            ft.Trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN) { BaseHeadInputsHash = baseHead.InputsHash };
+            ft.Trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
+        { BaseHeadInputsHash = baseHead.InputsHash };
         manifest.Save(config);
         File.Delete(ArtifactPaths.FineTuneCheckpoint(config)); // the manifest now holds the result; the checkpoint is spent
 

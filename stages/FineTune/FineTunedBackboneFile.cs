@@ -1,10 +1,10 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 using Google.Protobuf;
 using Onnx;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.FineTune;
 

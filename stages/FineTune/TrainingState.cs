@@ -85,9 +85,19 @@ public static class Checkpoint
                 log.Add(new EpochRow(r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
             return new TrainingState
             {
-                InputsHash = inputsHash, EpochsDone = epochs, OptimizerSteps = steps, BestEpoch = bestEpoch, BestAccuracy = bestAccuracy,
-                BestLoss = bestLoss, EpochsWithoutImprovement = without, StoppedEarly = stopped, Weights = weights, BestWeights = best, AverageWeights = average,
-                OptimizerState = optimizer, Log = log,
+                InputsHash = inputsHash,
+                EpochsDone = epochs,
+                OptimizerSteps = steps,
+                BestEpoch = bestEpoch,
+                BestAccuracy = bestAccuracy,
+                BestLoss = bestLoss,
+                EpochsWithoutImprovement = without,
+                StoppedEarly = stopped,
+                Weights = weights,
+                BestWeights = best,
+                AverageWeights = average,
+                OptimizerState = optimizer,
+                Log = log,
             };
         }
         catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or OverflowException)

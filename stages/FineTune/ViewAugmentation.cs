@@ -2,10 +2,10 @@ using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
-using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 

@@ -1,5 +1,5 @@
-using Microsoft.Data.Sqlite;
 using BottleneckPipeline.Index;
+using Microsoft.Data.Sqlite;
 
 namespace BottleneckPipeline.Ingest;
 

@@ -1,9 +1,9 @@
 // Ingest stage: index dataset.root into the workspace's SQLite index. The work is in the library
 // (BottleneckPipeline.Ingest); this file parses arguments and prints the summary.
 using System.CommandLine;
+using BottleneckPipeline.Hosting;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Hosting;
 
 var configOption = StageHost.ConfigOption();
 var command = new RootCommand("Index a folder of class subfolders: content ids, rejects, conflicts and a deterministic split.") { configOption };

@@ -1,7 +1,7 @@
-using BottleneckPipeline.Config;
-using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
+using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.TrainHead;

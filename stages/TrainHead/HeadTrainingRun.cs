@@ -1,8 +1,8 @@
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Reporting;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.TrainHead;
 

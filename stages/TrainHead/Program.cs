@@ -2,8 +2,8 @@
 // validation split. The work is in the library (BottleneckPipeline.Head); this file parses arguments.
 using System.CommandLine;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Hosting;
+using BottleneckPipeline.Runtime;
 using BottleneckPipeline.TrainHead;
 
 var configOption = StageHost.ConfigOption();

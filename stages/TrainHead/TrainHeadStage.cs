@@ -1,9 +1,9 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
-using BottleneckPipeline.Index;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.TrainHead;
 

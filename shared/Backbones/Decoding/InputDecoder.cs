@@ -1,5 +1,5 @@
-using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;

@@ -1,7 +1,7 @@
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Runtime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using BottleneckPipeline.Runtime;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 using Vips = NetVips;
 

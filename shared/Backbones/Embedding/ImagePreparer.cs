@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
 using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
 using Polly;
 using Polly.Retry;
-using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Embedding;
 

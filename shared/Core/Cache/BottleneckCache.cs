@@ -109,7 +109,10 @@ public sealed class BottleneckCache
     {
         var cache = new BottleneckCache(FolderFor(cacheDir, fingerprint), fingerprint)
         {
-            _only = only, _loadVectors = loadVectors, _onVector = onVector, _within = within ?? IdRange.All,
+            _only = only,
+            _loadVectors = loadVectors,
+            _onVector = onVector,
+            _within = within ?? IdRange.All,
             _beforeRepairLock = beforeRepairLock,
         };
         cache.ReadNewRecords(repair);

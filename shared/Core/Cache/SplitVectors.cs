@@ -1,8 +1,8 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Cache;
 

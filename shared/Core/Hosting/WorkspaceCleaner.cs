@@ -1,6 +1,6 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Hosting;
 

@@ -1,5 +1,5 @@
-using Microsoft.Data.Sqlite;
 using BottleneckPipeline.Runtime;
+using Microsoft.Data.Sqlite;
 
 namespace BottleneckPipeline.Index;
 

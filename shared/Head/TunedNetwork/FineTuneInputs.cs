@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.TunedNetwork;
 

@@ -1,5 +1,5 @@
-using BottleneckPipeline.Artifacts;
 using System.Text.Json;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 

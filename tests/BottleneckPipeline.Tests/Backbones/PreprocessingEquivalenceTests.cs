@@ -20,13 +20,13 @@ public class PreprocessingEquivalenceTests
         // The reference: the package's own preprocessing graph on the 0..255 RGB planar tensor.
         var rgb = new DenseTensor<float>([1, 3, 224, 224]);
         for (var y = 0; y < 224; y++)
-        for (var x = 0; x < 224; x++)
-        {
-            Rgb24 p = image[x, y];
-            rgb[0, 0, y, x] = p.R;
-            rgb[0, 1, y, x] = p.G;
-            rgb[0, 2, y, x] = p.B;
-        }
+            for (var x = 0; x < 224; x++)
+            {
+                Rgb24 p = image[x, y];
+                rgb[0, 0, y, x] = p.R;
+                rgb[0, 1, y, x] = p.G;
+                rgb[0, 2, y, x] = p.B;
+            }
         using var pre = new InferenceSession(BackboneFactory.EmbeddedResNetPreprocessPath);
         using var result = pre.Run([NamedOnnxValue.CreateFromTensor("OriginalInput", rgb)]);
         var expected = result.First().AsEnumerable<float>().ToArray();
@@ -59,8 +59,11 @@ public class PreprocessingEquivalenceTests
     {
         var spec = BackboneFactory.Resolve(new BackboneConfig
         {
-            Name = BackboneName.Custom, Onnx = BackboneFactory.EmbeddedResNet18Path,
-            Normalization = NormalizationPreset.Custom, Mean = [0.5, 0.0, 1.0], Std = [0.25, 0.5, 1.0],
+            Name = BackboneName.Custom,
+            Onnx = BackboneFactory.EmbeddedResNet18Path,
+            Normalization = NormalizationPreset.Custom,
+            Mean = [0.5, 0.0, 1.0],
+            Std = [0.25, 0.5, 1.0],
         }, ResizeMode.Stretch);
         using var image = new SixLabors.ImageSharp.Image<Rgb24>(1, 1);
         image[0, 0] = new Rgb24(255, 51, 0);

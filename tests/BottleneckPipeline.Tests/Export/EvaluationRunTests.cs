@@ -1,12 +1,12 @@
+using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
-using Microsoft.ML.OnnxRuntime;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
-using BottleneckPipeline.Artifacts;
+using Microsoft.ML.OnnxRuntime;
 
 namespace BottleneckPipeline.Tests.Export;
 

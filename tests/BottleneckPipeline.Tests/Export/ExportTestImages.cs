@@ -1,9 +1,9 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 using Microsoft.ML.OnnxRuntime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
-using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Export;
 

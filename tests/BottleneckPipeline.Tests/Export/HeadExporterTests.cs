@@ -1,5 +1,5 @@
-using BottleneckPipeline.Config;
 using System.Text.Json;
+using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Runtime;
 using Microsoft.ML.OnnxRuntime;

@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Ingest;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -1,5 +1,5 @@
-using BottleneckPipeline.Artifacts;
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;

@@ -1,8 +1,8 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Tests.Imaging;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -22,29 +22,29 @@ public static class TestIndex
             c.ExecuteNonQuery();
         }
         foreach (var cls in classes)
-        foreach (var file in Directory.GetFiles(Path.Combine(root, cls!)).Order(StringComparer.Ordinal))
-        {
-            var rel = cls + "/" + Path.GetFileName(file);
-            var bytes = File.ReadAllBytes(file);
-            var id = Convert.ToHexStringLower(SHA256.HashData(bytes));
-            // The header's size, as Ingest's probe records it (Extract's decode policy reads it); 1x1 when unreadable.
-            var info = SixLabors.ImageSharp.Image.Identify(bytes);
-            using (var f = db.Command("INSERT INTO files(rel_path, class, size, mtime_ns, content_id, width, height, format) VALUES ($p, $c, $s, 0, $id, $w, $h, 'jpeg');", tx))
+            foreach (var file in Directory.GetFiles(Path.Combine(root, cls!)).Order(StringComparer.Ordinal))
             {
-                f.Parameters.AddWithValue("$w", info?.Width ?? 1);
-                f.Parameters.AddWithValue("$h", info?.Height ?? 1);
-                f.Parameters.AddWithValue("$p", rel);
-                f.Parameters.AddWithValue("$c", cls);
-                f.Parameters.AddWithValue("$s", bytes.Length);
-                f.Parameters.AddWithValue("$id", id);
-                f.ExecuteNonQuery();
+                var rel = cls + "/" + Path.GetFileName(file);
+                var bytes = File.ReadAllBytes(file);
+                var id = Convert.ToHexStringLower(SHA256.HashData(bytes));
+                // The header's size, as Ingest's probe records it (Extract's decode policy reads it); 1x1 when unreadable.
+                var info = SixLabors.ImageSharp.Image.Identify(bytes);
+                using (var f = db.Command("INSERT INTO files(rel_path, class, size, mtime_ns, content_id, width, height, format) VALUES ($p, $c, $s, 0, $id, $w, $h, 'jpeg');", tx))
+                {
+                    f.Parameters.AddWithValue("$w", info?.Width ?? 1);
+                    f.Parameters.AddWithValue("$h", info?.Height ?? 1);
+                    f.Parameters.AddWithValue("$p", rel);
+                    f.Parameters.AddWithValue("$c", cls);
+                    f.Parameters.AddWithValue("$s", bytes.Length);
+                    f.Parameters.AddWithValue("$id", id);
+                    f.ExecuteNonQuery();
+                }
+                using var e = db.Command("INSERT OR IGNORE INTO examples(content_id, class, split, rel_path) VALUES ($id, $c, 'train', $p);", tx);
+                e.Parameters.AddWithValue("$id", id);
+                e.Parameters.AddWithValue("$c", cls);
+                e.Parameters.AddWithValue("$p", rel);
+                e.ExecuteNonQuery();
             }
-            using var e = db.Command("INSERT OR IGNORE INTO examples(content_id, class, split, rel_path) VALUES ($id, $c, 'train', $p);", tx);
-            e.Parameters.AddWithValue("$id", id);
-            e.Parameters.AddWithValue("$c", cls);
-            e.Parameters.AddWithValue("$p", rel);
-            e.ExecuteNonQuery();
-        }
         tx.Commit();
     }
 

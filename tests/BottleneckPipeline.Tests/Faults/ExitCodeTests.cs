@@ -1,7 +1,7 @@
-using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Extract;
 
 namespace BottleneckPipeline.Tests.Faults;
 

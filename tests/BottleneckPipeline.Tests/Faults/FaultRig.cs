@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
 using Microsoft.Data.Sqlite;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Faults;
 

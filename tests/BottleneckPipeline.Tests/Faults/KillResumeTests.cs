@@ -1,5 +1,5 @@
-using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Tests.Extract;
 using Xunit.Abstractions;
 
 namespace BottleneckPipeline.Tests.Faults;

@@ -1,11 +1,11 @@
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.FineTune;
+using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Training;
 using BottleneckPipeline.Training;
 using static BottleneckPipeline.Tests.Training.TestModel;
-using BottleneckPipeline.Imaging;
 
 namespace BottleneckPipeline.Tests.FineTune;
 
@@ -14,9 +14,21 @@ public class FineTuneGraphTests
 {
     private static BackboneSpec Spec(TestModel m, string features) => new()
     {
-        Name = BackboneName.Custom, ModelPath = "test.onnx", ModelSha256 = "", InputName = m.Input, InputSize = 8, Layout = TensorLayout.Nchw,
-        Preprocessing = Preprocessing.Inception(), Resize = ResizeMode.Stretch, BottleneckTensor = features, BottleneckIsGraphOutput = true,
-        BottleneckReason = "", Dimension = 4, FixedBatch = false, Fingerprint = "f", ImageSharpFingerprint = "f",
+        Name = BackboneName.Custom,
+        ModelPath = "test.onnx",
+        ModelSha256 = "",
+        InputName = m.Input,
+        InputSize = 8,
+        Layout = TensorLayout.Nchw,
+        Preprocessing = Preprocessing.Inception(),
+        Resize = ResizeMode.Stretch,
+        BottleneckTensor = features,
+        BottleneckIsGraphOutput = true,
+        BottleneckReason = "",
+        Dimension = 4,
+        FixedBatch = false,
+        Fingerprint = "f",
+        ImageSharpFingerprint = "f",
     };
 
     /// <summary>Two stages: a conv at 8x8, a stride-2 conv to 4x4, then Sigmoid, which the engine cannot differentiate.</summary>

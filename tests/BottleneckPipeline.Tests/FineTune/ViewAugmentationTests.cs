@@ -1,9 +1,9 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.FineTune;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Training;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.FineTune;
 

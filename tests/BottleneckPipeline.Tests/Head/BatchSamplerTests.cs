@@ -1,6 +1,6 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;

@@ -1,7 +1,7 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;
@@ -68,12 +68,24 @@ public class HeadTrainerTests
         // The kept weights are exactly those after BestStep steps: retrain that far without validation.
         var replay = HeadTrainer.Train(Train, null, new TrainHeadConfig
         {
-            Optimizer = OptimizerName.Adam, LearningRate = 0.001, L2 = 0, Steps = result.BestStep, BatchSize = 32, EvalInterval = 5, Patience = 4,
+            Optimizer = OptimizerName.Adam,
+            LearningRate = 0.001,
+            L2 = 0,
+            Steps = result.BestStep,
+            BatchSize = 32,
+            EvalInterval = 5,
+            Patience = 4,
         });
         Assert.Equal(Bits(replay.Head), Bits(result.Head));
         var last = HeadTrainer.Train(Train, null, new TrainHeadConfig
         {
-            Optimizer = OptimizerName.Adam, LearningRate = 0.001, L2 = 0, Steps = result.StepsRun, BatchSize = 32, EvalInterval = 5, Patience = 4,
+            Optimizer = OptimizerName.Adam,
+            LearningRate = 0.001,
+            L2 = 0,
+            Steps = result.StepsRun,
+            BatchSize = 32,
+            EvalInterval = 5,
+            Patience = 4,
         });
         Assert.NotEqual(Bits(last.Head), Bits(result.Head));
     }

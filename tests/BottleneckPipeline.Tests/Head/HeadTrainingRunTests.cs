@@ -1,10 +1,10 @@
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
-using SixLabors.ImageSharp;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Cache;
 using BottleneckPipeline.Training;
+using SixLabors.ImageSharp;
 
 namespace BottleneckPipeline.Tests.Head;
 

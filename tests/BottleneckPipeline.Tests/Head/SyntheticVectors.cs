@@ -1,5 +1,5 @@
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Tests.Head;

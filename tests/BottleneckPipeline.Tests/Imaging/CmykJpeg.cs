@@ -30,17 +30,17 @@ public static class CmykJpeg
 
         var bits = new BitWriter(o);
         for (var mcu = 0; mcu < 4; mcu++)
-        for (var comp = 0; comp < 4; comp++)
-        {
-            var diff = mcu == 0 ? dcs[comp] : 0;
-            if (diff == 0) bits.Write(0b00, 2);
-            else
+            for (var comp = 0; comp < 4; comp++)
             {
-                bits.Write(0b01, 2);
-                bits.Write(diff > 0 ? diff : diff + (1 << category) - 1, category);
+                var diff = mcu == 0 ? dcs[comp] : 0;
+                if (diff == 0) bits.Write(0b00, 2);
+                else
+                {
+                    bits.Write(0b01, 2);
+                    bits.Write(diff > 0 ? diff : diff + (1 << category) - 1, category);
+                }
+                bits.Write(0, 1); // end of block: every AC coefficient is zero
             }
-            bits.Write(0, 1); // end of block: every AC coefficient is zero
-        }
         bits.Flush();
         o.AddRange([0xFF, 0xD9]);
         return [.. o];

@@ -1,5 +1,6 @@
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -7,7 +8,6 @@ using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
-using BottleneckPipeline.Decoding;
 
 namespace BottleneckPipeline.Tests.Imaging;
 

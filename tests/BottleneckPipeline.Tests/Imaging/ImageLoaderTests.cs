@@ -67,7 +67,7 @@ public class ImageLoaderTests
         // to display", so upright it is 20x40 with red on top.
         using var img = new Image<Rgb24>(40, 20);
         for (var y = 0; y < 20; y++)
-        for (var x = 0; x < 40; x++) img[x, y] = x < 20 ? new Rgb24(255, 0, 0) : new Rgb24(0, 0, 255);
+            for (var x = 0; x < 40; x++) img[x, y] = x < 20 ? new Rgb24(255, 0, 0) : new Rgb24(0, 0, 255);
         img.Metadata.ExifProfile = new ExifProfile();
         img.Metadata.ExifProfile.SetValue(ExifTag.Orientation, (ushort)6);
         using var decoded = ImageLoader.Decode(Encode(img, new JpegEncoder { Quality = 95 }), 50_000_000);
@@ -137,7 +137,7 @@ public class ImageLoaderTests
         // 30x10: left third red, middle green, right third blue.
         using var img = new Image<Rgb24>(30, 10);
         for (var y = 0; y < 10; y++)
-        for (var x = 0; x < 30; x++) img[x, y] = x < 10 ? new Rgb24(255, 0, 0) : x < 20 ? new Rgb24(0, 255, 0) : new Rgb24(0, 0, 255);
+            for (var x = 0; x < 30; x++) img[x, y] = x < 10 ? new Rgb24(255, 0, 0) : x < 20 ? new Rgb24(0, 255, 0) : new Rgb24(0, 0, 255);
         using var crop = img.Clone();
         TensorWriter.Resize(crop, 10, BottleneckPipeline.Config.ResizeMode.CenterCrop);
         Assert.Equal(10, crop.Width);

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Ingest;
 
 namespace BottleneckPipeline.Tests.Ingest;
 

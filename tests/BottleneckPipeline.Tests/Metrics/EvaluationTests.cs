@@ -1,14 +1,14 @@
 using System.Text.Json;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
+using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Head;
-using SixLabors.ImageSharp;
-using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.TrainHead;
 using Google.Protobuf;
 using Onnx;
+using SixLabors.ImageSharp;
 
 namespace BottleneckPipeline.Tests.Metrics;
 

@@ -1,13 +1,13 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.TunedNetwork;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
-using BottleneckPipeline.TunedNetwork;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -38,7 +38,8 @@ public sealed class FineTunedEvaluateTests : IDisposable
         fineTunedHead.InputsHash = "fine-tuned-head";
         fineTunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
-            "last-stage", FineTuneInputs.TryHash(config)!, 3, 0.9) { BaseHeadInputsHash = head.InputsHash };
+            "last-stage", FineTuneInputs.TryHash(config)!, 3, 0.9)
+        { BaseHeadInputsHash = head.InputsHash };
         manifest.Save(config);
 
         // 1. Both results, side by side, from one run.

@@ -1,13 +1,13 @@
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Artifacts;
+using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
@@ -7,7 +8,6 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.TrainHead;
-using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 

@@ -141,8 +141,8 @@ public sealed class HeadlessChromium : IDisposable
             foreach (var (pid, parent) in parents)
                 if (tree.Contains(parent) && tree.Add(pid)) grew = true;
         }
-        const double TicksPerSecond = 100; // USER_HZ on Linux
-        return TimeSpan.FromSeconds(tree.Sum(pid => ticks.GetValueOrDefault(pid)) / TicksPerSecond);
+        const double ticksPerSecond = 100; // USER_HZ on Linux
+        return TimeSpan.FromSeconds(tree.Sum(pid => ticks.GetValueOrDefault(pid)) / ticksPerSecond);
     }
 
     private JsonNode Send(string method, JsonObject? parameters = null, bool browserLevel = false)

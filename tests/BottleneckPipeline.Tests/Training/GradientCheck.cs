@@ -128,12 +128,12 @@ internal sealed class OrtGraph : IDisposable
     private readonly SessionOptions _options = new() { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
     private readonly RunOptions _runOptions = new();
     private readonly InferenceSession _session;
-    private readonly DataType elementType;
+    private readonly DataType _elementType;
 
     public OrtGraph(byte[] model, DataType elementType)
     {
         _session = new InferenceSession(model, _options);
-        this.elementType = elementType;
+        _elementType = elementType;
     }
 
     /// <summary>An input's declared shape with the batch filled in.</summary>
@@ -142,13 +142,13 @@ internal sealed class OrtGraph : IDisposable
     public double[][] Run(IReadOnlyDictionary<string, (double[] Data, long[] Shape)> inputs, string[] outputs)
     {
         var names = _session.InputNames.ToArray();
-        var values = names.Select(n => elementType == DataType.Double
+        var values = names.Select(n => _elementType == DataType.Double
             ? OrtValue.CreateTensorValueFromMemory((double[])inputs[n].Data.Clone(), inputs[n].Shape)
             : OrtValue.CreateTensorValueFromMemory(inputs[n].Data.Select(d => (float)d).ToArray(), inputs[n].Shape)).ToArray();
         try
         {
             using var results = _session.Run(_runOptions, names, values, outputs);
-            return [.. results.Select(r => elementType == DataType.Double
+            return [.. results.Select(r => _elementType == DataType.Double
                 ? r.GetTensorDataAsSpan<double>().ToArray()
                 : r.GetTensorDataAsSpan<float>().ToArray().Select(f => (double)f).ToArray())];
         }
