@@ -13,7 +13,7 @@ using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 namespace BottleneckPipeline.Bench;
 
 /// <summary>
-/// Issue 12, part 2: decoding large photos. A set of 12-megapixel JPEGs is made once from the
+/// Decoding large photos. A set of 12-megapixel JPEGs is made once from the
 /// flowers (upscaled to 4032x3024, so the decoder pays for every pixel) under bench/out and reused.
 /// Then: decode-only rates of ImageSharp and libvips on both sets and at sizes in between (where the
 /// default threshold comes from), and Extract end to end on the 12 MP photos against the same

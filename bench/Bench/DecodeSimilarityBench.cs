@@ -4,7 +4,7 @@ using BottleneckPipeline.Cache;
 namespace BottleneckPipeline.Bench;
 
 /// <summary>
-/// Issue 12, part 2: what decoding with libvips instead of ImageSharp changes. The whole pipeline
+/// What decoding with libvips instead of ImageSharp changes. The whole pipeline
 /// twice on the 1500 flowers, same split and seed: every image through ImageSharp, then every image
 /// through libvips; the cosine of each image's two vectors and each head's test accuracy.
 /// </summary>

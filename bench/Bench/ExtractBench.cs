@@ -134,7 +134,7 @@ public sealed class ExtractBench : IBenchmark
         ctx.Record(Area, "Extract cold, 1500 flowers (pipeline rate)", rate, "img/s",
             $"{rate / raw.Best:0.00}x raw ORT's best, batch {raw.BatchSize} ({raw.Best:0.0} img/s; goal 0.85x); {rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
         ctx.Record(Area, "Extract cold, process wall time", cold.Seconds, "s", $"{wall:0.0} img/s including start-up and model load");
-        ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 500 MB (issue 12)");
+        ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 500 MB");
         ctx.Record(Area, "Extract cold, images extracted", report["extracted"]!.GetValue<int>(), "img", $"quarantined {report["quarantined"]}");
 
         var upToDate = BenchContext.RunProcess(exe, $"--config {config}");

@@ -155,9 +155,8 @@ public sealed class FineTuneBench : IBenchmark
     // ---- the probe: one configuration in this process ------------------------------------------
 
     /// <summary>Measures one configuration (Bench REPO --fine-tune-probe NAME STEPS [FORM]) and prints its img/s;
-    /// FORM conv keeps every trained conv an ONNX Conv (the engine's earlier form), conv-transpose also writes its dX as a
-    /// ConvTranspose (the form before that), gemm writes every trained conv as Gemms whatever its size, keep keeps each
-    /// Gemm-form conv's window matrix for its dW instead of gathering it again, to compare.
+    /// FORM conv keeps every trained conv an ONNX Conv, conv-transpose also writes its dX as a
+    /// ConvTranspose, gemm writes every trained conv as Gemms whatever its size, to compare.
     /// FORM A,B (e.g. conv,gemm) builds both and alternates their steps in this process, printing each one's median step
     /// time: on shared cores only figures taken side by side compare.</summary>
     public static int Probe(string what, int steps, string? form = null)
@@ -213,7 +212,6 @@ public sealed class FineTuneBench : IBenchmark
         "conv-transpose" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = ConvInputGradientForm.ConvTranspose },
         "conv" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv },
         "gemm" => new TrainingGraphOptions { ConvCompute = ConvComputeForm.Gemm },
-        "keep" => new TrainingGraphOptions { ConvWindows = ConvWindowLifetime.Keep },
         "auto" => new TrainingGraphOptions(),
         _ => throw new ArgumentException($"unknown form {form}"),
     };

@@ -11,9 +11,9 @@ namespace BottleneckPipeline.Bench;
 /// The training engine on the embedded ResNet-18 (make bench BENCH=fine-tune-engine): img/s of one
 /// training step at batch 32 (forward, softmax cross-entropy, backward to every weight, SGD update)
 /// against the forward pass of the same part and the whole network's inference; keeping the cut
-/// activations (cached, as FineTune will) against recomputing the frozen prefix every step; and
-/// the two slow formulas of the reference note (strided conv dW, max-pool scatter) against their
-/// forward. Every ratio sets two figures of this run side by side; configurations are interleaved
+/// activations (cached, as FineTune does) against recomputing the frozen prefix every step; and
+/// the two costly gradients (strided conv dW, max-pool backward) in each of their forms against
+/// their forward. Every ratio sets two figures of this run side by side; configurations are interleaved
 /// and each figure is the best of its rounds, because the machine is shared.
 /// </summary>
 public sealed class FineTuneEngineBench : IBenchmark
@@ -125,7 +125,7 @@ public sealed class FineTuneEngineBench : IBenchmark
         return steps * Batch / sw.Elapsed.TotalSeconds;
     }
 
-    // ---- the two formulas the reference note found slow ---------------------------------------
+    // ---- the two costly gradients, in each of their forms -------------------------------------
 
     private static void Formulas(BenchContext ctx, int rounds, int steps)
     {
@@ -149,7 +149,7 @@ public sealed class FineTuneEngineBench : IBenchmark
                 t = Math.Min(t, tconv.Milliseconds(steps));
             }
             ctx.Record(Area, $"conv {label}: dW as Gemm over windows", g - f, "ms",
-                $"{(g - f) / f:0.00}x its forward ({f:0.0} ms); transposed conv (reference note) {t - f:0.0} ms = {(t - f) / f:0.00}x");
+                $"{(g - f) / f:0.00}x its forward ({f:0.0} ms); transposed conv {t - f:0.0} ms = {(t - f) / f:0.00}x");
         }
 
         // ResNet's stem max pool at batch 8 (a [8, 64, 112, 112] input): forward, and forward + dX by each form.

@@ -7,7 +7,7 @@ using BottleneckPipeline.Bench;
 if (args is [_, "--fine-tune-probe", var probe, var probeSteps, ..])
     return FineTuneBench.Probe(probe, int.Parse(probeSteps, System.Globalization.CultureInfo.InvariantCulture), args.Length > 4 ? args[4] : null);
 
-if (args is [ExtractMemoryBench.ProbeVerb, var layout, var dataset, var cacheDir]) return ExtractMemoryBench.Probe(layout, dataset, cacheDir);
+if (args is [ExtractMemoryBench.ProbeVerb, var dataset, var cacheDir]) return ExtractMemoryBench.Probe(dataset, cacheDir);
 
 var repo = args.Length > 0 ? Path.GetFullPath(args[0]) : Directory.GetCurrentDirectory();
 var only = args.Skip(1).Where(a => !a.StartsWith("--")).ToHashSet();

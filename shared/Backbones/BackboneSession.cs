@@ -50,50 +50,39 @@ public sealed class BackboneSession : IDisposable
     /// <summary>
     /// The inference lanes Extract runs side by side (extract.sessions, extract.threads). Several
     /// single-threaded lanes beat one multi-threaded one beside decoding: a parallel operator waits
-    /// for its slowest thread, and a decode worker always holds up one (measured on 2 cores, bench:
-    /// extract). The lanes are concurrent Run calls on ONE ONNX Runtime session (Run is thread-safe;
-    /// with one intra-op thread each call computes on its own lane's thread), so the weights, their
-    /// pre-packed copies and the arena exist once: a session per lane cost ~130 MB more at the same
-    /// speed (bench: extract-memory). <paramref name="layout"/> keeps the old layout for that bench.
+    /// for its slowest thread, and a decode worker always holds up one (bench: extract). The lanes are
+    /// concurrent Run calls on ONE ONNX Runtime session (Run is thread-safe; with one intra-op thread
+    /// each call computes on its own lane's thread), so the weights, their pre-packed copies and the
+    /// arena exist once (bench: extract-memory).
     /// </summary>
-    public static BackboneLanes CreateLanes(BackboneSpec spec, ExtractConfig extract, LaneLayout layout = LaneLayout.SharedSession)
+    public static BackboneLanes CreateLanes(BackboneSpec spec, ExtractConfig extract)
     {
         var count = extract.Sessions > 0 ? extract.Sessions : Math.Clamp(Environment.ProcessorCount, 1, 4);
         var threads = extract.Threads > 0 ? extract.Threads : Math.Max(1, Environment.ProcessorCount / count);
         var (bytes, maxBatch) = EditedModel(spec, makeBatchDynamic: true);
-        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
-        else GC.Collect(); // what the edit did before issue 12
-        var owned = new List<IDisposable>();
+        ReleaseGarbage();
         var lanes = new List<BackboneSession>(count);
+        InferenceSession session;
+        using (var options = Options(threads))
+        {
+            // Initializers straight from the allocator, not carved from the arena, whose chunks
+            // round up; the arena then holds only activations.
+            options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");
+            session = new InferenceSession(bytes, options);
+        }
         try
         {
-            using var options = Options(threads);
-            if (layout == LaneLayout.SharedSession)
-            {
-                // Initializers straight from the allocator, not carved from the arena, whose chunks
-                // round up; the arena then holds only activations.
-                options.AddSessionConfigEntry("session.use_device_allocator_for_initializers", "1");
-                var session = new InferenceSession(bytes, options);
-                owned.Add(session);
-                for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(session, spec, maxBatch, ownsSession: false));
-            }
-            else
-            {
-                var prepacked = new PrePackedWeightsContainer();
-                owned.Add(prepacked);
-                for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(new InferenceSession(bytes, options, prepacked), spec, maxBatch));
-            }
+            for (var i = 0; i < count; i++) lanes.Add(new BackboneSession(session, spec, maxBatch, ownsSession: false));
         }
         catch
         {
-            foreach (var l in lanes) l.Dispose();
-            foreach (var o in owned) o.Dispose();
+            session.Dispose();
             throw;
         }
         // The edited model's bytes (tens of MB) are garbage once ONNX Runtime has its own copy.
         bytes = null!;
-        if (layout == LaneLayout.SharedSession) ReleaseGarbage();
-        return new BackboneLanes(lanes, owned);
+        ReleaseGarbage();
+        return new BackboneLanes(lanes, [session]);
     }
 
     /// <summary>The model with the bottleneck as its only output (so the optimizer drops the head)
@@ -120,8 +109,8 @@ public sealed class BackboneSession : IDisposable
     /// <summary>
     /// The parsed models (resolving the spec parses it too, and so does the edit: each holds the
     /// weights as managed objects) are garbage once the edited bytes exist. A plain collection frees
-    /// them but keeps the memory committed, where ONNX Runtime's own copies would pile on top of it
-    /// (measured: ~170 MB of managed heap under a 275 MB session load); an aggressive one returns it.
+    /// them but keeps the memory committed, where ONNX Runtime's own copies of the weights would pile
+    /// on top of it; an aggressive one returns it to the system.
     /// </summary>
     private static void ReleaseGarbage() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
@@ -215,15 +204,6 @@ public sealed class BackboneSession : IDisposable
         if (_ownsSession) _session.Dispose();
         _runOptions.Dispose();
     }
-}
-
-/// <summary>How Extract's lanes map onto ONNX Runtime sessions.</summary>
-public enum LaneLayout
-{
-    /// <summary>Every lane runs the one session (the default: weights and arena once).</summary>
-    SharedSession,
-    /// <summary>A session per lane sharing only pre-packed weights (before issue 12; kept for the memory bench).</summary>
-    SessionPerLane,
 }
 
 /// <summary>The inference lanes of one Extract run and the sessions or weights they share, disposed together.</summary>

@@ -5,8 +5,8 @@ namespace BottleneckPipeline.Training;
 /// <summary>
 /// 2-D Conv, group 1. In the Gemm form (<see cref="ConvComputeForm"/>) the forward, dW and (stride 1) dX are Gemms over
 /// one window matrix. In the Conv form dX is a Conv of dY with the flipped kernel (stride 1) or a ConvTranspose; dW is
-/// either one Gemm of dY against the input's strided k x k windows (im2col written as one Gather), or the reference note's
-/// Conv over transposed tensors; dB sums dY over batch and space.
+/// either one Gemm of dY against the input's strided k x k windows (im2col written as one Gather), or a Conv over
+/// transposed tensors; dB sums dY over batch and space.
 /// </summary>
 internal sealed class ConvGradient : GradientRule
 {
@@ -22,11 +22,12 @@ internal sealed class ConvGradient : GradientRule
         return null;
     }
 
-    private const string ColsKey = "/conv_cols";
     private const string BatchLastKey = "/conv_batch_last";
 
-    /// <summary>Writes the conv as a Gemm over its window matrix when the form says so (keeping its batch-last input, and
-    /// the matrix too if <see cref="ConvWindowLifetime.Keep"/>, for the backward); otherwise copies the Conv node.</summary>
+    /// <summary>Writes the conv as a Gemm over its window matrix when the form says so, keeping its batch-last input for the
+    /// backward; otherwise copies the Conv node. The backward gathers the window matrix again from that input rather than
+    /// keeping it: the matrix is 9x its input for a 3x3 kernel, and one Gather costs far less than holding it from the
+    /// forward to the backward pass (bench/results.md, area fine-tune).</summary>
     public override void Forward(NodeProto node, GradientContext ctx)
     {
         if (!UsesGemm(node, ctx))
@@ -53,7 +54,6 @@ internal sealed class ConvGradient : GradientRule
         toNchw.Attribute.Add(OnnxAttributes.MakeInts("perm", 3, 0, 1, 2));
         e.Add(toNchw);
         ctx.Saved[node.Output[0] + BatchLastKey] = xt;
-        if (ctx.Options.ConvWindows == ConvWindowLifetime.Keep) ctx.Saved[node.Output[0] + ColsKey] = cols;
     }
 
     /// <summary>Whether this node runs as Gemms: its weight trains (a frozen conv keeps ORT's pre-packed Conv) and the form
@@ -81,8 +81,7 @@ internal sealed class ConvGradient : GradientRule
 
         if (ctx.Saved.TryGetValue(node.Output[0] + BatchLastKey, out var xt))
         {
-            if (!ctx.Saved.TryGetValue(node.Output[0] + ColsKey, out var cols))
-                cols = WindowMatrix(e, xt, wShape[1], geo.InH, geo.InW, geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW], recomputed: true);
+            var cols = WindowMatrix(e, xt, wShape[1], geo.InH, geo.InW, geo.Kernel, geo.Strides, geo.Pads, [geo.OutH, geo.OutW], recomputed: true);
             GemmBackward(node, ctx, dy, cols, xShape, wShape, geo);
             return;
         }
@@ -136,9 +135,8 @@ internal sealed class ConvGradient : GradientRule
 
     /// <summary>The k x k windows of a batch-last tensor [C, H, W, N] as one [C*kh*kw, Ho*Wo*N] matrix, rows in (c, i, j)
     /// order (or with the offsets reversed), columns in (position, image) order: one Gather of whole N-value rows along the
-    /// flattened space, a window position outside the input reading one zero row appended after it. (A Slice per offset
-    /// and a Concat over channels-first [C, N, H, W], which copy rows of W values, ran the last stage's step at 0.8x the
-    /// rate.)</summary>
+    /// flattened space, a window position outside the input reading one zero row appended after it. Batch last, each index
+    /// moves a whole row of N values, where a Slice per offset over channels-first [C, N, H, W] would copy rows of only W.</summary>
     private static string WindowMatrix(GraphEmitter e, string xt, long channels, long inH, long inW, long[] kernel, long[] strides, long[] pads, long[] outSize, bool reversed = false, bool recomputed = false)
     {
         var (kh, kw) = (kernel[0], kernel[1]);
@@ -180,7 +178,7 @@ internal sealed class ConvGradient : GradientRule
         if (form == ConvInputGradientForm.Auto && geo.StrideH == 1 && geo.StrideW == 1 && flippedPads.All(p => p >= 0))
         {
             // The spatial flip as a MatMul by the k*k reversal permutation (exact: products with 1 and 0); ORT's Slice with
-            // steps -1 copies element by element (21 ms for layer4's 2.4 M-value kernel).
+            // steps -1 copies element by element, which is slow on a kernel of millions of values.
             var k = geo.KernelH * geo.KernelW;
             var reversal = new double[k * k];
             for (var r = 0; r < k; r++) reversal[r * k + (k - 1 - r)] = 1;
@@ -210,7 +208,8 @@ internal sealed class ConvGradient : GradientRule
     private static string WeightGradient(GraphEmitter e, string dyRows, string cols, long[] wShape) =>
         e.Reshape(e.Op("Gemm", "conv_dw_gemm", [dyRows, cols], OnnxAttributes.MakeInt("transB", 1)), "conv_dw", wShape);
 
-    /// <summary>The reference note's form: Conv(X^T, dY^T) with the forward stride as dilation, cropped to the kernel.</summary>
+    /// <summary>dW as a Conv over transposed tensors: Conv(X^T, dY^T) with the forward stride as dilation, cropped to the
+    /// kernel. It beats the window matrix where that matrix is long and thin (few input channels, like a 7x7 stem).</summary>
     private static string TransposedConv(GraphEmitter e, string x, string dy, WindowGeometry geo)
     {
         var xt = e.Transpose(x, "conv_dw_xt", 1, 0, 2, 3);

@@ -33,10 +33,10 @@ internal static class PoolChecks
 
 /// <summary>
 /// MaxPool: the gradient of each window goes to the input that won it (the first maximum in row
-/// order, as ORT's MaxPool picks it). The default is the reference note's form: MaxPool's Indices
-/// and one ScatterElements with add. The window-mask form (no scatter: windows unfolded by a one-hot
-/// Conv, ArgMax, Col2Im) measured 1.1-2x slower in ORT 1.31 on the CPU (make bench BENCH=fine-tune-engine),
-/// and stays for providers where a scatter-add is the slow part.
+/// order, as ORT's MaxPool picks it). The default form reads MaxPool's Indices and routes dY with one
+/// ScatterElements with add. The window-mask form (no scatter: windows unfolded by a one-hot Conv,
+/// ArgMax, Col2Im) is slower on ONNX Runtime's CPU (bench: fine-tune-engine) and serves runtimes
+/// without that scatter (see <see cref="MaxPoolGradientForm"/>).
 /// </summary>
 internal sealed class MaxPoolGradient : GradientRule
 {

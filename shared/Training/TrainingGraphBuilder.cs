@@ -12,37 +12,20 @@ public static class TrainingGraphBuilder
 {
     public const int Opset = 18;
 
-    public static TrainingGraph Build(TrainableRegion region, TrainingLoss loss, TrainingGraphOptions? options = null, bool backward = true, bool inputGradient = false)
+    /// <summary>The step graph: the region's forward nodes, the loss, then (with <paramref name="backward"/>) every
+    /// active node's gradient rule in reverse order, one rule per op.</summary>
+    /// <param name="inputGradient">also output the gradient of the cut tensor (a lower region trains from it).</param>
+    public static TrainingGraph Build(TrainableRegion region, TrainingLoss loss, TrainingGraphOptions? options = null, bool backward = true,
+        bool inputGradient = false)
     {
         options ??= new TrainingGraphOptions();
         var forward = new ForwardGraph(region.Model);
         var (nodes, usedInitializers) = RegionNodes(forward, region);
         var shapes = forward.InferShapes(new Dictionary<string, long[]> { [region.CutTensor] = region.CutShape });
         var elementType = forward.ElementType(region.CutTensor) ?? OnnxTensorData.Float;
-
-        foreach (var name in region.Trainable)
-        {
-            if (forward.Initializer(name) is not { } init)
-                throw new ArgumentException($"trainable weight '{name}' is not an initializer of the model");
-            if (init.DataType != (int)elementType)
-                throw new ArgumentException($"trainable weight '{name}' is {(TensorProto.Types.DataType)init.DataType}, the graph computes in {elementType}");
-            if (!usedInitializers.Contains(name))
-                throw new ArgumentException($"trainable weight '{name}' is not used between '{region.CutTensor}' and '{region.OutputTensor}'");
-        }
-
-        // Active tensors depend on the cut or on a trained weight: only they carry gradients.
-        var active = new HashSet<string>(region.Trainable, StringComparer.Ordinal) { region.CutTensor };
-        foreach (var node in nodes)
-            if (node.Input.Any(active.Contains))
-                foreach (var o in node.Output) active.Add(o);
-        if (!active.Contains(region.OutputTensor))
-            throw new ArgumentException($"'{region.OutputTensor}' does not depend on '{region.CutTensor}' or any trainable weight");
-
-        var reserved = new[] { SoftmaxCrossEntropy.HeadWeight, SoftmaxCrossEntropy.HeadBias, SoftmaxCrossEntropy.Targets, ProjectionLoss.Upstream };
-        foreach (var node in nodes)
-            foreach (var t in node.Input.Concat(node.Output))
-                if (reserved.Contains(t) || t.StartsWith(GraphEmitter.Prefix, StringComparison.Ordinal))
-                    throw new ArgumentException($"the model's tensor '{t}' clashes with a name the training graph reserves");
+        CheckTrainable(region, forward, usedInitializers, elementType);
+        var active = ActiveTensors(region, nodes);
+        CheckReservedNames(nodes);
 
         var graph = new GraphProto { Name = "bottleneck_pipeline_training_step" };
         var emit = new GraphEmitter(graph, elementType);
@@ -50,9 +33,8 @@ public static class TrainingGraphBuilder
         CheckDifferentiable(nodes, active, ctx, shapes);
 
         var inputs = new List<ValueInfoProto> { OnnxTensorData.ValueInfo(region.CutTensor, elementType, region.CutShape) };
-        var parameters = new List<TrainableParameter>();
         var trainable = nodes.SelectMany(n => n.Input).Where(region.Trainable.Contains).Distinct().ToList();
-        foreach (var name in trainable) inputs.Add(OnnxTensorData.ValueInfo(name, elementType, [.. forward.Initializer(name)!.Dims]));
+        foreach (var name in trainable) inputs.Add(OnnxTensorData.ValueInfo(name, elementType, Dims(forward, name)));
         foreach (var name in usedInitializers.Where(n => !region.Trainable.Contains(n)))
             graph.Initializer.Add(forward.Initializer(name));
 
@@ -63,22 +45,17 @@ public static class TrainingGraphBuilder
         }
         var lossNodes = loss.Emit(ctx, region.OutputTensor, backward, inputs);
 
+        List<TrainableParameter> parameters;
         string? cutGradient = null;
         if (backward)
         {
-            for (var i = nodes.Count - 1; i >= 0; i--)
-            {
-                var node = nodes[i];
-                if (!node.Output.Any(active.Contains) || !node.Output.Any(o => ctx.GradientOf(o) is not null)) continue;
-                GradientRules.For(node.OpType, node.Domain)!.Backward(node, ctx);
-            }
-            foreach (var name in trainable)
-                parameters.Add(new TrainableParameter(name, [.. forward.Initializer(name)!.Dims],
-                    ctx.GradientOf(name) ?? throw new InvalidOperationException($"no gradient reached trainable weight '{name}'")));
+            EmitBackward(nodes, active, ctx);
+            parameters = [.. trainable.Select(name => new TrainableParameter(name, Dims(forward, name),
+                ctx.GradientOf(name) ?? throw new InvalidOperationException($"no gradient reached trainable weight '{name}'")))];
             if (inputGradient)
                 cutGradient = ctx.GradientOf(region.CutTensor) ?? throw new InvalidOperationException($"no gradient reached '{region.CutTensor}'");
         }
-        else parameters.AddRange(trainable.Select(name => new TrainableParameter(name, [.. forward.Initializer(name)!.Dims], "")));
+        else parameters = [.. trainable.Select(name => new TrainableParameter(name, Dims(forward, name), ""))];
         parameters.AddRange(lossNodes.Parameters);
 
         graph.Input.AddRange(inputs);
@@ -108,6 +85,55 @@ public static class TrainingGraphBuilder
             InitialValues = trainable.ToDictionary(n => n, n => forward.Initializer(n)!, StringComparer.Ordinal),
             HasBackward = backward,
         };
+    }
+
+    private static long[] Dims(ForwardGraph forward, string initializer) => [.. forward.Initializer(initializer)!.Dims];
+
+    /// <summary>Every trainable weight is an initializer of the graph's element type that the region reads.</summary>
+    private static void CheckTrainable(TrainableRegion region, ForwardGraph forward, HashSet<string> usedInitializers, TensorProto.Types.DataType elementType)
+    {
+        foreach (var name in region.Trainable)
+        {
+            if (forward.Initializer(name) is not { } init)
+                throw new ArgumentException($"trainable weight '{name}' is not an initializer of the model");
+            if (init.DataType != (int)elementType)
+                throw new ArgumentException($"trainable weight '{name}' is {(TensorProto.Types.DataType)init.DataType}, the graph computes in {elementType}");
+            if (!usedInitializers.Contains(name))
+                throw new ArgumentException($"trainable weight '{name}' is not used between '{region.CutTensor}' and '{region.OutputTensor}'");
+        }
+    }
+
+    /// <summary>The tensors that depend on the cut or on a trained weight: only they carry gradients.</summary>
+    private static HashSet<string> ActiveTensors(TrainableRegion region, List<NodeProto> nodes)
+    {
+        var active = new HashSet<string>(region.Trainable, StringComparer.Ordinal) { region.CutTensor };
+        foreach (var node in nodes)
+            if (node.Input.Any(active.Contains))
+                foreach (var o in node.Output) active.Add(o);
+        if (!active.Contains(region.OutputTensor))
+            throw new ArgumentException($"'{region.OutputTensor}' does not depend on '{region.CutTensor}' or any trainable weight");
+        return active;
+    }
+
+    /// <summary>The model's own tensor names must not collide with the names the loss and the emitter add.</summary>
+    private static void CheckReservedNames(List<NodeProto> nodes)
+    {
+        var reserved = new[] { SoftmaxCrossEntropy.HeadWeight, SoftmaxCrossEntropy.HeadBias, SoftmaxCrossEntropy.Targets, ProjectionLoss.Upstream };
+        foreach (var node in nodes)
+            foreach (var t in node.Input.Concat(node.Output))
+                if (reserved.Contains(t) || t.StartsWith(GraphEmitter.Prefix, StringComparison.Ordinal))
+                    throw new ArgumentException($"the model's tensor '{t}' clashes with a name the training graph reserves");
+    }
+
+    /// <summary>The reverse loop: each active node whose output has a gradient applies its op's rule.</summary>
+    private static void EmitBackward(List<NodeProto> nodes, HashSet<string> active, GradientContext ctx)
+    {
+        for (var i = nodes.Count - 1; i >= 0; i--)
+        {
+            var node = nodes[i];
+            if (!node.Output.Any(active.Contains) || !node.Output.Any(o => ctx.GradientOf(o) is not null)) continue;
+            GradientRules.For(node.OpType, node.Domain)!.Backward(node, ctx);
+        }
     }
 
     /// <summary>A graph output must be a node output and appear once: gradients that are a graph input

@@ -36,23 +36,14 @@ public enum ConvComputeForm
     Gemm,
 }
 
-/// <summary>Whether a Gemm-form convolution's window matrix lives from the forward to the backward pass (both are exact).</summary>
-public enum ConvWindowLifetime
-{
-    /// <summary>The backward pass gathers the matrix again from the batch-last input it keeps (a tenth of the matrix's size
-    /// for a 3x3 conv). Measured at the same step rate as keeping it, and it holds less: the last stage's step peaks at
-    /// 0.71 GB instead of 0.97 GB, the last two stages' at 1.09 GB instead of 1.70 GB (batch 32, 2026-11-29).</summary>
-    Recompute,
-    /// <summary>The forward's matrix is kept for dW.</summary>
-    Keep,
-}
-
 /// <summary>How max pooling routes its gradient back to the winning inputs (both give it to the first maximum).</summary>
 public enum MaxPoolGradientForm
 {
-    /// <summary>MaxPool's Indices output and one ScatterElements with add (the reference note's form; the faster one measured on the CPU).</summary>
+    /// <summary>MaxPool's Indices output and one ScatterElements with add: the faster form on ONNX Runtime's CPU.</summary>
     IndicesScatter,
-    /// <summary>Windows unfolded by a one-hot Conv, the winner by ArgMax, one-hot routed dY summed back by Col2Im.</summary>
+    /// <summary>Windows unfolded by a one-hot Conv, the winner by ArgMax, one-hot routed dY summed back by Col2Im: for a
+    /// runtime whose MaxPool has no Indices output or whose ScatterElements has no add reduction (opset 16), which the
+    /// faster form needs.</summary>
     WindowMasks,
 }
 
@@ -63,10 +54,9 @@ public sealed record TrainingGraphOptions
     public ConvInputGradientForm ConvInputGradient { get; init; } = ConvInputGradientForm.Auto;
     public MaxPoolGradientForm MaxPoolGradient { get; init; } = MaxPoolGradientForm.IndicesScatter;
     public ConvComputeForm ConvCompute { get; init; } = ConvComputeForm.Auto;
-    public ConvWindowLifetime ConvWindows { get; init; } = ConvWindowLifetime.Recompute;
 
     /// <summary>Below this many input channels Auto picks the transposed conv: the window matrix would
-    /// be long and thin (ResNet's 7x7 stem on 3 channels measured ~2x slower as a Gemm).</summary>
+    /// be long and thin, as for ResNet's 7x7 stem on 3 channels, where a Gemm is the slower form (bench: fine-tune-engine).</summary>
     public const int GemmOverWindowsMinChannels = 16;
 
     /// <summary>Above this many window-matrix values per image Auto keeps the Conv form: the matrix lives from the

@@ -35,7 +35,6 @@ public sealed class TrainingSession : IDisposable
     private const int UpdateRange = 1 << 15;
     public Optimizer Optimizer { get; }
     public IReadOnlyList<TrainableParameter> Parameters => _graph.Parameters;
-    public int StepsTaken { get; private set; }
     /// <summary>The most examples one graph run takes (0: a whole batch). A larger batch runs in parts whose gradients are
     /// summed, each weighted by its share of the batch: the same mean loss and gradient, with the activations the
     /// backward pass keeps held for one part at a time.</summary>
@@ -132,7 +131,6 @@ public sealed class TrainingSession : IDisposable
             }
             Optimizer.Update(Weights, _gradients, start, length);
         });
-        StepsTaken++;
         return result;
     }
 
