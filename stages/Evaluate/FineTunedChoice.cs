@@ -8,7 +8,7 @@ using BottleneckPipeline.TunedNetwork;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>FineTune's model as Evaluate uses it: the fine-tuned backbone resolved like any backbone, and its head.</summary>
-public sealed record FineTunedInUse(FineTunedModel Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
+public sealed record FineTunedInUse(TunedNetworkManifest Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
 {
     /// <summary>How reports and closing lines name it, e.g. "fine-tuned (last-stage)".</summary>
     public string Name => $"fine-tuned ({Model.Trainable})";
@@ -29,7 +29,7 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
     /// <param name="head">the head-only head, trained on those vectors.</param>
     public static FineTunedChoice For(PipelineConfig config, string baseFingerprint, HeadArtifact head)
     {
-        var model = FineTunedModel.TryLoad(config);
+        var model = TunedNetworkManifest.TryLoad(config);
         if (model is null) return None;
         var manifest = ArtifactPaths.TunedManifest(config);
         const string ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
@@ -39,14 +39,14 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
             return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {ignored}.");
 
         // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
-        if (FineTuneInputs.TryHash(config) is { } current && current != model.InputsHash)
+        if (TunedNetworkInputs.TryHash(config) is { } current && current != model.InputsHash)
             return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {ignored}.");
 
         var original = BackboneFactory.Resolve(config);
         if (original.Fingerprint != baseFingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({baseFingerprint}). Run Extract again (make extract).");
         var backbonePath = model.BackbonePathIn(config);
-        var spec = FineTunedBackbone.Resolve(config, original, backbonePath);
+        var spec = TunedBackbone.Resolve(config, original, backbonePath);
         if (spec.Fingerprint != model.BackboneFingerprint)
             throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone.");
         var headPath = model.HeadPathIn(config);

@@ -1,5 +1,3 @@
-using BottleneckPipeline.Cache;
-using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
@@ -15,13 +13,5 @@ public static class LabelCheck
         throw new InputException(
             $"{dataDir} has class folder(s) the head {headPath} does not know: {string.Join(", ", unknown)}. " +
             $"The head knows: {string.Join(", ", headLabels)}. Rename or remove those folders, or train a head that includes them.");
-    }
-
-    /// <summary>Checks every row's class folder and returns its index among the head's labels.</summary>
-    public static int[] ToHeadIndices(IReadOnlyList<string> rowLabels, string[] headLabels, string dataDir, string headPath)
-    {
-        EnsureKnown(rowLabels, headLabels, dataDir, headPath);
-        var index = LabelIndex.Of(headLabels);
-        return rowLabels.Select(l => index[l]).ToArray();
     }
 }

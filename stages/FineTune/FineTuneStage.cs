@@ -13,12 +13,12 @@ using Onnx;
 namespace BottleneckPipeline.FineTune;
 
 /// <summary>What one FineTune run did; Summary is the stage's one-line output.</summary>
-public sealed record FineTuneOutcome(bool UpToDate, FineTunedModel Model, FineTuneSummary? Summary, string Line);
+public sealed record FineTuneOutcome(bool UpToDate, TunedNetworkManifest Model, FineTuneSummary? Summary, string Line);
 
 /// <summary>
 /// The FineTune stage: from the index's splits, Extract's backbone and TrainHead's head, trains the
 /// backbone's last part (fine_tune.trainable) with the head, BatchNorm frozen, and writes the
-/// artifact of <see cref="FineTunedModel"/>: the fine-tuned backbone, its head, the manifest last.
+/// artifact of <see cref="TunedNetworkManifest"/>: the fine-tuned backbone, its head, the manifest last.
 /// Up to date (and instant) when the manifest's inputs hash is the current one.
 /// </summary>
 public static class FineTuneStage
@@ -36,7 +36,7 @@ public static class FineTuneStage
         var headPath = ArtifactPaths.Head(config);
         var baseHead = HeadArtifact.Load(headPath, extract.Fingerprint);
         var ft = config.FineTune;
-        var inputsHash = FineTuneInputs.Hash(ft, baseHead.InputsHash, extract.InputsHash);
+        var inputsHash = TunedNetworkInputs.Hash(ft, baseHead.InputsHash, extract.InputsHash);
         var directory = ArtifactPaths.FineTuneDirectory(config);
         if (UpToDate(config, inputsHash) is { } current)
             return new FineTuneOutcome(true, current, null, $"FineTune: up to date ({current.Trainable}, validation accuracy {100 * current.ValidationAccuracy:0.0}%)");
@@ -121,7 +121,7 @@ public static class FineTuneStage
 
         var backbonePath = Path.Combine(directory, FineTunedBackboneFile.FileName);
         FineTunedBackboneFile.Write(model, trained, backbonePath);
-        var tunedSpec = FineTunedBackbone.Resolve(config, spec, backbonePath);
+        var tunedSpec = TunedBackbone.Resolve(config, spec, backbonePath);
         var best = final.Log.FirstOrDefault(r => r.Epoch == final.BestEpoch);
         var head = new HeadArtifact
         {
@@ -155,7 +155,7 @@ public static class FineTuneStage
         summary.BackboneFingerprint = tunedSpec.Fingerprint;
         FineTuneReport.Write(config, summary);
 
-        var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
+        var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
             ft.Trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
         { BaseHeadInputsHash = baseHead.InputsHash };
         manifest.Save(config);
@@ -170,11 +170,11 @@ public static class FineTuneStage
         return new FineTuneOutcome(false, manifest, summary, line);
     }
 
-    private static FineTunedModel? UpToDate(PipelineConfig config, string inputsHash)
+    private static TunedNetworkManifest? UpToDate(PipelineConfig config, string inputsHash)
     {
         try
         {
-            return FineTunedModel.TryLoad(config) is { } m && m.InputsHash == inputsHash && File.Exists(FineTuneReport.PathIn(config)) ? m : null;
+            return TunedNetworkManifest.TryLoad(config) is { } m && m.InputsHash == inputsHash && File.Exists(FineTuneReport.PathIn(config)) ? m : null;
         }
         catch (InputException)
         {

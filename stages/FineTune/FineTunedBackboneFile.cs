@@ -12,7 +12,7 @@ namespace BottleneckPipeline.FineTune;
 /// The fine-tuned backbone as one ONNX file: the original model with each trained initializer's
 /// values replaced in place and nothing else touched (graph, names, the frozen weights' bytes), so
 /// it embeds through the same code as any backbone. Its fingerprint comes from
-/// FineTunedBackbone, the one resolution Evaluate checks it with.
+/// TunedBackbone, the one resolution Evaluate checks it with.
 /// </summary>
 public static class FineTunedBackboneFile
 {

@@ -29,7 +29,7 @@ public sealed class QdqPlan
     };
 
     /// <param name="floatStem">Leave float32 each Conv that reads a graph input (the image): quantizing the
-    /// image and the stem's weights is where accuracy goes first, but the float stem costs speed (README).</param>
+    /// image and the stem's weights is where accuracy goes first, but the float stem costs speed (docs/int8.md).</param>
     public static QdqPlan For(GraphProto graph, string bottleneck, bool floatStem = false)
     {
         var inputs = graph.Input.Select(i => i.Name).Except(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);

@@ -26,7 +26,7 @@ public static class QuantizedBackbone
     /// Unsigned activations, signed weights. ONNX Runtime's guide names S8S8 the first choice for QDQ,
     /// but on x86 (1.31) it turns S8 QDQ pairs into U8 ones before fusing (QDQS8ToU8Transformer), fuses
     /// only part of an S8S8 ResNet-18, and its QLinearConv on int8 activations is a slow generic
-    /// kernel (20x below U8S8 on one Conv). U8S8's one caveat on x86, the saturation of VPMADDUBSW on
+    /// kernel, far below U8S8 (bench/results.md, area int8 conv). U8S8's one caveat on x86, the saturation of VPMADDUBSW on
     /// AVX2/AVX-512 without VNNI (the reason for reduce_range), does not arise with VNNI, which this
     /// CPU has; on a CPU without it accuracy could drop.
     /// </summary>
@@ -34,7 +34,8 @@ public static class QuantizedBackbone
 
     /// <summary>The recipe Extract uses: convolutions as QLinearConv (the same kernels as ONNX Runtime's
     /// fusion of the QDQ form, measured the same speed, without depending on its fusion rules), the stem
-    /// in int8 (a float32 stem gained one validation image but ran at about 2x float32 against 3x: README).</summary>
+    /// in int8: a float32 stem keeps a little more accuracy but runs well below the int8 stem's speed
+    /// (docs/int8.md; bench/results.md, area int8).</summary>
     public static Int8Recipe Recipe { get; } = new(Format, Int8Form.Operator, FloatStem: false);
 
     /// <summary>Fixed seed of the calibration sample: the same index always gives the same images.</summary>

@@ -15,8 +15,6 @@ public readonly struct ParallelWork(int maxDegreeOfParallelism, long minWorkToSp
     public int MaxDegreeOfParallelism { get; } = Math.Max(1, maxDegreeOfParallelism);
     public long MinWorkToSplit { get; } = minWorkToSplit;
 
-    public static ParallelWork Serial => new(1);
-
     /// <param name="count">loop length.</param>
     /// <param name="workPerItem">rough multiply-adds per item, to decide whether splitting pays.</param>
     /// <param name="body">runs items [from, to).</param>

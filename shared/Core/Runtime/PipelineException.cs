@@ -1,6 +1,6 @@
 namespace BottleneckPipeline.Runtime;
 
-/// <summary>Process exit codes, documented in the README's 'When things go wrong'.</summary>
+/// <summary>Process exit codes, documented in the README's exit-code table and docs/troubleshooting.md.</summary>
 public static class ExitCodes
 {
     public const int Success = 0;

@@ -21,7 +21,7 @@ public class SoftmaxGradientTests
         var gradient = new double[parameters.Length];
 
         double Loss(double[] p, double[] g) =>
-            SoftmaxObjective<double>.LossAndGradient(p, classes, dim, x, labels, batch, l2, smoothing, g, new double[batch * classes], ParallelWork.Serial);
+            SoftmaxObjective<double>.LossAndGradient(p, classes, dim, x, labels, batch, l2, smoothing, g, new double[batch * classes], new ParallelWork(1));
 
         Loss(parameters, gradient);
         const double h = 1e-6;
@@ -45,7 +45,7 @@ public class SoftmaxGradientTests
         var parameters = new double[] { 1.0, -1.0, 0.5, 0.0 }; // W = [1; -1], b = [0.5, 0]
         var x = new double[] { 2.0 };
         var logits = new double[2];
-        var loss = SoftmaxObjective<double>.LossAndGradient(parameters, 2, 1, x, [0], 1, 0.1, 0.2, new double[4], logits, ParallelWork.Serial);
+        var loss = SoftmaxObjective<double>.LossAndGradient(parameters, 2, 1, x, [0], 1, 0.1, 0.2, new double[4], logits, new ParallelWork(1));
         // z = [2.5, -2]; log p = z - logsumexp(z); targets q = [0.9, 0.1].
         var lse = Math.Log(Math.Exp(2.5) + Math.Exp(-2));
         var expected = -(0.9 * (2.5 - lse) + 0.1 * (-2 - lse)) + 0.05 * (1 + 1);

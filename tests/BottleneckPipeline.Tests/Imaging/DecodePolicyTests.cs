@@ -130,7 +130,7 @@ public class DecodePolicyTests
             cosines.Add(System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(output.AsSpan(0, d), output.AsSpan(d, d)));
             Assert.False(output.AsSpan(0, d).SequenceEqual(output.AsSpan(d, d)), "the two decoders' pixels differ, so their vectors must too");
         }
-        // Tolerance: cosine at least 0.95 for each photo (the bench's flowers: see README, Decoding large photos).
+        // Tolerance: cosine at least 0.95 for each photo (the bench's flowers: docs/large-photos.md).
         Assert.All(cosines, c => Assert.InRange(c, 0.95f, 1.0001f));
     }
 

@@ -137,8 +137,6 @@ public class EvaluationTests
         Assert.DoesNotContain("roses,", e.Message.Split("knows:")[0]);
         Assert.Equal(ExitCodes.BadInput, e.ExitCode);
         LabelCheck.EnsureKnown(["roses"], ["daisy", "roses"], "/d", "/h");
-        Assert.Equal([1, 0, 1], LabelCheck.ToHeadIndices(["roses", "daisy", "roses"], ["daisy", "roses"], "/d", "/h"));
-        Assert.Throws<InputException>(() => LabelCheck.ToHeadIndices(["roses", "cacti"], ["daisy", "roses"], "/d", "/h"));
     }
 
     /// <summary>What the HTML page draws on besides the report: no images on disk, no training log.</summary>

@@ -31,14 +31,14 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var head = _run.Head();
         var original = BackboneFactory.Resolve(config);
         var (changedWeight, changedValues) = WriteFineTunedBackbone(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx"));
-        var spec = FineTunedBackbone.Resolve(config, Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx"));
+        var spec = TunedBackbone.Resolve(config, Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx"));
         Assert.NotEqual(original.Fingerprint, spec.Fingerprint);
         var fineTunedHead = MessagePack.MessagePackSerializer.Deserialize<HeadArtifact>(MessagePack.MessagePackSerializer.Serialize(head));
         fineTunedHead.BackboneFingerprint = spec.Fingerprint;
         fineTunedHead.InputsHash = "fine-tuned-head";
         fineTunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
-        var manifest = new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
-            "last-stage", FineTuneInputs.TryHash(config)!, 3, 0.9)
+        var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
+            "last-stage", TunedNetworkInputs.TryHash(config)!, 3, 0.9)
         { BaseHeadInputsHash = head.InputsHash };
         manifest.Save(config);
 
@@ -149,10 +149,10 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var original = BackboneFactory.Resolve(config);
         var path = Path.Combine(ArtifactPaths.FineTuneDirectory(config), "backbone.onnx");
         WriteFineTunedBackbone(path);
-        var recorded = FineTunedBackbone.Resolve(config, path).Fingerprint;
+        var recorded = TunedBackbone.Resolve(config, path).Fingerprint;
         head.BackboneFingerprint = recorded;
         head.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
-        new FineTunedModel(FineTunedModel.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", FineTuneInputs.TryHash(config)!, 1, 0.5).Save(config);
+        new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", TunedNetworkInputs.TryHash(config)!, 1, 0.5).Save(config);
         File.Copy(original.ModelPath, path, overwrite: true); // replaced after FineTune wrote it
 
         var r = Evaluate(expectedExit: 3);

@@ -15,7 +15,7 @@ namespace BottleneckPipeline.TunedNetwork;
 /// Equal hash: the fine-tuned model on disk is current. Evaluate compares it too, so a manifest
 /// left from an earlier configuration is never scored.
 /// </summary>
-public static class FineTuneInputs
+public static class TunedNetworkInputs
 {
     /// <summary>The hash for the workspace as it is now, or null when TrainHead or Extract has not run.</summary>
     public static string? TryHash(PipelineConfig config)
@@ -31,11 +31,7 @@ public static class FineTuneInputs
     {
         var section = JsonSerializer.SerializeToNode(fineTune)!.AsObject();
         section.Remove(nameof(FineTuneConfig.Enabled));
-        var text = $"fine_tune={section.ToJsonString()}\nhead={headInputsHash}\nextract={extractInputsHash}\nformat={FineTunedModel.CurrentFormat}";
+        var text = $"fine_tune={section.ToJsonString()}\nhead={headInputsHash}\nextract={extractInputsHash}\nformat={TunedNetworkManifest.CurrentFormat}";
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
-
-    /// <summary>The fine-tuned model when it exists and was made from exactly the current inputs; null otherwise.</summary>
-    public static FineTunedModel? TryLoadCurrent(PipelineConfig config) =>
-        FineTunedModel.TryLoad(config) is { } model && TryHash(config) is { } hash && model.InputsHash == hash ? model : null;
 }

@@ -18,7 +18,7 @@ namespace BottleneckPipeline.TunedNetwork;
 /// <param name="BackboneFingerprint">Fingerprint of the fine-tuned backbone: its vectors sit in the cache under this.</param>
 /// <param name="Trainable">last-stage, last-2-stages or all.</param>
 /// <param name="InputsHash">Hash of everything FineTune read; equal hash means the fine-tuned model is up to date.</param>
-public sealed record FineTunedModel(
+public sealed record TunedNetworkManifest(
     int Format,
     string BackboneFile,
     string HeadFile,
@@ -51,14 +51,14 @@ public sealed record FineTunedModel(
         AtomicFile.WriteAllBytes(ArtifactPaths.TunedManifest(config), JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions));
 
     /// <summary>The fine-tuned model, or null when FineTune has not run (or was turned off and cleaned).</summary>
-    public static FineTunedModel? TryLoad(PipelineConfig config)
+    public static TunedNetworkManifest? TryLoad(PipelineConfig config)
     {
         var path = ArtifactPaths.TunedManifest(config);
         if (!File.Exists(path)) return null;
-        FineTunedModel? model;
+        TunedNetworkManifest? model;
         try
         {
-            model = JsonSerializer.Deserialize<FineTunedModel>(File.ReadAllBytes(path), JsonOptions);
+            model = JsonSerializer.Deserialize<TunedNetworkManifest>(File.ReadAllBytes(path), JsonOptions);
         }
         catch (JsonException e)
         {

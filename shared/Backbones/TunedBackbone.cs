@@ -10,7 +10,7 @@ namespace BottleneckPipeline.Backbones;
 /// the original's. FineTune records this fingerprint in the manifest; Evaluate recomputes it to
 /// check that the file is the one FineTune wrote.
 /// </summary>
-public static class FineTunedBackbone
+public static class TunedBackbone
 {
     /// <param name="modelPath">the fine-tuned backbone ONNX (the original's input and bottleneck tensor names).</param>
     public static BackboneSpec Resolve(PipelineConfig config, string modelPath) => Resolve(config, BackboneFactory.Resolve(config), modelPath);
