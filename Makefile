@@ -41,10 +41,11 @@ evaluate: train-head
 	$(call stage,FineTune) --when-enabled
 	$(call stage,Evaluate)
 
-# The optional FineTune stage, whatever fine_tune.enabled says, then Evaluate on the fine-tuned model.
+# The optional FineTune stage, whatever fine_tune.enabled says, then Evaluate weighing the fine-tuned
+# network against the head alone on validation (the better one ships as model.onnx).
 fine-tune: train-head
 	$(call stage,FineTune)
-	$(call stage,Evaluate)
+	$(call stage,Evaluate) --with-fine-tuned
 
 # What the pipeline makes of the configured backbone (bottleneck, input, one photo's vector); no workspace is touched.
 inspect: $(BUILT)

@@ -58,6 +58,6 @@ public sealed class DecodeSimilarityBench : IBenchmark
         using (var r = cmd.ExecuteReader())
             while (r.Read()) ids.Add(r.GetString(0));
         return new PipelineResult(Path.Combine(dir, "ws", "cache"), extract["fingerprint"]!.GetValue<string>(), ids,
-            eval["test_accuracy"]!.GetValue<double>(), eval["test_images"]!.GetValue<int>());
+            eval["accuracy"]!["value"]!.GetValue<double>(), eval["accuracy"]!["images"]!.GetValue<int>());
     }
 }

@@ -280,7 +280,7 @@ public sealed class Int8Bench : IBenchmark
         var e = JsonNode.Parse(File.ReadAllText(Path.Combine(reports, "extract.json")))!;
         var ev = JsonNode.Parse(File.ReadAllText(Path.Combine(reports, "evaluation.json")))!;
         var run = new PipelineRun(label, config, ws, e["images_per_second"]!.GetValue<double>(), extract.Seconds, extract.PeakRssMb,
-            ev["head"]?["validation_accuracy"]?.GetValue<double>() ?? double.NaN, ev["test_accuracy"]!.GetValue<double>(),
+            ev["head"]?["validation_accuracy"]?.GetValue<double>() ?? double.NaN, ev["accuracy"]!["value"]!.GetValue<double>(),
             e["fingerprint"]!.GetValue<string>(), ev["export"]?.ToJsonString() ?? "");
         ctx.Record(PipelineArea, $"{label}: Extract, {e["extracted"]} images (pipeline rate)", run.ExtractRate, "img/s",
             $"process {extract.Seconds:0.0} s (int8: including building the model), peak RSS {extract.PeakRssMb:0} MB");

@@ -34,8 +34,8 @@ public sealed partial class PipelineBench : IBenchmark
         ctx.Record(Name, "ours: Extract cold img/s", _coldExtractRate, "img/s", "from the cold run's extract.json");
 
         var eval = ReadJson(Path.Combine(ws, "workspace", "reports", "evaluation.json"));
-        var ours = eval?["test_accuracy"]?.GetValue<double>() ?? double.NaN;
-        ctx.Record(Name, "ours: test accuracy", ours * 100, "%", $"on {eval?["test_images"]} test images");
+        var ours = eval?["accuracy"]?["value"]?.GetValue<double>() ?? double.NaN;
+        ctx.Record(Name, "ours: test accuracy", ours * 100, "%", $"on {eval?["accuracy"]?["images"]} test images");
 
         PeerOnOurSplit(ctx, ws, ours, cold);
     }

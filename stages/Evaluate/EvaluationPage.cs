@@ -42,7 +42,7 @@ public static class EvaluationPage
 
     public static string Render(EvaluationReport report, PageSources sources)
     {
-        var fineTuned = sources.FineTuned;
+        var compared = sources.Compared;
         return HtmlTemplate.Fill(Template.Value, new Dictionary<string, string>
         {
             ["title"] = H($"Evaluation: {sources.Title}"),
@@ -51,30 +51,43 @@ public static class EvaluationPage
             ["confusion"] = Confusion(report.ConfusionMatrix),
             ["misclassified_count"] = report.Misclassified.Length.ToString(CultureInfo.InvariantCulture),
             ["gallery"] = Gallery(report, sources),
-            ["curves_title"] = fineTuned is null ? "Learning curve" : H($"Head only against {fineTuned.Name}"),
-            ["curves"] = fineTuned is null ? Curve(sources.LearningCurve, report.Head.BestStep, sources.LearningCurvePath) : SideBySide(report, sources, fineTuned),
+            ["curves_title"] = compared is null ? "Learning curve" : H($"{report.Model} (shipped) against {compared.Name}"),
+            ["curves"] = compared is null ? Curve(sources.LearningCurve, sources.LearningCurvePath) : SideBySide(report, sources, compared),
             ["provenance"] = Provenance(report, sources.Provenance),
         });
     }
 
+    /// <summary>The shipped model's figures, each accuracy with its count and interval; the choice and any warning.</summary>
     private static string Headline(EvaluationReport r)
     {
-        var sb = new StringBuilder("<ul class=\"figures\">");
-        var correct = r.TestImages - r.Misclassified.Length;
-        sb.Append(Fmt($"<li><b>{Pct(r.TestAccuracy)}</b>accuracy ({correct} of {r.TestImages})</li>"));
-        sb.Append(Fmt($"<li><b>{Pct(r.TopKAccuracy)}</b>top-{r.TopK} accuracy</li>"));
+        var sb = new StringBuilder();
+        foreach (var warning in r.Warnings) sb.Append("<p class=\"warning\" role=\"alert\"><b>Warning:</b> ").Append(H(warning)).Append("</p>");
+        sb.Append("<ul class=\"figures\">");
+        sb.Append(Fmt($"<li><b>{r.Accuracy.Percent}</b>accuracy ({r.Accuracy.Correct} of {r.Accuracy.Images}; {r.Accuracy.Interval})</li>"));
+        sb.Append(Fmt($"<li><b>{r.TopKAccuracy.Percent}</b>top-{r.TopK} accuracy ({r.TopKAccuracy.Interval})</li>"));
         sb.Append(Fmt($"<li><b>{r.MacroF1:0.000}</b>macro F1</li>"));
         sb.Append(Fmt($"<li><b>{r.Misclassified.Length}</b>misclassified</li>"));
         if (r.Export is { } e)
             sb.Append(e.Passed ? "<li><b>agrees</b>exported model.onnx</li>" : "<li><b class=\"bad\">DISAGREES</b>exported model.onnx</li>");
         sb.Append("</ul>");
-        sb.Append(Fmt($"<p class=\"note\">Backbone {H(r.Backbone.Name)}; head kept at step {r.Head.BestStep}, validation accuracy {Pct(r.Head.ValidationAccuracy)}."));
+        sb.Append("<p class=\"note\">The figures, the tables and the mistakes on this page are <b>").Append(H(r.Model)).Append("</b>'s");
+        if (r.Shipped is { } s) sb.Append(", the model shipped as model.onnx: ").Append(H(s.Reason)).Append(". The rule: ").Append(H(s.Rule)).Append('.');
+        else sb.Append('.');
+        sb.Append(Fmt($" Backbone {H(r.Backbone.Name)}."));
         if (r.Export is { } x)
-            sb.Append(Fmt($" The exported model{(r.FineTuned is null ? "" : $" ({H(x.Network)})")} gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
-        if (r.FineTuned is { } f)
-            sb.Append(Fmt($" {H(f.Name)}: <b>{Pct(f.Report.TestAccuracy)}</b> test accuracy against {Pct(r.TestAccuracy)} for the head alone (side by side below); the figures and mistakes above are the head alone's."));
-        if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned model: ").Append(H(note));
-        return sb.Append("</p>").ToString();
+            sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
+        if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned network: ").Append(H(note));
+        sb.Append("</p>");
+        if (r.Shipped is { Validation.Length: > 1 } shipped)
+        {
+            sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th><th scope=\"col\">95% interval</th>");
+            sb.Append("<th scope=\"col\">loss</th></tr></thead><tbody>");
+            foreach (var v in shipped.Validation)
+                sb.Append(Fmt($"<tr><th scope=\"row\">{H(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th><td>{v.Accuracy.Percent} ({v.Accuracy.Correct} of {v.Accuracy.Images})</td>"))
+                  .Append(Fmt($"<td>{100 * v.Accuracy.Ci95Low:0.0}-{100 * v.Accuracy.Ci95High:0.0}%</td><td>{v.Loss:0.000}</td></tr>"));
+            sb.Append("</tbody></table></div>");
+        }
+        return sb.ToString();
     }
 
     private static string PerClass(EvaluationReport r)
@@ -138,31 +151,37 @@ public static class EvaluationPage
         return sb.Append("</div>").ToString();
     }
 
-    private static string Curve(IReadOnlyList<TrainingLogRow>? log, int bestStep, string logPath) =>
+    /// <summary>A training log's curve, the kept point marked: the step (TrainHead) or epoch (FineTune) of the best validation
+    /// accuracy, then the lowest loss, the rule both trainers keep their weights by.</summary>
+    private static string Curve(IReadOnlyList<TrainingLogRow>? log, string logPath) =>
         log is { Count: > 0 }
-            ? LearningCurveSvg.Draw(log, bestStep)
-            : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable (TrainHead writes it).</p>";
+            ? LearningCurveSvg.Draw(log, KeptStep(log))
+            : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable.</p>";
 
-    /// <summary>The head-only result and another one (FineTune's) in two columns: figures, per-class F1, curves.</summary>
-    private static string SideBySide(EvaluationReport head, PageSources sources, ComparedResult other)
+    private static int KeptStep(IReadOnlyList<TrainingLogRow> log) =>
+        log.Where(r => !double.IsNaN(r.ValidationAccuracy)).OrderByDescending(r => r.ValidationAccuracy).ThenBy(r => r.ValidationLoss)
+            .Select(r => r.Step).DefaultIfEmpty(log[^1].Step).First();
+
+    /// <summary>The shipped model and the other one in two columns (figures, per-class F1), then both learning curves.</summary>
+    private static string SideBySide(EvaluationReport shipped, PageSources sources, ComparedResult other)
     {
         var o = other.Report;
-        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\"></th><th scope=\"col\">head only</th>");
-        sb.Append("<th scope=\"col\">").Append(H(other.Name)).Append("</th></tr></thead><tbody>");
+        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">test split</th><th scope=\"col\">");
+        sb.Append(H(shipped.Model)).Append(" (shipped)</th><th scope=\"col\">").Append(H(other.Name)).Append("</th></tr></thead><tbody>");
         void Row(string name, string a, string b) => sb.Append("<tr><th scope=\"row\">").Append(H(name)).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
-        Row("accuracy", Pct(head.TestAccuracy), Pct(o.TestAccuracy));
-        Row($"top-{head.TopK} accuracy", Pct(head.TopKAccuracy), Pct(o.TopKAccuracy));
-        Row("macro F1", Fmt($"{head.MacroF1:0.000}"), Fmt($"{o.MacroF1:0.000}"));
-        Row("misclassified", Fmt($"{head.Misclassified.Length}"), Fmt($"{o.Misclassified.Length}"));
-        foreach (var c in head.PerClass)
+        Row("accuracy", H(shipped.Accuracy.ToString()), H(o.Accuracy.ToString()));
+        Row($"top-{shipped.TopK} accuracy", Pct(shipped.TopKAccuracy.Value), Pct(o.TopKAccuracy.Value));
+        Row("macro F1", Fmt($"{shipped.MacroF1:0.000}"), Fmt($"{o.MacroF1:0.000}"));
+        Row("misclassified", Fmt($"{shipped.Misclassified.Length}"), Fmt($"{o.Misclassified.Length}"));
+        foreach (var c in shipped.PerClass)
         {
             var theirs = o.PerClass.FirstOrDefault(x => x.Label == c.Label);
             Row($"F1 {c.Label}", Fmt($"{c.F1:0.000}"), theirs is null ? "" : Fmt($"{theirs.F1:0.000}"));
         }
         sb.Append("</tbody></table></div><div class=\"pair\">");
-        sb.Append("<section><h3>head only</h3>").Append(Curve(sources.LearningCurve, head.Head.BestStep, sources.LearningCurvePath)).Append("</section>");
+        sb.Append("<section><h3>").Append(H(shipped.Model)).Append(" (shipped)</h3>").Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
         sb.Append("<section><h3>").Append(H(other.Name)).Append("</h3>");
-        sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, o.Head.BestStep) : "<p class=\"note\">No learning curve.</p>");
+        sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, KeptStep(log)) : "<p class=\"note\">No learning curve.</p>");
         return sb.Append("</section></div>").ToString();
     }
 
@@ -173,7 +192,7 @@ public static class EvaluationPage
         Item("written", H(p.Written.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)));
         Item("dataset", $"<code>{H(p.Dataset.Root)}</code>, {H(p.Dataset.HashName)} <code>{H(p.Dataset.Hash)}</code>");
         Item("backbone", $"{H(r.Backbone.Name)}, fingerprint <code>{H(r.Backbone.Fingerprint)}</code>");
-        Item("head", Fmt($"<code>{H(r.Head.Path)}</code>, inputs hash <code>{H(r.Head.InputsHash)}</code>"));
+        Item("model", $"{H(r.Model)}; head <code>{H(r.Head.Path)}</code>, inputs hash <code>{H(r.Head.InputsHash)}</code>");
         if (r.InputsHash.Length > 0) Item("evaluation inputs hash", $"<code>{H(r.InputsHash)}</code>");
         if (r.Export is { } e) Item("exported model", $"<code>{H(e.Path)}</code>");
         Item("config", $"<code>{H(p.ConfigPath)}</code>");

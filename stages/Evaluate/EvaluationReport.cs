@@ -5,41 +5,59 @@ using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Evaluate;
 
-/// <summary>reports/evaluation.json: the test-split figures and where the head and backbone came from.</summary>
+/// <summary>
+/// reports/evaluation.json, and the JSON of Evaluate --data: one model's figures on one set of images.
+/// In the stage's own report the figures are the shipped model's on the test split, with the
+/// choice in <see cref="Shipped"/> and the other model beside it in <see cref="Comparison"/>.
+/// Every accuracy carries its count and 95% interval.
+/// </summary>
 public sealed class EvaluationReport
 {
-    public required double TestAccuracy { get; init; }
-    public required int TestImages { get; init; }
+    /// <summary>What was scored: "test split", or the folder given to --data.</summary>
+    public required string Scored { get; init; }
+    /// <summary>Which model these figures are: "head only" or "fine-tuned (last-stage)".</summary>
+    public required string Model { get; init; }
+    public required Accuracy Accuracy { get; init; }
     public required int TopK { get; init; }
-    public required double TopKAccuracy { get; init; }
+    public required Accuracy TopKAccuracy { get; init; }
     public required double MacroF1 { get; init; }
     public required ClassMetrics[] PerClass { get; init; }
     public required ConfusionMatrixReport ConfusionMatrix { get; init; }
     public required Misclassification[] Misclassified { get; init; }
     public required BackboneReport Backbone { get; init; }
     public required HeadReport Head { get; init; }
+    /// <summary>Which model ships as model.onnx and why, with both models' validation figures; the stage's report only.</summary>
+    public ShippedModel? Shipped { get; set; }
+    /// <summary>The model that does not ship, on the same images; null when there is only one.</summary>
+    public EvaluationReport? Comparison { get; set; }
     /// <summary>Filled by the export check; null when export is off.</summary>
     public ExportReport? Export { get; set; }
-    /// <summary>The fine-tuned model on the same images, when FineTune's model was used; null: the head alone.</summary>
-    public FineTunedReport? FineTuned { get; set; }
-    /// <summary>Why a fine-tuned model in the workspace was not used (made from another backbone or head); null otherwise.</summary>
+    /// <summary>What the pipeline's own figures say is wrong with this model (e.g. no better than always answering the largest class).</summary>
+    public string[] Warnings { get; set; } = [];
+    /// <summary>Why a fine-tuned network in the workspace was not considered; null otherwise.</summary>
     public string? FineTuneNote { get; set; }
+    /// <summary>--data only: how many of the scored images the workspace's index holds, by split, and the figure on the others alone.</summary>
+    public DataOverlap? Overlap { get; set; }
     /// <summary>Hash of everything Evaluate read: equal hash means the report is up to date.</summary>
     public string InputsHash { get; set; } = "";
 
-    public static EvaluationReport Create(ClassificationMetrics metrics, Misclassification[] misclassified, BackboneReport backbone, HeadReport head) => new()
-    {
-        TestAccuracy = metrics.Accuracy,
-        TestImages = metrics.Count,
-        TopK = metrics.TopK,
-        TopKAccuracy = metrics.TopKAccuracy,
-        MacroF1 = metrics.MacroF1,
-        PerClass = metrics.PerClass,
-        ConfusionMatrix = new ConfusionMatrixReport(metrics.LabelNames, metrics.ConfusionMatrix),
-        Misclassified = misclassified,
-        Backbone = backbone,
-        Head = head,
-    };
+    public int Images => Accuracy.Images;
+
+    public static EvaluationReport Create(string scored, string model, ClassificationMetrics metrics, Misclassification[] misclassified,
+        BackboneReport backbone, HeadReport head) => new()
+        {
+            Scored = scored,
+            Model = model,
+            Accuracy = metrics.Accuracy,
+            TopK = metrics.TopK,
+            TopKAccuracy = metrics.TopKAccuracy,
+            MacroF1 = metrics.MacroF1,
+            PerClass = metrics.PerClass,
+            ConfusionMatrix = new ConfusionMatrixReport(metrics.LabelNames, metrics.ConfusionMatrix),
+            Misclassified = misclassified,
+            Backbone = backbone,
+            Head = head,
+        };
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -60,4 +78,9 @@ public sealed record ConfusionMatrixReport(string[] Labels, int[][] Rows);
 
 public sealed record BackboneReport(string Name, string Fingerprint);
 
+/// <param name="BestStep">the training step (TrainHead) or epoch (FineTune) whose weights were kept.</param>
 public sealed record HeadReport(string Path, string InputsHash, int BestStep, double ValidationAccuracy);
+
+/// <summary>Evaluate --data: the scored images the workspace's index also holds, by split (matched by content),
+/// and the accuracy on the images it has never seen, which is the figure that generalizes.</summary>
+public sealed record DataOverlap(int Train, int Validation, int Test, Accuracy Unseen, string Index);

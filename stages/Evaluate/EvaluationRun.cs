@@ -1,12 +1,10 @@
 using System.Globalization;
 using BottleneckPipeline.Artifacts;
-using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Imaging;
-using BottleneckPipeline.TunedNetwork;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -15,106 +13,131 @@ namespace BottleneckPipeline.Evaluate;
 public sealed record ExportInputs(byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
 
 /// <summary>What <see cref="EvaluationRun.Execute"/> did; Summary is the stage's one-line output.</summary>
-/// <param name="Note">why a fine-tuned model in the workspace was not used; null otherwise.</param>
+/// <param name="Note">why a fine-tuned network in the workspace was not considered; null otherwise.</param>
 public sealed record EvaluationOutcome(bool UpToDate, EvaluationReport? Report, string Summary, string? Note = null);
 
-/// <summary>FineTune's side of an evaluation: the model to score beside the head alone (or why none is), and how
-/// to get the test images' vectors from its backbone.</summary>
-/// <param name="Embed">the test images' vectors through the fine-tuned backbone, in the same rows and labels as the given head-only set.</param>
-public sealed record FineTunedEvaluation(FineTunedInUse? InUse, string? Note, Func<LabelledVectors, LabelledVectors> Embed);
+/// <summary>FineTune's side of an evaluation: the network to weigh against the head alone (or why there is none), and
+/// how to get a split's vectors through its backbone.</summary>
+/// <param name="Embed">the given rows' vectors through the fine-tuned backbone, in the same order and labels.</param>
+public sealed record TunedNetworkEvaluation(TunedNetworkCandidate? InUse, string? Note, Func<LabelledVectors, LabelledVectors> Embed);
 
 /// <summary>
-/// The Evaluate stage body: load the head (refusing one from another backbone), measure it on the
-/// test vectors, export backbone + head as one ONNX and check it, write the reports. Returns at once
-/// when the recorded inputs hash matches and the outputs exist.
+/// The Evaluate stage body: score the head alone and, when there is one, the fine-tuned network on the
+/// validation split, ship the one the rule chooses (<see cref="ShippedModel"/>), report it on the
+/// test split with the other beside it, export it as model.onnx and check the export against it.
+/// Returns at once when the recorded inputs hash matches and every output exists.
 /// </summary>
 public static class EvaluationRun
 {
-
     public static string InputsHash(string evaluateSectionHash, string headInputsHash, string upstreamHash) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             $"evaluate={evaluateSectionHash}\nhead={headInputsHash}\nupstream={upstreamHash}")));
 
     /// <param name="backboneFingerprint">the current cache/backbone's fingerprint; a head trained on another is refused.</param>
-    /// <param name="upstreamHash">a hash of the cache and split state the test vectors come from.</param>
-    /// <param name="dataset">the test images' folder and index hash, for the page's provenance.</param>
-    /// <param name="loadTest">reads the test vectors, labelled with the given (head's) label names in that order.</param>
-    /// <param name="export">gives the export inputs when evaluate.export is on; only called when there is work to do.</param>
+    /// <param name="upstreamHash">a hash of the cache and split state the vectors come from.</param>
+    /// <param name="dataset">the images' folder and index hash, for the page's provenance.</param>
+    /// <param name="loadSplit">reads a split's vectors ("validation" or "test"), labelled with the given (head's) label names in that order.</param>
+    /// <param name="export">gives the export inputs of the shipped model (true: the fine-tuned network); only called when there is work to do.</param>
     /// <param name="ct">Checked between the steps and by the export check; the reports are written last, so a stop writes none.</param>
-    /// <param name="fineTuned">FineTune's model, scored beside the head alone and exported instead of it when in use;
-    /// <paramref name="export"/> must then give the fine-tuned backbone.</param>
+    /// <param name="fineTuned">FineTune's network, weighed against the head alone on validation.</param>
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash, DatasetIdentity dataset,
-        Func<string[], LabelledVectors> loadTest, Func<ExportInputs>? export, CancellationToken ct = default, FineTunedEvaluation? fineTuned = null)
+        Func<string, string[], LabelledVectors> loadSplit, Func<bool, ExportInputs>? export, CancellationToken ct = default,
+        TunedNetworkEvaluation? fineTuned = null)
     {
         var headPath = ArtifactPaths.Head(config);
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
         var sectionHash = config.SectionHashes.TryGetValue("evaluate", out var h) ? h : "none";
         var inUse = fineTuned?.InUse;
         var note = fineTuned?.Note;
-        // Adding, replacing or removing the fine-tuned model changes what is reported and exported, and so
+        // Adding, replacing or removing the fine-tuned network changes what is weighed and shipped, and so
         // does a note on an ignored one appearing or going.
         if (inUse is not null) upstreamHash += $"\nfine_tuned={inUse.Model.InputsHash}:{inUse.Spec.Fingerprint}:{inUse.Head.InputsHash}";
         if (note is not null) upstreamHash += $"\nfine_tune_note={note}";
         var hash = InputsHash(sectionHash, artifact.InputsHash, upstreamHash);
-        var jsonPath = Path.Combine(config.ReportsDir, EvaluationWriter.JsonName);
-        if (IsUpToDate(jsonPath, hash, config.Evaluate.Export ? ArtifactPaths.Model(config) : null) is { } previous)
+        if (IsUpToDate(config, hash) is { } previous)
             return new EvaluationOutcome(true, previous, Summary(previous) + " (up to date)", note);
 
-        var test = loadTest(artifact.LabelNames);
-        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK);
-        // What model.onnx is exported from and checked against: the fine-tuned model when in use.
-        var (exportedHead, exportedProbabilities) = (artifact, probabilities);
+        var validation = loadSplit("validation", artifact.LabelNames);
+        var headScore = HeadEvaluation.Score(artifact, validation, ShippedModel.HeadOnly);
+        LabelledVectors? tunedValidation = null;
         if (inUse is not null)
         {
             ct.ThrowIfCancellationRequested();
-            var (fineTunedReport, fineTunedProbabilities) = HeadEvaluation.Evaluate(inUse.Head, inUse.HeadPath, fineTuned!.Embed(test), config.Evaluate.TopK);
-            report.FineTuned = new FineTunedReport(inUse.Name, inUse.Model.Trainable, inUse.Model.EpochsRun, inUse.Model.ValidationAccuracy,
-                inUse.Spec.Fingerprint, ArtifactPaths.TunedManifest(config), fineTunedReport);
-            (exportedHead, exportedProbabilities) = (inUse.Head, fineTunedProbabilities);
+            tunedValidation = fineTuned!.Embed(validation);
         }
+        var tunedScore = inUse is null ? null : HeadEvaluation.Score(inUse.Head, tunedValidation!, inUse.Name);
+        var shipped = ShippedModel.Choose(headScore, tunedScore, config.Evaluate.Ship);
+        var tunedShips = inUse is not null && shipped.Model == inUse.Name;
+
+        ct.ThrowIfCancellationRequested();
+        var test = loadSplit("test", artifact.LabelNames);
+        var headResult = HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK, "test split", ShippedModel.HeadOnly);
+        var (report, probabilities) = headResult;
+        if (inUse is not null)
+        {
+            ct.ThrowIfCancellationRequested();
+            var tunedResult = HeadEvaluation.Evaluate(inUse.Head, inUse.HeadPath, fineTuned!.Embed(test), config.Evaluate.TopK, "test split", inUse.Name);
+            (report, probabilities) = tunedShips ? tunedResult : headResult;
+            report.Comparison = tunedShips ? headResult.Report : tunedResult.Report;
+        }
+        report.Shipped = shipped;
         report.FineTuneNote = note;
+        var shippedScore = tunedShips ? tunedScore! : headScore;
+        report.Warnings = [.. new[] { ChanceCheck.Warning(shipped.Model, shippedScore.Accuracy, ClassCounts(validation), artifact.LabelNames) }.OfType<string>()];
+
         if (config.Evaluate.Export)
         {
             if (export is null) throw new ArgumentNullException(nameof(export), "evaluate.export is on: export inputs are needed");
-            var inputs = export();
+            var inputs = export(tunedShips);
             ct.ThrowIfCancellationRequested();
             var modelPath = ArtifactPaths.Model(config);
-            var name = inUse is null ? exportedHead.BackboneName : $"{exportedHead.BackboneName} {inUse.Name}";
-            HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, exportedHead.Head,
-                new ExportProvenance(name, exportedHead.BackboneFingerprint, exportedHead.InputsHash));
+            var (shippedHead, name) = tunedShips ? (inUse!.Head, $"{inUse.Head.BackboneName} {inUse.Name}") : (artifact, artifact.BackboneName);
+            HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, shippedHead.Head,
+                new ExportProvenance(name, shippedHead.BackboneFingerprint, shippedHead.InputsHash));
             ct.ThrowIfCancellationRequested();
-            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), exportedProbabilities, ct: ct) with { Network = inUse?.Name ?? "head only" };
+            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, ct: ct) with { Network = shipped.Model };
         }
         ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;
         var page = PageSources.For(config, "test split", dataset);
-        if (report.FineTuned is { } f) page = page with { FineTuned = new ComparedResult(f.Name, f.Report, null) };
+        if (report.Comparison is { } other) page = page with { Compared = new ComparedResult(other.Model, other, CurveOf(config, other.Model)) };
+        if (tunedShips) page = page with { LearningCurve = TrainingLog.TryRead(ArtifactPaths.FineTuneLog(config)), LearningCurvePath = ArtifactPaths.FineTuneLog(config) };
         EvaluationWriter.Write(config.ReportsDir, report, page);
 
         return new EvaluationOutcome(false, report, Summary(report), note);
     }
 
-    /// <summary>The stage's closing line: the test accuracy first (head only and fine-tuned side by side), since that is what a user runs it for.</summary>
+    /// <summary>The training log of a model: TrainHead's for the head alone, FineTune's for the fine-tuned network.</summary>
+    private static IReadOnlyList<TrainingLogRow>? CurveOf(PipelineConfig config, string model) =>
+        TrainingLog.TryRead(model == ShippedModel.HeadOnly ? ArtifactPaths.TrainingLog(config) : ArtifactPaths.FineTuneLog(config));
+
+    private static int[] ClassCounts(LabelledVectors set)
+    {
+        var counts = new int[set.LabelNames.Length];
+        foreach (var label in set.Labels) counts[label]++;
+        return counts;
+    }
+
+    /// <summary>The stage's closing line: the shipped model's test accuracy first, with its count and interval, then the other model's.</summary>
     private static string Summary(EvaluationReport report)
     {
-        if (report.TestImages == 0) return "Evaluate: the test split is empty (dataset.test_percent, or too few images): nothing to evaluate";
-        var summary = report.FineTuned is { Report: var f } fineTuned
-            ? string.Create(CultureInfo.InvariantCulture,
-                $"Evaluate: test accuracy {100 * report.TestAccuracy:0.0}% head only, {100 * f.TestAccuracy:0.0}% {fineTuned.Name} on {report.TestImages} images, top-{report.TopK} {100 * report.TopKAccuracy:0.0}% / {100 * f.TopKAccuracy:0.0}%")
-            : string.Create(CultureInfo.InvariantCulture,
-                $"Evaluate: test accuracy {100 * report.TestAccuracy:0.0}% on {report.TestImages} images, top-{report.TopK} {100 * report.TopKAccuracy:0.0}%");
+        if (report.Images == 0) return "Evaluate: the test split is empty (dataset.test_percent, or too few images): nothing to evaluate";
+        var summary = $"Evaluate: ships {report.Model}: test accuracy {report.Accuracy}, top-{report.TopK} {report.TopKAccuracy.Percent}";
+        if (report.Comparison is { } other) summary += $"; {other.Model}: {other.Accuracy.Percent}";
+        if (report.Shipped is { } s && s.Validation.Length > 1) summary += $" (chosen on validation: {s.Reason})";
         if (report.Export is { } e)
             summary += string.Create(CultureInfo.InvariantCulture,
-                $"; export{(report.FineTuned is null ? "" : $" ({e.Network})")} {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");
+                $"; export {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");
         return summary;
     }
 
-    /// <summary>The previous report when it was made from these very inputs and all outputs exist.</summary>
-    private static EvaluationReport? IsUpToDate(string jsonPath, string hash, string? modelPath)
+    /// <summary>The previous report when it was made from these very inputs and every output exists.</summary>
+    private static EvaluationReport? IsUpToDate(PipelineConfig config, string hash)
     {
-        if (!File.Exists(jsonPath) || (modelPath is not null && !File.Exists(modelPath))) return null;
-        var dir = Path.GetDirectoryName(jsonPath)!;
-        if (!new[] { EvaluationWriter.MarkdownName, EvaluationWriter.ConfusionPngName, EvaluationPage.FileName }.All(name => File.Exists(Path.Combine(dir, name)))) return null;
+        var jsonPath = ArtifactPaths.EvaluationJson(config);
+        if (!File.Exists(jsonPath) || (config.Evaluate.Export && !File.Exists(ArtifactPaths.Model(config)))) return null;
+        if (!new[] { ArtifactPaths.EvaluationMarkdown(config), ArtifactPaths.ConfusionMatrix(config), ArtifactPaths.EvaluationPage(config) }.All(File.Exists))
+            return null;
         try
         {
             var previous = EvaluationReport.FromJson(File.ReadAllText(jsonPath));

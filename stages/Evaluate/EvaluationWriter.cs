@@ -28,20 +28,33 @@ public static class EvaluationWriter
     public static string Markdown(EvaluationReport r)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("# Evaluation").AppendLine();
-        sb.AppendLine($"- Test accuracy: **{Pct(r.TestAccuracy)}** on {r.TestImages} images");
-        sb.AppendLine($"- Top-{r.TopK} accuracy: {Pct(r.TopKAccuracy)}");
+        sb.AppendLine($"# Evaluation: {r.Scored}").AppendLine();
+        foreach (var warning in r.Warnings) sb.AppendLine($"> **Warning:** {warning}").AppendLine();
+        sb.AppendLine($"- Model: **{r.Model}**" + (r.Shipped is { } s ? $", shipped as model.onnx: {s.Reason}" : ""));
+        sb.AppendLine($"- Accuracy: **{r.Accuracy}**");
+        sb.AppendLine($"- Top-{r.TopK} accuracy: {r.TopKAccuracy}");
         sb.AppendLine($"- Macro F1: {F(r.MacroF1)}");
         sb.AppendLine($"- Backbone: {r.Backbone.Name} (fingerprint `{r.Backbone.Fingerprint}`)");
-        sb.AppendLine($"- Head: `{r.Head.Path}`, best step {r.Head.BestStep}, validation accuracy {Pct(r.Head.ValidationAccuracy)}");
+        sb.AppendLine($"- Head: `{r.Head.Path}`, kept at step {r.Head.BestStep}");
         if (r.Export is { } e)
             sb.AppendLine($"- Export: `{e.Path}` ({e.Network}): {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
                           $"(arg-max agreement {Pct(e.ArgmaxAgreement)}, max |probability difference| {e.MaxAbsProbabilityDifference:0.###e+0})");
-        if (r.FineTuneNote is { } note) sb.AppendLine($"- Fine-tuned model: {note}");
-        if (r.FineTuned is { } f) SideBySide(sb, r, f);
-        sb.AppendLine().AppendLine("## Per class").AppendLine();
+        if (r.Overlap is { } o)
+            sb.AppendLine($"- Already in the workspace's index ({o.Index}): {o.Train} train, {o.Validation} validation, {o.Test} test images; " +
+                          $"accuracy on the {o.Unseen.Images} others: **{o.Unseen}**");
+        if (r.FineTuneNote is { } note) sb.AppendLine($"- Fine-tuned network: {note}");
+        if (r.Shipped is { Validation.Length: > 1 } shipped)
+        {
+            sb.AppendLine().AppendLine("## Which model ships").AppendLine();
+            sb.AppendLine($"Rule: {shipped.Rule}.").AppendLine();
+            sb.AppendLine("| validation split | accuracy | loss |").AppendLine("|---|---|---:|");
+            foreach (var v in shipped.Validation)
+                sb.AppendLine($"| {v.Model}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {v.Loss.ToString("0.000", CultureInfo.InvariantCulture)} |");
+        }
+        if (r.Comparison is { } c) SideBySide(sb, r, c);
+        sb.AppendLine().AppendLine($"## Per class ({r.Model})").AppendLine();
         sb.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
-        foreach (var c in r.PerClass) sb.AppendLine($"| {c.Label} | {F(c.Precision)} | {F(c.Recall)} | {F(c.F1)} | {c.Support} |");
+        foreach (var m in r.PerClass) sb.AppendLine($"| {m.Label} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {m.Support} |");
         sb.AppendLine().AppendLine("## Confusion matrix (rows: true, columns: predicted)").AppendLine();
         sb.AppendLine("| true \\ predicted | " + string.Join(" | ", r.ConfusionMatrix.Labels) + " |");
         sb.AppendLine("|---|" + string.Concat(r.ConfusionMatrix.Labels.Select(_ => "---:|")));
@@ -61,21 +74,18 @@ public static class EvaluationWriter
         return sb.ToString();
     }
 
-    /// <summary>Head only and the fine-tuned model on the same test images; the rest of the report is the head alone's.</summary>
-    private static void SideBySide(StringBuilder sb, EvaluationReport head, FineTunedReport fineTuned)
+    /// <summary>The shipped model and the other one on the same images; the sections below are the shipped model's.</summary>
+    private static void SideBySide(StringBuilder sb, EvaluationReport shipped, EvaluationReport other)
     {
-        var f = fineTuned.Report;
-        sb.AppendLine().AppendLine("## Head only and fine-tuned").AppendLine();
-        sb.AppendLine($"| | head only | {fineTuned.Name} |").AppendLine("|---|---:|---:|");
-        sb.AppendLine($"| test accuracy | {Pct(head.TestAccuracy)} | {Pct(f.TestAccuracy)} |");
-        sb.AppendLine($"| top-{head.TopK} accuracy | {Pct(head.TopKAccuracy)} | {Pct(f.TopKAccuracy)} |");
-        sb.AppendLine($"| macro F1 | {F(head.MacroF1)} | {F(f.MacroF1)} |");
-        sb.AppendLine($"| misclassified | {head.Misclassified.Length} | {f.Misclassified.Length} |");
-        sb.AppendLine($"| validation accuracy (training) | {Pct(head.Head.ValidationAccuracy)} | {Pct(fineTuned.ValidationAccuracy)} |");
-        foreach (var c in head.PerClass)
-            sb.AppendLine($"| F1 {c.Label} | {F(c.F1)} | {(f.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
-        sb.AppendLine().AppendLine($"Fine-tuned: trainable {fineTuned.Trainable}, {fineTuned.EpochsRun} epochs, backbone fingerprint `{fineTuned.BackboneFingerprint}`, " +
-                                   $"from `{fineTuned.Manifest}`. The sections below are the head alone's; the fine-tuned model's are in {JsonName} (`fine_tuned`).");
+        sb.AppendLine().AppendLine($"## {shipped.Model} (shipped) and {other.Model}").AppendLine();
+        sb.AppendLine($"| {shipped.Scored} | {shipped.Model} (shipped) | {other.Model} |").AppendLine("|---|---|---|");
+        sb.AppendLine($"| accuracy | {shipped.Accuracy} | {other.Accuracy} |");
+        sb.AppendLine($"| top-{shipped.TopK} accuracy | {shipped.TopKAccuracy.Percent} | {other.TopKAccuracy.Percent} |");
+        sb.AppendLine($"| macro F1 | {F(shipped.MacroF1)} | {F(other.MacroF1)} |");
+        sb.AppendLine($"| misclassified | {shipped.Misclassified.Length} | {other.Misclassified.Length} |");
+        foreach (var c in shipped.PerClass)
+            sb.AppendLine($"| F1 {c.Label} | {F(c.F1)} | {(other.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
+        sb.AppendLine().AppendLine($"The sections below are {shipped.Model}'s; {other.Model}'s whole report is in {JsonName} (`comparison`).");
     }
 
     private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%";

@@ -10,11 +10,11 @@ namespace BottleneckPipeline.Evaluate;
 /// <param name="MaxPixels">dataset.max_pixels: a photo above it gets no thumbnail, as it got no vector.</param>
 /// <param name="LearningCurve">The head's training log; null when it could not be read.</param>
 /// <param name="LearningCurvePath">Where that log was looked for, named on the page when it is missing.</param>
-/// <param name="FineTuned">A second result shown beside the head-only one (FineTune's, once that stage exists); null: the head's alone.</param>
+/// <param name="Compared">the model that does not ship, shown beside the shipped one with its own curve; null: there is one model.</param>
 public sealed record PageSources(
     string Title, string ImageRoot, long MaxPixels,
     IReadOnlyList<TrainingLogRow>? LearningCurve, string LearningCurvePath,
-    RunProvenance Provenance, ComparedResult? FineTuned = null)
+    RunProvenance Provenance, ComparedResult? Compared = null)
 {
     /// <summary>The sources for a report on images under <paramref name="dataset"/>'s root, scored by the head of this workspace.</summary>
     public static PageSources For(PipelineConfig config, string title, DatasetIdentity dataset)
@@ -25,5 +25,5 @@ public sealed record PageSources(
     }
 }
 
-/// <summary>Another model's result on the same images, set beside the head-only one.</summary>
+/// <summary>The other model's result on the same images, set beside the shipped one.</summary>
 public sealed record ComparedResult(string Name, EvaluationReport Report, IReadOnlyList<TrainingLogRow>? LearningCurve);

@@ -22,7 +22,10 @@ public static class StageProcess
 
     /// <summary>Starts the stage and sends it SIGINT (Ctrl+C) as soon as <paramref name="when"/> holds,
     /// if it is still running then.</summary>
-    public static Result RunAndInterruptWhen(string stage, Func<bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: when);
+    public static Result RunAndInterruptWhen(string stage, Func<bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: _ => when());
+
+    /// <summary>As <see cref="RunAndInterruptWhen(string, Func{bool}, string[])"/>, with a condition on the stage's process id.</summary>
+    public static Result RunAndInterruptWhen(string stage, Func<int, bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: when);
 
     /// <summary>Runs the stage with extra environment variables.</summary>
     public static Result RunWithEnvironment(string stage, IReadOnlyDictionary<string, string> environment, params string[] args) =>
@@ -35,7 +38,7 @@ public static class StageProcess
     /// holds for its process id, if it is still running then.</summary>
     public static Result RunAndKillWhen(string stage, Func<int, bool> when, params string[] args) => Start(stage, args, killAfter: null, killWhen: when);
 
-    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<bool>? interruptWhen = null,
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<int, bool>? interruptWhen = null,
         Func<int, bool>? killWhen = null)
     {
         // A runner started in the background by a shell without job control (`cmd &`, nohup) ignores SIGINT, and an
@@ -58,7 +61,7 @@ public static class StageProcess
         var killed = false;
         if (interruptWhen is not null)
         {
-            while (!p.HasExited && !interruptWhen()) Thread.Sleep(10);
+            while (!p.HasExited && !interruptWhen(p.Id)) Thread.Sleep(10);
             if (!p.HasExited)
             {
                 using var signal = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;

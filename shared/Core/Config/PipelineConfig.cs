@@ -206,6 +206,10 @@ public sealed class EvaluateConfig
 
     /// <summary>Export backbone + head + softmax as one ONNX file and check it against the cached path.</summary>
     public bool Export { get; set; } = true;
+
+    /// <summary>Which model ships as model.onnx when FineTune made one: auto (chosen on the validation split: the higher
+    /// accuracy, then the lower loss; a tie ships the head alone), head, or fine-tuned.</summary>
+    public ShipPolicy Ship { get; set; } = ShipPolicy.Auto;
 }
 
 /// <summary>The optional FineTune stage: trains the backbone's last part together with the head.</summary>

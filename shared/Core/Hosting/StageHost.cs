@@ -73,6 +73,17 @@ public static class StageHost
         });
     }
 
+    /// <summary>
+    /// Runs a command that writes nothing of any workspace (predict, Evaluate --data): no lock, no
+    /// runs-table row, so it serves a read-only workspace and runs beside any stage. Ctrl+C or
+    /// SIGTERM cancels the body's token.
+    /// </summary>
+    public static int ExecuteReadOnly(string stage, Func<CancellationToken, int> body)
+    {
+        using var interruption = new Interruption();
+        return Guard(stage, () => body(interruption.Token));
+    }
+
     /// <summary>`clean`: removes what the stages wrote into the config's workspace (see <see cref="WorkspaceCleaner"/>).</summary>
     public static int Clean(string configPath) => Guard("clean", () =>
     {

@@ -12,9 +12,9 @@ public sealed class ClassificationMetrics
 {
     public required string[] LabelNames { get; init; }
     public required int Count { get; init; }
-    public required double Accuracy { get; init; }
+    public required Accuracy Accuracy { get; init; }
     public required int TopK { get; init; }
-    public required double TopKAccuracy { get; init; }
+    public required Accuracy TopKAccuracy { get; init; }
     public required double MacroF1 { get; init; }
     public required ClassMetrics[] PerClass { get; init; }
     /// <summary>[true class][predicted class] counts.</summary>
@@ -32,11 +32,12 @@ public sealed class ClassificationMetrics
             confusion[trueLabels[i]][ArgMax(p)]++;
             if (Rank(p, trueLabels[i]) < topK) inTopK++;
         }
-        return FromConfusion(confusion, labelNames, topK, trueLabels.Count == 0 ? 0 : (double)inTopK / trueLabels.Count);
+        return FromConfusion(confusion, labelNames, topK, inTopK);
     }
 
     /// <summary>Everything but top-k accuracy follows from the confusion matrix.</summary>
-    public static ClassificationMetrics FromConfusion(int[][] confusion, string[] labelNames, int topK, double topKAccuracy)
+    /// <param name="topKCorrect">how many images had their true class among the top k.</param>
+    public static ClassificationMetrics FromConfusion(int[][] confusion, string[] labelNames, int topK, int topKCorrect)
     {
         var k = labelNames.Length;
         var total = confusion.Sum(r => r.Sum());
@@ -56,9 +57,9 @@ public sealed class ClassificationMetrics
         {
             LabelNames = labelNames,
             Count = total,
-            Accuracy = total == 0 ? 0 : (double)correct / total,
+            Accuracy = Accuracy.Of(correct, total),
             TopK = topK,
-            TopKAccuracy = topKAccuracy,
+            TopKAccuracy = Accuracy.Of(topKCorrect, total),
             MacroF1 = k == 0 ? 0 : perClass.Average(m => m.F1),
             PerClass = perClass,
             ConfusionMatrix = confusion,

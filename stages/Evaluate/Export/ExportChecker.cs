@@ -1,5 +1,4 @@
 using BottleneckPipeline.Metrics;
-using Microsoft.ML.OnnxRuntime;
 
 namespace BottleneckPipeline.Evaluate.Export;
 
@@ -38,30 +37,7 @@ public static class ExportChecker
     /// <summary>The exported model's probabilities for each image (batched when the model allows it).</summary>
     public static float[][] Run(string exportedModelPath, IReadOnlyList<float[]> pixelImages, int intraOpThreads = 0, CancellationToken ct = default)
     {
-        using var options = new SessionOptions { IntraOpNumThreads = intraOpThreads };
-        using var session = new InferenceSession(exportedModelPath, options);
-        var input = session.InputMetadata[HeadExporter.InputName];
-        var dims = input.Dimensions;
-        var batchLimit = dims[0] > 0 ? dims[0] : 16;
-        var perImage = 3L * dims[2] * dims[3];
-        var results = new float[pixelImages.Count][];
-        using var runOptions = new RunOptions();
-        for (var start = 0; start < pixelImages.Count; start += batchLimit)
-        {
-            ct.ThrowIfCancellationRequested();
-            var count = Math.Min(batchLimit, pixelImages.Count - start);
-            var batch = new float[count * perImage];
-            for (var k = 0; k < count; k++)
-            {
-                if (pixelImages[start + k].Length != perImage) throw new ArgumentException($"image {start + k} has {pixelImages[start + k].Length} values, the model takes {perImage}");
-                pixelImages[start + k].CopyTo(batch, k * perImage);
-            }
-            using var value = OrtValue.CreateTensorValueFromMemory(batch, [count, 3, dims[2], dims[3]]);
-            using var outputs = session.Run(runOptions, [HeadExporter.InputName], [value], [HeadExporter.OutputName]);
-            var probabilities = outputs[0].GetTensorDataAsSpan<float>();
-            var classes = probabilities.Length / count;
-            for (var k = 0; k < count; k++) results[start + k] = probabilities.Slice(k * classes, classes).ToArray();
-        }
-        return results;
+        using var model = ExportedModel.Open(exportedModelPath, intraOpThreads);
+        return model.Run(pixelImages, ct);
     }
 }

@@ -15,6 +15,12 @@ public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLay
 {
     public const int Channels = 3;
 
+    /// <summary>How an image became size x size before these steps: stretched or centre-cropped.</summary>
+    public ResizeMode Resize { get; init; } = ResizeMode.Stretch;
+
+    /// <summary>JPEGs of at least this many pixels were decoded by libvips (0: never); see <see cref="Decoding.DecodePolicy"/>.</summary>
+    public long LibvipsMinPixels { get; init; }
+
     /// <summary>
     /// The export form of Extract's own preprocessing, so the exported model sees exactly the values
     /// the cached vectors were made from: value = rgb[src] * scale + offset - meanImage

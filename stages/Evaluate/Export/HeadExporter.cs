@@ -169,19 +169,17 @@ public static class HeadExporter
 
     private static void SetMetadata(ModelProto model, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance)
     {
-        var entries = new Dictionary<string, string>
+        var entries = new ModelMetadata
         {
-            ["labels"] = JsonSerializer.Serialize(head.LabelNames),
-            ["input_name"] = InputName,
-            ["input_layout"] = "NCHW",
-            ["input_size"] = preprocessing.InputSize.ToString(CultureInfo.InvariantCulture),
-            ["input_format"] = "float32 RGB pixels in [0, 255], shape [N, 3, size, size]",
-            ["preprocessing"] = preprocessing.Description + " (done inside the model)",
-            ["output_name"] = OutputName,
-            ["backbone"] = provenance.BackboneName,
-            ["backbone_fingerprint"] = provenance.BackboneFingerprint,
-            ["head_inputs_hash"] = provenance.HeadInputsHash,
-        };
+            Labels = head.LabelNames,
+            InputSize = preprocessing.InputSize,
+            Resize = preprocessing.Resize,
+            LibvipsMinPixels = preprocessing.LibvipsMinPixels,
+            Preprocessing = preprocessing.Description,
+            Backbone = provenance.BackboneName,
+            BackboneFingerprint = provenance.BackboneFingerprint,
+            HeadInputsHash = provenance.HeadInputsHash,
+        }.Entries();
         foreach (var key in entries.Keys)
         {
             var existing = model.MetadataProps.Where(p => p.Key == key).ToList();

@@ -131,8 +131,8 @@ public class SlurmPipelineTests(ClusterFixture fixture) : IClassFixture<ClusterF
         Assert.Equal(a.LabelNames, b.LabelNames);
         Assert.True(a.Weights.AsSpan().SequenceEqual(b.Weights), "head weights differ");
         Assert.True(a.Bias.AsSpan().SequenceEqual(b.Bias), "head bias differs");
-        Assert.Equal(Reference.Evaluation().TestAccuracy, rig.Evaluation().TestAccuracy);
-        Assert.Equal(Reference.Evaluation().TestImages, rig.Evaluation().TestImages);
+        Assert.Equal(Reference.Evaluation().Accuracy.Value, rig.Evaluation().Accuracy.Value);
+        Assert.Equal(Reference.Evaluation().Images, rig.Evaluation().Images);
     }
 
     /// <summary>Waits for the array task to be running with some, not all, of its shard's vectors

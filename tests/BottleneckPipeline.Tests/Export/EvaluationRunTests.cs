@@ -39,31 +39,32 @@ public class EvaluationRunTests
         var export = new ExportInputs(File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
             ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw), _ => pixels);
         var loads = 0;
-        LabelledVectors LoadTest(string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
+        LabelledVectors LoadSplit(string split, string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
 
         var dataset = new DatasetIdentity(dir["images"], "index hash", "index-1");
-        var first = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export);
+        var first = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadSplit, _ => export);
         Assert.False(first.UpToDate);
         var report = first.Report!;
-        Assert.Equal(vectors.Count, report.TestImages);
-        Assert.Equal(1.0, report.TestAccuracy); // trained on these very vectors
+        Assert.Equal(vectors.Count, report.Images);
+        Assert.Equal(1.0, report.Accuracy.Value); // trained on these very vectors
+        Assert.Equal("head only", report.Shipped!.Model);
         Assert.True(report.Export!.Passed, $"agreement {report.Export.ArgmaxAgreement}, max diff {report.Export.MaxAbsProbabilityDifference}");
         Assert.True(File.Exists(ArtifactPaths.Model(config)));
         Assert.True(File.Exists(Path.Combine(config.ReportsDir, "evaluation.json")));
         Assert.Contains("export agrees", first.Summary);
 
-        var second = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export);
+        var second = EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadSplit, _ => export);
         Assert.True(second.UpToDate);
-        Assert.Equal(1, loads);
+        Assert.Equal(2, loads); // validation and test, once
 
         // The page is part of the report: without it the report is redone.
         var page = Path.Combine(config.ReportsDir, "evaluation.html");
         Assert.Contains("index-1", File.ReadAllText(page));
         File.Delete(page);
-        Assert.False(EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadTest, () => export).UpToDate);
+        Assert.False(EvaluationRun.Execute(config, "fp-resnet", "up", dataset, LoadSplit, _ => export).UpToDate);
         Assert.True(File.Exists(page));
 
-        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", dataset, LoadTest, () => export));
+        var e = Assert.Throws<InputException>(() => EvaluationRun.Execute(config, "fp-other", "up", dataset, LoadSplit, _ => export));
         Assert.Contains("fp-resnet", e.Message);
         Assert.Contains("fp-other", e.Message);
     }

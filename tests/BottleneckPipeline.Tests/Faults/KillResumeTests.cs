@@ -48,8 +48,8 @@ public class KillResumeTests(ITestOutputHelper output)
         Assert.Equal(a.LabelNames, b.LabelNames);
         Assert.True(a.Weights.AsSpan().SequenceEqual(b.Weights), "head weights differ after " + why);
         Assert.True(a.Bias.AsSpan().SequenceEqual(b.Bias), "head bias differs after " + why);
-        Assert.Equal(reference.Evaluation().TestAccuracy, killed.Evaluation().TestAccuracy);
-        Assert.Equal(reference.Evaluation().TestImages, killed.Evaluation().TestImages);
+        Assert.Equal(reference.Evaluation().Accuracy.Value, killed.Evaluation().Accuracy.Value);
+        Assert.Equal(reference.Evaluation().Images, killed.Evaluation().Images);
 
         // Every stage's last run is recorded as finished; a killed one stays 'running' (a crash, visibly).
         var runs = killed.Runs();

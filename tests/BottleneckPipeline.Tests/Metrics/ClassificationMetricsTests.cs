@@ -30,9 +30,10 @@ public class ClassificationMetricsTests
         int[][] expected = [[2, 1, 1], [1, 2, 0], [0, 1, 2]];
         Assert.Equal(expected, m.ConfusionMatrix);
         Assert.Equal(10, m.Count);
-        Assert.Equal(0.6, m.Accuracy, 12);
+        Assert.Equal(0.6, m.Accuracy.Value, 12);
+        Assert.Equal(6, m.Accuracy.Correct);
         // top-2 misses: example 3 (cat rank 2) and example 10 (fox rank 2) -> 8/10
-        Assert.Equal(0.8, m.TopKAccuracy, 12);
+        Assert.Equal(0.8, m.TopKAccuracy.Value, 12);
 
         // cat: tp 2, predicted 3, support 4 -> P 2/3, R 1/2, F1 4/7
         AssertClass(new ClassMetrics("cat", 2.0 / 3, 0.5, 4.0 / 7, 4), m.PerClass[0]);
@@ -48,8 +49,8 @@ public class ClassificationMetricsTests
     {
         var labels = Examples.Select(e => e.Label).ToArray();
         var probs = Examples.Select(e => e.P).ToArray();
-        Assert.Equal(1.0, ClassificationMetrics.Compute(labels, probs, Labels, 3).TopKAccuracy);
-        Assert.Equal(0.6, ClassificationMetrics.Compute(labels, probs, Labels, 1).TopKAccuracy, 12);
+        Assert.Equal(1.0, ClassificationMetrics.Compute(labels, probs, Labels, 3).TopKAccuracy.Value);
+        Assert.Equal(0.6, ClassificationMetrics.Compute(labels, probs, Labels, 1).TopKAccuracy.Value, 12);
     }
 
     [Fact]

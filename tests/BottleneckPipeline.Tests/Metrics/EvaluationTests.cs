@@ -25,20 +25,25 @@ public class EvaluationTests
         var result = HeadTrainer.Train(train, null, new TrainHeadConfig { Steps = 200, EvalInterval = 50 });
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp-1", "hash-1");
 
-        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2);
+        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 2, "test split", "head only");
         EvaluationWriter.Write(dir["reports"], report, Page(dir));
 
-        Assert.Equal(100, report.TestImages);
-        Assert.Equal(SyntheticVectors.Accuracy(artifact.Head, test), report.TestAccuracy, 12);
-        Assert.InRange(report.TestAccuracy, 0.3, 0.99);
-        Assert.True(report.TopKAccuracy >= report.TestAccuracy);
-        Assert.Equal(100 - (int)Math.Round(report.TestAccuracy * 100), report.Misclassified.Length);
+        Assert.Equal(100, report.Images);
+        Assert.Equal(SyntheticVectors.Accuracy(artifact.Head, test), report.Accuracy.Value, 12);
+        Assert.InRange(report.Accuracy.Value, 0.3, 0.99);
+        Assert.InRange(report.Accuracy.Value, report.Accuracy.Ci95Low, report.Accuracy.Ci95High);
+        Assert.True(report.TopKAccuracy.Value >= report.Accuracy.Value);
+        Assert.Equal(100 - report.Accuracy.Correct, report.Misclassified.Length);
         Assert.Equal(100, probabilities.Length);
 
         using var json = JsonDocument.Parse(File.ReadAllText(dir["reports/evaluation.json"]));
         var root = json.RootElement;
-        Assert.Equal(report.TestAccuracy, root.GetProperty("test_accuracy").GetDouble());
-        Assert.Equal(100, root.GetProperty("test_images").GetInt32());
+        var accuracy = root.GetProperty("accuracy");
+        Assert.Equal(report.Accuracy.Value, accuracy.GetProperty("value").GetDouble());
+        Assert.Equal(100, accuracy.GetProperty("images").GetInt32());
+        Assert.Equal(report.Accuracy.Correct, accuracy.GetProperty("correct").GetInt32());
+        Assert.Equal(report.Accuracy.Ci95Low, accuracy.GetProperty("ci95_low").GetDouble());
+        Assert.Equal("test split", root.GetProperty("scored").GetString());
         Assert.Equal(4, root.GetProperty("per_class").GetArrayLength());
         Assert.Equal(25, root.GetProperty("per_class")[0].GetProperty("support").GetInt32());
         Assert.Equal(4, root.GetProperty("confusion_matrix").GetProperty("rows").GetArrayLength());
@@ -51,7 +56,8 @@ public class EvaluationTests
 
         var md = File.ReadAllText(dir["reports/evaluation.md"]);
         Assert.Contains("| class0 |", md);
-        Assert.Contains($"Test accuracy: **{100 * report.TestAccuracy:0.0}%** on 100 images", md);
+        Assert.Contains($"Accuracy: **{report.Accuracy}**", md);
+        Assert.Contains($"of 100; 95% CI ", md);
         Assert.DoesNotContain("Export:", md);
 
         var html = File.ReadAllText(dir["reports/evaluation.html"]);
@@ -76,7 +82,7 @@ public class EvaluationTests
         var test = SyntheticVectors.Sample(SyntheticVectors.Centres(3, 12, 3.0, 5), 4, 0.5, 6, "test");
         var result = HeadTrainer.Train(test, null, new TrainHeadConfig { Steps = 50, EvalInterval = 10 });
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "custom", "fp", "h");
-        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 1);
+        var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 1, "test split", "head only");
 
         var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0, 0, 0], [1, 1, 1]), 2, TensorLayout.Nchw);
         HeadExporter.ExportToFile(dir["model.onnx"], FlattenBackbone(), "features", preprocessing, artifact.Head, new ExportProvenance("custom", "fp", "h"));

@@ -47,16 +47,17 @@ public class PipelineEndToEndTests(SmallPipeline run)
 
         Assert.Equal(head.LabelNames, report.ConfusionMatrix.Labels);
         Assert.Equal(expected, report.ConfusionMatrix.Rows);
-        Assert.Equal(test.Count, report.TestImages);
-        Assert.Equal(accuracy, report.TestAccuracy, 12);
+        Assert.Equal(test.Count, report.Images);
+        Assert.Equal(accuracy, report.Accuracy.Value, 12);
         Assert.Equal(wrong.Order(StringComparer.Ordinal), report.Misclassified.Select(m => m.Path).Order(StringComparer.Ordinal));
         Assert.True(accuracy >= AccuracyFloor, $"test accuracy {accuracy:P1} is below {AccuracyFloor:P0}: the head learned little");
 
         // The files say the same as the returned report.
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(run.Config.ReportsDir, "evaluation.json")))!;
-        Assert.Equal(accuracy, json["test_accuracy"]!.GetValue<double>(), 12);
-        Assert.Equal(test.Count, json["test_images"]!.GetValue<int>());
-        Assert.Contains($"**{100 * accuracy:0.0}%** on {test.Count} images", File.ReadAllText(Path.Combine(run.Config.ReportsDir, "evaluation.md")), StringComparison.Ordinal);
+        Assert.Equal(accuracy, json["accuracy"]!["value"]!.GetValue<double>(), 12);
+        Assert.Equal(test.Count, json["accuracy"]!["images"]!.GetValue<int>());
+        Assert.Equal("head only", json["shipped"]!["model"]!.GetValue<string>());
+        Assert.Contains($"Accuracy: **{report.Accuracy}**", File.ReadAllText(Path.Combine(run.Config.ReportsDir, "evaluation.md")), StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(run.Config.ReportsDir, "confusion_matrix.png")));
 
         // The exported model was run on every test image and agreed with the cached path.
@@ -147,11 +148,12 @@ public class PipelineEndToEndTests(SmallPipeline run)
         var jpeg = other["flower.jpg"];
         File.Copy(Directory.GetFiles(Directory.GetDirectories(run.Data)[0])[0], jpeg);
 
-        using var db = BottleneckPipeline.Index.IndexDb.Open(run.Config.IndexPath, create: false);
-        var (count, skipped, _) = EvaluateStage.Predict(run.Config, db, [ppm, jpeg], other["predictions.csv"], topK: 1);
-        Assert.Equal(1, count);
-        Assert.Contains(ppm, Assert.Single(skipped));
-        Assert.DoesNotContain("photo.ppm", File.ReadAllText(other["predictions.csv"]));
+        using var model = BottleneckPipeline.Evaluate.Export.ExportedModel.Open(Path.Combine(run.Config.Workspace, "model.onnx"));
+        var summary = Prediction.Run(model, [ppm, jpeg], other["predictions.csv"], PredictionFormat.Csv, topK: 1, run.Config.Dataset.MaxPixels);
+        Assert.Equal(1, summary.Classified);
+        Assert.Equal(1, summary.Skipped);
+        var row = File.ReadAllLines(other["predictions.csv"]).Single(l => l.StartsWith(ppm, StringComparison.Ordinal));
+        Assert.Contains(",skipped,", row, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -69,11 +69,11 @@ public class PagePartsTests
     }
 
     [Fact]
-    public void With_a_second_result_the_page_sets_head_only_and_it_side_by_side()
+    public void With_a_second_result_the_page_sets_the_shipped_model_and_the_other_side_by_side()
     {
         using var dir = new TempDir();
         var headOnly = Report(correct: 8);
-        var fineTuned = Report(correct: 9);
+        var fineTuned = Report(correct: 9, model: "fine-tuned");
         TrainingLogRow[] log = [new(50, 1.2, 0.5, 1.3, 0.45), new(100, 0.6, 0.8, 0.7, 0.75)];
         var config = new PipelineConfig { Workspace = dir.Path };
         var sources = new PageSources("test split", dir.Path, config.Dataset.MaxPixels, log, dir["training_log.csv"],
@@ -83,9 +83,9 @@ public class PagePartsTests
         Assert.Contains("<h2>Learning curve</h2>", alone);
         Assert.Equal(1, Regex.Count(alone, "<svg"));
 
-        var both = EvaluationPage.Render(headOnly, sources with { FineTuned = new ComparedResult("fine-tuned", fineTuned, log) });
-        Assert.Contains("<h2>Head only against fine-tuned</h2>", both);
-        Assert.Contains("<tr><th scope=\"row\">accuracy</th><td>80.0%</td><td>90.0%</td></tr>", both);
+        var both = EvaluationPage.Render(headOnly, sources with { Compared = new ComparedResult("fine-tuned", fineTuned, log) });
+        Assert.Contains("<h2>head only (shipped) against fine-tuned</h2>", both);
+        Assert.Contains("<tr><th scope=\"row\">accuracy</th><td>80.0% (8 of 10; 95% CI 49.0-94.3%)</td><td>90.0% (9 of 10; 95% CI 59.6-98.2%)</td></tr>", both);
         Assert.Contains("<tr><th scope=\"row\">macro F1</th><td>0.792</td><td>0.899</td></tr>", both);
         Assert.Equal(2, Regex.Count(both, "<svg"));
     }
@@ -105,12 +105,12 @@ public class PagePartsTests
     }
 
     /// <summary>Ten images of two classes with the given number right, all mistakes daisy taken for roses.</summary>
-    private static EvaluationReport Report(int correct)
+    private static EvaluationReport Report(int correct, string model = "head only")
     {
         int[][] confusion = [[5 - (10 - correct), 10 - correct], [0, 5]];
-        var metrics = ClassificationMetrics.FromConfusion(confusion, ["daisy", "roses"], 1, correct / 10.0);
+        var metrics = ClassificationMetrics.FromConfusion(confusion, ["daisy", "roses"], 1, correct);
         var mistakes = Enumerable.Range(0, 10 - correct)
             .Select(i => new Misclassification($"daisy/{i}.jpg", "daisy", "roses", 0.9, [new("roses", 0.9)])).ToArray();
-        return EvaluationReport.Create(metrics, mistakes, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 100, 0.75));
+        return EvaluationReport.Create("test split", model, metrics, mistakes, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 100, 0.75));
     }
 }

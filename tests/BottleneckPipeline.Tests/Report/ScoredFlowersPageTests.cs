@@ -33,8 +33,6 @@ public sealed class ScoredFlowers : IDisposable
             train_head:
               steps: 10
               eval_interval: 5
-            evaluate:
-              export: false
             """);
         foreach (var stage in new[] { "Ingest", "Extract", "TrainHead", "Evaluate" })
         {
@@ -95,7 +93,7 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         Assert.True(scored.ExitCode == 0, scored.Output);
         var json = JsonNode.Parse(File.ReadAllText(outDir["scored.json"]))!;
         var html = File.ReadAllText(outDir["scored.html"]);
-        Assert.Equal(80, json["test_images"]!.GetValue<int>());
+        Assert.Equal(80, json["accuracy"]!["images"]!.GetValue<int>());
         Assert.Equal(json["misclassified"]!.AsArray().Count, Regex.Count(html, "<figure data-t="));
         Assert.Contains("content hash", html);
 

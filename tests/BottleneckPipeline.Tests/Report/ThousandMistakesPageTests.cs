@@ -31,8 +31,8 @@ public sealed class ThousandMistakesPage : IDisposable
             return new Misclassification(path, labels[t]!, labels[p]!, confidence,
                 [new(labels[p]!, confidence), new(labels[t]!, 0.9 * (1 - confidence)), new(labels[(p + 1) % labels.Length]!, 0.1 * (1 - confidence))]);
         }).ToArray();
-        var metrics = ClassificationMetrics.FromConfusion(confusion, labels!, 3, 0.5);
-        var report = EvaluationReport.Create(metrics, misclassified, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 350, 0.83));
+        var metrics = ClassificationMetrics.FromConfusion(confusion, labels!, 3, photos.Count / 2);
+        var report = EvaluationReport.Create("test split", "head only", metrics, misclassified, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 350, 0.83));
         var config = new PipelineConfig { Workspace = Dir.Path };
         var sources = new PageSources("a thousand mistakes", RepoPaths.Flowers, config.Dataset.MaxPixels, null, Dir["training_log.csv"],
             RunProvenance.For(config, new DatasetIdentity(RepoPaths.Flowers, "index hash", "i"), DateTimeOffset.UnixEpoch));

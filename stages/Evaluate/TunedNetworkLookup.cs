@@ -7,32 +7,44 @@ using BottleneckPipeline.TunedNetwork;
 
 namespace BottleneckPipeline.Evaluate;
 
-/// <summary>FineTune's model as Evaluate uses it: the fine-tuned backbone resolved like any backbone, and its head.</summary>
-public sealed record FineTunedInUse(TunedNetworkManifest Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
+/// <summary>FineTune's network as Evaluate weighs it against the head alone: the fine-tuned backbone resolved like any backbone, and its head.</summary>
+public sealed record TunedNetworkCandidate(TunedNetworkManifest Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
 {
     /// <summary>How reports and closing lines name it, e.g. "fine-tuned (last-stage)".</summary>
     public string Name => $"fine-tuned ({Model.Trainable})";
 }
 
 /// <summary>
-/// Whether Evaluate, --data and predict use FineTune's model instead of the head alone. A manifest
-/// that is current (made from the backbone Extract used and from the head TrainHead last trained)
-/// is used. One made from another backbone or head is ignored with a note, not refused: switching
-/// the backbone and running plain make must still work, and switching back finds it current again.
-/// A manifest whose backbone file is not the one it records (damaged or replaced) is refused.
+/// Whether Evaluate weighs FineTune's network against the head alone. It does when fine_tune.enabled
+/// is on (or make fine-tune asks) and the manifest is current: made from the backbone Extract used
+/// and from the head TrainHead last trained. One made from another backbone or head is ignored with
+/// a note, not refused: switching the backbone and running plain make must still work, and switching
+/// back finds it current again. A manifest whose backbone file is not the one it records (damaged or
+/// replaced) is refused.
 /// </summary>
-public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
+public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? Note)
 {
-    public static readonly FineTunedChoice None = new(null, null);
+    public static readonly TunedNetworkLookup None = new(null, null);
+
+    /// <summary>As <see cref="For"/>, but with fine_tune.enabled off and the run not asking for it, an existing network is left out with a note.</summary>
+    /// <param name="considerAnyway">make fine-tune's request: weigh the network whatever fine_tune.enabled says.</param>
+    public static TunedNetworkLookup ForRun(PipelineConfig config, string baseFingerprint, HeadArtifact head, bool considerAnyway)
+    {
+        if (config.FineTune.Enabled || considerAnyway) return For(config, baseFingerprint, head);
+        return File.Exists(ArtifactPaths.TunedManifest(config))
+            ? new(null, $"fine_tune.enabled is false, so the fine-tuned network in {ArtifactPaths.FineTuneDirectory(config)} is kept but not weighed; " +
+                        "make fine-tune weighs it, or set fine_tune.enabled: true.")
+            : None;
+    }
 
     /// <param name="baseFingerprint">the fingerprint of the backbone the head-only vectors come from (Extract's).</param>
     /// <param name="head">the head-only head, trained on those vectors.</param>
-    public static FineTunedChoice For(PipelineConfig config, string baseFingerprint, HeadArtifact head)
+    public static TunedNetworkLookup For(PipelineConfig config, string baseFingerprint, HeadArtifact head)
     {
         var model = TunedNetworkManifest.TryLoad(config);
         if (model is null) return None;
         var manifest = ArtifactPaths.TunedManifest(config);
-        const string ignored = "ignored, reporting the head alone; run make fine-tune to fine-tune the current one";
+        const string ignored = "ignored, so the head alone ships; run make fine-tune to fine-tune the current one";
         if (model.BaseBackboneFingerprint != baseFingerprint)
             return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {ignored}.");
         if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
@@ -53,6 +65,6 @@ public sealed record FineTunedChoice(FineTunedInUse? InUse, string? Note)
         var fineTunedHead = HeadArtifact.Load(headPath, spec.Fingerprint);
         if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
             return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {ignored}.");
-        return new(new FineTunedInUse(model, spec, fineTunedHead, headPath), null);
+        return new(new TunedNetworkCandidate(model, spec, fineTunedHead, headPath), null);
     }
 }
