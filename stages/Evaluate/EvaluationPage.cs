@@ -4,6 +4,7 @@ using System.Text;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Reporting;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
@@ -140,8 +141,12 @@ public static class EvaluationPage
 
     private static string Curve(IReadOnlyList<TrainingLogRow>? log, int bestStep, string logPath) =>
         log is { Count: > 0 }
-            ? LearningCurveSvg.Draw(log, bestStep)
+            ? CurveFigure(log, bestStep)
             : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable (TrainHead writes it).</p>";
+
+    /// <summary>ScottPlot's SVG of the learning curve (the same plot as TrainHead's PNG), inline: a vector that scales with the page.</summary>
+    private static string CurveFigure(IReadOnlyList<TrainingLogRow> log, int bestStep) =>
+        "<figure class=\"curve\">" + LearningCurvePlot.Svg(log, bestStep) + "</figure>";
 
     /// <summary>The head-only result and another one (FineTune's) in two columns: figures, per-class F1, curves.</summary>
     private static string SideBySide(EvaluationReport head, PageSources sources, ComparedResult other)
@@ -162,7 +167,7 @@ public static class EvaluationPage
         sb.Append("</tbody></table></div><div class=\"pair\">");
         sb.Append("<section><h3>head only</h3>").Append(Curve(sources.LearningCurve, head.Head.BestStep, sources.LearningCurvePath)).Append("</section>");
         sb.Append("<section><h3>").Append(H(other.Name)).Append("</h3>");
-        sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, o.Head.BestStep) : "<p class=\"note\">No learning curve.</p>");
+        sb.Append(other.LearningCurve is { Count: > 0 } log ? CurveFigure(log, o.Head.BestStep) : "<p class=\"note\">No learning curve.</p>");
         return sb.Append("</section></div>").ToString();
     }
 

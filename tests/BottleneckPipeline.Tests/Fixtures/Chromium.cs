@@ -20,6 +20,7 @@ public sealed class Chromium : IAsyncDisposable
 
     private readonly IBrowser _browser;
     private readonly TempDir _profile;
+    private readonly List<string> _errors = [];
 
     private Chromium(IBrowser browser, TempDir profile)
     {
@@ -53,11 +54,25 @@ public sealed class Chromium : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// What went wrong in the pages opened so far: console errors (Chromium's own among them, such
+    /// as a load the Content-Security-Policy refused) and uncaught script exceptions.
+    /// </summary>
+    public IReadOnlyList<string> Errors
+    {
+        get { lock (_errors) return [.. _errors]; }
+    }
+
     /// <summary>A new tab showing the file (or URL), once it has loaded: every image embedded in it included.</summary>
     public async Task<IPage> OpenPageAsync(string pathOrUrl)
     {
         var page = await _browser.NewPageAsync();
         page.DefaultTimeout = TimeoutMs;
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type == ConsoleType.Error) lock (_errors) _errors.Add(e.Message.Text);
+        };
+        page.PageError += (_, e) => { lock (_errors) _errors.Add(e.Message); };
         await OpenAsync(page, pathOrUrl);
         return page;
     }
@@ -70,12 +85,16 @@ public sealed class Chromium : IAsyncDisposable
         if (response is { Ok: false }) throw new InvalidOperationException($"{url}: {response.Status}");
     }
 
-    /// <summary>A PNG of the whole page, beyond the viewport, kept in <see cref="ScreenshotDir"/> under that name; its path.</summary>
-    public static async Task<string> ScreenshotAsync(IPage page, string name)
+    /// <summary>
+    /// A PNG of the whole page, beyond the viewport, or of the first element that matches
+    /// <paramref name="selector"/>, kept in <see cref="ScreenshotDir"/> under that name; its path.
+    /// </summary>
+    public static async Task<string> ScreenshotAsync(IPage page, string name, string? selector = null)
     {
         Directory.CreateDirectory(ScreenshotDir);
         var path = Path.Combine(ScreenshotDir, name + ".png");
-        await page.ScreenshotAsync(path, new ScreenshotOptions { FullPage = true, Type = ScreenshotType.Png });
+        if (selector is null) await page.ScreenshotAsync(path, new ScreenshotOptions { FullPage = true, Type = ScreenshotType.Png });
+        else await (await page.QuerySelectorAsync(selector) ?? throw new InvalidOperationException($"no {selector} on the page")).ScreenshotAsync(path);
         return path;
     }
 

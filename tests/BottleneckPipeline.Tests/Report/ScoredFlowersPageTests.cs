@@ -131,6 +131,23 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         Assert.Equal(0, await page.EvaluateExpressionAsync<int>("performance.getEntriesByType('resource').length")); // nothing fetched
         await Chromium.ScreenshotAsync(page, "evaluation-page");
 
+        // The learning curve, ScottPlot's SVG inline: laid out at the page's width with its lines and text drawn, no script in it.
+        var curve = await page.EvaluateExpressionAsync<double[]>("""
+            (() => {
+              const svg = document.querySelector('figure.curve svg'), box = svg.getBoundingClientRect();
+              const drawn = [...svg.querySelectorAll('path')].filter(p => p.getTotalLength() > 0).length;
+              const texts = [...svg.querySelectorAll('text')].filter(t => t.getComputedTextLength() > 0).length;
+              return [box.width, box.height, drawn, texts, document.querySelectorAll('figure.curve script').length];
+            })()
+            """);
+        Assert.InRange(curve[0], 400, 660);
+        Assert.InRange(curve[1], 0.55 * curve[0], 0.57 * curve[0]); // 640 by 360, scaled
+        Assert.True(curve[2] > 10, $"{curve[2]} lines drawn");
+        Assert.True(curve[3] > 10, $"{curve[3]} texts laid out");
+        Assert.Equal(0, curve[4]);
+        await Chromium.ScreenshotAsync(page, "evaluation-curve", "figure.curve");
+        Assert.Empty(browser.Errors); // nothing the Content-Security-Policy refused, no script error
+
         // 2. A click on a confusion count shows that pair's mistakes only. The pair is one whose row and column
         // both hold other mistakes, so a filter on the true or the predicted class alone would show too many.
         var labels = run.Report["confusion_matrix"]!["labels"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
@@ -158,7 +175,15 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         await page.SetViewportAsync(new ViewPortOptions { Width = 360, Height = 740 });
         Assert.True(await page.EvaluateExpressionAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"),
             $"the page is {await page.EvaluateExpressionAsync<int>("document.documentElement.scrollWidth")} px wide in a 360 px window");
+        // The curve shrinks to the window as a whole, its drawing scaled with its box rather than cut off.
+        var narrow = await page.EvaluateExpressionAsync<double[]>("""
+            (svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])(document.querySelector('figure.curve svg'))
+            """);
+        Assert.InRange(narrow[0], 200, 360);
+        Assert.InRange(narrow[1], 0.55 * narrow[0], 0.57 * narrow[0]);
+        Assert.InRange(narrow[2], 0.99 * narrow[0] / 640, 1.01 * narrow[0] / 640);
         await Chromium.ScreenshotAsync(page, "evaluation-page-narrow");
+        await Chromium.ScreenshotAsync(page, "evaluation-curve-narrow", "figure.curve svg");
         output.WriteLine($"screenshots in {Chromium.ScreenshotDir}");
     }
 
