@@ -4,6 +4,7 @@ using System.Text;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Reporting;
 using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
@@ -155,8 +156,12 @@ public static class EvaluationPage
     /// accuracy, then the lowest loss, the rule both trainers keep their weights by.</summary>
     private static string Curve(IReadOnlyList<TrainingLogRow>? log, string logPath) =>
         log is { Count: > 0 }
-            ? LearningCurveSvg.Draw(log, KeptStep(log))
+            ? CurveFigure(log, KeptStep(log))
             : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable.</p>";
+
+    /// <summary>ScottPlot's SVG of the learning curve (the same plot as TrainHead's PNG), inline: a vector that scales with the page.</summary>
+    private static string CurveFigure(IReadOnlyList<TrainingLogRow> log, int bestStep) =>
+        "<figure class=\"curve\">" + LearningCurvePlot.Svg(log, bestStep) + "</figure>";
 
     private static int KeptStep(IReadOnlyList<TrainingLogRow> log) =>
         log.Where(r => !double.IsNaN(r.ValidationAccuracy)).OrderByDescending(r => r.ValidationAccuracy).ThenBy(r => r.ValidationLoss)
@@ -181,7 +186,7 @@ public static class EvaluationPage
         sb.Append("</tbody></table></div><div class=\"pair\">");
         sb.Append("<section><h3>").Append(H(shipped.Model)).Append(" (shipped)</h3>").Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
         sb.Append("<section><h3>").Append(H(other.Name)).Append("</h3>");
-        sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, KeptStep(log)) : "<p class=\"note\">No learning curve.</p>");
+        sb.Append(other.LearningCurve is { Count: > 0 } log ? CurveFigure(log, KeptStep(log)) : "<p class=\"note\">No learning curve.</p>");
         return sb.Append("</section></div>").ToString();
     }
 

@@ -183,7 +183,16 @@ public static class ExtractStage
         var previous = ExtractReport.TryRead(config);
         if (previous is null || previous.InputsHash != inputsHash) return null;
         if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
-        return previous with { UpToDate = true, Reused = previous.Extracted + previous.Reused, Extracted = 0, Decoded = 0, Seconds = 0, ImagesPerSecond = 0 };
+        return previous with
+        {
+            UpToDate = true,
+            Reused = previous.Extracted + previous.Reused,
+            Extracted = 0,
+            Decoded = 0,
+            Seconds = 0,
+            ImagesPerSecond = 0,
+            Shards = null,
+        };
     }
 
     /// <summary>

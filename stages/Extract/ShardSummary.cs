@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
@@ -25,36 +25,22 @@ public sealed record ShardSummary(
     public static string PathFor(PipelineConfig config, ExtractShard shard) =>
         Path.Combine(Folder(config), $"extract-{shard.Index}-of-{shard.Count}.json");
 
+    /// <summary>The file, key for key.</summary>
+    private sealed record Contents(
+        string Shard, int Index, int Count, string InputsHash, string Fingerprint, int Dimension, string Backbone,
+        int Assigned, int Extracted, int Reused, int EmbeddedByOthers, int WaitedPieces,
+        IReadOnlyList<QuarantineContents> Quarantined, long Decoded, double Seconds, double ImagesPerSecond, string Host);
+
+    private sealed record QuarantineContents(string ContentId, string RelPath, string Kind, string Reason);
+
     public void Write(PipelineConfig config)
     {
-        var o = new JsonObject
-        {
-            ["shard"] = Shard.ToString(),
-            ["index"] = Shard.Index,
-            ["count"] = Shard.Count,
-            ["inputs_hash"] = InputsHash,
-            ["fingerprint"] = Fingerprint,
-            ["dimension"] = Dimension,
-            ["backbone"] = Backbone,
-            ["assigned"] = Assigned,
-            ["extracted"] = Extracted,
-            ["reused"] = Reused,
-            ["embedded_by_others"] = EmbeddedByOthers,
-            ["waited_pieces"] = WaitedPieces,
-            ["quarantined"] = new JsonArray([.. Quarantined.Select(q => (JsonNode)new JsonObject
-            {
-                ["content_id"] = q.ContentId,
-                ["rel_path"] = q.RelPath,
-                ["kind"] = q.Kind.ToColumn(),
-                ["reason"] = q.Reason,
-            })]),
-            ["decoded"] = Decoded,
-            ["seconds"] = Math.Round(Seconds, 3),
-            ["images_per_second"] = Math.Round(ImagesPerSecond, 2),
-            ["host"] = Host,
-        };
+        var contents = new Contents(Shard.ToString(), Shard.Index, Shard.Count, InputsHash, Fingerprint, Dimension, Backbone,
+            Assigned, Extracted, Reused, EmbeddedByOthers, WaitedPieces,
+            [.. Quarantined.Select(q => new QuarantineContents(q.ContentId, q.RelPath, q.Kind.ToColumn(), q.Reason))],
+            Decoded, Math.Round(Seconds, 3), Math.Round(ImagesPerSecond, 2), Host);
         var path = PathFor(config, Shard);
-        TransientIo.Run(() => AtomicFile.WriteAllText(path, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
+        TransientIo.Run(() => ReportJson.Write(path, contents));
     }
 
     /// <summary>
@@ -87,19 +73,14 @@ public sealed record ShardSummary(
     {
         try
         {
-            var o = JsonNode.Parse(TransientIo.Run(() => File.ReadAllText(path)))!.AsObject();
-            return new ShardSummary(
-                new ExtractShard(o["index"]!.GetValue<int>(), o["count"]!.GetValue<int>()),
-                o["inputs_hash"]!.GetValue<string>(), o["fingerprint"]!.GetValue<string>(), o["dimension"]!.GetValue<int>(),
-                o["backbone"]!.GetValue<string>(), o["assigned"]!.GetValue<int>(), o["extracted"]!.GetValue<int>(),
-                o["reused"]!.GetValue<int>(), o["embedded_by_others"]!.GetValue<int>(), o["waited_pieces"]!.GetValue<int>(),
-                [.. o["quarantined"]!.AsArray().Select(q => new ShardQuarantine(q!["content_id"]!.GetValue<string>(), q["rel_path"]!.GetValue<string>(),
-                    QuarantineKinds.FromColumn(q["kind"]!.GetValue<string>()) ?? throw new FormatException("unknown quarantine kind"),
-                    q["reason"]!.GetValue<string>()))],
-                o["decoded"]!.GetValue<long>(), o["seconds"]!.GetValue<double>(), o["images_per_second"]!.GetValue<double>(),
-                o["host"]!.GetValue<string>());
+            var c = ReportJson.Parse<Contents>(TransientIo.Run(() => File.ReadAllText(path)));
+            return new ShardSummary(new ExtractShard(c.Index, c.Count), c.InputsHash, c.Fingerprint, c.Dimension, c.Backbone,
+                c.Assigned, c.Extracted, c.Reused, c.EmbeddedByOthers, c.WaitedPieces,
+                [.. c.Quarantined.Select(q => new ShardQuarantine(q.ContentId, q.RelPath,
+                    QuarantineKinds.FromColumn(q.Kind) ?? throw new FormatException("unknown quarantine kind"), q.Reason))],
+                c.Decoded, c.Seconds, c.ImagesPerSecond, c.Host);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or IOException)
+        catch (Exception e) when (e is JsonException or FormatException or IOException)
         {
             return null;
         }

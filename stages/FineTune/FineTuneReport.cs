@@ -58,7 +58,7 @@ public static class FineTuneReport
         var rows = summary.Log.Select(r => new TrainingLogRow(r.Step, r.TrainLoss, r.TrainAccuracy, r.ValidationLoss, r.ValidationAccuracy)).ToList();
         TrainingLog.WriteCsv(LogPathIn(config), rows);
         if (rows.Count > 0)
-            TrainingLogWriter.WritePlot(CurvePathIn(config), rows, summary.Log.FirstOrDefault(r => r.Epoch == summary.BestEpoch)?.Step ?? 0,
+            LearningCurvePlot.SavePng(CurvePathIn(config), rows, summary.Log.FirstOrDefault(r => r.Epoch == summary.BestEpoch)?.Step ?? 0,
                 title: $"Fine-tuning ({summary.Trainable}): loss (left) and accuracy (right), one point per epoch");
         AtomicFile.WriteAllBytes(PathIn(config), JsonSerializer.SerializeToUtf8Bytes(summary, JsonOptions));
     }

@@ -1,8 +1,7 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Artifacts;
 
 namespace BottleneckPipeline.Ingest;
 
@@ -30,67 +29,63 @@ public static class IngestReport
         foreach (var w in r.Warnings) yield return $"  warning: {w}";
     }
 
-    public static JsonObject ToJson(IngestResult r)
+    public static IngestReportContents Contents(IngestResult r)
     {
         var filesByClass = r.Files.GroupBy(f => f.Class, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var examplesByClass = r.Examples.ToLookup(e => e.Class, StringComparer.Ordinal);
-        var classes = new JsonArray();
-        for (var label = 0; label < r.Classes.Count; label++)
+        var classes = r.Classes.Select((name, label) =>
         {
-            var name = r.Classes[label];
             var examples = examplesByClass[name].ToList();
             var usable = examples.Where(e => !e.Conflict || r.IncludeConflicts).ToList();
-            classes.Add(new JsonObject
-            {
-                ["label_id"] = label,
-                ["name"] = name,
-                ["files"] = filesByClass.GetValueOrDefault(name),
-                ["examples"] = examples.Count,
-                ["conflicts"] = examples.Count(e => e.Conflict),
-                ["train"] = usable.Count(e => e.Split == Splits.Train),
-                ["validation"] = usable.Count(e => e.Split == Splits.Validation),
-                ["test"] = usable.Count(e => e.Split == Splits.Test),
-            });
-        }
-        var splits = new JsonObject();
-        foreach (var s in Splits.All) splits[s] = r.SplitCount(s);
-        return new JsonObject
-        {
-            ["stage"] = "ingest",
-            ["dataset_root"] = r.Root,
-            ["index_hash"] = r.IndexHash,
-            ["images"] = r.Files.Count,
-            ["examples"] = r.Examples.Count,
-            ["include_conflicts"] = r.IncludeConflicts,
-            ["classes"] = classes,
-            ["splits"] = splits,
-            ["skipped"] = new JsonObject { ["hidden"] = r.SkippedHidden, ["non_image"] = r.SkippedNonImage },
-            ["rejects"] = new JsonArray([.. r.Rejects.Select(x => (JsonNode)new JsonObject { ["path"] = x.RelPath, ["reason"] = x.Reason })]),
-            ["conflicts"] = new JsonArray([.. r.Conflicts.Select(c => (JsonNode)new JsonObject
-            {
-                ["content_id"] = c.ContentId,
-                ["paths"] = new JsonArray([.. c.Paths.Select(p => (JsonNode)JsonValue.Create(p))]),
-            })]),
-            ["duplicates"] = new JsonArray([.. r.Duplicates.Select(d => (JsonNode)new JsonObject { ["path"] = d.RelPath, ["same_as"] = d.SameAs })]),
-            ["warnings"] = new JsonArray([.. r.Warnings.Select(w => (JsonNode)JsonValue.Create(w))]),
-            ["classes_without_training"] = new JsonArray([.. r.ClassesWithoutTraining.Select(c => (JsonNode)JsonValue.Create(c))]),
-            ["changes"] = new JsonObject
-            {
-                ["added"] = r.AddedFiles,
-                ["changed"] = r.ChangedFiles,
-                ["removed"] = r.RemovedFiles,
-                ["probed"] = r.ProbedFiles,
-                ["reused"] = r.ReusedFiles,
-            },
-            ["seconds"] = Math.Round(r.Seconds, 3),
-        };
+            return new IngestClass(label, name, filesByClass.GetValueOrDefault(name), examples.Count, examples.Count(e => e.Conflict),
+                usable.Count(e => e.Split == Splits.Train), usable.Count(e => e.Split == Splits.Validation), usable.Count(e => e.Split == Splits.Test));
+        });
+        return new IngestReportContents(
+            "ingest", r.Root, r.IndexHash, r.Files.Count, r.Examples.Count, r.IncludeConflicts, [.. classes],
+            new IngestSplits(r.SplitCount(Splits.Train), r.SplitCount(Splits.Validation), r.SplitCount(Splits.Test)),
+            new IngestSkipped(r.SkippedHidden, r.SkippedNonImage),
+            [.. r.Rejects.Select(x => new IngestReject(x.RelPath, x.Reason))],
+            [.. r.Conflicts.Select(c => new IngestConflict(c.ContentId, c.Paths))],
+            [.. r.Duplicates.Select(d => new IngestDuplicate(d.RelPath, d.SameAs))],
+            r.Warnings, r.ClassesWithoutTraining,
+            new IngestChanges(r.AddedFiles, r.ChangedFiles, r.RemovedFiles, r.ProbedFiles, r.ReusedFiles),
+            Math.Round(r.Seconds, 3));
     }
+
+    /// <summary>The report as the JSON the file holds.</summary>
+    public static JsonObject ToJson(IngestResult r) => JsonSerializer.SerializeToNode(Contents(r), ReportJson.Options)!.AsObject();
 
     public static string Write(IngestResult r, string reportsDir)
     {
         var path = Path.Combine(reportsDir, "ingest.json");
-        var json = ToJson(r).ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        AtomicFile.WriteAllText(path, json + "\n");
+        ReportJson.Write(path, Contents(r));
         return path;
     }
+
+    /// <summary>A report <see cref="Write"/> wrote; a <see cref="JsonException"/> when the file is not one.</summary>
+    public static IngestReportContents Read(string path) => ReportJson.Parse<IngestReportContents>(File.ReadAllText(path));
 }
+
+/// <summary>reports/ingest.json, key for key (snake_case of these names, in this order).</summary>
+public sealed record IngestReportContents(
+    string Stage, string DatasetRoot, string IndexHash, int Images, int Examples, bool IncludeConflicts,
+    IReadOnlyList<IngestClass> Classes, IngestSplits Splits, IngestSkipped Skipped, IReadOnlyList<IngestReject> Rejects,
+    IReadOnlyList<IngestConflict> Conflicts, IReadOnlyList<IngestDuplicate> Duplicates, IReadOnlyList<string> Warnings,
+    IReadOnlyList<string> ClassesWithoutTraining, IngestChanges Changes, double Seconds);
+
+/// <summary>A class's files, examples and conflicts, and its usable examples by split.</summary>
+public sealed record IngestClass(int LabelId, string Name, int Files, int Examples, int Conflicts, int Train, int Validation, int Test);
+
+/// <summary>Usable examples by split.</summary>
+public sealed record IngestSplits(int Train, int Validation, int Test);
+
+public sealed record IngestSkipped(int Hidden, int NonImage);
+
+public sealed record IngestReject(string Path, string Reason);
+
+public sealed record IngestConflict(string ContentId, IReadOnlyList<string> Paths);
+
+public sealed record IngestDuplicate(string Path, string SameAs);
+
+/// <summary>Files since the last run: added, changed, removed; opened and read (probed), or reused unread.</summary>
+public sealed record IngestChanges(int Added, int Changed, int Removed, int Probed, int Reused);

@@ -47,7 +47,7 @@ public static class HeadTrainingRun
         var result = HeadTrainer.Train(train, validation, config, options, ct);
         ct.ThrowIfCancellationRequested();
         TrainingLog.WriteCsv(paths.LogCsvPath, result.Log);
-        TrainingLogWriter.WritePlot(paths.CurvePngPath, result.Log, result.BestStep);
+        LearningCurvePlot.SavePng(paths.CurvePngPath, result.Log, result.BestStep);
         var artifact = ToArtifact(result, config, backboneName, backboneFingerprint, inputsHash);
         artifact.Save(paths.HeadPath);
         return (artifact, result);

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
 
@@ -26,8 +26,23 @@ public sealed record ShardTotals(int Summaries, string Counts, int Extracted, in
 /// </summary>
 public static class ExtractReport
 {
-
-
+    /// <summary>The file, key for key: the summary less whether it was up to date, plus where the cache is and its precision.</summary>
+    private sealed record Contents
+    {
+        public required int Extracted { get; init; }
+        public required int Reused { get; init; }
+        public required int Quarantined { get; init; }
+        public long Decoded { get; init; } // absent from reports written before it was counted
+        public required double Seconds { get; init; }
+        public required double ImagesPerSecond { get; init; }
+        public required string Fingerprint { get; init; }
+        public required int Dimension { get; init; }
+        public required string Backbone { get; init; }
+        public string CacheDir { get; init; } = "";
+        public string Precision { get; init; } = "";
+        public required string InputsHash { get; init; }
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ShardTotals? Shards { get; init; }
+    }
 
     /// <summary>
     /// What the last Extract run recorded (its fingerprint, dimension and inputs hash): how later
@@ -42,46 +57,31 @@ public static class ExtractReport
         if (!File.Exists(path)) return null;
         try
         {
-            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            return new ExtractSummary(false, o["extracted"]!.GetValue<int>(), o["reused"]!.GetValue<int>(), o["quarantined"]!.GetValue<int>(),
-                o["decoded"]?.GetValue<long>() ?? 0, o["seconds"]!.GetValue<double>(), o["images_per_second"]!.GetValue<double>(),
-                o["fingerprint"]!.GetValue<string>(), o["dimension"]!.GetValue<int>(), o["backbone"]!.GetValue<string>(), o["inputs_hash"]!.GetValue<string>());
+            var c = ReportJson.Parse<Contents>(File.ReadAllText(path));
+            return new ExtractSummary(false, c.Extracted, c.Reused, c.Quarantined, c.Decoded, c.Seconds, c.ImagesPerSecond,
+                c.Fingerprint, c.Dimension, c.Backbone, c.InputsHash, c.Shards);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or IOException)
+        catch (Exception e) when (e is JsonException or IOException)
         {
             return null; // an unreadable report is simply redone
         }
     }
 
-    public static void Write(PipelineConfig config, ExtractSummary s)
-    {
-        var o = new JsonObject
+    public static void Write(PipelineConfig config, ExtractSummary s) =>
+        ReportJson.Write(ArtifactPaths.ExtractReport(config), new Contents
         {
-            ["extracted"] = s.Extracted,
-            ["reused"] = s.Reused,
-            ["quarantined"] = s.Quarantined,
-            ["decoded"] = s.Decoded,
-            ["seconds"] = Math.Round(s.Seconds, 3),
-            ["images_per_second"] = Math.Round(s.ImagesPerSecond, 2),
-            ["fingerprint"] = s.Fingerprint,
-            ["dimension"] = s.Dimension,
-            ["backbone"] = s.Backbone,
-            ["cache_dir"] = config.CacheDir,
-            ["precision"] = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
-            ["inputs_hash"] = s.InputsHash,
-        };
-        if (s.Shards is { } t)
-            o["shards"] = new JsonObject
-            {
-                ["summaries"] = t.Summaries,
-                ["counts"] = t.Counts,
-                ["extracted"] = t.Extracted,
-                ["quarantined"] = t.Quarantined,
-                ["embedded_by_others"] = t.EmbeddedByOthers,
-                ["decoded"] = t.Decoded,
-                ["longest_seconds"] = Math.Round(t.LongestSeconds, 3),
-                ["images_per_second"] = Math.Round(t.ImagesPerSecond, 2),
-            };
-        AtomicFile.WriteAllText(ArtifactPaths.ExtractReport(config), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-    }
+            Extracted = s.Extracted,
+            Reused = s.Reused,
+            Quarantined = s.Quarantined,
+            Decoded = s.Decoded,
+            Seconds = Math.Round(s.Seconds, 3),
+            ImagesPerSecond = Math.Round(s.ImagesPerSecond, 2),
+            Fingerprint = s.Fingerprint,
+            Dimension = s.Dimension,
+            Backbone = s.Backbone,
+            CacheDir = config.CacheDir,
+            Precision = config.Cache.Precision == VectorPrecision.Float16 ? "float16" : "float32",
+            InputsHash = s.InputsHash,
+            Shards = s.Shards is { } t ? t with { LongestSeconds = Math.Round(t.LongestSeconds, 3), ImagesPerSecond = Math.Round(t.ImagesPerSecond, 2) } : null,
+        });
 }

@@ -1,9 +1,12 @@
 using System.Text.RegularExpressions;
+using System.Xml.Linq;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Reporting;
+using ScottPlot.Plottables;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -52,20 +55,47 @@ public class PagePartsTests
     }
 
     [Fact]
-    public void The_learning_curve_draws_what_was_measured_and_marks_the_kept_step()
+    public void The_learning_curve_plots_what_was_measured_and_marks_the_kept_step()
     {
         TrainingLogRow[] withValidation = [new(50, 1.2, 0.5, 1.3, 0.45), new(100, 0.6, 0.8, 0.7, 0.75)];
-        var svg = LearningCurveSvg.Draw(withValidation, bestStep: 100);
-        Assert.Equal(4, Regex.Count(svg, "<polyline"));
-        Assert.Contains("kept checkpoint, step 100", svg);
-        Assert.Contains(">2<", svg); // the loss axis ends at a round 2 above the largest loss, 1.3
+        var plot = LearningCurvePlot.Build(withValidation, bestStep: 100);
+        var series = plot.GetPlottables<Scatter>().ToList();
+        Assert.Equal(["train loss", "validation loss", "train accuracy", "validation accuracy"], series.Select(s => s.LegendText));
+        Assert.Equal([1.3, 0.7], series[1].Data.GetScatterPoints().Select(p => p.Y));
+        Assert.Equal([50.0, 100], series[3].Data.GetScatterPoints().Select(p => p.X));
+        Assert.All(series.Skip(2), s => Assert.Same(plot.Axes.Right, s.Axes.YAxis)); // accuracy on the right axis
+        Assert.Equal(100, Assert.Single(plot.GetPlottables<VerticalLine>()).X);
 
         TrainingLogRow[] trainOnly = [new(50, 1.2, 0.5, double.NaN, double.NaN), new(100, 0.6, 0.8, double.NaN, double.NaN)];
-        var trainSvg = LearningCurveSvg.Draw(trainOnly, bestStep: 100);
-        Assert.Equal(2, Regex.Count(trainSvg, "<polyline"));
-        Assert.DoesNotContain("validation", trainSvg);
+        Assert.Equal(["train loss", "train accuracy"], LearningCurvePlot.Build(trainOnly, bestStep: 100).GetPlottables<Scatter>().Select(s => s.LegendText));
+        Assert.DoesNotContain("validation", LearningCurvePlot.Svg(trainOnly, bestStep: 100));
 
-        Assert.Equal([1, 2, 2.5, 5, 10, 0.5, 1], new[] { 0.9, 1.5, 2.1, 4, 6, 0.31, 0 }.Select(LearningCurveSvg.NiceCeiling));
+        using var dir = new TempDir();
+        LearningCurvePlot.SavePng(dir["curve.png"], withValidation, bestStep: 100);
+        using (var png = Image.Load(dir["curve.png"])) Assert.Equal((900, 500), (png.Width, png.Height));
+    }
+
+    [Fact]
+    public void The_learning_curve_svg_is_an_element_to_inline_in_a_page_that_scales_and_holds_no_script()
+    {
+        var log = Enumerable.Range(1, 40).Select(i => new TrainingLogRow(50 * i, 2.0 / i, 1 - 0.5 / i, 2.2 / i, 1 - 0.6 / i)).ToList();
+        var svg = LearningCurvePlot.Svg(log, bestStep: 1500);
+        Assert.StartsWith("<svg viewBox=\"0 0 640 360\" role=\"img\" aria-label=", svg);
+        Assert.EndsWith("</svg>", svg);
+        Assert.InRange(svg.Length, 1, 60_000); // TrainHead's default log, 40 rows: about 40 kB
+
+        var root = XElement.Parse(svg); // well-formed, and no namespace needed inside HTML
+        Assert.Equal("svg", root.Name.LocalName);
+        var texts = root.Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value.Trim()).ToList();
+        Assert.Contains("kept checkpoint (step 1500)", texts);
+        Assert.Contains("validation accuracy", texts);
+        Assert.Contains("cross-entropy loss", texts);
+        // Nothing that runs or loads: no script or foreign content, no event handler, no link, no reference but to its own clip paths.
+        Assert.DoesNotContain(root.DescendantsAndSelf(), e => e.Name.LocalName is "script" or "foreignObject" or "image" or "a" or "use");
+        var attributes = root.DescendantsAndSelf().SelectMany(e => e.Attributes()).ToList();
+        Assert.DoesNotContain(attributes, a => a.Name.LocalName.StartsWith("on", StringComparison.OrdinalIgnoreCase) || a.Name.LocalName == "href");
+        Assert.All(Regex.Matches(svg, "url\\(([^)]*)\\)"), m => Assert.Matches("^#[A-Za-z0-9_-]+$", m.Groups[1].Value));
+        Assert.DoesNotContain("http", svg);
     }
 
     [Fact]
@@ -85,6 +115,8 @@ public class PagePartsTests
 
         var both = EvaluationPage.Render(headOnly, sources with { Compared = new ComparedResult("fine-tuned", fineTuned, log) });
         Assert.Contains("<h2>head only (shipped) against fine-tuned</h2>", both);
+        var ids = Regex.Matches(both, " id=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count()); // two curves' clip paths never share an id
         Assert.Contains("<tr><th scope=\"row\">accuracy</th><td>80.0% (8 of 10; 95% CI 49.0-94.3%)</td><td>90.0% (9 of 10; 95% CI 59.6-98.2%)</td></tr>", both);
         Assert.Contains("<tr><th scope=\"row\">macro F1</th><td>0.792</td><td>0.899</td></tr>", both);
         Assert.Equal(2, Regex.Count(both, "<svg"));

@@ -1,7 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
+using PuppeteerSharp;
 using SixLabors.ImageSharp;
 using Xunit.Abstractions;
 
@@ -49,9 +52,6 @@ public sealed class ScoredFlowers : IDisposable
 
 public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output) : IClassFixture<ScoredFlowers>
 {
-    /// <summary>Screenshots stay after the run, beside the build output, for a person to look at.</summary>
-    private static readonly string ScreenshotDir = Path.Combine(RepoPaths.Root, ".artifacts", "test-screenshots");
-
     [Fact]
     public void The_page_holds_every_mistake_as_an_embedded_thumbnail_and_loads_nothing_from_elsewhere()
     {
@@ -110,23 +110,41 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
     }
 
     [ChromiumFact]
-    public void In_Chromium_every_mistake_shows_its_decoded_photo_and_a_click_on_a_confusion_count_filters_them()
+    public async Task In_Chromium_every_mistake_shows_its_decoded_photo_and_a_click_on_a_confusion_count_filters_them()
     {
         var mistakes = run.Misclassified.Select(m => (Path: m!["path"]!.GetValue<string>(), True: m["true_label"]!.GetValue<string>(), Predicted: m["predicted_label"]!.GetValue<string>())).ToList();
-        Directory.CreateDirectory(ScreenshotDir);
-        using var browser = HeadlessChromium.Start(width: 1100, height: 900);
-        browser.Open(new Uri(run.PagePath).AbsoluteUri);
-        output.WriteLine($"page loaded in {browser.Evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd").GetValue<double>():0} ms");
+        var started = Stopwatch.StartNew();
+        await using var browser = await Chromium.StartAsync(width: 1100, height: 900);
+        output.WriteLine($"Chromium started in {started.ElapsedMilliseconds} ms");
+        var page = await browser.OpenPageAsync(run.PagePath);
+        output.WriteLine($"page loaded in {await page.EvaluateExpressionAsync<double>("performance.getEntriesByType('navigation')[0].loadEventEnd"):0} ms");
 
         // 1. As many pictures as evaluation.json lists mistakes, every one decoded by the browser.
-        Assert.Equal(mistakes.Count, browser.Evaluate("document.querySelectorAll('#gallery figure').length").GetValue<int>());
-        var widths = browser.Evaluate("Promise.all([...document.querySelectorAll('#gallery img')].map(i => i.decode().then(() => i.naturalWidth, () => 0)))")
-            .AsArray().Select(w => w!.GetValue<int>()).ToList();
-        Assert.Equal(mistakes.Count, widths.Count);
+        Assert.Equal(mistakes.Count, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#gallery figure').length"));
+        var widths = await page.EvaluateExpressionAsync<int[]>(
+            "Promise.all([...document.querySelectorAll('#gallery img')].map(i => i.decode().then(() => i.naturalWidth, () => 0)))");
+        Assert.Equal(mistakes.Count, widths.Length);
         Assert.All(widths, w => Assert.InRange(w, 1, Thumbnail.MaxSide));
-        Assert.Equal(0, browser.Evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length").GetValue<int>());
-        Assert.Equal(0, browser.Evaluate("performance.getEntriesByType('resource').length").GetValue<int>()); // nothing fetched
-        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page.png"), browser.Screenshot());
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length"));
+        Assert.Equal(0, await page.EvaluateExpressionAsync<int>("performance.getEntriesByType('resource').length")); // nothing fetched
+        await Chromium.ScreenshotAsync(page, "evaluation-page");
+
+        // The learning curve, ScottPlot's SVG inline: laid out at the page's width with its lines and text drawn, no script in it.
+        var curve = await page.EvaluateExpressionAsync<double[]>("""
+            (() => {
+              const svg = document.querySelector('figure.curve svg'), box = svg.getBoundingClientRect();
+              const drawn = [...svg.querySelectorAll('path')].filter(p => p.getTotalLength() > 0).length;
+              const texts = [...svg.querySelectorAll('text')].filter(t => t.getComputedTextLength() > 0).length;
+              return [box.width, box.height, drawn, texts, document.querySelectorAll('figure.curve script').length];
+            })()
+            """);
+        Assert.InRange(curve[0], 400, 660);
+        Assert.InRange(curve[1], 0.55 * curve[0], 0.57 * curve[0]); // 640 by 360, scaled
+        Assert.True(curve[2] > 10, $"{curve[2]} lines drawn");
+        Assert.True(curve[3] > 10, $"{curve[3]} texts laid out");
+        Assert.Equal(0, curve[4]);
+        await Chromium.ScreenshotAsync(page, "evaluation-curve", "figure.curve");
+        Assert.Empty(browser.Errors); // nothing the Content-Security-Policy refused, no script error
 
         // 2. A click on a confusion count shows that pair's mistakes only. The pair is one whose row and column
         // both hold other mistakes, so a filter on the true or the predicted class alone would show too many.
@@ -139,40 +157,38 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
                     mistakes.Any(m => m.Predicted == pair.Key.Predicted && m.True != pair.Key.True),
             "the run's mistakes should include a pair that shares its row and its column with other mistakes");
         var (t, p) = (labels.IndexOf(pair.Key.True), labels.IndexOf(pair.Key.Predicted));
-        ClickCell(browser, t, p);
-        var shown = VisibleFigures(browser);
+        var cell = $"#confusion button[data-t=\"{t}\"][data-p=\"{p}\"]";
+        await page.ClickAsync(cell); // scrolled into view, then a mouse press and release at its centre
+        var shown = await VisibleFigures(page);
         Assert.Equal(pair.Select(m => m.Path).Order(StringComparer.Ordinal), shown.Select(f => f.Path).Order(StringComparer.Ordinal));
         Assert.All(shown, f => Assert.Equal($"{t}/{p}", f.Pair));
-        Assert.Contains($"{pair.Count()} of {mistakes.Count}", browser.Evaluate("document.getElementById('filter-status').textContent").GetValue<string>());
-        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page-filtered.png"), browser.Screenshot());
+        var status = await page.EvaluateExpressionAsync<string>("document.getElementById('filter-status').textContent");
+        Assert.Contains($"{pair.Count()} of {mistakes.Count}", status);
+        await Chromium.ScreenshotAsync(page, "evaluation-page-filtered");
 
-        ClickCell(browser, t, p); // the same count again shows every mistake
-        Assert.Equal(mistakes.Count, VisibleFigures(browser).Count);
+        await page.ClickAsync(cell); // the same count again shows every mistake
+        Assert.Equal(mistakes.Count, (await VisibleFigures(page)).Count);
 
         // 3. Readable in a narrow window: nothing wider than the window but the tables, which scroll inside.
-        browser.Resize(360, 740);
-        Assert.True(browser.Evaluate("document.documentElement.scrollWidth <= window.innerWidth").GetValue<bool>(),
-            $"the page is {browser.Evaluate("document.documentElement.scrollWidth")} px wide in a 360 px window");
-        File.WriteAllBytes(Path.Combine(ScreenshotDir, "evaluation-page-narrow.png"), browser.Screenshot());
-        output.WriteLine($"screenshots in {ScreenshotDir}");
-    }
-
-    /// <summary>Scrolls the count into view and clicks its centre with the mouse.</summary>
-    private static void ClickCell(HeadlessChromium browser, int t, int p)
-    {
-        var centre = browser.Evaluate($$"""
-            (() => {
-              const b = document.querySelector('#confusion button[data-t="{{t}}"][data-p="{{p}}"]');
-              b.scrollIntoView({ block: 'center' });
-              const r = b.getBoundingClientRect();
-              return [r.x + r.width / 2, r.y + r.height / 2];
-            })()
-            """).AsArray();
-        browser.Click(centre[0]!.GetValue<double>(), centre[1]!.GetValue<double>());
+        await page.SetViewportAsync(new ViewPortOptions { Width = 360, Height = 740 });
+        Assert.True(await page.EvaluateExpressionAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"),
+            $"the page is {await page.EvaluateExpressionAsync<int>("document.documentElement.scrollWidth")} px wide in a 360 px window");
+        // The curve shrinks to the window as a whole, its drawing scaled with its box rather than cut off.
+        var narrow = await page.EvaluateExpressionAsync<double[]>("""
+            (svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])(document.querySelector('figure.curve svg'))
+            """);
+        Assert.InRange(narrow[0], 200, 360);
+        Assert.InRange(narrow[1], 0.55 * narrow[0], 0.57 * narrow[0]);
+        Assert.InRange(narrow[2], 0.99 * narrow[0] / 640, 1.01 * narrow[0] / 640);
+        await Chromium.ScreenshotAsync(page, "evaluation-page-narrow");
+        await Chromium.ScreenshotAsync(page, "evaluation-curve-narrow", "figure.curve svg");
+        output.WriteLine($"screenshots in {Chromium.ScreenshotDir}");
     }
 
     /// <summary>The gallery's figures the browser lays out (not display:none), by image path and true/predicted pair.</summary>
-    private static List<(string Path, string Pair)> VisibleFigures(HeadlessChromium browser) =>
-        browser.Evaluate("[...document.querySelectorAll('#gallery figure')].filter(f => f.offsetParent !== null).map(f => [f.querySelector('img').alt, f.dataset.t + '/' + f.dataset.p])")
-            .AsArray().Select(f => (f![0]!.GetValue<string>(), f[1]!.GetValue<string>())).ToList();
+    private static async Task<List<(string Path, string Pair)>> VisibleFigures(IPage page) =>
+        [.. (await page.EvaluateExpressionAsync<string[][]>("""
+                [...document.querySelectorAll('#gallery figure')].filter(f => f.offsetParent !== null)
+                    .map(f => [f.querySelector('img').alt, f.dataset.t + '/' + f.dataset.p])
+                """)).Select(f => (f[0], f[1]))];
 }
