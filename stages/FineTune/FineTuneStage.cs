@@ -97,7 +97,7 @@ public static class FineTuneStage
             var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
-            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft);
+            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash);
             var trainingClock = Stopwatch.StartNew();
             FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
                 {

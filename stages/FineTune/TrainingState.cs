@@ -10,7 +10,7 @@ public sealed record EpochRow(int Epoch, int Step, double TrainLoss, double Trai
 
 /// <summary>
 /// Everything a run needs to go on after an epoch as if it had never stopped: the weights, the
-/// optimizer's state, the weights' moving average, the best epoch so far and its weights, the patience count and the log. The
+/// optimizer's state, the best epoch so far and its weights, the patience count and the log. The
 /// random state is the epoch number: each epoch's generator is seeded by (seed, epoch).
 /// </summary>
 public sealed class TrainingState
@@ -21,8 +21,6 @@ public sealed class TrainingState
     public required float[][] OptimizerState { get; init; }
     public int OptimizerSteps { get; set; }
     public required float[] BestWeights { get; init; }
-    /// <summary>The moving average of the weights (fine_tune.ema); empty when it is off.</summary>
-    public required float[] AverageWeights { get; init; }
     public int BestEpoch { get; set; }
     public double BestAccuracy { get; set; } = double.NegativeInfinity;
     public double BestLoss { get; set; } = double.PositiveInfinity;
@@ -38,7 +36,7 @@ public sealed class TrainingState
 /// </summary>
 public static class Checkpoint
 {
-    private const string Magic = "BPFTCK02";
+    private const string Magic = "BPFTCK03";
 
     public static void Save(string path, TrainingState s) => AtomicFile.Write(path, stream =>
     {
@@ -54,7 +52,6 @@ public static class Checkpoint
         w.Write(s.StoppedEarly);
         WriteFloats(w, s.Weights);
         WriteFloats(w, s.BestWeights);
-        WriteFloats(w, s.AverageWeights);
         w.Write(s.OptimizerState.Length);
         foreach (var a in s.OptimizerState) WriteFloats(w, a);
         w.Write(s.Log.Count);
@@ -77,7 +74,6 @@ public static class Checkpoint
                 (r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadBoolean());
             var weights = ReadFloats(r);
             var best = ReadFloats(r);
-            var average = ReadFloats(r);
             var optimizer = new float[r.ReadInt32()][];
             for (var i = 0; i < optimizer.Length; i++) optimizer[i] = ReadFloats(r);
             var log = new List<EpochRow>();
@@ -95,7 +91,6 @@ public static class Checkpoint
                 StoppedEarly = stopped,
                 Weights = weights,
                 BestWeights = best,
-                AverageWeights = average,
                 OptimizerState = optimizer,
                 Log = log,
             };

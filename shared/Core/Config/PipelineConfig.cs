@@ -258,17 +258,9 @@ public sealed class FineTuneConfig
     [Range(0, 0.999)]
     public double LabelSmoothing { get; set; } = 0.1;
 
-    /// <summary>Mixup on the trainable part's input: rows and targets blended in pairs with lambda ~ Beta(alpha, alpha); 0 = off.</summary>
-    [Range(0, 10)]
-    public double Mixup { get; set; } = 0.0;
-
     /// <summary>L2-SP: every trained weight is pulled toward its starting value (the pretrained backbone, TrainHead's head), l2_sp x (w - w_start) added to its gradient; 0 = off.</summary>
     [Range(0, 1)]
     public double L2Sp { get; set; } = 0.01;
-
-    /// <summary>Exponential moving average of the weights, this decay per step; validation and the result use the average. 0 = off.</summary>
-    [Range(0, 0.999999)]
-    public double Ema { get; set; } = 0.0;
 
     /// <summary>Seed for the augmented views and the batch order.</summary>
     public int Seed { get; set; } = 42;
