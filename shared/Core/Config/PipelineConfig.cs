@@ -103,7 +103,7 @@ public sealed class BackboneConfig
     [Range(1, 100_000)]
     public int CalibrationImages { get; set; } = 200;
 
-    /// <summary>For int8: how activation ranges are drawn from the calibration images: min-max, percentile or entropy (KL divergence). percentile (99.999) lost the least validation accuracy on the flowers (README).</summary>
+    /// <summary>For int8: how activation ranges are drawn from the calibration images: min-max or percentile. percentile (99.999) lost the least validation accuracy on the flowers (README).</summary>
     public CalibrationMethod Calibration { get; set; } = CalibrationMethod.Percentile;
 
     /// <summary>For int8 with percentile calibration: each activation's range runs from its (100 - p)th to its pth percentile over the calibration images (values beyond are clipped).</summary>
@@ -113,7 +113,7 @@ public sealed class BackboneConfig
 
 public enum BackboneName { Resnet18, InceptionV3, Custom }
 public enum BackbonePrecision { Float32, Int8 }
-public enum CalibrationMethod { MinMax, Percentile, Entropy }
+public enum CalibrationMethod { MinMax, Percentile }
 public enum TensorLayout { Nchw, Nhwc }
 public enum NormalizationPreset { Imagenet, Inception, CaffeBgr, Custom }
 
