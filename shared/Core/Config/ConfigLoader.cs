@@ -101,8 +101,6 @@ public static class ConfigLoader
             errors.Add($"{source}: 'backbone.normalization: custom' needs 'backbone.mean' and 'backbone.std', three numbers each (RGB, 0..1 scale)");
         if (c.Backbone.Std is { } std && std.Any(s => s <= 0))
             errors.Add($"{source}: 'backbone.std' values must be > 0");
-        if (!FineTuneConfig.TrainableValues.Contains(c.FineTune.Trainable))
-            errors.Add($"{At("fine_tune.trainable")}: key 'fine_tune.trainable' = '{c.FineTune.Trainable}': must be one of: {string.Join(", ", FineTuneConfig.TrainableValues)}");
         if (c.FineTune.Augment.CropScale is not [var low, var high] || !(low > 0 && low <= high && high <= 1))
             errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 (the share of the image's area a crop keeps), like the default [0.5, 1.0]");
         if (c.Dataset.GroupPattern is { } gp)
@@ -167,7 +165,7 @@ public static class ConfigLoader
     private static string DefaultHint(PropertyInfo prop)
     {
         var fallback = prop.GetValue(Activator.CreateInstance(prop.DeclaringType!));
-        return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{Convert.ToString(fallback, CultureInfo.InvariantCulture)}')";
+        return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{YamlText(fallback)}')";
     }
 
     private static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
@@ -232,12 +230,39 @@ public static class ConfigLoader
         }
         if (t.IsEnum)
         {
-            foreach (var n in Enum.GetNames(t))
-                if (Snake(n, '-') == text || Snake(n, '_') == text) { value = Enum.Parse(t, n); return true; }
-            why = $"must be one of: {string.Join(", ", Enum.GetNames(t).Select(n => Snake(n, '-')))}"; return false;
+            foreach (var v in Enum.GetValues(t).Cast<Enum>())
+            {
+                var name = ValueName(v);
+                if (name == text || name.Replace('-', '_') == text) { value = v; return true; }
+            }
+            why = $"must be one of: {string.Join(", ", ValueNames(t))}"; return false;
         }
         why = $"unsupported type {t.Name}"; return false;
     }
+
+    /// <summary>How the config spells an enum value: its [ConfigName], else its name in kebab-case (InceptionV3 is inception-v3).</summary>
+    public static string ValueName(Enum value)
+    {
+        var name = value.ToString();
+        return value.GetType().GetField(name)?.GetCustomAttribute<ConfigNameAttribute>()?.Name ?? Snake(name, '-');
+    }
+
+    /// <summary>Every value of an enum as the config spells it, in declaration order.</summary>
+    public static IEnumerable<string> ValueNames(Type enumType) => Enum.GetValues(enumType).Cast<Enum>().Select(ValueName);
+
+    /// <summary>A key's value as pipeline.yaml would spell it: null, true/false, numbers in invariant form,
+    /// enum values by <see cref="ValueName"/>, lists in brackets.</summary>
+    public static string YamlText(object? value) => value switch
+    {
+        null => "null",
+        bool b => b ? "true" : "false",
+        Enum e => ValueName(e),
+        string s => s.Length == 0 ? "\"\"" : s,
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        System.Collections.IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(YamlText)) + "]",
+        _ => value.ToString() ?? "",
+    };
 
     private static string Describe(Type t) => t == typeof(string) ? "text" : t.IsEnum ? "one word" : "a number";
 

@@ -214,11 +214,8 @@ public sealed class FineTuneConfig
     /// <summary>Run FineTune in plain `make` (and let Evaluate score the fine-tuned model). `make fine-tune` runs it regardless.</summary>
     public bool Enabled { get; set; } = false;
 
-    /// <summary>The values of <see cref="Trainable"/>, shallowest first.</summary>
-    public static readonly string[] TrainableValues = ["last-stage", "last-2-stages", "all"];
-
     /// <summary>How much of the backbone trains: last-stage, last-2-stages or all.</summary>
-    public string Trainable { get; set; } = "last-stage";
+    public TrainablePart Trainable { get; set; } = TrainablePart.LastStage;
 
     /// <summary>Passes over the train split.</summary>
     [Range(1, 10_000)]
@@ -237,7 +234,7 @@ public sealed class FineTuneConfig
 
     /// <summary>The peak learning rate a run uses: <see cref="LearningRate"/> where set, else 0.01, or 0.003 with trainable: all
     /// (the rate chosen on validation for each depth; every layer at 0.01 diverged to a NaN loss within the first epoch).</summary>
-    [NotAKey] public double PeakLearningRate => LearningRate ?? (Trainable == "all" ? 0.003 : 0.01);
+    [NotAKey] public double PeakLearningRate => LearningRate ?? (Trainable == TrainablePart.All ? 0.003 : 0.01);
 
     /// <summary>How the learning rate moves per step: cosine (down to 0 at the last step) or constant.</summary>
     public LearningRateSchedule Schedule { get; set; } = LearningRateSchedule.Cosine;
@@ -273,6 +270,9 @@ public sealed class FineTuneConfig
 }
 
 public enum LearningRateSchedule { Cosine, Constant }
+
+/// <summary>The backbone's part FineTune trains with the head, shallowest first.</summary>
+public enum TrainablePart { LastStage, [ConfigName("last-2-stages")] LastTwoStages, All }
 
 /// <summary>Training-image augmentation: a fixed number of views per image, drawn from the seed.</summary>
 public sealed class AugmentConfig

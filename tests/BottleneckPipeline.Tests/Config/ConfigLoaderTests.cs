@@ -284,11 +284,47 @@ public class ConfigLoaderTests
         Assert.Contains(expected, Error("dataset: { root: x }\n" + section));
     }
 
+    [Theory]
+    [InlineData("last-stage", TrainablePart.LastStage)]
+    [InlineData("last-2-stages", TrainablePart.LastTwoStages)]
+    [InlineData("last_2_stages", TrainablePart.LastTwoStages)]
+    [InlineData("all", TrainablePart.All)]
+    public void TrainableIsAnEnumSpelledAsDocumented(string text, TrainablePart expected)
+    {
+        var c = Parse($"dataset: {{ root: x }}\nfine_tune:\n  trainable: {text}\n").FineTune;
+        Assert.Equal(expected, c.Trainable);
+        Assert.Equal(text.Replace('_', '-'), ConfigLoader.ValueName(c.Trainable));
+    }
+
+    [Theory]
+    [InlineData("last-two-stages", "must be one of: last-stage, last-2-stages, all")]
+    [InlineData("ALL", "must be one of: last-stage, last-2-stages, all")]
+    [InlineData("", "must not be empty; give it a value, or remove the key for its default ('last-stage')")]
+    public void ABadTrainableIsAnErrorNamingTheKeyTheLineAndTheAllowedValues(string value, string why)
+    {
+        var msg = Error($"dataset: {{ root: x }}\nfine_tune:\n  epochs: 2\n  trainable: {value}\n");
+        Assert.Contains($"/cfg/pipeline.yaml:4: key 'fine_tune.trainable' = '{value}': {why}", msg);
+    }
+
+    [Fact]
+    public void EveryEnumValueIsSpelledOneWayThatParsesBackToIt()
+    {
+        foreach (var type in typeof(PipelineConfig).Assembly.GetTypes().Where(t => t.IsEnum && t.Namespace == typeof(PipelineConfig).Namespace))
+        {
+            var names = ConfigLoader.ValueNames(type).ToList();
+            Assert.Equal(names.Count, names.Distinct().Count());
+            Assert.All(names, n => Assert.Matches("^[a-z0-9]+(-[a-z0-9]+)*$", n));
+        }
+        Assert.Equal(["last-stage", "last-2-stages", "all"], ConfigLoader.ValueNames(typeof(TrainablePart)));
+        Assert.Equal("inception-v3", ConfigLoader.ValueName(BackboneName.InceptionV3));
+    }
+
     [Fact]
     public void FineTuneDefaultsAreTheDocumentedOnesAndEnabledDoesNotChangeTheOtherKeys()
     {
         var c = Parse("dataset: { root: x }\nfine_tune:\n  trainable: all\n  augment: { crop_scale: [0.25, 1], views: 2 }\n").FineTune;
-        Assert.Equal(("all", 8, 32, OptimizerName.Sgd, 0.003, LearningRateSchedule.Cosine), (c.Trainable, c.Epochs, c.BatchSize, c.Optimizer, c.PeakLearningRate, c.Schedule));
+        Assert.Equal((TrainablePart.All, 8, 32, OptimizerName.Sgd, 0.003, LearningRateSchedule.Cosine),
+            (c.Trainable, c.Epochs, c.BatchSize, c.Optimizer, c.PeakLearningRate, c.Schedule));
         Assert.Null(c.LearningRate);
         Assert.Equal([0.25, 1.0], c.Augment.CropScale);
         Assert.Equal(2, c.Augment.Views);

@@ -66,13 +66,20 @@ public class FineTuneGraphTests
         Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100, 10));
     }
 
+    [Fact]
+    public void Every_trainable_value_maps_to_a_depth_of_its_own()
+    {
+        var parts = Enum.GetValues<TrainablePart>();
+        Assert.Equal([TrainableDepth.LastStage, TrainableDepth.LastTwoStages, TrainableDepth.All], parts.Select(FineTuneStage.Depth));
+    }
+
     [Theory]
-    [InlineData("last-stage", null, 0.01)]
-    [InlineData("last-2-stages", null, 0.01)]
-    [InlineData("all", null, 0.003)]
-    [InlineData("all", 0.02, 0.02)]
-    [InlineData("last-stage", 0.005, 0.005)]
-    public void An_unset_learning_rate_is_chosen_by_depth_and_a_set_one_is_kept(string trainable, double? set, double peak)
+    [InlineData(TrainablePart.LastStage, null, 0.01)]
+    [InlineData(TrainablePart.LastTwoStages, null, 0.01)]
+    [InlineData(TrainablePart.All, null, 0.003)]
+    [InlineData(TrainablePart.All, 0.02, 0.02)]
+    [InlineData(TrainablePart.LastStage, 0.005, 0.005)]
+    public void An_unset_learning_rate_is_chosen_by_depth_and_a_set_one_is_kept(TrainablePart trainable, double? set, double peak)
     {
         var config = new FineTuneConfig { Trainable = trainable, LearningRate = set };
         Assert.Equal(peak, config.PeakLearningRate);
