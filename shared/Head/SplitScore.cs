@@ -5,8 +5,4 @@ public readonly record struct SplitScore(double Loss, double Accuracy)
 {
     public static SplitScore None => new(double.NaN, double.NaN);
     public bool HasValue => !double.IsNaN(Loss);
-
-    /// <summary>Lower loss wins; equal losses go to the higher accuracy.</summary>
-    public bool IsBetterThan(SplitScore other) =>
-        !other.HasValue || Loss < other.Loss || (Loss == other.Loss && Accuracy > other.Accuracy);
 }

@@ -102,10 +102,10 @@ public static class FineTuneStage
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
             var checkpointPath = ArtifactPaths.FineTuneCheckpoint(config);
             var start = ft.L2Sp > 0 ? session.Weights.ToArray() : null; // l2_sp's anchor: the weights before any step
-            var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
+            var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash, ft.Patience);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
-            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash);
+            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft.Patience);
             var trainingClock = Stopwatch.StartNew();
             FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
                 {

@@ -12,8 +12,9 @@ public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone
 /// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
 /// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine
 /// or constant) and weight decay; then the validation split's plain views. The best epoch by
-/// validation accuracy (then loss) is kept, and training stops after `patience` epochs without a
-/// better one. A checkpoint after every epoch lets a killed run resume bitwise.
+/// <see cref="EarlyStopping"/>'s rule (higher validation accuracy, then lower loss) is kept, and
+/// training stops after `patience` epochs without a better one. A checkpoint after every epoch lets
+/// a killed run resume bitwise.
 /// </summary>
 public static class FineTuneTrainer
 {
@@ -65,13 +66,8 @@ public static class FineTuneTrainer
             state.Log.Add(new EpochRow(epoch + 1, (epoch + 1) * stepsPerEpoch, lossSum / train.Count, (double)correct / train.Count,
                 validationLoss, validationAccuracy, seconds, train.Count / seconds));
 
-            if (validation.Count == 0 || validationAccuracy > state.BestAccuracy || (validationAccuracy == state.BestAccuracy && validationLoss < state.BestLoss))
-            {
-                (state.BestAccuracy, state.BestLoss, state.BestEpoch, state.EpochsWithoutImprovement) = (validationAccuracy, validationLoss, epoch + 1, 0);
-                session.Weights.CopyTo(state.BestWeights, 0);
-            }
-            else if (config.Patience > 0 && ++state.EpochsWithoutImprovement >= config.Patience && epoch + 1 < config.Epochs)
-                state.StoppedEarly = true;
+            if (state.Stopping.Observe(epoch + 1, new SplitScore(validationLoss, validationAccuracy))) session.Weights.CopyTo(state.BestWeights, 0);
+            else if (state.Stopping.ShouldStop && epoch + 1 < config.Epochs) state.StoppedEarly = true;
             state.EpochsDone = epoch + 1;
             Capture(session, state);
             checkpoint(state);
@@ -142,9 +138,10 @@ public static class FineTuneTrainer
     }
 
     /// <summary>A fresh state: the session's starting weights, as the best so far.</summary>
-    public static TrainingState Start(TrainingSession session, string inputsHash) => new()
+    public static TrainingState Start(TrainingSession session, string inputsHash, int patience) => new()
     {
         InputsHash = inputsHash,
+        Stopping = new EarlyStopping(patience),
         Weights = session.Weights.ToArray(),
         BestWeights = session.Weights.ToArray(),
         OptimizerState = [.. session.Optimizer.State.Select(a => a.ToArray())],

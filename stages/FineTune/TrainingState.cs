@@ -1,4 +1,5 @@
 using System.Text;
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 
@@ -21,10 +22,9 @@ public sealed class TrainingState
     public required float[][] OptimizerState { get; init; }
     public int OptimizerSteps { get; set; }
     public required float[] BestWeights { get; init; }
-    public int BestEpoch { get; set; }
-    public double BestAccuracy { get; set; } = double.NegativeInfinity;
-    public double BestLoss { get; set; } = double.PositiveInfinity;
-    public int EpochsWithoutImprovement { get; set; }
+    /// <summary>The best epoch so far, its validation score and the epochs since it.</summary>
+    public required EarlyStopping Stopping { get; init; }
+    public int BestEpoch => Stopping.BestAt;
     public bool StoppedEarly { get; set; }
     public List<EpochRow> Log { get; init; } = [];
 }
@@ -45,10 +45,10 @@ public static class Checkpoint
         w.Write(s.InputsHash);
         w.Write(s.EpochsDone);
         w.Write(s.OptimizerSteps);
-        w.Write(s.BestEpoch);
-        w.Write(s.BestAccuracy);
-        w.Write(s.BestLoss);
-        w.Write(s.EpochsWithoutImprovement);
+        w.Write(s.Stopping.BestAt);
+        w.Write(s.Stopping.Best.Accuracy);
+        w.Write(s.Stopping.Best.Loss);
+        w.Write(s.Stopping.WithoutImprovement);
         w.Write(s.StoppedEarly);
         WriteFloats(w, s.Weights);
         WriteFloats(w, s.BestWeights);
@@ -63,7 +63,8 @@ public static class Checkpoint
     });
 
     /// <summary>The checkpoint at <paramref name="path"/> when it exists and belongs to these inputs; else null.</summary>
-    public static TrainingState? TryLoad(string path, string inputsHash)
+    /// <param name="patience">fine_tune.patience, for the restored <see cref="TrainingState.Stopping"/> (part of the inputs hash).</param>
+    public static TrainingState? TryLoad(string path, string inputsHash, int patience)
     {
         if (!File.Exists(path)) return null;
         try
@@ -84,10 +85,7 @@ public static class Checkpoint
                 InputsHash = inputsHash,
                 EpochsDone = epochs,
                 OptimizerSteps = steps,
-                BestEpoch = bestEpoch,
-                BestAccuracy = bestAccuracy,
-                BestLoss = bestLoss,
-                EpochsWithoutImprovement = without,
+                Stopping = EarlyStopping.Restore(patience, new SplitScore(bestLoss, bestAccuracy), bestEpoch, without),
                 StoppedEarly = stopped,
                 Weights = weights,
                 BestWeights = best,

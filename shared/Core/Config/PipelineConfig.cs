@@ -191,7 +191,7 @@ public sealed class TrainHeadConfig
     [Range(1, 1_000_000)]
     public int EvalInterval { get; set; } = 50;
 
-    /// <summary>Stop after this many evaluations without a better validation loss; 0 turns early stopping off. The best checkpoint is kept.</summary>
+    /// <summary>Stop after this many evaluations without a better validation score (higher accuracy, then lower loss); 0 turns early stopping off. The best checkpoint is kept.</summary>
     [Range(0, 1_000_000)]
     public int Patience { get; set; } = 10;
 }
@@ -262,7 +262,7 @@ public sealed class FineTuneConfig
     /// <summary>Seed for the augmented views and the batch order.</summary>
     public int Seed { get; set; } = 42;
 
-    /// <summary>Stop after this many epochs without a better validation accuracy; 0 turns early stopping off. The best epoch is kept.</summary>
+    /// <summary>Stop after this many epochs without a better validation score (higher accuracy, then lower loss); 0 turns early stopping off. The best epoch is kept.</summary>
     [Range(0, 10_000)]
     public int Patience { get; set; } = 3;
 
