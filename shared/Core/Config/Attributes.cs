@@ -27,3 +27,13 @@ public sealed class ConfigNameAttribute(string name) : Attribute
 {
     public string Name { get; } = name;
 }
+
+/// <summary>What a config key (or section) means: its line in docs/config-reference.md, which is generated from these.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class DocAttribute(string meaning) : Attribute
+{
+    public string Meaning { get; } = meaning;
+
+    /// <summary>How the reference shows the default where the initial value cannot say it: "required", or the rule an unset key follows.</summary>
+    public string? Default { get; set; }
+}

@@ -228,7 +228,7 @@ public static class ConfigLoader
         return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{YamlText(fallback)}')";
     }
 
-    private static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
+    internal static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
 
     private static bool IsNull(YamlNode n) => n is YamlScalarNode s && s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 
@@ -243,7 +243,7 @@ public static class ConfigLoader
         lock (Nullability) return Nullability.Create(prop).WriteState != NullabilityState.NotNull;
     }
 
-    private static bool TryConvert(YamlNode node, Type type, bool nullable, out object? value, out string why)
+    internal static bool TryConvert(YamlNode node, Type type, bool nullable, out object? value, out string why)
     {
         value = null; why = "";
         var t = Nullable.GetUnderlyingType(type) ?? type;
