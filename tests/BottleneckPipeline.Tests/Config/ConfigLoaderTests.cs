@@ -144,28 +144,6 @@ public class ConfigLoaderTests
         Assert.NotEqual(a.SectionHashes["train_head"], b.SectionHashes["train_head"]);
     }
 
-    [Fact]
-    public void EveryKeyIsDocumentedInItsOwnSectionOfTheDefaultPipelineYaml()
-    {
-        var documented = DocumentedKeys(File.ReadAllLines(Path.Combine(RepoPaths.Root, "pipeline.yaml")));
-        var expected = new List<string>();
-        void AddKeys(Type type, string prefix)
-        {
-            foreach (var (key, prop) in ConfigLoader.Keys(type))
-            {
-                expected.Add(prefix + key);
-                if (prop.PropertyType.IsClass && prop.PropertyType != typeof(string) && !prop.PropertyType.IsGenericType)
-                    AddKeys(prop.PropertyType, prefix + key + ".");
-            }
-        }
-        AddKeys(typeof(PipelineConfig), "");
-        Assert.Empty(expected.Except(documented));
-        Assert.Empty(documented.Except(expected)); // and nothing documented that the loader would reject
-        // And the shipped file itself is valid.
-        var c = ConfigLoader.Load(Path.Combine(RepoPaths.Root, "pipeline.yaml"));
-        Assert.EndsWith(Path.Combine("shared", "datasets", "flower_photos"), c.Dataset.Root);
-    }
-
     [Theory]
     [InlineData("dataset: { root: photos }\nworkspace: .\n", "contains dataset.root")]
     [InlineData("dataset: { root: photos }\nworkspace: photos\n", "is dataset.root itself")]
@@ -230,36 +208,6 @@ public class ConfigLoaderTests
         var msg = Error("dataset:\n  root:\n");
         Assert.Contains("/cfg/pipeline.yaml:2: key 'dataset.root' must not be empty", msg);
         Assert.Single(msg.Split('\n'), l => l.Contains("'dataset.root'"));
-    }
-
-    [Fact]
-    public void TheDocumentedKeyReaderTellsSectionsApart()
-    {
-        var keys = DocumentedKeys(["extract:", "  # batch_size: 8", "# train_head:", "  # l2: 0.0001     # a: comment", "# workspace: w"]);
-        Assert.Equal(["extract", "extract.batch_size", "train_head", "train_head.l2", "workspace"], keys);
-    }
-
-    /// <summary>
-    /// The keys pipeline.yaml shows, set or commented out, as 'section.key': a key belongs to the
-    /// section header above it, so a key documented only under another section does not count.
-    /// </summary>
-    private static List<string> DocumentedKeys(IEnumerable<string> lines)
-    {
-        // Nesting follows the indentation before the '#': 0 a section, 2 its key, 4 a key of a sub-section.
-        var keys = new List<string>();
-        var open = new List<(int Indent, string Path)>();
-        foreach (var line in lines)
-        {
-            var m = System.Text.RegularExpressions.Regex.Match(line, @"^(\s*)(?:#\s*)?([a-z_][a-z0-9_]*):(\s|$)");
-            if (!m.Success) continue;
-            var indent = m.Groups[1].Length;
-            open.RemoveAll(o => o.Indent >= indent);
-            if (indent > 0 && open.Count == 0) continue;
-            var path = open.Count == 0 ? m.Groups[2].Value : open[^1].Path + "." + m.Groups[2].Value;
-            keys.Add(path);
-            open.Add((indent, path));
-        }
-        return keys;
     }
 
     [Fact]
