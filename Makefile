@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o 
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head fine-tune evaluate inspect test test-faults test-cluster slurm bench clean distclean
+.PHONY: all build ingest extract train-head fine-tune evaluate inspect config-reference test test-faults test-cluster slurm bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -50,6 +50,10 @@ fine-tune: train-head
 # What the pipeline makes of the configured backbone (bottleneck, input, one photo's vector); no workspace is touched.
 inspect: $(BUILT)
 	$(BIN)/Extract/release/Extract inspect --config $(CONFIG)
+
+# docs/config-reference.md, generated from the config's definitions (shared/Core/Config/PipelineConfig.cs); a test fails when it is stale.
+config-reference: $(BUILT)
+	$(BIN)/Ingest/release/Ingest config-reference > docs/config-reference.md.tmp && mv docs/config-reference.md.tmp docs/config-reference.md
 
 # The tests print a closing 'N passed, N failed, N skipped' line that CI reads.
 test:

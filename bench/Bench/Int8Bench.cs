@@ -16,7 +16,7 @@ namespace BottleneckPipeline.Bench;
 /// The int8 backbone (backbone.precision: int8) against float32, every ratio from this same run:
 /// raw ONNX Runtime on the same pre-decoded batch (the default QLinearConv form, the QDQ form, a float32
 /// stem), one Conv alone in both forms and both activation types (what
-/// ORT's int8 kernel gives against its float one), the three calibration methods' validation
+/// ORT's int8 kernel gives against its float one), each calibration method's validation
 /// accuracy with the pipeline's real stages, Extract end to end, test accuracy, vector cosine,
 /// Inception-v3 (zero weights: speed only) and PyTorch's oneDNN int8 where python3-torch is installed.
 /// </summary>

@@ -34,7 +34,7 @@ public sealed class HeadArtifact
 
     /// <summary>Where TrainHead writes the head and every later stage reads it.</summary>
 
-    public static string ConfigJson(TrainHeadConfig config) => JsonSerializer.Serialize(config, JsonOptions);
+    public static string ConfigJson(object config) => JsonSerializer.Serialize(config, config.GetType(), JsonOptions);
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -6,7 +6,10 @@ public readonly record struct SplitScore(double Loss, double Accuracy)
     public static SplitScore None => new(double.NaN, double.NaN);
     public bool HasValue => !double.IsNaN(Loss);
 
-    /// <summary>Lower loss wins; equal losses go to the higher accuracy.</summary>
+    /// <summary>The one rule by which both trainers keep their best weights and Evaluate chooses the model to ship.</summary>
+    public const string Rule = "higher validation accuracy, then lower validation loss";
+
+    /// <summary>The rule: higher accuracy wins; at equal accuracy, lower loss. Anything beats no score.</summary>
     public bool IsBetterThan(SplitScore other) =>
-        !other.HasValue || Loss < other.Loss || (Loss == other.Loss && Accuracy > other.Accuracy);
+        !other.HasValue || Accuracy > other.Accuracy || (Accuracy == other.Accuracy && Loss < other.Loss);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Evaluate;
@@ -22,7 +23,7 @@ public sealed record ShippedModel(string Model, ShipPolicy Policy, string Rule, 
 {
     public const string HeadOnly = "head only";
 
-    public const string StatedRule = "the higher validation accuracy, then the lower validation loss; a tie ships the head alone (the simpler model)";
+    public const string StatedRule = SplitScore.Rule + "; a tie ships the head alone (the simpler model)";
 
     /// <summary>Applies the rule (or the forced policy) to the head alone and, when there is one, the fine-tuned network.</summary>
     public static ShippedModel Choose(ValidationScore headOnly, ValidationScore? fineTuned, ShipPolicy policy)
@@ -39,8 +40,8 @@ public sealed record ShippedModel(string Model, ShipPolicy Policy, string Rule, 
         }
         if (headOnly.Accuracy.Images == 0)
             return new(HeadOnly, policy, StatedRule, "the validation split is empty, so nothing shows the fine-tuned network is better: the simpler model ships", both);
-        var tunedWins = fineTuned.Accuracy.Correct > headOnly.Accuracy.Correct
-                        || (fineTuned.Accuracy.Correct == headOnly.Accuracy.Correct && fineTuned.Loss < headOnly.Loss);
+        // The trainers' own rule (SplitScore), on one validation split: a tie is no win, so the head alone keeps it.
+        var tunedWins = new SplitScore(fineTuned.Loss, fineTuned.Accuracy.Value).IsBetterThan(new SplitScore(headOnly.Loss, headOnly.Accuracy.Value));
         var (winner, loser) = tunedWins ? (fineTuned, headOnly) : (headOnly, fineTuned);
         var how = winner.Accuracy.Correct != loser.Accuracy.Correct
             ? $"validation accuracy {winner.Accuracy.Percent} against {loser.Accuracy.Percent} ({winner.Accuracy.Correct} against {loser.Accuracy.Correct} of {winner.Accuracy.Images})"

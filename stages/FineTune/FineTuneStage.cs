@@ -45,7 +45,8 @@ public static class FineTuneStage
         if (spec.Fingerprint != extract.Fingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {spec.Fingerprint}) is not the one Extract last ran ({extract.Fingerprint}). Run the pipeline first (make fine-tune runs Extract and TrainHead).");
         var model = LoadModel(spec.ModelPath);
-        var depth = ft.Trainable switch { "all" => TrainableDepth.All, "last-2-stages" => TrainableDepth.LastTwoStages, _ => TrainableDepth.LastStage };
+        var depth = Depth(ft.Trainable);
+        var trainable = ConfigLoader.ValueName(ft.Trainable);
         var (region, step, forward) = BuildGraphs(config, spec, model, depth, baseHead.LabelNames.Length);
 
         var labels = baseHead.LabelNames;
@@ -53,7 +54,14 @@ public static class FineTuneStage
         var validation = FineTuneExamples.Of(config, db, "validation", labels);
         if (train.Count == 0) throw new InputException($"the train split of {db.Path} is empty: nothing to fine-tune on. Run TrainHead first (make train-head), which says why.");
 
-        var summary = new FineTuneSummary { Trainable = ft.Trainable, CutTensor = region.CutTensor, CutShape = region.CutShape, TrainImages = train.Count, ValidationImages = validation.Count };
+        var summary = new FineTuneSummary
+        {
+            Trainable = trainable,
+            CutTensor = region.CutTensor,
+            CutShape = region.CutShape,
+            TrainImages = train.Count,
+            ValidationImages = validation.Count,
+        };
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(directory);
         // A manifest from other inputs goes first: from here on the files it names are being replaced.
@@ -94,10 +102,10 @@ public static class FineTuneStage
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
             var checkpointPath = ArtifactPaths.FineTuneCheckpoint(config);
             var start = ft.L2Sp > 0 ? session.Weights.ToArray() : null; // l2_sp's anchor: the weights before any step
-            var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash);
+            var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash, ft.Patience);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
-            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft);
+            var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft.Patience);
             var trainingClock = Stopwatch.StartNew();
             FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
                 {
@@ -131,7 +139,7 @@ public static class FineTuneStage
             Bias = headBias,
             BackboneName = baseHead.BackboneName,
             BackboneFingerprint = tunedSpec.Fingerprint,
-            TrainingConfigJson = System.Text.Json.JsonSerializer.Serialize(ft),
+            TrainingConfigJson = HeadArtifact.ConfigJson(ft),
             InputsHash = inputsHash,
             Metrics = new HeadMetrics
             {
@@ -156,7 +164,7 @@ public static class FineTuneStage
         FineTuneReport.Write(config, summary);
 
         var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
-            ft.Trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
+            trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
         { BaseHeadInputsHash = baseHead.InputsHash };
         manifest.Save(config);
         File.Delete(ArtifactPaths.FineTuneCheckpoint(config)); // the manifest now holds the result; the checkpoint is spent
@@ -164,11 +172,20 @@ public static class FineTuneStage
         var rate = final.Log.Count(r => r.Epoch > summary.ResumedAfterEpoch) is > 0 and var ran
             ? final.Log.Where(r => r.Epoch > summary.ResumedAfterEpoch).Average(r => r.ImagesPerSecond) : 0;
         var line = FormattableString.Invariant(
-            $"FineTune: {ft.Trainable} from '{region.CutTensor}', {train.Count} train / {validation.Count} validation images, {final.EpochsDone} epochs ") +
+            $"FineTune: {trainable} from '{region.CutTensor}', {train.Count} train / {validation.Count} validation images, {final.EpochsDone} epochs ") +
             FormattableString.Invariant($"({rate:0.0} img/s), best epoch {final.BestEpoch}, validation accuracy {100 * (best?.ValidationAccuracy ?? double.NaN):0.0}% ") +
             FormattableString.Invariant($"(head only {100 * summary.StartValidationAccuracy:0.0}%); {ArtifactPaths.TunedManifest(config)}");
         return new FineTuneOutcome(false, manifest, summary, line);
     }
+
+    /// <summary>The training engine's name for fine_tune.trainable's part of the backbone.</summary>
+    internal static TrainableDepth Depth(TrainablePart part) => part switch
+    {
+        TrainablePart.LastStage => TrainableDepth.LastStage,
+        TrainablePart.LastTwoStages => TrainableDepth.LastTwoStages,
+        TrainablePart.All => TrainableDepth.All,
+        _ => throw new ArgumentOutOfRangeException(nameof(part), part, "not a fine_tune.trainable value"),
+    };
 
     private static TunedNetworkManifest? UpToDate(PipelineConfig config, string inputsHash)
     {
@@ -204,7 +221,8 @@ public static class FineTuneStage
         }
         catch (InvalidDataException e)
         {
-            throw new ConfigException($"fine_tune.trainable = '{config.FineTune.Trainable}' in {config.SourcePath}: the backbone {spec.ModelPath} cannot be trained: {e.Message}.");
+            throw new ConfigException($"fine_tune.trainable = '{ConfigLoader.ValueName(config.FineTune.Trainable)}' in {config.SourcePath}: " +
+                                      $"the backbone {spec.ModelPath} cannot be trained: {e.Message}.");
         }
     }
 }

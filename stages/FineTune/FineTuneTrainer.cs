@@ -12,8 +12,9 @@ public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone
 /// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
 /// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine
 /// or constant) and weight decay; then the validation split's plain views. The best epoch by
-/// validation accuracy (then loss) is kept (with fine_tune.ema, the weights' moving average is what is scored and kept), and training stops after `patience` epochs without a
-/// better one. A checkpoint after every epoch lets a killed run resume bitwise.
+/// <see cref="EarlyStopping"/>'s rule (higher validation accuracy, then lower loss) is kept, and
+/// training stops after `patience` epochs without a better one. A checkpoint after every epoch lets
+/// a killed run resume bitwise.
 /// </summary>
 public static class FineTuneTrainer
 {
@@ -31,9 +32,7 @@ public static class FineTuneTrainer
         var targets = new float[batch * classes];
         var order = new int[train.Count];
         var views = new int[train.Count];
-        var mixup = new Mixup(config.Mixup);
         var scoring = new ScoringBuffers(activations, targets); // free once the epoch's steps are done
-        var trainedWeights = state.AverageWeights.Length > 0 ? new float[session.Weights.Length] : [];
 
         for (var epoch = state.EpochsDone; epoch < config.Epochs && !state.StoppedEarly; epoch++)
         {
@@ -53,10 +52,8 @@ public static class FineTuneTrainer
                 var rows = order.AsSpan(start, n);
                 train.WriteBatch(rows, views.AsSpan(start, n), activations, ct);
                 Targets(train, rows, targets, (int)classes, (float)config.LabelSmoothing);
-                mixup.Apply(activations, targets, n, train.ValuesPerExample, (int)classes, random);
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay, startWeights, (float)config.L2Sp);
-                WeightAverage.Update(state.AverageWeights, session.Weights, config.Ema);
                 if (!float.IsFinite(result.Loss))
                     throw new Runtime.ConfigException(FormattableString.Invariant(
                         $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
@@ -65,17 +62,12 @@ public static class FineTuneTrainer
                 progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));
             }
             var seconds = clock.Elapsed.TotalSeconds;
-            var (validationLoss, validationAccuracy) = WeightAverage.With(session, state.AverageWeights, trainedWeights, () => Score(session, validation, batch, (int)classes, ct, scoring));
+            var (validationLoss, validationAccuracy) = Score(session, validation, batch, (int)classes, ct, scoring);
             state.Log.Add(new EpochRow(epoch + 1, (epoch + 1) * stepsPerEpoch, lossSum / train.Count, (double)correct / train.Count,
                 validationLoss, validationAccuracy, seconds, train.Count / seconds));
 
-            if (validation.Count == 0 || validationAccuracy > state.BestAccuracy || (validationAccuracy == state.BestAccuracy && validationLoss < state.BestLoss))
-            {
-                (state.BestAccuracy, state.BestLoss, state.BestEpoch, state.EpochsWithoutImprovement) = (validationAccuracy, validationLoss, epoch + 1, 0);
-                (state.AverageWeights.Length > 0 ? state.AverageWeights : session.Weights).CopyTo(state.BestWeights, 0);
-            }
-            else if (config.Patience > 0 && ++state.EpochsWithoutImprovement >= config.Patience && epoch + 1 < config.Epochs)
-                state.StoppedEarly = true;
+            if (state.Stopping.Observe(epoch + 1, new SplitScore(validationLoss, validationAccuracy))) session.Weights.CopyTo(state.BestWeights, 0);
+            else if (state.Stopping.ShouldStop && epoch + 1 < config.Epochs) state.StoppedEarly = true;
             state.EpochsDone = epoch + 1;
             Capture(session, state);
             checkpoint(state);
@@ -145,13 +137,13 @@ public static class FineTuneTrainer
         session.Optimizer.StepCount = state.OptimizerSteps;
     }
 
-    /// <summary>A fresh state: the session's starting weights, as the best so far (and the average's start when there is one).</summary>
-    public static TrainingState Start(TrainingSession session, string inputsHash, FineTuneConfig config) => new()
+    /// <summary>A fresh state: the session's starting weights, as the best so far.</summary>
+    public static TrainingState Start(TrainingSession session, string inputsHash, int patience) => new()
     {
         InputsHash = inputsHash,
+        Stopping = new EarlyStopping(patience),
         Weights = session.Weights.ToArray(),
         BestWeights = session.Weights.ToArray(),
-        AverageWeights = config.Ema > 0 ? session.Weights.ToArray() : [],
         OptimizerState = [.. session.Optimizer.State.Select(a => a.ToArray())],
     };
 
@@ -164,7 +156,7 @@ public static class FineTuneTrainer
         for (var k = 0; k < rows.Length; k++) targets[k * classes + split.Examples[rows[k]].Label] = 1 - smoothing + smoothing / classes;
     }
 
-    /// <summary>Rows whose top probability is their target's top class: the label, or under mixup the larger share of the blend.</summary>
+    /// <summary>Rows whose top probability is their target's top class: the label (label smoothing keeps it the top).</summary>
     private static int Correct(float[] probabilities, float[] targets, int rows, int classes)
     {
         var correct = 0;

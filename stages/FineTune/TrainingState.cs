@@ -1,4 +1,5 @@
 using System.Text;
+using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
 
@@ -10,7 +11,7 @@ public sealed record EpochRow(int Epoch, int Step, double TrainLoss, double Trai
 
 /// <summary>
 /// Everything a run needs to go on after an epoch as if it had never stopped: the weights, the
-/// optimizer's state, the weights' moving average, the best epoch so far and its weights, the patience count and the log. The
+/// optimizer's state, the best epoch so far and its weights, the patience count and the log. The
 /// random state is the epoch number: each epoch's generator is seeded by (seed, epoch).
 /// </summary>
 public sealed class TrainingState
@@ -21,12 +22,9 @@ public sealed class TrainingState
     public required float[][] OptimizerState { get; init; }
     public int OptimizerSteps { get; set; }
     public required float[] BestWeights { get; init; }
-    /// <summary>The moving average of the weights (fine_tune.ema); empty when it is off.</summary>
-    public required float[] AverageWeights { get; init; }
-    public int BestEpoch { get; set; }
-    public double BestAccuracy { get; set; } = double.NegativeInfinity;
-    public double BestLoss { get; set; } = double.PositiveInfinity;
-    public int EpochsWithoutImprovement { get; set; }
+    /// <summary>The best epoch so far, its validation score and the epochs since it.</summary>
+    public required EarlyStopping Stopping { get; init; }
+    public int BestEpoch => Stopping.BestAt;
     public bool StoppedEarly { get; set; }
     public List<EpochRow> Log { get; init; } = [];
 }
@@ -38,7 +36,7 @@ public sealed class TrainingState
 /// </summary>
 public static class Checkpoint
 {
-    private const string Magic = "BPFTCK02";
+    private const string Magic = "BPFTCK03";
 
     public static void Save(string path, TrainingState s) => AtomicFile.Write(path, stream =>
     {
@@ -47,14 +45,13 @@ public static class Checkpoint
         w.Write(s.InputsHash);
         w.Write(s.EpochsDone);
         w.Write(s.OptimizerSteps);
-        w.Write(s.BestEpoch);
-        w.Write(s.BestAccuracy);
-        w.Write(s.BestLoss);
-        w.Write(s.EpochsWithoutImprovement);
+        w.Write(s.Stopping.BestAt);
+        w.Write(s.Stopping.Best.Accuracy);
+        w.Write(s.Stopping.Best.Loss);
+        w.Write(s.Stopping.WithoutImprovement);
         w.Write(s.StoppedEarly);
         WriteFloats(w, s.Weights);
         WriteFloats(w, s.BestWeights);
-        WriteFloats(w, s.AverageWeights);
         w.Write(s.OptimizerState.Length);
         foreach (var a in s.OptimizerState) WriteFloats(w, a);
         w.Write(s.Log.Count);
@@ -66,7 +63,8 @@ public static class Checkpoint
     });
 
     /// <summary>The checkpoint at <paramref name="path"/> when it exists and belongs to these inputs; else null.</summary>
-    public static TrainingState? TryLoad(string path, string inputsHash)
+    /// <param name="patience">fine_tune.patience, for the restored <see cref="TrainingState.Stopping"/> (part of the inputs hash).</param>
+    public static TrainingState? TryLoad(string path, string inputsHash, int patience)
     {
         if (!File.Exists(path)) return null;
         try
@@ -77,7 +75,6 @@ public static class Checkpoint
                 (r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadBoolean());
             var weights = ReadFloats(r);
             var best = ReadFloats(r);
-            var average = ReadFloats(r);
             var optimizer = new float[r.ReadInt32()][];
             for (var i = 0; i < optimizer.Length; i++) optimizer[i] = ReadFloats(r);
             var log = new List<EpochRow>();
@@ -88,14 +85,10 @@ public static class Checkpoint
                 InputsHash = inputsHash,
                 EpochsDone = epochs,
                 OptimizerSteps = steps,
-                BestEpoch = bestEpoch,
-                BestAccuracy = bestAccuracy,
-                BestLoss = bestLoss,
-                EpochsWithoutImprovement = without,
+                Stopping = EarlyStopping.Restore(patience, new SplitScore(bestLoss, bestAccuracy), bestEpoch, without),
                 StoppedEarly = stopped,
                 Weights = weights,
                 BestWeights = best,
-                AverageWeights = average,
                 OptimizerState = optimizer,
                 Log = log,
             };

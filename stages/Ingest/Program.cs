@@ -26,4 +26,8 @@ command.Subcommands.Add(clean);
 var workspace = new Command("workspace", "Print the config's workspace and cache folders, one per line.") { configOption };
 workspace.SetAction(parse => StageHost.PrintWorkspace(parse.GetValue(configOption)!));
 command.Subcommands.Add(workspace);
+// Every config key's reference, generated from the config's definitions: `make config-reference` writes it to docs/.
+var reference = new Command("config-reference", "Print docs/config-reference.md: every config key with its default, values and meaning.");
+reference.SetAction(_ => Console.Out.Write(BottleneckPipeline.Config.ConfigReference.Markdown()));
+command.Subcommands.Add(reference);
 return command.Parse(args).Invoke();

@@ -30,8 +30,9 @@ public sealed record HeadTrainingResult(
 
 /// <summary>
 /// Fits the softmax layer on train vectors with mini-batches, evaluating on validation every
-/// eval_interval steps and keeping the best validation checkpoint (early stopping after `patience`
-/// evaluations without improvement). Same vectors, config and seed give bitwise-identical weights.
+/// eval_interval steps and keeping the best validation checkpoint by <see cref="EarlyStopping"/>'s rule
+/// (higher accuracy, then lower loss), stopping after `patience` evaluations without a better one.
+/// Same vectors, config and seed give bitwise-identical weights.
 /// </summary>
 public static class HeadTrainer
 {
@@ -71,9 +72,7 @@ public static class HeadTrainer
 
         var log = new List<TrainingLogRow>();
         var best = parameters.ToArray();
-        var bestStep = 0;
-        var bestValidation = SplitScore.None;
-        var evaluationsWithoutImprovement = 0;
+        var stopping = new EarlyStopping(config.Patience);
         var stoppedEarly = false;
         var step = 0;
         while (step < steps)
@@ -100,20 +99,15 @@ public static class HeadTrainer
             log.Add(row);
             options.OnEvaluation?.Invoke(row);
 
-            if (validationMatrix is null || validationScore.IsBetterThan(bestValidation))
-            {
-                bestValidation = validationScore;
-                bestStep = step;
-                parameters.CopyTo(best, 0);
-                evaluationsWithoutImprovement = 0;
-            }
-            else if (config.Patience > 0 && ++evaluationsWithoutImprovement >= config.Patience)
+            if (stopping.Observe(step, validationScore)) parameters.CopyTo(best, 0);
+            else if (stopping.ShouldStop)
             {
                 stoppedEarly = step < steps;
                 break;
             }
         }
 
+        var bestStep = stopping.BestAt;
         var head = SoftmaxHead.FromParameters(best, train.LabelNames, dim);
         var bestRow = log.First(r => r.Step == bestStep);
         return new HeadTrainingResult(head, log, bestStep, step, steps, stoppedEarly,

@@ -3,6 +3,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Reporting;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.TrainHead;
 
@@ -53,10 +54,11 @@ public static class HeadTrainingRun
         return (artifact, result);
     }
 
-    /// <summary>The head's inputs hash: the train_head section, the backbone and the upstream (cache + split) state.</summary>
+    /// <summary>The head's inputs hash: the train_head section, the backbone, the upstream (cache + split) state
+    /// and the rule that picks the kept step (a head chosen by another rule is out of date).</summary>
     public static string InputsHash(string trainHeadSectionHash, string backboneFingerprint, string upstreamHash) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-            $"train_head={trainHeadSectionHash}\nbackbone={backboneFingerprint}\nupstream={upstreamHash}")));
+            $"train_head={trainHeadSectionHash}\nbackbone={backboneFingerprint}\nupstream={upstreamHash}\nbest={EarlyStopping.Rule}")));
 
     /// <summary>
     /// The whole TrainHead stage body: returns at once when the head is up to date (vectors are

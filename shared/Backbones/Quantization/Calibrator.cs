@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Quantization;
 /// Runs the calibration images through the float graph, with every planned activation tensor
 /// exposed as an extra output, and gathers each tensor's statistics. The images are prepared by
 /// Extract's own <see cref="ImagePreparer"/>, so the ranges are those of the tensors Extract feeds.
-/// One pass for min-max; a second for the histograms percentile and entropy need (images are
+/// One pass for min-max; a second for the histograms percentile needs (images are
 /// decoded again rather than kept: 200 prepared Inception inputs would hold 200 MB).
 /// </summary>
 public static class Calibrator

@@ -19,3 +19,21 @@ public sealed class SpeedOnlyAttribute : Attribute;
 /// <summary>A computed or bookkeeping property that is not a YAML key.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class NotAKeyAttribute : Attribute;
+
+/// <summary>How an enum value is spelled in the config where the kebab-case of its name would not do
+/// (LastTwoStages is last-2-stages). Without it a value is spelled as its name in kebab-case or snake_case.</summary>
+[AttributeUsage(AttributeTargets.Field)]
+public sealed class ConfigNameAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+}
+
+/// <summary>What a config key (or section) means: its line in docs/config-reference.md, which is generated from these.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class DocAttribute(string meaning) : Attribute
+{
+    public string Meaning { get; } = meaning;
+
+    /// <summary>How the reference shows the default where the initial value cannot say it: "required", or the rule an unset key follows.</summary>
+    public string? Default { get; set; }
+}

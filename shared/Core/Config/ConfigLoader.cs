@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Runtime;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace BottleneckPipeline.Config;
@@ -28,10 +29,18 @@ public static class ConfigLoader
         var errors = new List<string>();
         var config = new PipelineConfig { SourcePath = sourcePath };
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(yaml)); }
+        try
+        {
+            CheckDepth(yaml, sourcePath);
+            stream.Load(new StringReader(yaml));
+        }
         catch (YamlException e)
         {
-            throw new ConfigException($"{sourcePath}:{e.Start.Line}: not valid YAML: {e.InnerException?.Message ?? e.Message}");
+            var why = e.InnerException?.Message ?? e.Message;
+            if (why.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentationTab(yaml, e.Start.Line) is var (line, column))
+                throw new ConfigException($"{sourcePath}:{line}:{column}: a tab in the indentation: YAML indents with spaces only " +
+                                          "(replace the tab with spaces)");
+            throw new ConfigException($"{sourcePath}:{e.Start.Line}: not valid YAML: {why}");
         }
 
         var root = stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
@@ -53,6 +62,46 @@ public static class ConfigLoader
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
         config.SectionHashes = HashSections(config);
         return config;
+    }
+
+    /// <summary>Deeper than any config goes (fine_tune: augment: crop_scale: [..] is 4 levels), far short of what recursion can take.</summary>
+    public const int MaxDepth = 32;
+
+    /// <summary>
+    /// Refuses nesting deeper than <see cref="MaxDepth"/> before YamlStream builds its nodes, which
+    /// recurses once per level (50,000 levels overflowed the stack and aborted the process). The
+    /// event parser used here keeps its own stack, so it goes through any depth without recursing.
+    /// </summary>
+    private static void CheckDepth(string yaml, string source)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case MappingStart or SequenceStart when ++depth > MaxDepth:
+                    var at = parser.Current!.Start;
+                    throw new ConfigException($"{source}:{at.Line}:{at.Column}: the YAML is nested more than {MaxDepth} levels deep here; " +
+                                              "a config needs at most 4 (fine_tune: augment: crop_scale: [min, max])");
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The line and column (both from 1) of the first tab in a line's indentation, from line <paramref name="fromLine"/> on.</summary>
+    private static (long Line, int Column)? IndentationTab(string yaml, long fromLine)
+    {
+        var lines = yaml.Split('\n');
+        for (var i = (int)Math.Max(fromLine - 1, 0); i < lines.Length; i++)
+        {
+            var indentation = lines[i].Length - lines[i].TrimStart(' ', '\t').Length;
+            var tab = lines[i].IndexOf('\t', 0, indentation);
+            if (tab >= 0) return (i + 1, tab + 1);
+        }
+        return null;
     }
 
     /// <summary>A text key that must hold something: absent (when it has no default), or empty or blank, is an error with its line.</summary>
@@ -81,9 +130,20 @@ public static class ConfigLoader
             Inside(c.Workspace, c.Dataset.Root) ? "is inside dataset.root, where Ingest would take it for a class folder" :
             Inside(configDir, c.Workspace) ? (Inside(c.Workspace, configDir) ? "is the config file's folder" : "contains the config file's folder") :
             null;
-        if (problem is not null)
-            errors.Add($"{at}: key 'workspace' = '{c.Workspace}' {problem}; the pipeline writes its files there and `make clean` removes them, so it needs a folder of its own. " +
-                       "Set workspace to a new folder beside the config (for example 'workspace'), outside dataset.root.");
+        if (problem is null) return;
+        var what = $"{at}: key 'workspace' = '{c.Workspace}' {problem}; the pipeline writes its files there and `make clean` removes them, " +
+                   "so it needs a folder of its own. ";
+        if (!Inside(configDir, c.Dataset.Root))
+        {
+            errors.Add(what + "Set workspace to a new folder beside the config (for example 'workspace'), outside dataset.root.");
+            return;
+        }
+        // The config sits inside the dataset, so every folder beside it (the default 'workspace' too) is inside the dataset.
+        var root = c.Dataset.Root;
+        var outside = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(root) ?? root, System.IO.Path.GetFileName(root) + "-workspace");
+        errors.Add(what + "The config file is inside dataset.root, so no folder beside it will do: move the config file out of the dataset folder, " +
+                   $"or set workspace to a folder outside dataset.root, for example " +
+                   $"'workspace: {System.IO.Path.GetRelativePath(configDir, outside)}' ({outside}).");
     }
 
     /// <param name="lines">The line of each key the file sets, so a rule between keys can point at one.</param>
@@ -101,8 +161,6 @@ public static class ConfigLoader
             errors.Add($"{source}: 'backbone.normalization: custom' needs 'backbone.mean' and 'backbone.std', three numbers each (RGB, 0..1 scale)");
         if (c.Backbone.Std is { } std && std.Any(s => s <= 0))
             errors.Add($"{source}: 'backbone.std' values must be > 0");
-        if (!FineTuneConfig.TrainableValues.Contains(c.FineTune.Trainable))
-            errors.Add($"{At("fine_tune.trainable")}: key 'fine_tune.trainable' = '{c.FineTune.Trainable}': must be one of: {string.Join(", ", FineTuneConfig.TrainableValues)}");
         if (c.FineTune.Augment.CropScale is not [var low, var high] || !(low > 0 && low <= high && high <= 1))
             errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 (the share of the image's area a crop keeps), like the default [0.5, 1.0]");
         if (c.Dataset.GroupPattern is { } gp)
@@ -167,10 +225,10 @@ public static class ConfigLoader
     private static string DefaultHint(PropertyInfo prop)
     {
         var fallback = prop.GetValue(Activator.CreateInstance(prop.DeclaringType!));
-        return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{Convert.ToString(fallback, CultureInfo.InvariantCulture)}')";
+        return fallback is null or "" ? "; give it a value" : $"; give it a value, or remove the key for its default ('{YamlText(fallback)}')";
     }
 
-    private static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
+    internal static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
 
     private static bool IsNull(YamlNode n) => n is YamlScalarNode s && s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 
@@ -185,7 +243,7 @@ public static class ConfigLoader
         lock (Nullability) return Nullability.Create(prop).WriteState != NullabilityState.NotNull;
     }
 
-    private static bool TryConvert(YamlNode node, Type type, bool nullable, out object? value, out string why)
+    internal static bool TryConvert(YamlNode node, Type type, bool nullable, out object? value, out string why)
     {
         value = null; why = "";
         var t = Nullable.GetUnderlyingType(type) ?? type;
@@ -232,12 +290,39 @@ public static class ConfigLoader
         }
         if (t.IsEnum)
         {
-            foreach (var n in Enum.GetNames(t))
-                if (Snake(n, '-') == text || Snake(n, '_') == text) { value = Enum.Parse(t, n); return true; }
-            why = $"must be one of: {string.Join(", ", Enum.GetNames(t).Select(n => Snake(n, '-')))}"; return false;
+            foreach (var v in Enum.GetValues(t).Cast<Enum>())
+            {
+                var name = ValueName(v);
+                if (name == text || name.Replace('-', '_') == text) { value = v; return true; }
+            }
+            why = $"must be one of: {string.Join(", ", ValueNames(t))}"; return false;
         }
         why = $"unsupported type {t.Name}"; return false;
     }
+
+    /// <summary>How the config spells an enum value: its [ConfigName], else its name in kebab-case (InceptionV3 is inception-v3).</summary>
+    public static string ValueName(Enum value)
+    {
+        var name = value.ToString();
+        return value.GetType().GetField(name)?.GetCustomAttribute<ConfigNameAttribute>()?.Name ?? Snake(name, '-');
+    }
+
+    /// <summary>Every value of an enum as the config spells it, in declaration order.</summary>
+    public static IEnumerable<string> ValueNames(Type enumType) => Enum.GetValues(enumType).Cast<Enum>().Select(ValueName);
+
+    /// <summary>A key's value as pipeline.yaml would spell it: null, true/false, numbers in invariant form,
+    /// enum values by <see cref="ValueName"/>, lists in brackets.</summary>
+    public static string YamlText(object? value) => value switch
+    {
+        null => "null",
+        bool b => b ? "true" : "false",
+        Enum e => ValueName(e),
+        string s => s.Length == 0 ? "\"\"" : s,
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        System.Collections.IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(YamlText)) + "]",
+        _ => value.ToString() ?? "",
+    };
 
     private static string Describe(Type t) => t == typeof(string) ? "text" : t.IsEnum ? "one word" : "a number";
 

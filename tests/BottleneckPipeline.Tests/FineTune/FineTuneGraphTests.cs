@@ -66,13 +66,48 @@ public class FineTuneGraphTests
         Assert.Equal(0.01, FineTuneTrainer.LearningRate(constant, 99, 100, 10));
     }
 
+    [Fact]
+    public void A_checkpoint_keeps_the_early_stopping_state()
+    {
+        using var t = new TempDir();
+        var stopping = new EarlyStopping(patience: 3);
+        stopping.Observe(1, new BottleneckPipeline.Head.SplitScore(0.42, 0.875));
+        stopping.Observe(2, new BottleneckPipeline.Head.SplitScore(0.40, 0.850));
+        var state = new TrainingState
+        {
+            InputsHash = "h",
+            EpochsDone = 2,
+            Weights = [1, 2, 3],
+            BestWeights = [4, 5, 6],
+            OptimizerState = [[7, 8, 9]],
+            OptimizerSteps = 10,
+            Stopping = stopping,
+            Log = [new EpochRow(1, 5, 0.5, 0.8, 0.42, 0.875, 1.5, 20), new EpochRow(2, 10, 0.4, 0.9, 0.40, 0.850, 1.4, 21)],
+        };
+        Checkpoint.Save(t["checkpoint.bin"], state);
+        Assert.Null(Checkpoint.TryLoad(t["checkpoint.bin"], "other inputs", 3));
+        var back = Checkpoint.TryLoad(t["checkpoint.bin"], "h", 3)!;
+        var restored = back.Stopping;
+        Assert.Equal((1, 0.875, 0.42, 1, 3), (back.BestEpoch, restored.Best.Accuracy, restored.Best.Loss, restored.WithoutImprovement, restored.Patience));
+        Assert.Equal((2, 10), (back.EpochsDone, back.OptimizerSteps));
+        Assert.Equal(state.Log, back.Log);
+        Assert.Equal([4f, 5f, 6f], back.BestWeights);
+    }
+
+    [Fact]
+    public void Every_trainable_value_maps_to_a_depth_of_its_own()
+    {
+        var parts = Enum.GetValues<TrainablePart>();
+        Assert.Equal([TrainableDepth.LastStage, TrainableDepth.LastTwoStages, TrainableDepth.All], parts.Select(FineTuneStage.Depth));
+    }
+
     [Theory]
-    [InlineData("last-stage", null, 0.01)]
-    [InlineData("last-2-stages", null, 0.01)]
-    [InlineData("all", null, 0.003)]
-    [InlineData("all", 0.02, 0.02)]
-    [InlineData("last-stage", 0.005, 0.005)]
-    public void An_unset_learning_rate_is_chosen_by_depth_and_a_set_one_is_kept(string trainable, double? set, double peak)
+    [InlineData(TrainablePart.LastStage, null, 0.01)]
+    [InlineData(TrainablePart.LastTwoStages, null, 0.01)]
+    [InlineData(TrainablePart.All, null, 0.003)]
+    [InlineData(TrainablePart.All, 0.02, 0.02)]
+    [InlineData(TrainablePart.LastStage, 0.005, 0.005)]
+    public void An_unset_learning_rate_is_chosen_by_depth_and_a_set_one_is_kept(TrainablePart trainable, double? set, double peak)
     {
         var config = new FineTuneConfig { Trainable = trainable, LearningRate = set };
         Assert.Equal(peak, config.PeakLearningRate);

@@ -18,8 +18,8 @@ namespace BottleneckPipeline.Tests.FineTune;
 [Trait("Category", "Faults")]
 public class FineTuneRunTests(ITestOutputHelper output)
 {
-    // Three epochs of 2-image views in batches of 4: a few seconds of training per run. Mixup and the
-    // weight average are on, so the resumed run must also restore their random draws and the average.
+    // Three epochs of 2-image views in batches of 4: a few seconds of training per run. The default
+    // l2_sp is on, so the resumed run must also pull toward the weights the run started from.
     private const string FineTuneYaml = """
         evaluate:
           export: false
@@ -27,8 +27,6 @@ public class FineTuneRunTests(ITestOutputHelper output)
           epochs: 3
           batch_size: 4
           patience: 0
-          mixup: 0.4
-          ema: 0.9
           augment:
             views: 2
         """;

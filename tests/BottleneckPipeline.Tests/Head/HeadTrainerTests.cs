@@ -49,10 +49,10 @@ public class HeadTrainerTests
     }
 
     [Fact]
-    public void Early_stopping_keeps_the_best_validation_checkpoint()
+    public void Early_stopping_keeps_the_best_validation_checkpoint_by_accuracy_then_loss()
     {
-        // 40% of validation labels are wrong: validation loss falls while the head becomes right,
-        // then rises as it grows confident on the mislabelled rows (no L2 to hold it back).
+        // 40% of validation labels are wrong: validation accuracy stops rising once the head is right,
+        // and the loss rises as it grows confident on the mislabelled rows (no L2 to hold it back).
         var validation = SyntheticVectors.Relabel(Validation, i => i % 5 < 2);
         var config = new TrainHeadConfig { Optimizer = OptimizerName.Adam, LearningRate = 0.001, L2 = 0, Steps = 3000, BatchSize = 32, EvalInterval = 5, Patience = 4 };
         var result = HeadTrainer.Train(Train, validation, config);
@@ -60,9 +60,12 @@ public class HeadTrainerTests
         Assert.True(result.StoppedEarly);
         Assert.Equal(result.BestStep + 4 * 5, result.StepsRun);
         var best = result.Log.Single(r => r.Step == result.BestStep);
-        Assert.Equal(result.Log.Min(r => r.ValidationLoss), best.ValidationLoss);
         Assert.True(result.BestStep > result.Log[0].Step, "validation should improve at first");
-        Assert.All(result.Log.Where(r => r.Step > result.BestStep), r => Assert.True(r.ValidationLoss > best.ValidationLoss));
+        // No evaluation, before or after, is better by the rule; none after it ties it either.
+        var bestScore = new SplitScore(best.ValidationLoss, best.ValidationAccuracy);
+        Assert.All(result.Log, r => Assert.False(EarlyStopping.IsBetter(new SplitScore(r.ValidationLoss, r.ValidationAccuracy), bestScore)));
+        Assert.Equal(result.Log.Max(r => r.ValidationAccuracy), best.ValidationAccuracy);
+        Assert.Equal(result.Log.Where(r => r.ValidationAccuracy == best.ValidationAccuracy).Min(r => r.ValidationLoss), best.ValidationLoss);
         Assert.Equal(best.ValidationLoss, result.Validation.Loss);
 
         // The kept weights are exactly those after BestStep steps: retrain that far without validation.
