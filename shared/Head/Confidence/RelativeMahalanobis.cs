@@ -67,7 +67,8 @@ public sealed class RelativeMahalanobis
     {
         if (rows.Count == 0) throw new ArgumentException("no training vectors to fit the unknown score on");
         if (rows.Count != labels.Count) throw new ArgumentException($"{rows.Count} vectors but {labels.Count} labels");
-        if (!(shrinkage is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(shrinkage), shrinkage, "shrinkage in (0, 1]: 0 leaves a singular covariance possible");
+        if (!(shrinkage is > 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(shrinkage), shrinkage, "shrinkage in (0, 1]: 0 leaves a singular covariance possible");
         var d = rows[0].Length;
         var k = labelNames.Length;
         var z = new double[rows.Count][];
@@ -194,7 +195,8 @@ public sealed class RelativeMahalanobis
         var r = MessagePackSerializer.Deserialize<RelativeMahalanobis>(bytes);
         if (r.Format != CurrentFormat) throw new InputException($"unknown-score format {r.Format}; this build reads {CurrentFormat}");
         var d = r.Dimension;
-        if (r.ClassWhitening.Length != d * d || r.BackgroundWhitening.Length != d * d || r.ClassCentres.Length != r.ClassCount * d || r.BackgroundCentre.Length != d)
+        if (r.ClassWhitening.Length != d * d || r.BackgroundWhitening.Length != d * d
+            || r.ClassCentres.Length != r.ClassCount * d || r.BackgroundCentre.Length != d)
             throw new InputException("the unknown score's arrays do not match its dimension and classes: the file is damaged");
         return r;
     }

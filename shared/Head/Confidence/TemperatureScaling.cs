@@ -88,7 +88,8 @@ public static class TemperatureScaling
     /// </summary>
     public static SoftmaxHead Apply(SoftmaxHead head, double temperature)
     {
-        if (!(temperature > 0) || double.IsInfinity(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "a temperature must be positive and finite");
+        if (!(temperature > 0) || double.IsInfinity(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "a temperature must be positive and finite");
         var w = head.Weights.Select(v => (float)(v / temperature)).ToArray();
         var b = head.Bias.Select(v => (float)(v / temperature)).ToArray();
         return new SoftmaxHead(w, b, head.LabelNames, head.Dimension);

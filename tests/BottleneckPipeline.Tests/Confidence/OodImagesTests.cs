@@ -14,7 +14,8 @@ public class OodImagesTests
         Assert.Equal(8, first.Count);
         Assert.Equal(first.Select(Path.GetFileName), second.Select(Path.GetFileName));
         for (var i = 0; i < first.Count; i++) Assert.Equal(File.ReadAllBytes(first[i]), File.ReadAllBytes(second[i]));
-        foreach (var kind in OodImages.Kinds) Assert.Contains(first, p => Path.GetFileName(p).StartsWith(kind.ToString().ToLowerInvariant(), StringComparison.Ordinal));
+        foreach (var kind in OodImages.Kinds)
+            Assert.Contains(first, p => Path.GetFileName(p).StartsWith(kind.ToString().ToLowerInvariant(), StringComparison.Ordinal));
         var other = OodImages.Write(Path.Combine(a.Path, "other"), 8, seed: 8, size: 96);
         Assert.NotEqual(File.ReadAllBytes(first[0]), File.ReadAllBytes(other[0]));
     }

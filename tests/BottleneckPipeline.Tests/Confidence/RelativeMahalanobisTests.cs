@@ -29,7 +29,8 @@ public class RelativeMahalanobisTests
     internal static List<float[]> Far(int n, int d, int seed)
     {
         var rng = new Random(seed);
-        return [.. Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, d).Select(j => (float)Math.Max(0, (j < d / 6 ? 2.0 : 0.1) + Gaussian(rng) * 0.3)).ToArray())];
+        float Value(int j) => (float)Math.Max(0, (j < d / 6 ? 2.0 : 0.1) + Gaussian(rng) * 0.3);
+        return [.. Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, d).Select(Value).ToArray())];
     }
 
     internal static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
