@@ -16,7 +16,7 @@ namespace BottleneckPipeline.Reporting;
 /// and marker (loss circles, accuracy squares): Skia's SVG writer cannot express a dash pattern,
 /// so it would cut each dashed line into segments and print a warning on stderr for every one.
 /// </remarks>
-public static partial class LearningCurvePlot
+public static class LearningCurvePlot
 {
     public const string HeadTitle = "Head training: loss (left) and accuracy (right)";
 
@@ -58,14 +58,8 @@ public static partial class LearningCurvePlot
     /// <paramref name="height"/>, scaled by the page (a viewBox instead of a fixed size), no XML
     /// declaration or namespaces (HTML gives inline SVG its own).
     /// </summary>
-    public static string Svg(IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 640, int height = 360, string? title = null)
-    {
-        var xml = Build(log, bestStep, title).GetSvgXml(width, height);
-        var root = SvgRoot().Match(xml);
-        if (!root.Success) throw new InvalidOperationException("ScottPlot's SVG does not start as expected: " + xml[..Math.Min(200, xml.Length)]);
-        const string label = "learning curve: loss and accuracy by training step";
-        return $"<svg viewBox=\"0 0 {root.Groups["w"].Value} {root.Groups["h"].Value}\" role=\"img\" aria-label=\"{label}\">" + xml[root.Length..].Trim();
-    }
+    public static string Svg(IReadOnlyList<TrainingLogRow> log, int bestStep, int width = 640, int height = 360, string? title = null) =>
+        InlineSvg.Of(Build(log, bestStep, title), width, height, "learning curve: loss and accuracy by training step");
 
     /// <summary>
     /// One figure of the log through its measured points (a NaN is a figure not measured at that
@@ -85,7 +79,4 @@ public static partial class LearningCurvePlot
         scatter.MarkerSize = 5;
         if (!loss) scatter.Axes.YAxis = plot.Axes.Right;
     }
-
-    [GeneratedRegex("""^\s*(<\?xml[^>]*\?>\s*)?<svg [^>]*width="(?<w>[0-9.]+)" height="(?<h>[0-9.]+)"[^>]*>""")]
-    private static partial Regex SvgRoot();
 }

@@ -10,8 +10,7 @@ namespace BottleneckPipeline.Reporting;
 /// </summary>
 public static class ReliabilityDiagram
 {
-    public static void WritePlot(string path, IReadOnlyList<ReliabilityBin> before, IReadOnlyList<ReliabilityBin> after, double temperature,
-        string split = "test", int width = 700, int height = 600)
+    public static Plot Build(IReadOnlyList<ReliabilityBin> before, IReadOnlyList<ReliabilityBin> after, double temperature, string split = "test")
     {
         var plot = new Plot();
         var diagonal = plot.Add.Line(0, 0, 1, 1);
@@ -25,8 +24,16 @@ public static class ReliabilityDiagram
         plot.XLabel("mean confidence in bin");
         plot.YLabel("accuracy in bin");
         plot.ShowLegend(Edge.Bottom);
-        AtomicFile.WriteAllBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
+        return plot;
     }
+
+    public static void WritePlot(string path, IReadOnlyList<ReliabilityBin> before, IReadOnlyList<ReliabilityBin> after, double temperature,
+        string split = "test", int width = 700, int height = 600) =>
+        AtomicFile.WriteAllBytes(path, Build(before, after, temperature, split).GetImageBytes(width, height, ImageFormat.Png));
+
+    /// <summary>The diagram as an inline &lt;svg&gt; for the page.</summary>
+    public static string Svg(IReadOnlyList<ReliabilityBin> before, IReadOnlyList<ReliabilityBin> after, double temperature, string split = "test") =>
+        InlineSvg.Of(Build(before, after, temperature, split), 560, 480, "reliability diagram: accuracy against confidence, before and after calibration");
 
     private static void Add(Plot plot, IReadOnlyList<ReliabilityBin> bins, string label, Color color)
     {

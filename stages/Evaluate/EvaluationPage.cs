@@ -79,6 +79,15 @@ public static class EvaluationPage
             sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
         if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned network: ").Append(H(note));
         sb.Append("</p>");
+        if (r.Temperature is { } t && r.Reliability is { } rel)
+        {
+            sb.Append(Fmt($"<h3>Calibration and unknown</h3><p class=\"note\">Probabilities are calibrated by one temperature, T = {t:0.###}, fitted on the validation split: "))
+              .Append(Fmt($"expected calibration error on the test split {r.EceBefore:0.000} before, {r.EceAfter:0.000} after (15 bins; a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)."));
+            if (r.Unknown is { } u)
+                sb.Append(Fmt($" A photo is called <b>unknown</b> when its {H(u.Method)} score is past <b>{u.Threshold:0.####}</b>, the threshold that keeps {100 * u.KeepShare:0}% of validation photos; it flags {100 * u.FlaggedShareTest:0.0}% of the test photos."));
+            sb.Append("</p><figure class=\"curve reliability\">").Append(ReliabilityDiagram.Svg(rel.Before, rel.After, t)).Append("</figure>");
+        }
+        if (r.UnknownShare is { } share) sb.Append(Fmt($"<p class=\"note\">Called unknown: {100 * share:0.0}% of the scored images.</p>"));
         if (r.Shipped is { Validation.Length: > 1 } shipped)
         {
             sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th><th scope=\"col\">95% interval</th>");
@@ -161,7 +170,7 @@ public static class EvaluationPage
 
     /// <summary>ScottPlot's SVG of the learning curve (the same plot as TrainHead's PNG), inline: a vector that scales with the page.</summary>
     private static string CurveFigure(IReadOnlyList<TrainingLogRow> log, int bestStep) =>
-        "<figure class=\"curve\">" + LearningCurvePlot.Svg(log, bestStep) + "</figure>";
+        "<figure class=\"curve learning\">" + LearningCurvePlot.Svg(log, bestStep) + "</figure>";
 
     private static int KeptStep(IReadOnlyList<TrainingLogRow> log) =>
         log.Where(r => !double.IsNaN(r.ValidationAccuracy)).OrderByDescending(r => r.ValidationAccuracy).ThenBy(r => r.ValidationLoss)

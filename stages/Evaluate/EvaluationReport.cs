@@ -36,6 +36,17 @@ public sealed class EvaluationReport
     public string[] Warnings { get; set; } = [];
     /// <summary>Why a fine-tuned network in the workspace was not considered; null otherwise.</summary>
     public string? FineTuneNote { get; set; }
+    /// <summary>The temperature the shipped model's logits are divided by (fitted on the validation split); null outside the stage's report.</summary>
+    public double? Temperature { get; set; }
+    /// <summary>Expected calibration error (15 bins) on the test split at temperature 1, and at <see cref="Temperature"/>.</summary>
+    public double? EceBefore { get; set; }
+    public double? EceAfter { get; set; }
+    /// <summary>The reliability bins behind the two figures, for the diagram.</summary>
+    public CalibrationReport? Reliability { get; set; }
+    /// <summary>The shipped model's unknown rule and its threshold; null outside the stage's report.</summary>
+    public UnknownReport? Unknown { get; set; }
+    /// <summary>--data only: the share of the scored images the model called unknown; null when it carries no unknown rule.</summary>
+    public double? UnknownShare { get; set; }
     /// <summary>--data only: how many of the scored images the workspace's index holds, by split, and the figure on the others alone.</summary>
     public DataOverlap? Overlap { get; set; }
     /// <summary>Hash of everything Evaluate read: equal hash means the report is up to date.</summary>

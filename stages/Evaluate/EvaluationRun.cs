@@ -1,6 +1,7 @@
 using System.Globalization;
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
@@ -69,21 +70,35 @@ public static class EvaluationRun
         var shipped = ShippedModel.Choose(headScore, tunedScore, config.Evaluate.Ship);
         var tunedShips = inUse is not null && shipped.Model == inUse.Name;
 
+        // The shipped model's temperature, fitted on its own validation scores, is part of what ships: its test report is calibrated.
+        var (shippedRaw, shippedValidation) = tunedShips ? (inUse!.Head, tunedValidation!) : (artifact, validation);
+        var temperature = ShippedConfidence.FitTemperature(shippedRaw, shippedValidation);
+        var shippedHead = ShippedConfidence.WithTemperature(shippedRaw, temperature);
+
         ct.ThrowIfCancellationRequested();
         var test = loadSplit("test", artifact.LabelNames);
-        var headResult = HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK, "test split", ShippedModel.HeadOnly);
-        var (report, probabilities) = headResult;
+        var tunedTest = inUse is null ? null : fineTuned!.Embed(test);
+        var shippedTest = tunedShips ? tunedTest! : test;
+        var (report, probabilities) = HeadEvaluation.Evaluate(shippedHead, tunedShips ? inUse!.HeadPath : headPath, shippedTest, config.Evaluate.TopK,
+            "test split", shipped.Model);
         if (inUse is not null)
-        {
-            ct.ThrowIfCancellationRequested();
-            var tunedResult = HeadEvaluation.Evaluate(inUse.Head, inUse.HeadPath, fineTuned!.Embed(test), config.Evaluate.TopK, "test split", inUse.Name);
-            (report, probabilities) = tunedShips ? tunedResult : headResult;
-            report.Comparison = tunedShips ? headResult.Report : tunedResult.Report;
-        }
+            report.Comparison = tunedShips
+                ? HeadEvaluation.Evaluate(artifact, headPath, test, config.Evaluate.TopK, "test split", ShippedModel.HeadOnly).Report
+                : HeadEvaluation.Evaluate(inUse.Head, inUse.HeadPath, tunedTest!, config.Evaluate.TopK, "test split", inUse.Name).Report;
         report.Shipped = shipped;
         report.FineTuneNote = note;
         var shippedScore = tunedShips ? tunedScore! : headScore;
         report.Warnings = [.. new[] { ChanceCheck.Warning(shipped.Model, shippedScore.Accuracy, ClassCounts(validation), artifact.LabelNames) }.OfType<string>()];
+        report.Temperature = temperature;
+        report.Reliability = ShippedConfidence.Calibration(shippedRaw, temperature, shippedTest);
+        report.EceBefore = Calibration.ExpectedCalibrationError(report.Reliability.Before);
+        report.EceAfter = Calibration.ExpectedCalibrationError(report.Reliability.After);
+
+        // The unknown rule on the shipped model's own vectors: its training split's, through the fine-tuned backbone if that ships.
+        ct.ThrowIfCancellationRequested();
+        var train = loadSplit("train", artifact.LabelNames);
+        var unknown = ShippedConfidence.FitUnknown(tunedShips ? fineTuned!.Embed(train) : train, shippedValidation);
+        report.Unknown = ShippedConfidence.Report(unknown, shippedTest);
 
         if (config.Evaluate.Export)
         {
@@ -91,11 +106,13 @@ public static class EvaluationRun
             var inputs = export(tunedShips);
             ct.ThrowIfCancellationRequested();
             var modelPath = ArtifactPaths.Model(config);
-            var (shippedHead, name) = tunedShips ? (inUse!.Head, $"{inUse.Head.BackboneName} {inUse.Name}") : (artifact, artifact.BackboneName);
+            var name = tunedShips ? $"{inUse!.Head.BackboneName} {inUse.Name}" : artifact.BackboneName;
             HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, shippedHead.Head,
-                new ExportProvenance(name, shippedHead.BackboneFingerprint, shippedHead.InputsHash));
+                new ExportProvenance(name, shippedHead.BackboneFingerprint, shippedHead.InputsHash), new ExportConfidence(temperature, unknown));
             ct.ThrowIfCancellationRequested();
-            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, ct: ct) with { Network = shipped.Model };
+            report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, (unknown.Scores(shippedTest), unknown.Threshold), ct: ct)
+                with
+            { Network = shipped.Model };
         }
         ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;
@@ -125,6 +142,10 @@ public static class EvaluationRun
         var summary = $"Evaluate: ships {report.Model}: test accuracy {report.Accuracy}, top-{report.TopK} {report.TopKAccuracy.Percent}";
         if (report.Comparison is { } other) summary += $"; {other.Model}: {other.Accuracy.Percent}";
         if (report.Shipped is { } s && s.Validation.Length > 1) summary += $" (chosen on validation: {s.Reason})";
+        if (report.Temperature is { } t)
+            summary += string.Create(CultureInfo.InvariantCulture, $"; calibrated T = {t:0.###}, test ECE {report.EceBefore:0.000} -> {report.EceAfter:0.000}");
+        if (report.Unknown is { } u)
+            summary += string.Create(CultureInfo.InvariantCulture, $"; unknown past {u.Threshold:0.###} ({100 * u.FlaggedShareTest:0.0}% of test flagged)");
         if (report.Export is { } e)
             summary += string.Create(CultureInfo.InvariantCulture,
                 $"; export {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");

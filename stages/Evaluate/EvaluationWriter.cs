@@ -39,6 +39,15 @@ public static class EvaluationWriter
         if (r.Export is { } e)
             sb.AppendLine($"- Export: `{e.Path}` ({e.Network}): {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
                           $"(arg-max agreement {Pct(e.ArgmaxAgreement)}, max |probability difference| {e.MaxAbsProbabilityDifference:0.###e+0})");
+        if (r.Temperature is { } t)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"- Calibration: temperature {t:0.###} fitted on the validation split; expected calibration error on test {r.EceBefore:0.000} before, {r.EceAfter:0.000} after") +
+                (r.Reliability is { } rel ? string.Create(CultureInfo.InvariantCulture, $" (a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)") : ""));
+        if (r.Unknown is { } u)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"- Unknown: {u.Method} score past {u.Threshold:0.####} (keeps {100 * u.KeepShare:0}% of validation photos); {100 * u.FlaggedShareTest:0.0}% of test photos flagged"));
+        if (r.UnknownShare is { } share)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Called unknown: {100 * share:0.0}% of the scored images"));
         if (r.Overlap is { } o)
             sb.AppendLine($"- Already in the workspace's index ({o.Index}): {o.Train} train, {o.Validation} validation, {o.Test} test images; " +
                           $"accuracy on the {o.Unseen.Images} others: **{o.Unseen}**");

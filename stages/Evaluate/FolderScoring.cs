@@ -53,6 +53,8 @@ public static class FolderScoring
             new BackboneReport(model.Metadata.Backbone, model.Metadata.BackboneFingerprint),
             new HeadReport(model.Path, model.Metadata.HeadInputsHash, 0, double.NaN));
         report.Overlap = config is null ? null : Overlap(config, ids, truth, probabilities);
+        if (model.HasUnknownRule)
+            report.UnknownShare = (double)classified.Count(c => c.Answer is { Unknown: true }) / classified.Count(c => c.Answer is not null);
         var dataset = new DatasetIdentity(dataDir, "content hash", ContentHash(ids));
         var provenance = config is null
             ? new RunProvenance(dataset, "(none: --model)", [], DateTimeOffset.UtcNow)

@@ -9,8 +9,8 @@ namespace BottleneckPipeline.Evaluate;
 
 public enum PredictionFormat { Csv, Json }
 
-/// <summary>What one predict run classified and skipped, for its closing line.</summary>
-public sealed record PredictionSummary(int Classified, int Skipped, string Output);
+/// <summary>What one predict run classified (and of those, called unknown) and skipped, for its closing line.</summary>
+public sealed record PredictionSummary(int Classified, int Unknown, int Skipped, string Output);
 
 /// <summary>
 /// `Evaluate predict`: classifies image files and folders with a model.onnx that Evaluate exported,
@@ -34,8 +34,8 @@ public static class Prediction
             stdout.Write(Encoding.UTF8.GetBytes(text));
         }
         else AtomicFile.WriteAllText(output, text);
-        var done = classified.Count(c => c.Probabilities is not null);
-        var summary = new PredictionSummary(done, classified.Count - done, output == "-" ? "standard output" : output);
+        var done = classified.Count(c => c.Answer is not null);
+        var summary = new PredictionSummary(done, classified.Count(c => c.Answer is { Unknown: true }), classified.Count - done, output == "-" ? "standard output" : output);
         if (done == 0)
             throw new InputException(files.Count == 0
                 ? $"no file to classify under {string.Join(", ", inputs)}."
@@ -63,42 +63,47 @@ public static class Prediction
         return files;
     }
 
-    /// <summary>One row per file: path, status (classified or skipped), the top-k labels and probabilities, and a skipped file's reason.</summary>
+    /// <summary>One row per file: path, status (classified, unknown when the model's unknown rule flags it, or skipped), the unknown
+    /// score, the top-k labels and probabilities (an unknown image keeps them: they are what the model would answer), and a
+    /// skipped file's reason.</summary>
     public static string Csv(string[] labels, IReadOnlyList<ClassifiedImage> images, int k)
     {
-        var sb = new StringBuilder("path,status");
+        var sb = new StringBuilder("path,status,unknown_score");
         for (var j = 1; j <= k; j++) sb.Append(CultureInfo.InvariantCulture, $",label_{j},probability_{j}");
         sb.Append(",reason\n");
         foreach (var image in images)
         {
             sb.Append(CsvField(image.Path));
-            if (image.Probabilities is { } p)
+            if (image.Answer is { } a)
             {
-                sb.Append(",classified");
-                foreach (var c in ClassificationMetrics.TopClasses(p, k))
-                    sb.Append(',').Append(CsvField(labels[c])).Append(',').Append(p[c].ToString("0.######", CultureInfo.InvariantCulture));
+                sb.Append(',').Append(Status(a)).Append(',').Append(a.UnknownScore?.ToString("0.######", CultureInfo.InvariantCulture));
+                foreach (var c in ClassificationMetrics.TopClasses(a.Probabilities, k))
+                    sb.Append(',').Append(CsvField(labels[c])).Append(',').Append(a.Probabilities[c].ToString("0.######", CultureInfo.InvariantCulture));
                 sb.Append(",\n");
             }
-            else sb.Append(",skipped").Append(',', 2 * k + 1).Append(CsvField(image.Skipped ?? "")).Append('\n');
+            else sb.Append(",skipped,").Append(',', 2 * k + 1).Append(CsvField(image.Skipped ?? "")).Append('\n');
         }
         return sb.ToString();
     }
 
+    private static string Status(ModelAnswer answer) => answer.Unknown ? "unknown" : "classified";
+
     private static string Json(ExportedModel model, IReadOnlyList<ClassifiedImage> images, int k)
     {
         var labels = model.Metadata.Labels;
-        var rows = images.Select(image => image.Probabilities is { } p
-            ? new PredictionRow(image.Path, "classified", [.. ClassificationMetrics.TopClasses(p, k).Select(c => new RankedLabel(labels[c], p[c]))], null)
-            : new PredictionRow(image.Path, "skipped", [], image.Skipped));
-        var document = new PredictionDocument(model.Path, labels, images.Count(i => i.Probabilities is not null), images.Count(i => i.Probabilities is null), [.. rows]);
+        var rows = images.Select(image => image.Answer is { } a
+            ? new PredictionRow(image.Path, Status(a), a.UnknownScore, [.. ClassificationMetrics.TopClasses(a.Probabilities, k).Select(c => new RankedLabel(labels[c], a.Probabilities[c]))], null)
+            : new PredictionRow(image.Path, "skipped", null, [], image.Skipped));
+        var document = new PredictionDocument(model.Path, labels, images.Count(i => i.Answer is { Unknown: false }), images.Count(i => i.Answer is { Unknown: true }),
+            images.Count(i => i.Answer is null), [.. rows]);
         return JsonSerializer.Serialize(document, JsonOptions) + "\n";
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
-    private sealed record PredictionDocument(string Model, string[] Labels, int Classified, int Skipped, PredictionRow[] Images);
+    private sealed record PredictionDocument(string Model, string[] Labels, int Classified, int Unknown, int Skipped, PredictionRow[] Images);
 
-    private sealed record PredictionRow(string Path, string Status, RankedLabel[] TopK, string? Reason);
+    private sealed record PredictionRow(string Path, string Status, double? UnknownScore, RankedLabel[] TopK, string? Reason);
 
     private sealed record RankedLabel(string Label, float Probability);
 

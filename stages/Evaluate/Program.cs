@@ -17,13 +17,27 @@ var fineTunedOption = new Option<bool>("--with-fine-tuned")
     Description = "Weigh FineTune's network against the head alone whatever fine_tune.enabled says (make fine-tune passes it).",
 };
 var dataOption = new Option<string?>("--data") { Description = "Score this folder of class subfolders with model.onnx instead of evaluating the workspace." };
-var outOption = new Option<string?>("--out") { Description = "With --data: where to write the report JSON (its page goes beside it)." };
+var oodOption = new Option<string?>("--ood") { Description = "Score this folder of photos known to be of no class with model.onnx's unknown rule, against the test split." };
+var outOption = new Option<string?>("--out") { Description = "With --data or --ood: where to write the report JSON (--data's page goes beside it)." };
 var root = new RootCommand("Evaluate: weigh the head alone against the fine-tuned network on validation, report the shipped one on the test split " +
                            "and export it as model.onnx; or score another labelled folder with model.onnx (--data).")
-{ configOption, fineTunedOption, dataOption, outOption, modelOption, topKOption };
+{ configOption, fineTunedOption, dataOption, oodOption, outOption, modelOption, topKOption };
 root.SetAction(parse =>
 {
     var configPath = parse.GetValue(configOption)!;
+    if (parse.GetValue(oodOption) is { } ood)
+        return StageHost.ExecuteReadOnly("evaluate --ood", ct =>
+        {
+            var outPath = parse.GetValue(outOption) ?? throw new ConfigException("--ood needs --out FILE.json: where to write the report.");
+            var config = ConfigLoader.Load(configPath);
+            using var model = ExportedModel.Open(parse.GetValue(modelOption) ?? ArtifactPaths.Model(config));
+            var r = OodScoring.Run(model, config, ood, outPath, ct);
+            foreach (var s in r.Skipped) Console.WriteLine($"  skipped {s}");
+            Console.WriteLine(FormattableString.Invariant(
+                $"evaluate: {ood}: {r.Images} photos of no class against {r.InClassImages} test photos: AUROC {r.Auroc:0.000}, {100 * r.FlaggedShare:0.0}% called unknown, ") +
+                FormattableString.Invariant($"FPR at 95% TPR {r.FprAt95Tpr:0.000} (maximum softmax probability: AUROC {r.Baseline.Auroc:0.000}); wrote {outPath}"));
+            return ExitCodes.Success;
+        });
     if (parse.GetValue(dataOption) is not { } data)
         return StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db, ct) =>
         {
@@ -44,6 +58,7 @@ root.SetAction(parse =>
         foreach (var s in score.Skipped) Console.WriteLine($"  skipped {s}");
         var r = score.Report;
         Console.WriteLine($"evaluate: {data}: accuracy {r.Accuracy}, top-{r.TopK} {r.TopKAccuracy.Percent}" +
+                          (r.UnknownShare is { } u ? FormattableString.Invariant($", {100 * u:0.0}% called unknown") : "") +
                           (r.Overlap is { } o ? $"; {o.Train + o.Validation + o.Test} already in the workspace (train {o.Train}, validation {o.Validation}, test {o.Test}), " +
                                                 $"accuracy on the {o.Unseen.Images} others {o.Unseen}" : "") +
                           $"; {r.Model}; wrote {outPath} and {EvaluationPage.PathBeside(outPath)}");
@@ -66,7 +81,7 @@ predict.SetAction(parse => StageHost.ExecuteReadOnly("predict", ct =>
         parse.GetValue(topKOption) ?? config?.Evaluate.TopK ?? 3, config?.Dataset.MaxPixels ?? new DatasetConfig().MaxPixels, ct);
     // With --out - the predictions own standard output; the closing line goes to standard error.
     var log = output == "-" ? Console.Error : Console.Out;
-    log.WriteLine($"predict: {summary.Classified} images classified, {summary.Skipped} skipped, with {modelPath}; wrote {summary.Output}");
+    log.WriteLine($"predict: {summary.Classified} images classified ({summary.Unknown} of them unknown), {summary.Skipped} skipped, with {modelPath}; wrote {summary.Output}");
     return ExitCodes.Success;
 }));
 root.Subcommands.Add(predict);

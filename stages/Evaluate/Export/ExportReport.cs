@@ -10,4 +10,8 @@ public sealed record ExportReport(
     bool Passed,
     double RequiredAgreement,
     double AllowedProbabilityDifference,
-    string Network = "head only");
+    string Network = "head only")
+{
+    /// <summary>The share of images on which model.onnx's unknown flag equals the pipeline's; null when it carries no unknown rule.</summary>
+    public double? UnknownAgreement { get; init; }
+}

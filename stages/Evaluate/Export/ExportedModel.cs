@@ -1,17 +1,23 @@
 using System.Security.Cryptography;
+using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
 using Microsoft.ML.OnnxRuntime;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
 
 namespace BottleneckPipeline.Evaluate.Export;
 
+/// <summary>What the exported model answers for one image: its class probabilities and, when the model carries the
+/// unknown rule, its unknown score and whether the score is past the threshold.</summary>
+public sealed record ModelAnswer(float[] Probabilities, double? UnknownScore, bool Unknown);
+
 /// <summary>One file as the exported model classified it, or why it was skipped.</summary>
 /// <param name="ContentId">SHA-256 of the bytes classified (null when the file could not be read).</param>
-public sealed record ClassifiedImage(string Path, string? ContentId, float[]? Probabilities, string? Skipped);
+public sealed record ClassifiedImage(string Path, string? ContentId, ModelAnswer? Answer, string? Skipped)
+{
+    public float[]? Probabilities => Answer?.Probabilities;
+}
 
 /// <summary>
 /// model.onnx on its own: its metadata says how an image becomes its input, its graph does the rest.
@@ -33,7 +39,11 @@ public sealed class ExportedModel : IDisposable
         _session = session;
         Metadata = metadata;
         _inputDims = [.. session.InputMetadata[HeadExporter.InputName].Dimensions.Select(d => (long)d)];
+        HasUnknownRule = session.OutputMetadata.ContainsKey(UnknownScoreGraph.ScoreOutput) && session.OutputMetadata.ContainsKey(UnknownScoreGraph.FlagOutput);
     }
+
+    /// <summary>Whether the model carries the unknown rule (its score and flag outputs).</summary>
+    public bool HasUnknownRule { get; }
 
     /// <param name="threads">ONNX Runtime intra-op threads; 0: its default (one per core).</param>
     public static ExportedModel Open(string path, int threads = 0)
@@ -63,12 +73,13 @@ public sealed class ExportedModel : IDisposable
         }
     }
 
-    /// <summary>The model's probabilities for CHW RGB 0..255 images of its input size, run in batches.</summary>
-    public float[][] Run(IReadOnlyList<float[]> pixelImages, CancellationToken ct = default)
+    /// <summary>The model's answers for CHW RGB 0..255 images of its input size, run in batches.</summary>
+    public ModelAnswer[] Run(IReadOnlyList<float[]> pixelImages, CancellationToken ct = default)
     {
         var batchLimit = _inputDims[0] > 0 ? (int)_inputDims[0] : Batch;
         var perImage = 3L * Metadata.InputSize * Metadata.InputSize;
-        var results = new float[pixelImages.Count][];
+        var results = new ModelAnswer[pixelImages.Count];
+        string[] outputNames = HasUnknownRule ? [HeadExporter.OutputName, UnknownScoreGraph.ScoreOutput, UnknownScoreGraph.FlagOutput] : [HeadExporter.OutputName];
         using var runOptions = new RunOptions();
         for (var start = 0; start < pixelImages.Count; start += batchLimit)
         {
@@ -82,10 +93,16 @@ public sealed class ExportedModel : IDisposable
                 pixelImages[start + k].CopyTo(batch, k * perImage);
             }
             using var value = OrtValue.CreateTensorValueFromMemory(batch, [count, 3, Metadata.InputSize, Metadata.InputSize]);
-            using var outputs = _session.Run(runOptions, [HeadExporter.InputName], [value], [HeadExporter.OutputName]);
+            using var outputs = _session.Run(runOptions, [HeadExporter.InputName], [value], outputNames);
             var probabilities = outputs[0].GetTensorDataAsSpan<float>();
             var classes = probabilities.Length / count;
-            for (var k = 0; k < count; k++) results[start + k] = probabilities.Slice(k * classes, classes).ToArray();
+            for (var k = 0; k < count; k++)
+            {
+                var p = probabilities.Slice(k * classes, classes).ToArray();
+                results[start + k] = HasUnknownRule
+                    ? new ModelAnswer(p, outputs[1].GetTensorDataAsSpan<float>()[k], outputs[2].GetTensorDataAsSpan<bool>()[k])
+                    : new ModelAnswer(p, null, false);
+            }
         }
         return results;
     }
@@ -117,9 +134,9 @@ public sealed class ExportedModel : IDisposable
                 }
             });
             var ready = Enumerable.Range(0, count).Where(k => results[start + k] is null).ToList();
-            var probabilities = Run([.. ready.Select(k => pixels[k])], ct);
+            var answers = Run([.. ready.Select(k => pixels[k])], ct);
             for (var r = 0; r < ready.Count; r++)
-                results[start + ready[r]] = new ClassifiedImage(files[start + ready[r]], ids[ready[r]], probabilities[r], null);
+                results[start + ready[r]] = new ClassifiedImage(files[start + ready[r]], ids[ready[r]], answers[r], null);
         }
         return results;
     }

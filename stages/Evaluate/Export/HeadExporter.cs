@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
@@ -9,6 +10,10 @@ namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>Provenance written into the exported model's metadata.</summary>
 public sealed record ExportProvenance(string BackboneName, string BackboneFingerprint, string HeadInputsHash);
+
+/// <summary>What makes the exported model's confidence mean something: the temperature already folded into the head it is
+/// given (recorded in the metadata), and the unknown rule, written into the graph as two more outputs.</summary>
+public sealed record ExportConfidence(double Temperature, RelativeMahalanobis? Unknown);
 
 /// <summary>
 /// Builds one ONNX file from the backbone's graph: raw RGB pixels -> normalization nodes -> the
@@ -24,7 +29,9 @@ public static class HeadExporter
     public const string OutputName = "probabilities";
     private const string Prefix = "bp_export_";
 
-    public static byte[] Export(byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance)
+    /// <param name="head">the head as it ships: with a temperature, already divided by it (<see cref="TemperatureScaling.Apply"/>).</param>
+    public static byte[] Export(byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance,
+        ExportConfidence? confidence = null)
     {
         var model = ModelProto.Parser.ParseFrom(backboneModel);
         var graph = model.Graph;
@@ -125,13 +132,15 @@ public static class HeadExporter
         graph.Output.Clear();
         graph.Output.Add(OnnxTensors.FloatValueInfo(OutputName, batchDim, (long)head.ClassCount));
 
-        SetMetadata(model, preprocessing, head, provenance);
+        SetMetadata(model, preprocessing, head, provenance, confidence?.Temperature ?? 1);
+        if (confidence?.Unknown is { } unknown) UnknownScoreGraph.Append(model, bottleneckTensor, unknown);
         return Google.Protobuf.MessageExtensions.ToByteArray(model);
     }
 
     /// <summary>Exports and writes the model atomically.</summary>
-    public static void ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance) =>
-        AtomicFile.WriteAllBytes(path, Export(backboneModel, bottleneckTensor, preprocessing, head, provenance));
+    public static void ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance,
+        ExportConfidence? confidence = null) =>
+        AtomicFile.WriteAllBytes(path, Export(backboneModel, bottleneckTensor, preprocessing, head, provenance, confidence));
 
     /// <summary>Nodes that contribute to the output, in their original (topological) order.</summary>
     private static List<NodeProto> Prune(List<NodeProto> nodes, string output)
@@ -167,7 +176,7 @@ public static class HeadExporter
         return dims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[0].DimValue : (dims[0].DimParam is { Length: > 0 } p ? p : "N");
     }
 
-    private static void SetMetadata(ModelProto model, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance)
+    private static void SetMetadata(ModelProto model, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance, double temperature)
     {
         var entries = new ModelMetadata
         {
@@ -179,6 +188,7 @@ public static class HeadExporter
             Backbone = provenance.BackboneName,
             BackboneFingerprint = provenance.BackboneFingerprint,
             HeadInputsHash = provenance.HeadInputsHash,
+            Temperature = temperature,
         }.Entries();
         foreach (var key in entries.Keys)
         {

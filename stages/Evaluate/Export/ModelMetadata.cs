@@ -24,6 +24,8 @@ public sealed record ModelMetadata
     public required string Backbone { get; init; }
     public required string BackboneFingerprint { get; init; }
     public required string HeadInputsHash { get; init; }
+    /// <summary>The temperature the head's logits were divided by before the softmax (fitted on the validation split); 1: none.</summary>
+    public double Temperature { get; init; } = 1;
 
     public DecodePolicy Decode => new(LibvipsMinPixels);
 
@@ -53,6 +55,10 @@ public sealed record ModelMetadata
         ["backbone"] = Backbone,
         ["backbone_fingerprint"] = BackboneFingerprint,
         ["head_inputs_hash"] = HeadInputsHash,
+        ["temperature"] = Temperature.ToString("R", CultureInfo.InvariantCulture),
+        ["probabilities"] = Temperature == 1
+            ? "softmax of the head's logits"
+            : $"calibrated: softmax of the head's logits divided by the temperature {Temperature.ToString("0.####", CultureInfo.InvariantCulture)}, fitted on the validation split",
     };
 
     /// <summary>Reads the metadata of a model file; an ONNX file that BottleneckPipeline did not export is refused naming the key it lacks.</summary>
@@ -86,6 +92,7 @@ public sealed record ModelMetadata
             Backbone = Get("backbone"),
             BackboneFingerprint = Get("backbone_fingerprint"),
             HeadInputsHash = map.GetValueOrDefault("head_inputs_hash", ""),
+            Temperature = double.TryParse(map.GetValueOrDefault("temperature", "1"), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) ? t : 1,
         };
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Extract;
@@ -83,6 +84,7 @@ public class EvaluateCommandLineTests(SmallPipeline run)
         using var other = new TempDir();
         var head = run.Head();
         var cache = run.Cache();
+        var temperature = JsonNode.Parse(File.ReadAllText(Path.Combine(run.Config.ReportsDir, "evaluation.json")))!["temperature"]!.GetValue<double>();
         // The test split, as Evaluate scored it from the cache, and a file that is no image.
         var test = run.TestExamples();
         var files = test.Select(t => Path.Join(run.Data, t.RelPath)).ToList();
@@ -90,10 +92,11 @@ public class EvaluateCommandLineTests(SmallPipeline run)
 
         var r = StageProcess.Run("Evaluate", ["predict", "--config", run.Config.SourcePath, .. files, other["notes.txt"], "--out", other["predictions.csv"], "--top-k", "2"]);
         Assert.True(r.ExitCode == 0, r.Output);
-        Assert.Contains($"predict: {files.Count} images classified, 1 skipped", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"predict: {files.Count} images classified (", r.StdOut, StringComparison.Ordinal);
+        Assert.Contains("), 1 skipped", r.StdOut, StringComparison.Ordinal);
 
         var lines = File.ReadAllLines(other["predictions.csv"]);
-        Assert.Equal("path,status,label_1,probability_1,label_2,probability_2,reason", lines[0]);
+        Assert.Equal("path,status,unknown_score,label_1,probability_1,label_2,probability_2,reason", lines[0]);
         var byPath = lines.Skip(1).Select(l => l.Split(',')).ToDictionary(c => c[0], c => c);
         Assert.Equal(files.Count + 1, byPath.Count);
         Assert.Equal("skipped", byPath[other["notes.txt"]][1]); // listed, with its reason
@@ -101,13 +104,14 @@ public class EvaluateCommandLineTests(SmallPipeline run)
         foreach (var (file, (id, _, _)) in files.Zip(test))
         {
             var cells = byPath[file];
-            Assert.Equal("classified", cells[1]);
-            var p = ReferenceHead.Probabilities(head, cache.Get(id)!);
+            Assert.Contains(cells[1], new[] { "classified", "unknown" });
+            // Evaluate's probabilities are the head's, calibrated by the temperature it fitted on validation.
+            var p = TemperatureScaling.Probabilities(TemperatureScaling.Logits(head.Head, cache.Get(id)!), temperature).Select(v => (double)v).ToArray();
             var ranked = Enumerable.Range(0, p.Length).OrderByDescending(c => p[c]).ToArray();
-            Assert.Equal(head.LabelNames[ranked[0]], cells[2]);
-            Assert.Equal(head.LabelNames[ranked[1]], cells[4]);
-            Assert.Equal(p[ranked[0]], double.Parse(cells[3], CultureInfo.InvariantCulture), Tolerance);
-            Assert.Equal(p[ranked[1]], double.Parse(cells[5], CultureInfo.InvariantCulture), Tolerance);
+            Assert.Equal(head.LabelNames[ranked[0]], cells[3]);
+            Assert.Equal(head.LabelNames[ranked[1]], cells[5]);
+            Assert.Equal(p[ranked[0]], double.Parse(cells[4], CultureInfo.InvariantCulture), Tolerance);
+            Assert.Equal(p[ranked[1]], double.Parse(cells[6], CultureInfo.InvariantCulture), Tolerance);
         }
     }
 

@@ -62,7 +62,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         Assert.Contains("## fine-tuned (last-stage) (shipped) and head only", markdown, StringComparison.Ordinal);
         var page = File.ReadAllText(Path.Combine(config.ReportsDir, "evaluation.html"));
         Assert.Contains("fine-tuned (last-stage) (shipped) against head only", page, StringComparison.Ordinal);
-        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(page, "<svg")); // both learning curves
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(page, "<figure class=\"curve learning\"><svg")); // both learning curves
         Assert.DoesNotContain("No learning curve", page, StringComparison.Ordinal);
 
         // model.onnx is the fine-tuned network, and agrees with the embedding path on every test image.
@@ -86,10 +86,12 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var csv = Path.Combine(_run.Dir.Path, "predictions.csv");
         var predicted = StageProcess.Run("Evaluate", "predict", "--config", config.SourcePath, image, "--out", csv, "--top-k", "1");
         Assert.True(predicted.ExitCode == 0, predicted.Output);
-        var p = ReferenceHead.Probabilities(tunedHead, tunedCache.Get(test[0].ContentId)!);
+        var temperature = report["temperature"]!.GetValue<double>();
+        var p = BottleneckPipeline.Confidence.TemperatureScaling.Probabilities(
+            BottleneckPipeline.Confidence.TemperatureScaling.Logits(tunedHead.Head, tunedCache.Get(test[0].ContentId)!), temperature);
         var cells = File.ReadAllLines(csv)[1].Split(',');
-        Assert.Equal(head.LabelNames[Array.IndexOf(p, p.Max())], cells[2]);
-        Assert.Equal(p.Max(), double.Parse(cells[3], CultureInfo.InvariantCulture), 1e-4);
+        Assert.Equal(head.LabelNames[Array.IndexOf(p, p.Max())], cells[3]);
+        Assert.Equal(p.Max(), double.Parse(cells[4], CultureInfo.InvariantCulture), 1e-4);
 
         // A manifest made from another backbone is ignored, with a note: the head alone ships.
         var manifest = ReadManifest() ?? throw new InvalidOperationException("no manifest");

@@ -132,10 +132,10 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         // The learning curve, ScottPlot's SVG inline: laid out at the page's width with its lines and text drawn, no script in it.
         var curve = await page.EvaluateExpressionAsync<double[]>("""
             (() => {
-              const svg = document.querySelector('figure.curve svg'), box = svg.getBoundingClientRect();
+              const svg = document.querySelector('figure.learning svg'), box = svg.getBoundingClientRect();
               const drawn = [...svg.querySelectorAll('path')].filter(p => p.getTotalLength() > 0).length;
               const texts = [...svg.querySelectorAll('text')].filter(t => t.getComputedTextLength() > 0).length;
-              return [box.width, box.height, drawn, texts, document.querySelectorAll('figure.curve script').length];
+              return [box.width, box.height, drawn, texts, document.querySelectorAll('figure.learning script').length];
             })()
             """);
         Assert.InRange(curve[0], 400, 660);
@@ -175,13 +175,13 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
             $"the page is {await page.EvaluateExpressionAsync<int>("document.documentElement.scrollWidth")} px wide in a 360 px window");
         // The curve shrinks to the window as a whole, its drawing scaled with its box rather than cut off.
         var narrow = await page.EvaluateExpressionAsync<double[]>("""
-            (svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])(document.querySelector('figure.curve svg'))
+            (svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])(document.querySelector('figure.learning svg'))
             """);
         Assert.InRange(narrow[0], 200, 360);
         Assert.InRange(narrow[1], 0.55 * narrow[0], 0.57 * narrow[0]);
         Assert.InRange(narrow[2], 0.99 * narrow[0] / 640, 1.01 * narrow[0] / 640);
         await Chromium.ScreenshotAsync(page, "evaluation-page-narrow");
-        await Chromium.ScreenshotAsync(page, "evaluation-curve-narrow", "figure.curve svg");
+        await Chromium.ScreenshotAsync(page, "evaluation-curve-narrow", "figure.learning svg");
         output.WriteLine($"screenshots in {Chromium.ScreenshotDir}");
     }
 
