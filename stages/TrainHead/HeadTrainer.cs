@@ -13,9 +13,6 @@ public sealed record HeadTrainingOptions
 
     /// <summary>Loops smaller than this many multiply-adds run on one thread.</summary>
     public long MinWorkToSplit { get; init; } = ParallelWork.DefaultMinWorkToSplit;
-
-    /// <summary>Called after each validation evaluation (for progress display).</summary>
-    public Action<TrainingLogRow>? OnEvaluation { get; init; }
 }
 
 public sealed record HeadTrainingResult(
@@ -97,7 +94,6 @@ public static class HeadTrainer
             var validationScore = validationMatrix?.Score(parameters, classes, parallel) ?? SplitScore.None;
             var row = new TrainingLogRow(step, trainScore.Loss, trainScore.Accuracy, validationScore.Loss, validationScore.Accuracy);
             log.Add(row);
-            options.OnEvaluation?.Invoke(row);
 
             if (stopping.Observe(step, validationScore)) parameters.CopyTo(best, 0);
             else if (stopping.ShouldStop)

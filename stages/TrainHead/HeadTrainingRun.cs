@@ -2,6 +2,7 @@ using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Reporting;
 using BottleneckPipeline.Training;
 
@@ -14,7 +15,7 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
     public static HeadOutputPaths For(PipelineConfig config) => new(
         ArtifactPaths.Head(config),
         ArtifactPaths.TrainingLog(config),
-        Path.Combine(config.ReportsDir, "learning_curve.png"));
+        ArtifactPaths.LearningCurve(config));
 
     public bool AllExist => File.Exists(HeadPath) && File.Exists(LogCsvPath) && File.Exists(CurvePngPath);
 }
@@ -79,7 +80,17 @@ public static class HeadTrainingRun
             $"TrainHead: {train.Count} train / {validation?.Count ?? 0} validation vectors, {result.StepsRun} steps, best step {result.BestStep}, ") +
             (result.Validation.HasValue ? FormattableString.Invariant($"validation accuracy {100 * result.Validation.Accuracy:0.0}%") : "no validation split") +
             $"; head {paths.HeadPath}";
-        return new HeadStageOutcome(false, paths, artifact, result, summary);
+        return new HeadStageOutcome(false, paths, artifact, result, summary, ChanceWarning(validation, result));
+    }
+
+    /// <summary>The check Evaluate repeats for the model it ships (<see cref="ChanceCheck"/>), on the head's kept step.</summary>
+    private static string? ChanceWarning(LabelledVectors? validation, HeadTrainingResult result)
+    {
+        if (validation is not { Count: > 0 } || !result.Validation.HasValue) return null;
+        var counts = new int[validation.LabelNames.Length];
+        foreach (var label in validation.Labels) counts[label]++;
+        var correct = (int)Math.Round(result.Validation.Accuracy * validation.Count);
+        return ChanceCheck.Warning("the head", Accuracy.Of(correct, validation.Count), counts, validation.LabelNames);
     }
 
     internal static HeadArtifact ToArtifact(HeadTrainingResult result, TrainHeadConfig config, string backboneName, string backboneFingerprint, string inputsHash) => new()
@@ -107,4 +118,6 @@ public static class HeadTrainingRun
 }
 
 /// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>
-public sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary);
+/// <param name="Warning">the head's validation accuracy is not clearly above always answering the largest class; null when it is.</param>
+public sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary,
+    string? Warning = null);

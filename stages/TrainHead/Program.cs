@@ -11,6 +11,7 @@ var command = new RootCommand("Train the softmax head on the cached bottleneck v
 command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(configOption)!, TrainHeadStage.Sections, (config, db, ct) =>
 {
     var outcome = TrainHeadStage.Run(config, db, ct);
+    if (outcome.Warning is { } warning) Console.WriteLine($"  WARNING: {warning}");
     Console.WriteLine(outcome.Summary);
     return outcome.Summary;
 }));
