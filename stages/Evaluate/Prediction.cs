@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Runtime;
@@ -63,7 +64,8 @@ public static class Prediction
         return files;
     }
 
-    /// <summary>One row per file: path, status (classified or skipped), the top-k labels and probabilities, and a skipped file's reason.</summary>
+    /// <summary>One row per file: path, status (classified or skipped), the top-k labels and probabilities, and a skipped file's reason;
+    /// every text field through <see cref="CsvCell"/>, so no name is a formula in a spreadsheet.</summary>
     public static string Csv(string[] labels, IReadOnlyList<ClassifiedImage> images, int k)
     {
         var sb = new StringBuilder("path,status");
@@ -71,15 +73,15 @@ public static class Prediction
         sb.Append(",reason\n");
         foreach (var image in images)
         {
-            sb.Append(CsvField(image.Path));
+            sb.Append(CsvCell.Of(image.Path));
             if (image.Probabilities is { } p)
             {
                 sb.Append(",classified");
                 foreach (var c in ClassificationMetrics.TopClasses(p, k))
-                    sb.Append(',').Append(CsvField(labels[c])).Append(',').Append(p[c].ToString("0.######", CultureInfo.InvariantCulture));
+                    sb.Append(',').Append(CsvCell.Of(labels[c])).Append(',').Append(p[c].ToString("0.######", CultureInfo.InvariantCulture));
                 sb.Append(",\n");
             }
-            else sb.Append(",skipped").Append(',', 2 * k + 1).Append(CsvField(image.Skipped ?? "")).Append('\n');
+            else sb.Append(",skipped").Append(',', 2 * k + 1).Append(CsvCell.Of(image.Skipped ?? "")).Append('\n');
         }
         return sb.ToString();
     }
@@ -101,8 +103,4 @@ public static class Prediction
     private sealed record PredictionRow(string Path, string Status, RankedLabel[] TopK, string? Reason);
 
     private sealed record RankedLabel(string Label, float Probability);
-
-    /// <summary>RFC 4180 quoting when a field holds a comma, quote or line break.</summary>
-    public static string CsvField(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") < 0 ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
 }

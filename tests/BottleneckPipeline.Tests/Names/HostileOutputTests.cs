@@ -1,0 +1,39 @@
+using System.Text.Json.Nodes;
+
+namespace BottleneckPipeline.Tests.Names;
+
+/// <summary>The tests that share one <see cref="HostileDataset"/> run.</summary>
+[CollectionDefinition(Name)]
+public sealed class HostileDatasetCollection : ICollectionFixture<HostileDataset>
+{
+    public const string Name = "hostile names";
+}
+
+/// <summary>What the real stages write about a dataset of hostile names: every name escaped for the file it is in.</summary>
+[Collection(HostileDatasetCollection.Name)]
+public class HostileOutputTests(HostileDataset run)
+{
+    [Fact]
+    public void Predict_csv_neutralises_every_cell_a_spreadsheet_would_read_as_a_formula_and_quotes_as_rfc_4180_asks()
+    {
+        var rows = StrictCsv.Parse(File.ReadAllText(run.PredictionsCsv));
+        Assert.Equal(["path", "status", "label_1", "probability_1", "label_2", "probability_2", "label_3", "probability_3", "reason"], rows[0]);
+        Assert.Equal(run.Images.Count, rows.Count - 1);
+        Assert.All(rows, r => Assert.Equal(rows[0].Count, r.Count));
+        Assert.All(rows.SelectMany(r => r), cell => Assert.False(cell.Length > 0 && "=+-@\t\r".Contains(cell[0]), $"a cell a spreadsheet runs as a formula: {cell}"));
+
+        // Each row is the JSON's (which holds the names exactly), neutralised: the labels that begin with '-' and '=' gain a "'".
+        var json = JsonNode.Parse(File.ReadAllText(run.PredictionsJson))!["images"]!.AsArray();
+        for (var i = 0; i < json.Count; i++)
+        {
+            var image = json[i]!;
+            var labels = image["top_k"]!.AsArray().Select(l => HostileNames.Neutralised(l!["label"]!.GetValue<string>()));
+            Assert.Equal(new[] { image["path"]!.GetValue<string>(), "classified" }.Concat(labels), rows[i + 1].Where((_, c) => c < 2 || c % 2 == 0 && c < 8));
+        }
+        Assert.Equal(run.Images.Select(i => i.Path).Order(StringComparer.Ordinal), rows.Skip(1).Select(r => r[0]).Order(StringComparer.Ordinal));
+        var cells = rows.Skip(1).SelectMany(r => r).ToHashSet();
+        Assert.Contains("'=cmd|' \\C calc'!A0", cells);
+        Assert.Contains("'" + HostileNames.Classes[0], cells);
+        Assert.Contains(HostileNames.Classes[1], cells); // '<' is no formula: kept as it is
+    }
+}
