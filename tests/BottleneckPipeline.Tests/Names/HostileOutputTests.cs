@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BottleneckPipeline.Evaluate;
 
 namespace BottleneckPipeline.Tests.Names;
 
@@ -35,5 +36,13 @@ public class HostileOutputTests(HostileDataset run)
         Assert.Contains("'=cmd|' \\C calc'!A0", cells);
         Assert.Contains("'" + HostileNames.Classes[0], cells);
         Assert.Contains(HostileNames.Classes[1], cells); // '<' is no formula: kept as it is
+    }
+
+    [CmarkFact]
+    public void Evaluation_md_rendered_shows_every_name_as_text_in_its_own_cell()
+    {
+        var report = EvaluationReport.FromJson(File.ReadAllText(Path.Combine(run.ReportsDir, "evaluation.json")));
+        Assert.Equal(HostileNames.Classes, report.ConfusionMatrix.Labels);
+        MarkdownRendering.AssertLiteral(File.ReadAllText(Path.Combine(run.ReportsDir, "evaluation.md")), report);
     }
 }

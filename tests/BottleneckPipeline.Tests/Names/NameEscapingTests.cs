@@ -1,4 +1,6 @@
+using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Escaping;
+using BottleneckPipeline.Metrics;
 
 namespace BottleneckPipeline.Tests.Names;
 
@@ -23,5 +25,54 @@ public class NameEscapingTests
     {
         Assert.Equal(cell, CsvCell.Of(name));
         Assert.Equal([HostileNames.Neutralised(name)], StrictCsv.Parse(cell + "\n").Single());
+    }
+
+    [Theory]
+    [InlineData("daisy", false, "`daisy`")]
+    [InlineData("a|b", true, "`a\\|b`")]
+    [InlineData("a|b", false, "`a|b`")]
+    [InlineData("`tick` ``two``", false, "``` `tick` ``two`` ```")]
+    [InlineData(" padded ", false, "`  padded  `")]
+    [InlineData("two\nlines\u001b[2J\u202E", true, "`two\\x0alines\\x1b[2J\\u202e`")]
+    [InlineData("<img src=x onerror=f()> &amp; [a](b) *c*", true, "`<img src=x onerror=f()> &amp; [a](b) *c*`")]
+    public void A_markdown_name_is_a_code_span_that_nothing_in_it_can_close(string name, bool inTable, string markdown) =>
+        Assert.Equal(markdown, MarkdownText.Name(name, inTable));
+
+    [Theory]
+    [InlineData("plain words, 80.0% (8 of 10)", "plain words, 80.0% (8 of 10)")]
+    [InlineData("'<img src=x onerror=f()>' & co", "'&lt;img src=x onerror=f()&gt;' &amp; co")]
+    [InlineData("[a](javascript:f()) *b* _c_ `d` ~e~ a|b \\ $x$ #1", "\\[a\\](javascript:f()) \\*b\\* \\_c\\_ \\`d\\` \\~e\\~ a\\|b \\\\ \\$x\\$ \\#1")]
+    [InlineData("www.evil.com http://evil x@evil.co", "www\\.evil.com http\\://evil x@<!-- -->evil.co")]
+    [InlineData("a\nb\u202Ec", "a\\\\x0ab\\\\u202ec")] // a backslash shown is escaped too
+    public void Markdown_text_escapes_markup_links_and_cells_and_shows_control_characters(string text, string markdown) =>
+        Assert.Equal(markdown, MarkdownText.Text(text));
+
+    [CmarkFact]
+    public void Evaluation_md_of_every_hostile_name_renders_each_as_text_in_its_own_cell()
+    {
+        var report = Hostile();
+        MarkdownRendering.AssertLiteral(EvaluationWriter.Markdown(report), report);
+        // The warning names the largest class as it is.
+        var plain = MarkdownRendering.Render(MarkdownRendering.Gfm!, "--to plaintext -e autolink", EvaluationWriter.Markdown(report));
+        Assert.Contains($"always answering '{HostileNames.Classes[1]}' (the largest class)", plain);
+    }
+
+    /// <summary>
+    /// A report that names every hostile class, and every hostile file among its mistakes, in each place a name goes: the
+    /// warning, the tables, the mistakes; the other model beside it, and a note.
+    /// </summary>
+    public static EvaluationReport Hostile()
+    {
+        var labels = HostileNames.Classes;
+        var mistakes = HostileNames.Files.Select((f, i) => new Misclassification($"{labels[i % 3]}/{f}", labels[i % 3], labels[(i + 1) % 3], 0.9,
+            [new(labels[(i + 1) % 3], 0.9), new(labels[i % 3], 0.1)])).ToArray();
+        int[][] confusion = [[4, 7, 0], [0, 4, 6], [6, 0, 4]];
+        var metrics = ClassificationMetrics.FromConfusion(confusion, labels, 2, 31);
+        var report = EvaluationReport.Create("test split", "head only", metrics, mistakes, new BackboneReport("resnet18", "fp"), new HeadReport("/w/<ws>/head.msgpack", "h", 10, 0.5));
+        report.Warnings = [ChanceCheck.Warning("head only", Accuracy.Of(4, 12), [2, 8, 2], labels)!];
+        report.FineTuneNote = $"no fine-tuned network in /w/{labels[1]}/fine_tune";
+        report.Comparison = EvaluationReport.Create("test split", "fine-tuned (last-stage)", metrics, mistakes, new BackboneReport("resnet18", "fp"),
+            new HeadReport("h2", "h", 10, 0.5));
+        return report;
     }
 }
