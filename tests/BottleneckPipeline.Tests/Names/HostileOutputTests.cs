@@ -1,4 +1,6 @@
+using System.Net;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate;
 
 namespace BottleneckPipeline.Tests.Names;
@@ -12,7 +14,7 @@ public sealed class HostileDatasetCollection : ICollectionFixture<HostileDataset
 
 /// <summary>What the real stages write about a dataset of hostile names: every name escaped for the file it is in.</summary>
 [Collection(HostileDatasetCollection.Name)]
-public class HostileOutputTests(HostileDataset run)
+public partial class HostileOutputTests(HostileDataset run)
 {
     [Fact]
     public void Predict_csv_neutralises_every_cell_a_spreadsheet_would_read_as_a_formula_and_quotes_as_rfc_4180_asks()
@@ -45,4 +47,41 @@ public class HostileOutputTests(HostileDataset run)
         Assert.Equal(HostileNames.Classes, report.ConfusionMatrix.Labels);
         MarkdownRendering.AssertLiteral(File.ReadAllText(Path.Combine(run.ReportsDir, "evaluation.md")), report);
     }
+
+    [Fact]
+    public void Both_pages_hold_each_name_isolated_and_visible()
+    {
+        foreach (var page in new[] { Path.Combine(run.ReportsDir, "evaluation.html"), run.ScoredPage })
+        {
+            var html = File.ReadAllText(page);
+            Assert.False(Invisible().IsMatch(html), $"{page} holds a control or bidirectional character as it is");
+            Assert.Equal(1, Regex.Count(html, "<script"));
+            foreach (var label in HostileNames.Classes) Assert.Contains($"<bdi>{WebUtility.HtmlEncode(HostileNames.Shown(label))}</bdi>", html);
+            Assert.DoesNotContain("<img src=x", html);
+            Assert.DoesNotContain("<svg onload", html);
+        }
+    }
+
+    [Fact]
+    public void Each_link_of_the_scored_page_names_its_own_file_whatever_its_name_holds()
+    {
+        var html = File.ReadAllText(run.ScoredPage);
+        var mistakes = run.ScoredReport["misclassified"]!.AsArray().Select(m => m!["path"]!.GetValue<string>()).ToList();
+        Assert.Equal(run.ScoredFiles, mistakes.Count);
+        var links = Regex.Matches(html, "<figure [^>]*><a href=\"([^\"]*)\">").Select(m => FilePathOf(WebUtility.HtmlDecode(m.Groups[1].Value))).ToList();
+        Assert.Equal(mistakes.Select(m => Path.Join(run.Scored, m)), links);
+        Assert.All(links, path => Assert.True(File.Exists(path), path));
+    }
+
+    /// <summary>The file a file: URL opens, as a browser reads it: the fragment and query cut off, then each %XX decoded.</summary>
+    public static string FilePathOf(string url)
+    {
+        Assert.StartsWith("file:///", url);
+        var path = url["file://".Length..];
+        path = path[..(path.IndexOfAny(['#', '?']) is var end and >= 0 ? end : path.Length)];
+        return string.Join('/', path.Split('/').Select(Uri.UnescapeDataString));
+    }
+
+    [GeneratedRegex("[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]")]
+    private static partial Regex Invisible();
 }

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Metrics;
@@ -55,6 +58,54 @@ public class NameEscapingTests
         // The warning names the largest class as it is.
         var plain = MarkdownRendering.Render(MarkdownRendering.Gfm!, "--to plaintext -e autolink", EvaluationWriter.Markdown(report));
         Assert.Contains($"always answering '{HostileNames.Classes[1]}' (the largest class)", plain);
+    }
+
+    [Theory]
+    [InlineData("/data/a#b.jpg", "file:///data/a%23b.jpg")]
+    [InlineData("/data/%41.jpg", "file:///data/%2541.jpg")]
+    [InlineData("/data/x?y z.jpg", "file:///data/x%3Fy%20z.jpg")]
+    [InlineData("/data/new\nline/\u00e9\u202E.jpg", "file:///data/new%0Aline/%C3%A9%E2%80%AE.jpg")]
+    public void A_file_link_is_built_from_the_path_itself_and_opens_that_path(string path, string url)
+    {
+        Assert.Equal(url, HtmlText.FileUrl(path));
+        Assert.Equal(path, HostileOutputTests.FilePathOf(url));
+    }
+
+    [Fact]
+    public void A_name_on_a_page_is_encoded_isolated_and_shows_its_hidden_characters()
+    {
+        Assert.Equal("<bdi>x\\u202egnp.jpg</bdi>", HtmlText.Name("x\u202Egnp.jpg"));
+        Assert.Equal("<bdi>&lt;img src=x onerror=f()&gt; &amp; &quot;q&quot; &#39;s&#39; \\x1b[2J\\x0a</bdi>", HtmlText.Name("<img src=x onerror=f()> & \"q\" 's' \u001b[2J\n"));
+        Assert.Equal("a&quot; onmouseover=&quot;f() \\u202e", HtmlText.Attribute("a\" onmouseover=\"f() \u202E"));
+        Assert.Equal("dataset:\n  root: /data/x\\u202e", HtmlText.Lines("dataset:\n  root: /data/x\u202E"));
+    }
+
+    [Fact]
+    public void The_page_of_every_hostile_name_holds_each_in_its_own_bdi_and_links_each_file_by_its_path()
+    {
+        using var dir = new TempDir();
+        var report = Hostile();
+        var config = new PipelineConfig { Workspace = dir.Path };
+        var sources = new PageSources("test split", dir.Path, config.Dataset.MaxPixels, null, dir["training_log.csv"],
+            RunProvenance.For(config, new DatasetIdentity(dir.Path, "index hash", "i"), DateTimeOffset.UnixEpoch),
+            new ComparedResult(report.Comparison!.Model, report.Comparison, null));
+        var html = EvaluationPage.Render(report, sources);
+
+        Assert.DoesNotMatch("[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]", html);
+        Assert.Equal(1, Regex.Count(html, "<script"));
+        foreach (var label in HostileNames.Classes)
+        {
+            var shown = WebUtility.HtmlEncode(HostileNames.Shown(label));
+            Assert.Contains($"<th scope=\"row\"><bdi>{shown}</bdi></th><td>", html); // per class, and the confusion matrix's rows
+            Assert.Contains($"<th scope=\"row\">F1 <bdi>{shown}</bdi></th>", html); // beside the other model
+            Assert.Contains($"<th scope=\"col\"><bdi>{shown}</bdi></th>", html); // the confusion matrix's columns
+        }
+        foreach (var m in report.Misclassified)
+        {
+            var figure = Regex.Match(html, $"<a href=\"{Regex.Escape(HtmlText.FileUrl(Path.Join(dir.Path, m.Path)))}\">(.*?)</figure>").Groups[1].Value;
+            Assert.Contains($"<b><bdi>{WebUtility.HtmlEncode(HostileNames.Shown(m.PredictedLabel))}</bdi></b> 90.0%<br>", figure);
+            Assert.Contains($"<small><bdi>{WebUtility.HtmlEncode(HostileNames.Shown(m.Path))}</bdi></small>", figure);
+        }
     }
 
     /// <summary>

@@ -1,0 +1,123 @@
+using System.Text.Json.Nodes;
+using BottleneckPipeline.Tests.Names;
+
+namespace BottleneckPipeline.Tests.Report;
+
+/// <summary>
+/// The pages of a dataset of hostile names (<see cref="HostileDataset"/>) in a real Chromium: every name
+/// reads as it is stored, in order, and moves no text around it; no script but the page's own runs, and
+/// its own still does; each link opens the very file it names. The browser is used through Open and
+/// Evaluate alone, here and nowhere else in these tests.
+/// </summary>
+[Collection(HostileDatasetCollection.Name)]
+public class HostileNamesPageTests(HostileDataset run)
+{
+    private static readonly string ScreenshotDir = Path.Combine(RepoPaths.Root, ".artifacts", "test-screenshots");
+
+    /// <summary>
+    /// Every character of every text in the page (the learning curve's drawing aside) laid out after the one before
+    /// it: to its right on the same line, or on a line below. A bidirectional override that acts shows text
+    /// backwards, and names the first text it turned.
+    /// </summary>
+    private const string TextOutOfOrder = """
+        (() => {
+          for (const f of document.querySelectorAll('#gallery figure')) f.style.contentVisibility = 'visible';
+          const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT,
+            { acceptNode: n => n.parentElement.closest('svg, [hidden]') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT });
+          const range = document.createRange();
+          for (let n; (n = walker.nextNode());) {
+            let before = null;
+            for (let i = 0; i < n.length; i++) {
+              if (/\s/.test(n.data[i])) continue;
+              range.setStart(n, i); range.setEnd(n, i + 1);
+              const box = range.getBoundingClientRect();
+              if (box.width === 0) continue;
+              const sameLine = before && Math.abs(box.top - before.top) < 2;
+              if (before && (sameLine ? box.left < before.right - 1 : box.top < before.top)) return n.data;
+              before = box;
+            }
+          }
+          return '';
+        })()
+        """;
+
+    /// <summary>What an injected script or handler would leave behind, and the page's own script's mark (the filter's status line).</summary>
+    private const string Aftermath = """
+        [typeof window.pwned, typeof window.injected, document.scripts.length,
+         document.querySelectorAll('[onerror], [onload], [onclick], [onmouseover]').length,
+         [...document.images].filter(i => !i.src.startsWith('data:image/jpeg;base64,')).length,
+         performance.getEntriesByType('resource').length,
+         document.getElementById('filter-status').textContent]
+        """;
+
+    [ChromiumFact]
+    public void The_test_split_page_shows_every_name_as_it_is_in_order_and_runs_its_own_script_alone()
+    {
+        using var browser = HeadlessChromium.Start();
+        browser.Open(new Uri(Path.Combine(run.ReportsDir, "evaluation.html")).AbsoluteUri);
+        var figures = run.Report["misclassified"]!.AsArray().Count;
+        AssertOnlyItsOwnScriptRan(browser, figures);
+        Assert.Equal("", browser.Evaluate(TextOutOfOrder).GetValue<string>());
+        Assert.Equal(HostileNames.Classes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#confusion thead th')].slice(1).map(t => t.textContent)"));
+        Assert.Equal(HostileNames.Classes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#confusion tbody th')].map(t => t.textContent)"));
+        Assert.Equal(run.Report["misclassified"]!.AsArray().Select(m => HostileNames.Shown(m!["path"]!.GetValue<string>())),
+            Strings(browser, "[...document.querySelectorAll('#gallery small')].map(s => s.textContent)"));
+        Directory.CreateDirectory(ScreenshotDir);
+        File.WriteAllBytes(Path.Combine(ScreenshotDir, "hostile-names-page.png"), browser.Screenshot());
+    }
+
+    [ChromiumFact]
+    public void The_scored_page_names_each_photo_as_it_is_in_order_and_each_link_opens_that_photo()
+    {
+        var mistakes = run.ScoredReport["misclassified"]!.AsArray().Select(m => m!["path"]!.GetValue<string>()).ToList();
+        Assert.Equal(run.ScoredFiles, mistakes.Count);
+        List<string> links;
+        using (var browser = HeadlessChromium.Start())
+        {
+            browser.Open(new Uri(run.ScoredPage).AbsoluteUri);
+            AssertOnlyItsOwnScriptRan(browser, mistakes.Count);
+            Assert.Equal("Evaluation: " + HostileNames.Shown(run.Scored), browser.Evaluate("document.title").GetValue<string>());
+            Assert.Equal(mistakes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#gallery small')].map(s => s.textContent)"));
+            Assert.Equal(mistakes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#gallery img')].map(i => i.alt)"));
+            Assert.Equal("", browser.Evaluate(TextOutOfOrder).GetValue<string>());
+
+            // The filter (the page's own script) names the pair it shows, each name isolated, and the line still reads in order.
+            var pair = browser.Evaluate("""
+                (() => {
+                  const b = document.querySelector('#confusion button');
+                  b.click();
+                  const shown = [...document.querySelectorAll('#gallery figure')].filter(f => !f.hidden).length;
+                  return [b.dataset.t, b.dataset.p, b.textContent, String(shown), ...[...document.querySelectorAll('#filter-status bdi')].map(x => x.textContent)];
+                })()
+                """).AsArray().Select(x => x!.GetValue<string>()).ToList();
+            Assert.Equal(pair[2], pair[3]);
+            Assert.Equal([HostileNames.Shown(HostileNames.Classes[int.Parse(pair[0])]), HostileNames.Shown(HostileNames.Classes[int.Parse(pair[1])])], pair[4..]);
+            Assert.Equal("", browser.Evaluate(TextOutOfOrder).GetValue<string>());
+
+            links = Strings(browser, "[...document.querySelectorAll('#gallery figure > a')].map(a => a.href)");
+            Assert.Equal(mistakes.Select(m => Path.Join(run.Scored, m)), links.Select(HostileOutputTests.FilePathOf));
+        }
+
+        // Opened, '%41', '#' and the override each give their own photo, not a namesake's ('%41' and 'A' differ in size).
+        foreach (var name in new[] { HostileNames.PercentName, HostileNames.PercentDecoy, HostileNames.HashName, HostileNames.RloName })
+        {
+            var link = links[mistakes.FindIndex(m => m.EndsWith("/" + name, StringComparison.Ordinal))];
+            using var browser = HeadlessChromium.Start();
+            browser.Open(link);
+            var opened = browser.Evaluate("[document.contentType, document.images[0].naturalWidth, document.images[0].naturalHeight]").AsArray();
+            var size = HostileDataset.Size(HostileOutputTests.FilePathOf(link));
+            Assert.Equal(("image/jpeg", size.Width, size.Height), (opened[0]!.GetValue<string>(), opened[1]!.GetValue<int>(), opened[2]!.GetValue<int>()));
+        }
+    }
+
+    private static void AssertOnlyItsOwnScriptRan(HeadlessChromium browser, int figures)
+    {
+        var after = browser.Evaluate(Aftermath).AsArray();
+        Assert.Equal(("undefined", "undefined", 1, 0, 0, 0), (after[0]!.GetValue<string>(), after[1]!.GetValue<string>(), after[2]!.GetValue<int>(),
+            after[3]!.GetValue<int>(), after[4]!.GetValue<int>(), after[5]!.GetValue<int>()));
+        Assert.Equal($"all {figures}", after[6]!.GetValue<string>());
+    }
+
+    private static List<string> Strings(HeadlessChromium browser, string expression) =>
+        browser.Evaluate(expression).AsArray().Select(x => x!.GetValue<string>()).ToList();
+}
