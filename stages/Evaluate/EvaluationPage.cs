@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
@@ -24,6 +26,22 @@ public static class EvaluationPage
 
     private static readonly Lazy<string> Template = new(() => HtmlTemplate.Load("EvaluationPage.html"));
 
+    /// <summary>
+    /// The Content-Security-Policy source that allows the template's one inline script and nothing else:
+    /// 'sha256-' and the base64 SHA-256 of its text. The script is a constant (no slot may be in it), so a
+    /// name that slipped into the page as markup could not run, nor could an event handler.
+    /// </summary>
+    public static string ScriptHash => ScriptHashOf.Value;
+
+    private static readonly Lazy<string> ScriptHashOf = new(() =>
+    {
+        var scripts = Regex.Matches(Template.Value, "<script>(.*?)</script>", RegexOptions.Singleline);
+        if (scripts.Count != 1 || scripts[0].Groups[1].Value.Contains("{{", StringComparison.Ordinal) || Template.Value.Split("<script").Length != 2)
+            throw new InvalidOperationException("EvaluationPage.html must hold one inline <script>, with no slot in it: the page's policy allows it by its hash");
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(scripts[0].Groups[1].Value));
+        return $"'sha256-{Convert.ToBase64String(hash)}'";
+    });
+
     /// <summary>The page beside a report JSON: scored.json gives scored.html.</summary>
     public static string PathBeside(string jsonPath) => Path.ChangeExtension(jsonPath, ".html");
 
@@ -46,6 +64,7 @@ public static class EvaluationPage
         var compared = sources.Compared;
         return HtmlTemplate.Fill(Template.Value, new Dictionary<string, string>
         {
+            ["script_hash"] = ScriptHash,
             ["title"] = H($"Evaluation: {sources.Title}"),
             ["heading"] = "Evaluation: " + N(sources.Title),
             ["headline"] = Headline(report),

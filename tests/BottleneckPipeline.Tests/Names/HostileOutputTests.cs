@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate;
@@ -49,7 +51,7 @@ public partial class HostileOutputTests(HostileDataset run)
     }
 
     [Fact]
-    public void Both_pages_hold_each_name_isolated_and_visible()
+    public void Both_pages_hold_each_name_isolated_and_visible_and_allow_no_script_but_their_own()
     {
         foreach (var page in new[] { Path.Combine(run.ReportsDir, "evaluation.html"), run.ScoredPage })
         {
@@ -59,6 +61,12 @@ public partial class HostileOutputTests(HostileDataset run)
             foreach (var label in HostileNames.Classes) Assert.Contains($"<bdi>{WebUtility.HtmlEncode(HostileNames.Shown(label))}</bdi>", html);
             Assert.DoesNotContain("<img src=x", html);
             Assert.DoesNotContain("<svg onload", html);
+
+            // The policy allows the page's one script by its hash, and no other inline script.
+            var policy = Regex.Match(html, "<meta http-equiv=\"Content-Security-Policy\" content=\"([^\"]*)\">").Groups[1].Value;
+            var scriptSrc = policy.Split(';', StringSplitOptions.TrimEntries).Single(d => d.StartsWith("script-src ", StringComparison.Ordinal));
+            var script = Regex.Match(html, "<script>(.*?)</script>", RegexOptions.Singleline).Groups[1].Value;
+            Assert.Equal($"script-src 'sha256-{Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(script)))}'", scriptSrc);
         }
     }
 

@@ -110,6 +110,20 @@ public class HostileNamesPageTests(HostileDataset run)
         }
     }
 
+    [ChromiumFact]
+    public void An_inline_script_that_an_escaping_slip_let_into_the_page_is_blocked_by_its_policy()
+    {
+        using var dir = new TempDir();
+        var page = File.ReadAllText(run.ScoredPage);
+        Assert.Contains("</main>", page);
+        File.WriteAllText(dir["slipped.html"], page.Replace("</main>", "<script>window.injected = 1</script><img src=x onerror=\"window.injected = 2\"></main>"));
+        using var browser = HeadlessChromium.Start();
+        browser.Open(new Uri(dir["slipped.html"]).AbsoluteUri);
+        var after = browser.Evaluate(Aftermath).AsArray();
+        Assert.Equal("undefined", after[1]!.GetValue<string>());
+        Assert.Equal($"all {run.ScoredFiles}", after[6]!.GetValue<string>()); // while the page's own script ran
+    }
+
     private static void AssertOnlyItsOwnScriptRan(HeadlessChromium browser, int figures)
     {
         var after = browser.Evaluate(Aftermath).AsArray();
