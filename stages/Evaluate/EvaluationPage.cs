@@ -37,7 +37,8 @@ public static class EvaluationPage
     {
         var scripts = Regex.Matches(Template.Value, "<script>(.*?)</script>", RegexOptions.Singleline);
         if (scripts.Count != 1 || scripts[0].Groups[1].Value.Contains("{{", StringComparison.Ordinal) || Template.Value.Split("<script").Length != 2)
-            throw new InvalidOperationException("EvaluationPage.html must hold one inline <script>, with no slot in it: the page's policy allows it by its hash");
+            throw new InvalidOperationException(
+                "EvaluationPage.html must hold one inline <script>, with no slot in it: the page's policy allows it by its hash");
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(scripts[0].Groups[1].Value));
         return $"'sha256-{Convert.ToBase64String(hash)}'";
     });
@@ -104,7 +105,8 @@ public static class EvaluationPage
             sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th><th scope=\"col\">95% interval</th>");
             sb.Append("<th scope=\"col\">loss</th></tr></thead><tbody>");
             foreach (var v in shipped.Validation)
-                sb.Append(Fmt($"<tr><th scope=\"row\">{N(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th><td>{v.Accuracy.Percent} ({v.Accuracy.Correct} of {v.Accuracy.Images})</td>"))
+                sb.Append(Fmt($"<tr><th scope=\"row\">{N(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th>"))
+                  .Append(Fmt($"<td>{v.Accuracy.Percent} ({v.Accuracy.Correct} of {v.Accuracy.Images})</td>"))
                   .Append(Fmt($"<td>{100 * v.Accuracy.Ci95Low:0.0}-{100 * v.Accuracy.Ci95High:0.0}%</td><td>{v.Loss:0.000}</td></tr>"));
             sb.Append("</tbody></table></div>");
         }
@@ -115,7 +117,8 @@ public static class EvaluationPage
     {
         var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">class</th><th scope=\"col\">precision</th><th scope=\"col\">recall</th><th scope=\"col\">F1</th><th scope=\"col\">support</th></tr></thead><tbody>");
         foreach (var c in r.PerClass)
-            sb.Append(Fmt($"<tr><th scope=\"row\">{N(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td><td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
+            sb.Append(Fmt($"<tr><th scope=\"row\">{N(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td>"))
+              .Append(Fmt($"<td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
         return sb.Append("</tbody></table></div>").ToString();
     }
 
@@ -136,7 +139,8 @@ public static class EvaluationPage
                 var shade = Fmt($"background:rgba(31,111,178,{0.85 * share:0.###}){(share > 0.5 ? ";color:#fff" : "")}");
                 sb.Append(Fmt($"<td style=\"{shade}\">"));
                 if (t != p && n > 0)
-                    sb.Append(Fmt($"<button type=\"button\" data-t=\"{t}\" data-p=\"{p}\" data-tn=\"{A(m.Labels[t])}\" data-pn=\"{A(m.Labels[p])}\" aria-pressed=\"false\" title=\"show the {n} {A(m.Labels[t])} images predicted as {A(m.Labels[p])}\">{n}</button>"));
+                    sb.Append(Fmt($"<button type=\"button\" data-t=\"{t}\" data-p=\"{p}\" data-tn=\"{A(m.Labels[t])}\" data-pn=\"{A(m.Labels[p])}\" "))
+                      .Append(Fmt($"aria-pressed=\"false\" title=\"show the {n} {A(m.Labels[t])} images predicted as {A(m.Labels[p])}\">{n}</button>"));
                 else sb.Append(Fmt($"<span>{n}</span>"));
                 sb.Append("</td>");
             }
@@ -189,7 +193,8 @@ public static class EvaluationPage
         var o = other.Report;
         var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">test split</th><th scope=\"col\">");
         sb.Append(N(shipped.Model)).Append(" (shipped)</th><th scope=\"col\">").Append(N(other.Name)).Append("</th></tr></thead><tbody>");
-        void Row(string name, string a, string b) => sb.Append("<tr><th scope=\"row\">").Append(name).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
+        void Row(string name, string a, string b) =>
+            sb.Append("<tr><th scope=\"row\">").Append(name).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
         Row("accuracy", H(shipped.Accuracy.ToString()), H(o.Accuracy.ToString()));
         Row($"top-{shipped.TopK} accuracy", Pct(shipped.TopKAccuracy.Value), Pct(o.TopKAccuracy.Value));
         Row("macro F1", Fmt($"{shipped.MacroF1:0.000}"), Fmt($"{o.MacroF1:0.000}"));
@@ -200,7 +205,8 @@ public static class EvaluationPage
             Row($"F1 {N(c.Label)}", Fmt($"{c.F1:0.000}"), theirs is null ? "" : Fmt($"{theirs.F1:0.000}"));
         }
         sb.Append("</tbody></table></div><div class=\"pair\">");
-        sb.Append("<section><h3>").Append(N(shipped.Model)).Append(" (shipped)</h3>").Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
+        sb.Append("<section><h3>").Append(N(shipped.Model)).Append(" (shipped)</h3>")
+          .Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
         sb.Append("<section><h3>").Append(N(other.Name)).Append("</h3>");
         sb.Append(other.LearningCurve is { Count: > 0 } log ? LearningCurveSvg.Draw(log, KeptStep(log)) : "<p class=\"note\">No learning curve.</p>");
         return sb.Append("</section></div>").ToString();
@@ -219,7 +225,8 @@ public static class EvaluationPage
         Item("config", $"<code>{N(p.ConfigPath)}</code>");
         sb.Append("</dl><div class=\"scroll\"><table id=\"provenance\"><thead><tr><th scope=\"col\">section</th><th scope=\"col\">hash</th><th scope=\"col\">in effect</th></tr></thead><tbody>");
         foreach (var s in p.Sections)
-            sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td><td class=\"text\"><pre>{HtmlText.Lines(s.Values)}</pre></td></tr>"));
+            sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td>"))
+              .Append(Fmt($"<td class=\"text\"><pre>{HtmlText.Lines(s.Values)}</pre></td></tr>"));
         return sb.Append("</tbody></table></div>").ToString();
     }
 

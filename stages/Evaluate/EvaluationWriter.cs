@@ -54,7 +54,7 @@ public static class EvaluationWriter
             sb.AppendLine($"Rule: {T(shipped.Rule)}.").AppendLine();
             sb.AppendLine("| validation split | accuracy | loss |").AppendLine("|---|---|---:|");
             foreach (var v in shipped.Validation)
-                sb.AppendLine($"| {T(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {v.Loss.ToString("0.000", CultureInfo.InvariantCulture)} |");
+                sb.AppendLine($"| {T(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {F(v.Loss)} |");
         }
         if (r.Comparison is { } c) SideBySide(sb, r, c);
         sb.AppendLine().AppendLine($"## Per class ({T(r.Model)})").AppendLine();

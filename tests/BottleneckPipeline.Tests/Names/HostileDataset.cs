@@ -122,7 +122,8 @@ public sealed class HostileDataset : IDisposable
                 Images.Add((HostileNames.Classes[c], names[i], path));
             }
         }
-        if (Size(Path.Join(Data, HostileNames.Classes[0], HostileNames.PercentName)) == Size(Path.Join(Data, HostileNames.Classes[0], HostileNames.PercentDecoy)))
+        var first = Path.Join(Data, HostileNames.Classes[0]);
+        if (Size(Path.Join(first, HostileNames.PercentName)) == Size(Path.Join(first, HostileNames.PercentDecoy)))
             throw new InvalidOperationException("the '%41' photo and its decoy must differ in size, so the browser can tell which one a link opened");
 
         File.WriteAllText(ConfigPath, """

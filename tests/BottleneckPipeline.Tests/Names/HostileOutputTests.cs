@@ -25,7 +25,8 @@ public partial class HostileOutputTests(HostileDataset run)
         Assert.Equal(["path", "status", "label_1", "probability_1", "label_2", "probability_2", "label_3", "probability_3", "reason"], rows[0]);
         Assert.Equal(run.Images.Count, rows.Count - 1);
         Assert.All(rows, r => Assert.Equal(rows[0].Count, r.Count));
-        Assert.All(rows.SelectMany(r => r), cell => Assert.False(cell.Length > 0 && "=+-@\t\r".Contains(cell[0]), $"a cell a spreadsheet runs as a formula: {cell}"));
+        Assert.All(rows.SelectMany(r => r), cell =>
+            Assert.False(cell.Length > 0 && "=+-@\t\r".Contains(cell[0]), $"a cell a spreadsheet runs as a formula: {cell}"));
 
         // Each row is the JSON's (which holds the names exactly), neutralised: the labels that begin with '-' and '=' gain a "'".
         var json = JsonNode.Parse(File.ReadAllText(run.PredictionsJson))!["images"]!.AsArray();

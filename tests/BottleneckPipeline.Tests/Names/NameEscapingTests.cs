@@ -75,7 +75,8 @@ public class NameEscapingTests
     public void A_name_on_a_page_is_encoded_isolated_and_shows_its_hidden_characters()
     {
         Assert.Equal("<bdi>x\\u202egnp.jpg</bdi>", HtmlText.Name("x\u202Egnp.jpg"));
-        Assert.Equal("<bdi>&lt;img src=x onerror=f()&gt; &amp; &quot;q&quot; &#39;s&#39; \\x1b[2J\\x0a</bdi>", HtmlText.Name("<img src=x onerror=f()> & \"q\" 's' \u001b[2J\n"));
+        Assert.Equal("<bdi>&lt;img src=x onerror=f()&gt; &amp; &quot;q&quot; &#39;s&#39; \\x1b[2J\\x0a</bdi>",
+            HtmlText.Name("<img src=x onerror=f()> & \"q\" 's' \u001b[2J\n"));
         Assert.Equal("a&quot; onmouseover=&quot;f() \\u202e", HtmlText.Attribute("a\" onmouseover=\"f() \u202E"));
         Assert.Equal("dataset:\n  root: /data/x\\u202e", HtmlText.Lines("dataset:\n  root: /data/x\u202E"));
     }
@@ -119,7 +120,8 @@ public class NameEscapingTests
             [new(labels[(i + 1) % 3], 0.9), new(labels[i % 3], 0.1)])).ToArray();
         int[][] confusion = [[4, 7, 0], [0, 4, 6], [6, 0, 4]];
         var metrics = ClassificationMetrics.FromConfusion(confusion, labels, 2, 31);
-        var report = EvaluationReport.Create("test split", "head only", metrics, mistakes, new BackboneReport("resnet18", "fp"), new HeadReport("/w/<ws>/head.msgpack", "h", 10, 0.5));
+        var report = EvaluationReport.Create("test split", "head only", metrics, mistakes, new BackboneReport("resnet18", "fp"),
+            new HeadReport("/w/<ws>/head.msgpack", "h", 10, 0.5));
         report.Warnings = [ChanceCheck.Warning("head only", Accuracy.Of(4, 12), [2, 8, 2], labels)!];
         report.FineTuneNote = $"no fine-tuned network in /w/{labels[1]}/fine_tune";
         report.Comparison = EvaluationReport.Create("test split", "fine-tuned (last-stage)", metrics, mistakes, new BackboneReport("resnet18", "fp"),

@@ -6,8 +6,8 @@ namespace BottleneckPipeline.Tests.Report;
 /// <summary>
 /// The pages of a dataset of hostile names (<see cref="HostileDataset"/>) in a real Chromium: every name
 /// reads as it is stored, in order, and moves no text around it; no script but the page's own runs, and
-/// its own still does; each link opens the very file it names. The browser is used through Open and
-/// Evaluate alone, here and nowhere else in these tests.
+/// its own still does; each link opens the very file it names. Of the browser helper these tests use
+/// Start, Open, Evaluate (each check is a script) and Screenshot, in this file alone.
 /// </summary>
 [Collection(HostileDatasetCollection.Name)]
 public class HostileNamesPageTests(HostileDataset run)
@@ -58,8 +58,9 @@ public class HostileNamesPageTests(HostileDataset run)
         var figures = run.Report["misclassified"]!.AsArray().Count;
         AssertOnlyItsOwnScriptRan(browser, figures);
         Assert.Equal("", browser.Evaluate(TextOutOfOrder).GetValue<string>());
-        Assert.Equal(HostileNames.Classes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#confusion thead th')].slice(1).map(t => t.textContent)"));
-        Assert.Equal(HostileNames.Classes.Select(HostileNames.Shown), Strings(browser, "[...document.querySelectorAll('#confusion tbody th')].map(t => t.textContent)"));
+        var labels = HostileNames.Classes.Select(HostileNames.Shown).ToList();
+        Assert.Equal(labels, Strings(browser, "[...document.querySelectorAll('#confusion thead th')].slice(1).map(t => t.textContent)"));
+        Assert.Equal(labels, Strings(browser, "[...document.querySelectorAll('#confusion tbody th')].map(t => t.textContent)"));
         Assert.Equal(run.Report["misclassified"]!.AsArray().Select(m => HostileNames.Shown(m!["path"]!.GetValue<string>())),
             Strings(browser, "[...document.querySelectorAll('#gallery small')].map(s => s.textContent)"));
         Directory.CreateDirectory(ScreenshotDir);
@@ -87,11 +88,13 @@ public class HostileNamesPageTests(HostileDataset run)
                   const b = document.querySelector('#confusion button');
                   b.click();
                   const shown = [...document.querySelectorAll('#gallery figure')].filter(f => !f.hidden).length;
-                  return [b.dataset.t, b.dataset.p, b.textContent, String(shown), ...[...document.querySelectorAll('#filter-status bdi')].map(x => x.textContent)];
+                  const names = [...document.querySelectorAll('#filter-status bdi')].map(x => x.textContent);
+                  return [b.dataset.t, b.dataset.p, b.textContent, String(shown), ...names];
                 })()
                 """).AsArray().Select(x => x!.GetValue<string>()).ToList();
             Assert.Equal(pair[2], pair[3]);
-            Assert.Equal([HostileNames.Shown(HostileNames.Classes[int.Parse(pair[0])]), HostileNames.Shown(HostileNames.Classes[int.Parse(pair[1])])], pair[4..]);
+            string Label(string index) => HostileNames.Shown(HostileNames.Classes[int.Parse(index, System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.Equal([Label(pair[0]), Label(pair[1])], pair[4..]);
             Assert.Equal("", browser.Evaluate(TextOutOfOrder).GetValue<string>());
 
             links = Strings(browser, "[...document.querySelectorAll('#gallery figure > a')].map(a => a.href)");
@@ -116,7 +119,8 @@ public class HostileNamesPageTests(HostileDataset run)
         using var dir = new TempDir();
         var page = File.ReadAllText(run.ScoredPage);
         Assert.Contains("</main>", page);
-        File.WriteAllText(dir["slipped.html"], page.Replace("</main>", "<script>window.injected = 1</script><img src=x onerror=\"window.injected = 2\"></main>"));
+        var slip = "<script>window.injected = 1</script><img src=x onerror=\"window.injected = 2\">";
+        File.WriteAllText(dir["slipped.html"], page.Replace("</main>", slip + "</main>"));
         using var browser = HeadlessChromium.Start();
         browser.Open(new Uri(dir["slipped.html"]).AbsoluteUri);
         var after = browser.Evaluate(Aftermath).AsArray();
