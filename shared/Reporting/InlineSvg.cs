@@ -15,7 +15,9 @@ public static partial class InlineSvg
         var xml = plot.GetSvgXml(width, height);
         var root = SvgRoot().Match(xml);
         if (!root.Success) throw new InvalidOperationException("ScottPlot's SVG does not start as expected: " + xml[..Math.Min(200, xml.Length)]);
-        return $"<svg viewBox=\"0 0 {root.Groups["w"].Value} {root.Groups["h"].Value}\" role=\"img\" aria-label=\"{label}\">" + xml[root.Length..].Trim();
+        // ScottPlot indents with tabs; the page holds no control character but the line break, so its text reads as it is.
+        var body = xml[root.Length..].Trim().Replace("\t", "", StringComparison.Ordinal);
+        return $"<svg viewBox=\"0 0 {root.Groups["w"].Value} {root.Groups["h"].Value}\" role=\"img\" aria-label=\"{label}\">" + body;
     }
 
     [GeneratedRegex("""^\s*(<\?xml[^>]*\?>\s*)?<svg [^>]*width="(?<w>[0-9.]+)" height="(?<h>[0-9.]+)"[^>]*>""")]

@@ -1,6 +1,8 @@
 using System.Globalization;
-using System.Net;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
+using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
@@ -13,7 +15,8 @@ namespace BottleneckPipeline.Evaluate;
 /// evaluation.html: the report as one self-contained page a person looks at. The figures, the
 /// confusion matrix (a click on a count filters the gallery to that pair), every misclassified
 /// image as an embedded thumbnail with its top-k, the learning curve, and the run's provenance.
-/// Filled into the one template, Html/EvaluationPage.html.
+/// Filled into the one template, Html/EvaluationPage.html. Every class and file name, path and model
+/// name stands in its own &lt;bdi&gt; with its control and bidirectional characters shown (<see cref="HtmlText"/>).
 /// </summary>
 public static class EvaluationPage
 {
@@ -23,6 +26,23 @@ public static class EvaluationPage
     public const string GeneratorMark = "<meta name=\"generator\" content=\"BottleneckPipeline Evaluate\">";
 
     private static readonly Lazy<string> Template = new(() => HtmlTemplate.Load("EvaluationPage.html"));
+
+    /// <summary>
+    /// The Content-Security-Policy source that allows the template's one inline script and nothing else:
+    /// 'sha256-' and the base64 SHA-256 of its text. The script is a constant (no slot may be in it), so a
+    /// name that slipped into the page as markup could not run, nor could an event handler.
+    /// </summary>
+    public static string ScriptHash => ScriptHashOf.Value;
+
+    private static readonly Lazy<string> ScriptHashOf = new(() =>
+    {
+        var scripts = Regex.Matches(Template.Value, "<script>(.*?)</script>", RegexOptions.Singleline);
+        if (scripts.Count != 1 || scripts[0].Groups[1].Value.Contains("{{", StringComparison.Ordinal) || Template.Value.Split("<script").Length != 2)
+            throw new InvalidOperationException(
+                "EvaluationPage.html must hold one inline <script>, with no slot in it: the page's policy allows it by its hash");
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(scripts[0].Groups[1].Value));
+        return $"'sha256-{Convert.ToBase64String(hash)}'";
+    });
 
     /// <summary>The page beside a report JSON: scored.json gives scored.html.</summary>
     public static string PathBeside(string jsonPath) => Path.ChangeExtension(jsonPath, ".html");
@@ -46,13 +66,15 @@ public static class EvaluationPage
         var compared = sources.Compared;
         return HtmlTemplate.Fill(Template.Value, new Dictionary<string, string>
         {
+            ["script_hash"] = ScriptHash,
             ["title"] = H($"Evaluation: {sources.Title}"),
+            ["heading"] = "Evaluation: " + N(sources.Title),
             ["headline"] = Headline(report),
             ["per_class"] = PerClass(report),
             ["confusion"] = Confusion(report.ConfusionMatrix),
             ["misclassified_count"] = report.Misclassified.Length.ToString(CultureInfo.InvariantCulture),
             ["gallery"] = Gallery(report, sources),
-            ["curves_title"] = compared is null ? "Learning curve" : H($"{report.Model} (shipped) against {compared.Name}"),
+            ["curves_title"] = compared is null ? "Learning curve" : $"{N(report.Model)} (shipped) against {N(compared.Name)}",
             ["curves"] = compared is null ? Curve(sources.LearningCurve, sources.LearningCurvePath) : SideBySide(report, sources, compared),
             ["provenance"] = Provenance(report, sources.Provenance),
         });
@@ -71,10 +93,10 @@ public static class EvaluationPage
         if (r.Export is { } e)
             sb.Append(e.Passed ? "<li><b>agrees</b>exported model.onnx</li>" : "<li><b class=\"bad\">DISAGREES</b>exported model.onnx</li>");
         sb.Append("</ul>");
-        sb.Append("<p class=\"note\">The figures, the tables and the mistakes on this page are <b>").Append(H(r.Model)).Append("</b>'s");
+        sb.Append("<p class=\"note\">The figures, the tables and the mistakes on this page are <b>").Append(N(r.Model)).Append("</b>'s");
         if (r.Shipped is { } s) sb.Append(", the model shipped as model.onnx: ").Append(H(s.Reason)).Append(". The rule: ").Append(H(s.Rule)).Append('.');
         else sb.Append('.');
-        sb.Append(Fmt($" Backbone {H(r.Backbone.Name)}."));
+        sb.Append(Fmt($" Backbone {N(r.Backbone.Name)}."));
         if (r.Export is { } x)
             sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
         if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned network: ").Append(H(note));
@@ -93,7 +115,8 @@ public static class EvaluationPage
             sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th><th scope=\"col\">95% interval</th>");
             sb.Append("<th scope=\"col\">loss</th></tr></thead><tbody>");
             foreach (var v in shipped.Validation)
-                sb.Append(Fmt($"<tr><th scope=\"row\">{H(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th><td>{v.Accuracy.Percent} ({v.Accuracy.Correct} of {v.Accuracy.Images})</td>"))
+                sb.Append(Fmt($"<tr><th scope=\"row\">{N(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th>"))
+                  .Append(Fmt($"<td>{v.Accuracy.Percent} ({v.Accuracy.Correct} of {v.Accuracy.Images})</td>"))
                   .Append(Fmt($"<td>{100 * v.Accuracy.Ci95Low:0.0}-{100 * v.Accuracy.Ci95High:0.0}%</td><td>{v.Loss:0.000}</td></tr>"));
             sb.Append("</tbody></table></div>");
         }
@@ -104,7 +127,8 @@ public static class EvaluationPage
     {
         var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">class</th><th scope=\"col\">precision</th><th scope=\"col\">recall</th><th scope=\"col\">F1</th><th scope=\"col\">support</th></tr></thead><tbody>");
         foreach (var c in r.PerClass)
-            sb.Append(Fmt($"<tr><th scope=\"row\">{H(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td><td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
+            sb.Append(Fmt($"<tr><th scope=\"row\">{N(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td>"))
+              .Append(Fmt($"<td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
         return sb.Append("</tbody></table></div>").ToString();
     }
 
@@ -112,11 +136,11 @@ public static class EvaluationPage
     private static string Confusion(ConfusionMatrixReport m)
     {
         var sb = new StringBuilder("<div class=\"scroll\"><table id=\"confusion\"><thead><tr><th scope=\"col\">true \\ predicted</th>");
-        foreach (var label in m.Labels) sb.Append("<th scope=\"col\">").Append(H(label)).Append("</th>");
+        foreach (var label in m.Labels) sb.Append("<th scope=\"col\">").Append(N(label)).Append("</th>");
         sb.Append("</tr></thead><tbody>");
         for (var t = 0; t < m.Labels.Length; t++)
         {
-            sb.Append("<tr><th scope=\"row\">").Append(H(m.Labels[t])).Append("</th>");
+            sb.Append("<tr><th scope=\"row\">").Append(N(m.Labels[t])).Append("</th>");
             var rowTotal = Math.Max(1, m.Rows[t].Sum());
             for (var p = 0; p < m.Labels.Length; p++)
             {
@@ -125,7 +149,8 @@ public static class EvaluationPage
                 var shade = Fmt($"background:rgba(31,111,178,{0.85 * share:0.###}){(share > 0.5 ? ";color:#fff" : "")}");
                 sb.Append(Fmt($"<td style=\"{shade}\">"));
                 if (t != p && n > 0)
-                    sb.Append(Fmt($"<button type=\"button\" data-t=\"{t}\" data-p=\"{p}\" data-tn=\"{H(m.Labels[t])}\" data-pn=\"{H(m.Labels[p])}\" aria-pressed=\"false\" title=\"show the {n} {H(m.Labels[t])} images predicted as {H(m.Labels[p])}\">{n}</button>"));
+                    sb.Append(Fmt($"<button type=\"button\" data-t=\"{t}\" data-p=\"{p}\" data-tn=\"{A(m.Labels[t])}\" data-pn=\"{A(m.Labels[p])}\" "))
+                      .Append(Fmt($"aria-pressed=\"false\" title=\"show the {n} {A(m.Labels[t])} images predicted as {A(m.Labels[p])}\">{n}</button>"));
                 else sb.Append(Fmt($"<span>{n}</span>"));
                 sb.Append("</td>");
             }
@@ -149,14 +174,14 @@ public static class EvaluationPage
             var m = r.Misclassified[i];
             sb.Append(Fmt($"<figure data-t=\"{index[m.TrueLabel]}\" data-p=\"{index[m.PredictedLabel]}\">"));
             var (thumbnail, error) = thumbnails[i];
-            sb.Append("<a href=\"").Append(H(new Uri(files[i]).AbsoluteUri)).Append("\">");
+            sb.Append("<a href=\"").Append(A(HtmlText.FileUrl(files[i]))).Append("\">");
             if (thumbnail is not null)
-                sb.Append(Fmt($"<img src=\"{thumbnail.DataUri}\" width=\"{thumbnail.Width}\" height=\"{thumbnail.Height}\" alt=\"{H(m.Path)}\">"));
+                sb.Append(Fmt($"<img src=\"{thumbnail.DataUri}\" width=\"{thumbnail.Width}\" height=\"{thumbnail.Height}\" alt=\"{A(m.Path)}\">"));
             else sb.Append("<div class=\"missing\">no thumbnail: ").Append(H(error ?? "")).Append("</div>");
             sb.Append("</a><figcaption>");
-            sb.Append(Fmt($"<b>{H(m.PredictedLabel)}</b> {Pct(m.Confidence)}<br>true <b>{H(m.TrueLabel)}</b><ol>"));
-            foreach (var top in m.TopK) sb.Append(Fmt($"<li>{H(top.Label)} {Pct(top.Probability)}</li>"));
-            sb.Append("</ol><small>").Append(H(m.Path)).Append("</small></figcaption></figure>");
+            sb.Append(Fmt($"<b>{N(m.PredictedLabel)}</b> {Pct(m.Confidence)}<br>true <b>{N(m.TrueLabel)}</b><ol>"));
+            foreach (var top in m.TopK) sb.Append(Fmt($"<li>{N(top.Label)} {Pct(top.Probability)}</li>"));
+            sb.Append("</ol><small>").Append(N(m.Path)).Append("</small></figcaption></figure>");
         }
         return sb.Append("</div>").ToString();
     }
@@ -166,7 +191,7 @@ public static class EvaluationPage
     private static string Curve(IReadOnlyList<TrainingLogRow>? log, string logPath) =>
         log is { Count: > 0 }
             ? CurveFigure(log, KeptStep(log))
-            : $"<p class=\"note\">No learning curve: {H(logPath)} is missing or unreadable.</p>";
+            : $"<p class=\"note\">No learning curve: {N(logPath)} is missing or unreadable.</p>";
 
     /// <summary>ScottPlot's SVG of the learning curve (the same plot as TrainHead's PNG), inline: a vector that scales with the page.</summary>
     private static string CurveFigure(IReadOnlyList<TrainingLogRow> log, int bestStep) =>
@@ -181,8 +206,9 @@ public static class EvaluationPage
     {
         var o = other.Report;
         var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">test split</th><th scope=\"col\">");
-        sb.Append(H(shipped.Model)).Append(" (shipped)</th><th scope=\"col\">").Append(H(other.Name)).Append("</th></tr></thead><tbody>");
-        void Row(string name, string a, string b) => sb.Append("<tr><th scope=\"row\">").Append(H(name)).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
+        sb.Append(N(shipped.Model)).Append(" (shipped)</th><th scope=\"col\">").Append(N(other.Name)).Append("</th></tr></thead><tbody>");
+        void Row(string name, string a, string b) =>
+            sb.Append("<tr><th scope=\"row\">").Append(name).Append("</th><td>").Append(a).Append("</td><td>").Append(b).Append("</td></tr>");
         Row("accuracy", H(shipped.Accuracy.ToString()), H(o.Accuracy.ToString()));
         Row($"top-{shipped.TopK} accuracy", Pct(shipped.TopKAccuracy.Value), Pct(o.TopKAccuracy.Value));
         Row("macro F1", Fmt($"{shipped.MacroF1:0.000}"), Fmt($"{o.MacroF1:0.000}"));
@@ -190,11 +216,12 @@ public static class EvaluationPage
         foreach (var c in shipped.PerClass)
         {
             var theirs = o.PerClass.FirstOrDefault(x => x.Label == c.Label);
-            Row($"F1 {c.Label}", Fmt($"{c.F1:0.000}"), theirs is null ? "" : Fmt($"{theirs.F1:0.000}"));
+            Row($"F1 {N(c.Label)}", Fmt($"{c.F1:0.000}"), theirs is null ? "" : Fmt($"{theirs.F1:0.000}"));
         }
         sb.Append("</tbody></table></div><div class=\"pair\">");
-        sb.Append("<section><h3>").Append(H(shipped.Model)).Append(" (shipped)</h3>").Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
-        sb.Append("<section><h3>").Append(H(other.Name)).Append("</h3>");
+        sb.Append("<section><h3>").Append(N(shipped.Model)).Append(" (shipped)</h3>")
+          .Append(Curve(sources.LearningCurve, sources.LearningCurvePath)).Append("</section>");
+        sb.Append("<section><h3>").Append(N(other.Name)).Append("</h3>");
         sb.Append(other.LearningCurve is { Count: > 0 } log ? CurveFigure(log, KeptStep(log)) : "<p class=\"note\">No learning curve.</p>");
         return sb.Append("</section></div>").ToString();
     }
@@ -204,19 +231,27 @@ public static class EvaluationPage
         var sb = new StringBuilder("<dl>");
         void Item(string name, string markup) => sb.Append("<dt>").Append(name).Append("</dt><dd>").Append(markup).Append("</dd>");
         Item("written", H(p.Written.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)));
-        Item("dataset", $"<code>{H(p.Dataset.Root)}</code>, {H(p.Dataset.HashName)} <code>{H(p.Dataset.Hash)}</code>");
-        Item("backbone", $"{H(r.Backbone.Name)}, fingerprint <code>{H(r.Backbone.Fingerprint)}</code>");
-        Item("model", $"{H(r.Model)}; head <code>{H(r.Head.Path)}</code>, inputs hash <code>{H(r.Head.InputsHash)}</code>");
+        Item("dataset", $"<code>{N(p.Dataset.Root)}</code>, {H(p.Dataset.HashName)} <code>{H(p.Dataset.Hash)}</code>");
+        Item("backbone", $"{N(r.Backbone.Name)}, fingerprint <code>{H(r.Backbone.Fingerprint)}</code>");
+        Item("model", $"{N(r.Model)}; head <code>{N(r.Head.Path)}</code>, inputs hash <code>{H(r.Head.InputsHash)}</code>");
         if (r.InputsHash.Length > 0) Item("evaluation inputs hash", $"<code>{H(r.InputsHash)}</code>");
-        if (r.Export is { } e) Item("exported model", $"<code>{H(e.Path)}</code>");
-        Item("config", $"<code>{H(p.ConfigPath)}</code>");
+        if (r.Export is { } e) Item("exported model", $"<code>{N(e.Path)}</code>");
+        Item("config", $"<code>{N(p.ConfigPath)}</code>");
         sb.Append("</dl><div class=\"scroll\"><table id=\"provenance\"><thead><tr><th scope=\"col\">section</th><th scope=\"col\">hash</th><th scope=\"col\">in effect</th></tr></thead><tbody>");
         foreach (var s in p.Sections)
-            sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td><td class=\"text\"><pre>{H(s.Values)}</pre></td></tr>"));
+            sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td>"))
+              .Append(Fmt($"<td class=\"text\"><pre>{HtmlText.Lines(s.Values)}</pre></td></tr>"));
         return sb.Append("</tbody></table></div>").ToString();
     }
 
-    private static string H(string text) => WebUtility.HtmlEncode(text);
+    /// <summary>Text (a sentence, a figure), encoded, its control and bidirectional characters shown.</summary>
+    private static string H(string text) => HtmlText.Text(text);
+
+    /// <summary>A class or file name, a path or a model's name: as <see cref="H"/>, in its own &lt;bdi&gt;.</summary>
+    private static string N(string name) => HtmlText.Name(name);
+
+    /// <summary>A value in a double-quoted attribute.</summary>
+    private static string A(string value) => HtmlText.Attribute(value);
     private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%";
     private static string Fmt(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

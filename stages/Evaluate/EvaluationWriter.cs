@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Runtime;
 using ScottPlot;
 
@@ -25,19 +26,23 @@ public static class EvaluationWriter
         AtomicFile.WriteAllText(Path.Combine(reportsDir, JsonName), report.ToJson());
     }
 
+    /// <summary>
+    /// The report as Markdown. Every class and file name is a code span (<see cref="MarkdownText.Name"/>) and every
+    /// sentence that may hold one is escaped text (<see cref="MarkdownText.Text"/>): a name makes no HTML, link or cell.
+    /// </summary>
     public static string Markdown(EvaluationReport r)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"# Evaluation: {r.Scored}").AppendLine();
-        foreach (var warning in r.Warnings) sb.AppendLine($"> **Warning:** {warning}").AppendLine();
-        sb.AppendLine($"- Model: **{r.Model}**" + (r.Shipped is { } s ? $", shipped as model.onnx: {s.Reason}" : ""));
+        sb.AppendLine($"# Evaluation: {T(r.Scored)}").AppendLine();
+        foreach (var warning in r.Warnings) sb.AppendLine($"> **Warning:** {T(warning)}").AppendLine();
+        sb.AppendLine($"- Model: **{T(r.Model)}**" + (r.Shipped is { } s ? $", shipped as model.onnx: {T(s.Reason)}" : ""));
         sb.AppendLine($"- Accuracy: **{r.Accuracy}**");
         sb.AppendLine($"- Top-{r.TopK} accuracy: {r.TopKAccuracy}");
         sb.AppendLine($"- Macro F1: {F(r.MacroF1)}");
-        sb.AppendLine($"- Backbone: {r.Backbone.Name} (fingerprint `{r.Backbone.Fingerprint}`)");
-        sb.AppendLine($"- Head: `{r.Head.Path}`, kept at step {r.Head.BestStep}");
+        sb.AppendLine($"- Backbone: {T(r.Backbone.Name)} (fingerprint {N(r.Backbone.Fingerprint)})");
+        sb.AppendLine($"- Head: {N(r.Head.Path)}, kept at step {r.Head.BestStep}");
         if (r.Export is { } e)
-            sb.AppendLine($"- Export: `{e.Path}` ({e.Network}): {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
+            sb.AppendLine($"- Export: {N(e.Path)} ({T(e.Network)}): {(e.Passed ? "matches" : "DOES NOT match")} the cached path on {e.Images} images " +
                           $"(arg-max agreement {Pct(e.ArgmaxAgreement)}, max |probability difference| {e.MaxAbsProbabilityDifference:0.###e+0})");
         if (r.Temperature is { } t)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -49,26 +54,26 @@ public static class EvaluationWriter
         if (r.UnknownShare is { } share)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Called unknown: {100 * share:0.0}% of the scored images"));
         if (r.Overlap is { } o)
-            sb.AppendLine($"- Already in the workspace's index ({o.Index}): {o.Train} train, {o.Validation} validation, {o.Test} test images; " +
+            sb.AppendLine($"- Already in the workspace's index ({N(o.Index)}): {o.Train} train, {o.Validation} validation, {o.Test} test images; " +
                           $"accuracy on the {o.Unseen.Images} others: **{o.Unseen}**");
-        if (r.FineTuneNote is { } note) sb.AppendLine($"- Fine-tuned network: {note}");
+        if (r.FineTuneNote is { } note) sb.AppendLine($"- Fine-tuned network: {T(note)}");
         if (r.Shipped is { Validation.Length: > 1 } shipped)
         {
             sb.AppendLine().AppendLine("## Which model ships").AppendLine();
-            sb.AppendLine($"Rule: {shipped.Rule}.").AppendLine();
+            sb.AppendLine($"Rule: {T(shipped.Rule)}.").AppendLine();
             sb.AppendLine("| validation split | accuracy | loss |").AppendLine("|---|---|---:|");
             foreach (var v in shipped.Validation)
-                sb.AppendLine($"| {v.Model}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {v.Loss.ToString("0.000", CultureInfo.InvariantCulture)} |");
+                sb.AppendLine($"| {T(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {F(v.Loss)} |");
         }
         if (r.Comparison is { } c) SideBySide(sb, r, c);
-        sb.AppendLine().AppendLine($"## Per class ({r.Model})").AppendLine();
+        sb.AppendLine().AppendLine($"## Per class ({T(r.Model)})").AppendLine();
         sb.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
-        foreach (var m in r.PerClass) sb.AppendLine($"| {m.Label} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {m.Support} |");
+        foreach (var m in r.PerClass) sb.AppendLine($"| {Cell(m.Label)} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {m.Support} |");
         sb.AppendLine().AppendLine("## Confusion matrix (rows: true, columns: predicted)").AppendLine();
-        sb.AppendLine("| true \\ predicted | " + string.Join(" | ", r.ConfusionMatrix.Labels) + " |");
+        sb.AppendLine("| true \\ predicted | " + string.Join(" | ", r.ConfusionMatrix.Labels.Select(Cell)) + " |");
         sb.AppendLine("|---|" + string.Concat(r.ConfusionMatrix.Labels.Select(_ => "---:|")));
         for (var i = 0; i < r.ConfusionMatrix.Labels.Length; i++)
-            sb.AppendLine($"| {r.ConfusionMatrix.Labels[i]} | " + string.Join(" | ", r.ConfusionMatrix.Rows[i]) + " |");
+            sb.AppendLine($"| {Cell(r.ConfusionMatrix.Labels[i])} | " + string.Join(" | ", r.ConfusionMatrix.Rows[i]) + " |");
         sb.AppendLine().AppendLine($"![confusion matrix]({ConfusionPngName})").AppendLine();
         sb.AppendLine($"## Misclassified ({r.Misclassified.Length})").AppendLine();
         sb.AppendLine($"Each with its photo and top-{r.TopK}: [{EvaluationPage.FileName}]({EvaluationPage.FileName}).").AppendLine();
@@ -76,7 +81,7 @@ public static class EvaluationWriter
         {
             sb.AppendLine("| image | true | predicted | confidence |").AppendLine("|---|---|---|---:|");
             foreach (var m in r.Misclassified.Take(MarkdownMisclassifiedLimit))
-                sb.AppendLine($"| {m.Path} | {m.TrueLabel} | {m.PredictedLabel} | {Pct(m.Confidence)} |");
+                sb.AppendLine($"| {Cell(m.Path)} | {Cell(m.TrueLabel)} | {Cell(m.PredictedLabel)} | {Pct(m.Confidence)} |");
             if (r.Misclassified.Length > MarkdownMisclassifiedLimit)
                 sb.AppendLine().AppendLine($"... and {r.Misclassified.Length - MarkdownMisclassifiedLimit} more in {JsonName}.");
         }
@@ -86,16 +91,25 @@ public static class EvaluationWriter
     /// <summary>The shipped model and the other one on the same images; the sections below are the shipped model's.</summary>
     private static void SideBySide(StringBuilder sb, EvaluationReport shipped, EvaluationReport other)
     {
-        sb.AppendLine().AppendLine($"## {shipped.Model} (shipped) and {other.Model}").AppendLine();
-        sb.AppendLine($"| {shipped.Scored} | {shipped.Model} (shipped) | {other.Model} |").AppendLine("|---|---|---|");
+        sb.AppendLine().AppendLine($"## {T(shipped.Model)} (shipped) and {T(other.Model)}").AppendLine();
+        sb.AppendLine($"| {T(shipped.Scored)} | {T(shipped.Model)} (shipped) | {T(other.Model)} |").AppendLine("|---|---|---|");
         sb.AppendLine($"| accuracy | {shipped.Accuracy} | {other.Accuracy} |");
         sb.AppendLine($"| top-{shipped.TopK} accuracy | {shipped.TopKAccuracy.Percent} | {other.TopKAccuracy.Percent} |");
         sb.AppendLine($"| macro F1 | {F(shipped.MacroF1)} | {F(other.MacroF1)} |");
         sb.AppendLine($"| misclassified | {shipped.Misclassified.Length} | {other.Misclassified.Length} |");
         foreach (var c in shipped.PerClass)
-            sb.AppendLine($"| F1 {c.Label} | {F(c.F1)} | {(other.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
-        sb.AppendLine().AppendLine($"The sections below are {shipped.Model}'s; {other.Model}'s whole report is in {JsonName} (`comparison`).");
+            sb.AppendLine($"| F1 {Cell(c.Label)} | {F(c.F1)} | {(other.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
+        sb.AppendLine().AppendLine($"The sections below are {T(shipped.Model)}'s; {T(other.Model)}'s whole report is in {JsonName} (`comparison`).");
     }
+
+    /// <summary>Text that may hold a name, escaped.</summary>
+    private static string T(string text) => MarkdownText.Text(text);
+
+    /// <summary>A name or path outside a table.</summary>
+    private static string N(string name) => MarkdownText.Name(name, inTable: false);
+
+    /// <summary>A name or path in a table cell.</summary>
+    private static string Cell(string name) => MarkdownText.Name(name, inTable: true);
 
     private static string Pct(double v) => double.IsNaN(v) ? "n/a" : (100 * v).ToString("0.0", CultureInfo.InvariantCulture) + "%";
     private static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);

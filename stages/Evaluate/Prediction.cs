@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Runtime;
@@ -65,7 +66,7 @@ public static class Prediction
 
     /// <summary>One row per file: path, status (classified, unknown when the model's unknown rule flags it, or skipped), the unknown
     /// score, the top-k labels and probabilities (an unknown image keeps them: they are what the model would answer), and a
-    /// skipped file's reason.</summary>
+    /// skipped file's reason; every text field through <see cref="CsvCell"/>, so no name is a formula in a spreadsheet.</summary>
     public static string Csv(string[] labels, IReadOnlyList<ClassifiedImage> images, int k)
     {
         var sb = new StringBuilder("path,status,unknown_score");
@@ -73,15 +74,15 @@ public static class Prediction
         sb.Append(",reason\n");
         foreach (var image in images)
         {
-            sb.Append(CsvField(image.Path));
+            sb.Append(CsvCell.Of(image.Path));
             if (image.Answer is { } a)
             {
                 sb.Append(',').Append(Status(a)).Append(',').Append(a.UnknownScore?.ToString("0.######", CultureInfo.InvariantCulture));
                 foreach (var c in ClassificationMetrics.TopClasses(a.Probabilities, k))
-                    sb.Append(',').Append(CsvField(labels[c])).Append(',').Append(a.Probabilities[c].ToString("0.######", CultureInfo.InvariantCulture));
+                    sb.Append(',').Append(CsvCell.Of(labels[c])).Append(',').Append(a.Probabilities[c].ToString("0.######", CultureInfo.InvariantCulture));
                 sb.Append(",\n");
             }
-            else sb.Append(",skipped,").Append(',', 2 * k + 1).Append(CsvField(image.Skipped ?? "")).Append('\n');
+            else sb.Append(",skipped,").Append(',', 2 * k + 1).Append(CsvCell.Of(image.Skipped ?? "")).Append('\n');
         }
         return sb.ToString();
     }
@@ -106,8 +107,4 @@ public static class Prediction
     private sealed record PredictionRow(string Path, string Status, double? UnknownScore, RankedLabel[] TopK, string? Reason);
 
     private sealed record RankedLabel(string Label, float Probability);
-
-    /// <summary>RFC 4180 quoting when a field holds a comma, quote or line break.</summary>
-    public static string CsvField(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") < 0 ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
 }

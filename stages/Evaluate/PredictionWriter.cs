@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Runtime;
 
@@ -22,15 +23,11 @@ public static class PredictionWriter
         var sb = new StringBuilder(Header(columns)).Append('\n');
         for (var i = 0; i < paths.Count; i++)
         {
-            sb.Append(Csv(paths[i]));
+            sb.Append(CsvCell.Of(paths[i]));
             foreach (var c in ClassificationMetrics.TopClasses(probabilities[i], columns))
-                sb.Append(',').Append(Csv(labelNames[c])).Append(',').Append(probabilities[i][c].ToString("0.######", CultureInfo.InvariantCulture));
+                sb.Append(',').Append(CsvCell.Of(labelNames[c])).Append(',').Append(probabilities[i][c].ToString("0.######", CultureInfo.InvariantCulture));
             sb.Append('\n');
         }
         AtomicFile.WriteAllText(path, sb.ToString());
     }
-
-    /// <summary>RFC 4180 quoting when a field holds a comma, quote or line break.</summary>
-    public static string Csv(string field) =>
-        field.AsSpan().IndexOfAny(",\"\r\n") < 0 ? field : "\"" + field.Replace("\"", "\"\"") + "\"";
 }

@@ -13,7 +13,9 @@ public static partial class HtmlTemplate
         using var stream = typeof(HtmlTemplate).Assembly.GetManifestResourceStream(resourceName)
             ?? throw new InvalidOperationException($"the template {resourceName} is not built into {typeof(HtmlTemplate).Assembly.GetName().Name}");
         using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        // As a browser reads it: its parser turns CR LF into LF before anything else, so a hash of a
+        // script in the template (the page's Content-Security-Policy) is a hash of what it runs.
+        return reader.ReadToEnd().ReplaceLineEndings("\n");
     }
 
     /// <summary>Fills every slot; a slot without markup, or markup without a slot, is a bug in the caller.</summary>

@@ -80,7 +80,10 @@ public sealed class Chromium : IAsyncDisposable
     /// <summary>Opens the file (or URL) in an open tab, and waits until it has loaded.</summary>
     public static async Task OpenAsync(IPage page, string pathOrUrl)
     {
-        var url = Uri.TryCreate(pathOrUrl, UriKind.Absolute, out var uri) && !uri.IsFile ? pathOrUrl : new Uri(Path.GetFullPath(pathOrUrl)).AbsoluteUri;
+        // A URL as it is (a file: link taken from a page included); a path made a file: URL.
+        var url = pathOrUrl.StartsWith("file:", StringComparison.Ordinal) || (Uri.TryCreate(pathOrUrl, UriKind.Absolute, out var uri) && !uri.IsFile)
+            ? pathOrUrl
+            : new Uri(Path.GetFullPath(pathOrUrl)).AbsoluteUri;
         var response = await page.GoToAsync(url, TimeoutMs, [WaitUntilNavigation.Load]);
         if (response is { Ok: false }) throw new InvalidOperationException($"{url}: {response.Status}");
     }

@@ -55,7 +55,7 @@ public class EvaluationTests
         Assert.Equal(report.Misclassified, EvaluationReport.FromJson(File.ReadAllText(dir["reports/evaluation.json"])).Misclassified);
 
         var md = File.ReadAllText(dir["reports/evaluation.md"]);
-        Assert.Contains("| class0 |", md);
+        Assert.Contains("| `class0` |", md);
         Assert.Contains($"Accuracy: **{report.Accuracy}**", md);
         Assert.Contains($"of 100; 95% CI ", md);
         Assert.DoesNotContain("Export:", md);

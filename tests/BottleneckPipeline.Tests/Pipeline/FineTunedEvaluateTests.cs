@@ -61,7 +61,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var markdown = File.ReadAllText(Path.Combine(config.ReportsDir, "evaluation.md"));
         Assert.Contains("## fine-tuned (last-stage) (shipped) and head only", markdown, StringComparison.Ordinal);
         var page = File.ReadAllText(Path.Combine(config.ReportsDir, "evaluation.html"));
-        Assert.Contains("fine-tuned (last-stage) (shipped) against head only", page, StringComparison.Ordinal);
+        Assert.Contains("<bdi>fine-tuned (last-stage)</bdi> (shipped) against <bdi>head only</bdi>", page, StringComparison.Ordinal);
         Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(page, "<figure class=\"curve learning\"><svg")); // both learning curves
         Assert.DoesNotContain("No learning curve", page, StringComparison.Ordinal);
 

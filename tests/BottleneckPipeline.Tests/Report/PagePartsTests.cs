@@ -114,7 +114,7 @@ public class PagePartsTests
         Assert.Equal(1, Regex.Count(alone, "<svg"));
 
         var both = EvaluationPage.Render(headOnly, sources with { Compared = new ComparedResult("fine-tuned", fineTuned, log) });
-        Assert.Contains("<h2>head only (shipped) against fine-tuned</h2>", both);
+        Assert.Contains("<h2><bdi>head only</bdi> (shipped) against <bdi>fine-tuned</bdi></h2>", both);
         var ids = Regex.Matches(both, " id=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count()); // two curves' clip paths never share an id
         Assert.Contains("<tr><th scope=\"row\">accuracy</th><td>80.0% (8 of 10; 95% CI 49.0-94.3%)</td><td>90.0% (9 of 10; 95% CI 59.6-98.2%)</td></tr>", both);
