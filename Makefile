@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o 
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head fine-tune evaluate inspect test test-faults test-cluster slurm bench clean distclean
+.PHONY: all build ingest extract train-head audit fine-tune evaluate inspect test test-faults test-cluster slurm bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -36,8 +36,13 @@ extract: ingest
 train-head: extract
 	$(call stage,TrainHead)
 
+# The data doctor: suspected label errors, near-duplicates (leaks, conflicts) and outliers from the cached
+# vectors, in reports/dataset_issues.json.
+audit: train-head
+	$(call stage,Audit)
+
 # FineTune runs here only with fine_tune.enabled: true (otherwise it returns at once, writing nothing).
-evaluate: train-head
+evaluate: audit
 	$(call stage,FineTune) --when-enabled
 	$(call stage,Evaluate)
 
