@@ -132,6 +132,7 @@ public static class AuditStage
             Outliers = outliers,
             ClassCounts = counts,
             ClassBalanceWarning = warning,
+            Seconds = seconds,
         };
         return new AuditOutcome(false, issues, $"Audit: {issues.Counts()}", set, evidence, outOfFold, seconds);
     }

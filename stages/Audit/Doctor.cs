@@ -40,7 +40,8 @@ public static class Doctor
     public const double BalanceRatio = 3.0;
 
     /// <summary>The blend of the out-of-fold head's probabilities and the neighbours' vote, and what it says of each given label.</summary>
-    public static LabelEvidence Labels(LabelledVectors all, float[] outOfFold, NeighbourGraph graph)
+    /// <param name="headWeight">the head's share of the blend (the bench sets 1 and 0 to score each view alone).</param>
+    public static LabelEvidence Labels(LabelledVectors all, float[] outOfFold, NeighbourGraph graph, double headWeight = HeadWeight)
     {
         var n = all.Count;
         var classes = all.ClassCount;
@@ -60,7 +61,7 @@ public static class Doctor
                 total += w;
             }
             var given = all.Labels[i];
-            double Blend(int c) => HeadWeight * outOfFold[i * classes + c] + (1 - HeadWeight) * (total > 0 ? vote[c] / total : 1.0 / classes);
+            double Blend(int c) => headWeight * outOfFold[i * classes + c] + (1 - headWeight) * (total > 0 ? vote[c] / total : 1.0 / classes);
             score[i] = Math.Clamp(1 - Blend(given), 0, 1);
             var best = -1;
             for (var c = 0; c < classes; c++)

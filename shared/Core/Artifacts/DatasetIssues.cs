@@ -37,6 +37,7 @@ public static class NearDuplicateKinds
 ///  "outliers": [{"path": "...", "score": 0.52}, ...],
 ///  "class_counts": {"roses": {"train": 240, "validation": 30, "test": 30}, ...},
 ///  "class_balance_warning": null or "...",
+///  "seconds": {"out_of_fold": 0.4, ...},
 ///  "inputs_hash": "..."}
 /// </code>
 /// Keys other tools do not know are ignored on reading, so the file can grow.
@@ -53,6 +54,9 @@ public sealed record DatasetIssues
 
     /// <summary>Why the classes are out of balance, when they are; null otherwise.</summary>
     public string? ClassBalanceWarning { get; init; }
+
+    /// <summary>How long each part of the audit took, in seconds (out_of_fold, neighbours, ...): for a person and the bench.</summary>
+    public IReadOnlyDictionary<string, double> Seconds { get; init; } = new Dictionary<string, double>();
 
     /// <summary>The Audit stage's inputs hash (index, cache, train_head section): a rerun with the same is up to date.</summary>
     public string InputsHash { get; init; } = "";
@@ -96,6 +100,8 @@ public sealed record DatasetIssues
             Outliers = [.. List(o, "outliers").Select(n => new Outlier(S(n, "path"), D(n, "score")))],
             ClassCounts = counts,
             ClassBalanceWarning = o["class_balance_warning"]?.GetValue<string>(),
+            Seconds = (o["seconds"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value!.GetValue<double>(), StringComparer.Ordinal)
+                      ?? new Dictionary<string, double>(),
             InputsHash = o["inputs_hash"]?.GetValue<string>() ?? "",
         };
     }
@@ -130,6 +136,7 @@ public sealed record DatasetIssues
             ["outliers"] = new JsonArray([.. Outliers.Select(x => (JsonNode)new JsonObject { ["path"] = x.Path, ["score"] = R(x.Score) })]),
             ["class_counts"] = counts,
             ["class_balance_warning"] = ClassBalanceWarning,
+            ["seconds"] = new JsonObject([.. Seconds.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)Math.Round(p.Value, 3)))]),
             ["inputs_hash"] = InputsHash,
         };
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
