@@ -30,6 +30,9 @@ public static class AuditStage
 
     public static readonly string[] SplitNames = ["train", "validation", "test"];
 
+    /// <summary>Images whose layout-check views are sampled once and kept (about 300 MB at most).</summary>
+    private const int MaxSampledViews = 8000;
+
     public static string InputsHash(PipelineConfig config, ExtractSummary extract) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
             $"method={Method}\ntrain_head={config.SectionHashes.GetValueOrDefault("train_head", "none")}\n" +
@@ -113,12 +116,24 @@ public static class AuditStage
             var rows = candidates.SelectMany(c => new[] { c.A, c.B }).Distinct().ToList();
             var (thumbs, _) = Thumbnails.For(cacheDir, [.. rows.Select(r => (all.ContentIds[r], imagePath(all.RelativePaths[r])))], maxPixels, maxParallel, ct);
             Lap("thumbnails");
+            var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxParallel), CancellationToken = ct };
+            // Each image's windows sampled once (38 KB an image), up to a bound; past it, sampled again for every pair.
+            var views = new Dictionary<string, float[]>(StringComparer.Ordinal);
+            if (thumbs.Count <= MaxSampledViews)
+            {
+                var ids = thumbs.Keys.ToArray();
+                var sampled = new float[ids.Length][];
+                Parallel.For(0, ids.Length, options, k => sampled[k] = LayoutCheck.Views(thumbs[ids[k]]));
+                for (var k = 0; k < ids.Length; k++) views[ids[k]] = sampled[k];
+            }
+            float[] ViewsOf(string id, byte[] thumb) => views.TryGetValue(id, out var v) ? v : LayoutCheck.Views(thumb);
             var sameness = new double?[candidates.Count];
-            Parallel.For(0, candidates.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxParallel), CancellationToken = ct }, k =>
+            Parallel.For(0, candidates.Count, options, k =>
             {
                 var (a, b, _) = candidates[k];
-                if (thumbs.TryGetValue(all.ContentIds[a], out var ta) && thumbs.TryGetValue(all.ContentIds[b], out var tb))
-                    sameness[k] = LayoutCheck.Score(ta, tb);
+                var (ia, ib) = (all.ContentIds[a], all.ContentIds[b]);
+                if (thumbs.TryGetValue(ia, out var ta) && thumbs.TryGetValue(ib, out var tb))
+                    sameness[k] = LayoutCheck.Score(ta, ViewsOf(ia, ta), tb, ViewsOf(ib, tb));
             });
             var byPair = candidates.Select((c, k) => ((c.A, c.B), sameness[k])).ToDictionary(p => p.Item1, p => p.Item2);
             duplicates = Doctor.NearDuplicates(set, candidates, (a, b) => byPair[(a, b)]);

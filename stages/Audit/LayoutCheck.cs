@@ -32,23 +32,33 @@ public static class LayoutCheck
     private static readonly (int[] Pixels, float[] Weights)[] Taps = [.. Windows.Select(w => TapsOf(w.Scale, w.X, w.Y))];
 
     /// <summary>The similarity of two thumbnails (<see cref="Side"/> x <see cref="Side"/> grey levels, row by row), -1..1.</summary>
-    public static double Score(byte[] a, byte[] b)
-    {
-        var fullA = Sample(a, 1, 0, 0);
-        var fullB = Sample(b, 1, 0, 0);
-        return Math.Max(Best(fullA, b), Best(fullB, a));
-    }
+    public static double Score(byte[] a, byte[] b) => Score(a, Views(a), b, Views(b));
 
-    /// <summary>The best correlation of a whole frame with a window of the other thumbnail.</summary>
-    private static double Best(float[] frame, byte[] other)
+    /// <summary>The same, from each thumbnail's <see cref="Views"/> made beforehand (an image in many candidate pairs is sampled once).</summary>
+    public static double Score(byte[] a, float[] viewsA, byte[] b, float[] viewsB) =>
+        Math.Max(Best(viewsA.AsSpan(0, View * View), viewsB, b), Best(viewsB.AsSpan(0, View * View), viewsA, a));
+
+    /// <summary>A thumbnail's view through every coarse window, one after another (the whole frame first).</summary>
+    public static float[] Views(byte[] thumb)
     {
-        var best = double.NegativeInfinity;
-        var at = Windows[0];
+        var views = new float[Windows.Length * View * View];
         var view = new float[View * View];
         for (var k = 0; k < Windows.Length; k++)
         {
-            Apply(Taps[k], other, view);
-            var s = TensorPrimitives.Dot(frame, view);
+            Apply(Taps[k], thumb, view);
+            view.CopyTo(views, k * View * View);
+        }
+        return views;
+    }
+
+    /// <summary>The best correlation of a whole frame with a window of the other thumbnail (given with its views).</summary>
+    private static double Best(ReadOnlySpan<float> frame, float[] otherViews, byte[] other)
+    {
+        var best = double.NegativeInfinity;
+        var at = Windows[0];
+        for (var k = 0; k < Windows.Length; k++)
+        {
+            var s = TensorPrimitives.Dot(frame, otherViews.AsSpan(k * View * View, View * View));
             if (s > best) (best, at) = (s, Windows[k]);
         }
         if (best < RefineFrom) return best;

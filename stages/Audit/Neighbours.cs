@@ -32,7 +32,7 @@ public static class Neighbours
     public const int ExactLimit = 8_000;
 
     /// <summary>Lists searched per row in the inverted file.</summary>
-    public const int Probes = 8;
+    public const int Probes = 4;
 
     /// <param name="exact">force exact (true) or approximate (false) search; default by <see cref="ExactLimit"/>.</param>
     public static NeighbourGraph Find(VectorMatrix vectors, int k, int maxParallel, long seed = 1, bool? exact = null, CancellationToken ct = default)

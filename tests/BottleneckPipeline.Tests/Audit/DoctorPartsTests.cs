@@ -26,7 +26,7 @@ public sealed class DoctorPartsTests(AuditedFlowers flowers)
             total += exact.K;
             found += exact.Of(i).ToArray().Count(got.Contains);
         }
-        // 95 rows make 10 lists, 8 of them probed: nearly everything is searched.
+        // 95 rows make 10 lists, 4 of them probed.
         Assert.True(found >= 0.95 * total, $"recall {found} of {total}");
     }
 
