@@ -27,8 +27,8 @@ public sealed class NeighbourGraph(int count, int k, int[] index, float[] simila
 /// </summary>
 public static class Neighbours
 {
-    /// <summary>Rows up to which every pair is compared (n^2 / 2 dot products: about a second of CPU at 512 values
-    /// on this limit; bench: doctor-scale).</summary>
+    /// <summary>Rows up to which every pair is compared: n^2 dot products, a few seconds at this limit on two cores
+    /// (bench: doctor-scale), where the inverted file already takes a fraction of that.</summary>
     public const int ExactLimit = 8_000;
 
     /// <summary>Lists searched per row in the inverted file.</summary>
