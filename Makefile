@@ -18,7 +18,7 @@ SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o 
 BUILT := .artifacts/.built
 stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
 
-.PHONY: all build ingest extract train-head fine-tune evaluate inspect config-reference test test-faults test-cluster slurm bench clean distclean
+.PHONY: all build ingest extract train-head audit fine-tune evaluate inspect config-reference test test-faults test-cluster slurm bench clean distclean
 all: evaluate
 
 $(BUILT): $(SOURCES)
@@ -36,14 +36,19 @@ extract: ingest
 train-head: extract
 	$(call stage,TrainHead)
 
+# The data doctor: suspected label errors, near-duplicates (leaks, conflicts) and outliers from the cached
+# vectors, in reports/dataset_issues.json.
+audit: train-head
+	$(call stage,Audit)
+
 # FineTune runs here only with fine_tune.enabled: true (otherwise it returns at once, writing nothing).
-evaluate: train-head
+evaluate: audit
 	$(call stage,FineTune) --when-enabled
 	$(call stage,Evaluate)
 
 # The optional FineTune stage, whatever fine_tune.enabled says, then Evaluate weighing the fine-tuned
 # network against the head alone on validation (the better one ships as model.onnx).
-fine-tune: train-head
+fine-tune: audit
 	$(call stage,FineTune)
 	$(call stage,Evaluate) --with-fine-tuned
 

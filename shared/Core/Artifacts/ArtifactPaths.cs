@@ -21,6 +21,9 @@ public static class ArtifactPaths
     public static string TrainingLog(PipelineConfig config) => Report(config, "training_log.csv");
     public static string LearningCurve(PipelineConfig config) => Report(config, "learning_curve.png");
 
+    // Audit: the data doctor's findings (read back by Evaluate's page through DatasetIssues).
+    public static string DatasetIssues(PipelineConfig config) => Report(config, "dataset_issues.json");
+
     // FineTune: the fine-tuned network in its own folder (the manifest is written last), and its reports.
     public static string FineTuneDirectory(PipelineConfig config) => Path.Combine(config.Workspace, "fine_tune");
     public static string TunedManifest(PipelineConfig config) => Path.Combine(FineTuneDirectory(config), "fine_tuned.json");
@@ -50,6 +53,7 @@ public static class ArtifactPaths
         IngestReport(config),
         ExtractReport(config),
         Head(config), TrainingLog(config), LearningCurve(config),
+        DatasetIssues(config),
         TunedManifest(config), TunedBackbone(config), TunedHead(config), FineTuneCheckpoint(config),
         FineTuneReport(config), FineTuneLog(config), FineTuneCurve(config),
         Model(config), EvaluationJson(config), EvaluationMarkdown(config), EvaluationPage(config), ConfusionMatrix(config),
