@@ -10,13 +10,15 @@ REPO := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 CONFIG ?= pipeline.yaml
 DOTNET ?= dotnet
 BIN := .artifacts/bin
+# The build configuration's folder the stages run from (the tests that run make pass theirs).
+CONFIGURATION ?= release
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 SOURCES := $(shell find shared stages bench -name '*.cs' -o -name '*.csproj' -o -name '*.html' 2>/dev/null | grep -v -e '/obj/' -e '^bench/out/') Directory.Build.props Directory.Packages.props
 BUILT := .artifacts/.built
-stage = $(BIN)/$(1)/release/$(1) --config $(CONFIG)
+stage = $(BIN)/$(1)/$(CONFIGURATION)/$(1) --config $(CONFIG)
 
 .PHONY: all build ingest extract train-head audit fine-tune evaluate inspect config-reference test test-faults test-cluster slurm bench clean distclean
 all: evaluate

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
@@ -17,8 +15,8 @@ public sealed record AuditOutcome(bool UpToDate, DatasetIssues Issues, string Su
 /// <summary>
 /// The Audit stage, the data doctor: from the index, the cached vectors and the train_head settings, it writes
 /// reports/dataset_issues.json with suspected label errors, near-duplicates (leaks between splits, conflicts between
-/// labels), outliers and the class counts. Up to date (and instant) when neither Extract's inputs (the index, its
-/// splits, the backbone) nor the train_head section changed.
+/// labels), outliers and the class counts, leaving out the images dataset.exclude names. Up to date (and instant) when
+/// neither Extract's inputs (the index, its splits, the backbone), the train_head section nor the excluded images changed.
 /// </summary>
 public static class AuditStage
 {
@@ -26,27 +24,27 @@ public static class AuditStage
     public static readonly string[] Sections = ["train_head"];
 
     /// <summary>Changed whenever the method changes what it finds, so that an old report is redone.</summary>
-    public const string Method = "audit-1";
+    public const string Method = DatasetIssues.Method;
 
     public static readonly string[] SplitNames = ["train", "validation", "test"];
 
     /// <summary>Images whose layout-check views are sampled once and kept (about 300 MB at most).</summary>
     private const int MaxSampledViews = 8000;
 
-    public static string InputsHash(PipelineConfig config, ExtractSummary extract) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"method={Method}\ntrain_head={config.SectionHashes.GetValueOrDefault("train_head", "none")}\n" +
-            $"extract={extract.InputsHash}\nbackbone={extract.Fingerprint}")))[..16];
+    /// <param name="excludeHash">the hash of the images dataset.exclude leaves out (<see cref="ExcludedImages.Hash"/>), "" when none.</param>
+    public static string InputsHash(PipelineConfig config, ExtractSummary extract, string excludeHash = "") =>
+        DatasetIssues.InputsHashFor(config, extract, excludeHash);
 
     public static AuditOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
     {
         var extract = ExtractReport.Read(config);
-        var hash = InputsHash(config, extract);
+        var vectors = new SplitVectors(config, db, extract.Fingerprint);
+        var hash = InputsHash(config, extract, vectors.Excluded.Hash);
         var path = ArtifactPaths.DatasetIssues(config);
         if (DatasetIssues.TryRead(path) is { } previous && previous.InputsHash == hash)
             return new AuditOutcome(true, previous, $"Audit: up to date; {previous.Counts()} ({path})");
 
-        var sets = new SplitVectors(config, db, extract.Fingerprint).Load(SplitNames);
+        var sets = vectors.Load(SplitNames);
         var set = Combine(sets);
         var root = config.Dataset.Root;
         var outcome = Analyze(set, config.TrainHead, rel => Path.Join(root, rel), config.CacheDir, config.Dataset.MaxPixels, Environment.ProcessorCount, ct);

@@ -114,7 +114,8 @@ public static class Doctor
             var kind = all.Labels[a] != all.Labels[b] ? NearDuplicateKinds.Conflict
                 : set.Splits[a] != set.Splits[b] ? NearDuplicateKinds.Leak
                 : NearDuplicateKinds.SameSplit;
-            found.Add(new NearDuplicate(all.RelativePaths[a], all.RelativePaths[b], cosine, kind));
+            found.Add(new NearDuplicate(all.RelativePaths[a], all.RelativePaths[b], cosine, kind,
+                all.LabelNames[all.Labels[a]], set.Splits[a], all.LabelNames[all.Labels[b]], set.Splits[b]));
         }
         static int Rank(string kind) => kind switch { NearDuplicateKinds.Conflict => 0, NearDuplicateKinds.Leak => 1, _ => 2 };
         return [.. found.OrderBy(d => Rank(d.Kind)).ThenByDescending(d => d.Similarity).ThenBy(d => d.A, StringComparer.Ordinal)];

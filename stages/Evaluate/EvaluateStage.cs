@@ -30,14 +30,36 @@ public static class EvaluateStage
         var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
         var lookup = TunedNetworkLookup.ForRun(config, extract.Fingerprint, HeadArtifact.Load(ArtifactPaths.Head(config), extract.Fingerprint), considerFineTuned);
         var tuned = new TunedNetworkEvaluation(lookup.InUse, lookup.Note, rows => EmbedThroughTuned(config, lookup.InUse!, rows, ct));
-        return EvaluationRun.Execute(config, extract.Fingerprint, extract.InputsHash, dataset,
-            (split, headLabels) => LoadSplit(config, db, extract.Fingerprint, split, headLabels, ct),
-            tunedShips => ExportInputsFor(config, db, extract.Fingerprint, tunedShips ? lookup.InUse!.Spec : null, ct), ct, tuned);
+        // The images dataset.exclude leaves out are scored by no one, and the data doctor's findings go into every report:
+        // a new list, or a new dataset_issues.json, makes the reports out of date.
+        var excluded = ExcludedImages.Of(config, db);
+        var doctor = Doctor(config, db, extract, excluded);
+        var upstream = extract.InputsHash + excluded.HashLine + (doctor is null ? "" : $"\ndataset_issues={doctor.Issues.InputsHash}:{doctor.Current}");
+        return EvaluationRun.Execute(config, extract.Fingerprint, upstream, dataset,
+            (split, headLabels) => LoadSplit(config, db, extract.Fingerprint, excluded, split, headLabels, ct),
+            tunedShips => ExportInputsFor(config, db, extract.Fingerprint, tunedShips ? lookup.InUse!.Spec : null, ct), ct, tuned, doctor);
     }
 
-    private static LabelledVectors LoadSplit(PipelineConfig config, IndexDb db, string fingerprint, string split, string[] headLabels, CancellationToken ct)
+    /// <summary>The Audit stage's reports/dataset_issues.json with the content id of every image it names; null when there is none.</summary>
+    private static DoctorSource? Doctor(PipelineConfig config, IndexDb db, ExtractSummary extract, ExcludedImages excluded)
     {
-        var set = new SplitVectors(config, db, fingerprint).Load([split], headLabels)[0];
+        var path = ArtifactPaths.DatasetIssues(config);
+        if (DatasetIssues.TryRead(path) is not { } issues) return null;
+        var current = issues.InputsHash == DatasetIssues.InputsHashFor(config, extract, excluded.Hash);
+        var paths = issues.LabelIssues.Select(i => i.Path).Concat(issues.NearDuplicates.SelectMany(d => new[] { d.A, d.B }))
+            .Concat(issues.Outliers.Select(o => o.Path)).ToHashSet(StringComparer.Ordinal);
+        var ids = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var cmd = db.Command("SELECT rel_path, content_id FROM examples;");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+            if (paths.Contains(r.GetString(0))) ids.TryAdd(r.GetString(0), r.GetString(1));
+        return new DoctorSource(issues, path, current, ids);
+    }
+
+    private static LabelledVectors LoadSplit(PipelineConfig config, IndexDb db, string fingerprint, ExcludedImages excluded, string split, string[] headLabels,
+        CancellationToken ct)
+    {
+        var set = new SplitVectors(config, db, fingerprint) { Excluded = excluded }.Load([split], headLabels)[0];
         if (split != "test") return set;
         if (set.Count == 0 && config.Evaluate.Export)
             throw new InputException(FormattableString.Invariant(

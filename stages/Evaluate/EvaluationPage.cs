@@ -74,6 +74,7 @@ public static class EvaluationPage
             ["confusion"] = Confusion(report.ConfusionMatrix),
             ["misclassified_count"] = report.Misclassified.Length.ToString(CultureInfo.InvariantCulture),
             ["gallery"] = Gallery(report, sources),
+            ["dataset_issues"] = DatasetIssuesSection(report, sources),
             ["curves_title"] = compared is null ? "Learning curve" : $"{N(report.Model)} (shipped) against {N(compared.Name)}",
             ["curves"] = compared is null ? Curve(sources.LearningCurve, sources.LearningCurvePath) : SideBySide(report, sources, compared),
             ["provenance"] = Provenance(report, sources.Provenance),
@@ -87,6 +88,9 @@ public static class EvaluationPage
         foreach (var warning in r.Warnings) sb.Append("<p class=\"warning\" role=\"alert\"><b>Warning:</b> ").Append(H(warning)).Append("</p>");
         sb.Append("<ul class=\"figures\">");
         sb.Append(Fmt($"<li><b>{r.Accuracy.Percent}</b>accuracy ({r.Accuracy.Correct} of {r.Accuracy.Images}; {r.Accuracy.Interval})</li>"));
+        if (r.AccuracyWithoutLeaks is { } clean && r.DatasetIssues is { } d)
+            sb.Append(Fmt($"<li><b>{clean.Percent}</b>accuracy without the {DoctorFindings.Images(d.LeakedTestImages.Length, "test photo")} "))
+              .Append(Fmt($"leaked from train ({clean.Correct} of {clean.Images}; {clean.Interval}; <a href=\"#issues\">dataset issues</a>)</li>"));
         sb.Append(Fmt($"<li><b>{r.TopKAccuracy.Percent}</b>top-{r.TopK} accuracy ({r.TopKAccuracy.Interval})</li>"));
         sb.Append(Fmt($"<li><b>{r.MacroF1:0.000}</b>macro F1</li>"));
         sb.Append(Fmt($"<li><b>{r.Misclassified.Length}</b>misclassified</li>"));
@@ -184,6 +188,107 @@ public static class EvaluationPage
             sb.Append("</ol><small>").Append(N(m.Path)).Append("</small></figcaption></figure>");
         }
         return sb.Append("</div>").ToString();
+    }
+
+    /// <summary>How many items of each of the data doctor's lists the page shows (the most suspicious); the JSON holds them all.</summary>
+    public const int ShownIssues = 60;
+
+    /// <summary>
+    /// The data doctor's findings (reports/dataset_issues.json), when Audit wrote them: the class counts and the balance warning,
+    /// then the suspected label errors, the near-duplicate pairs side by side and the outliers, each list cut at <see cref="ShownIssues"/>,
+    /// every photo an embedded thumbnail with a tick box whose line (its path, or its content id) the button saves as an exclude list.
+    /// </summary>
+    private static string DatasetIssuesSection(EvaluationReport r, PageSources sources)
+    {
+        if (sources.Doctor is not { } doctor) return "";
+        var issues = doctor.Issues;
+        var suspects = issues.LabelIssues.Take(ShownIssues).ToList();
+        var pairs = issues.NearDuplicates.Take(ShownIssues).ToList();
+        var outliers = issues.Outliers.Take(ShownIssues).ToList();
+        var paths = suspects.Select(s => s.Path).Concat(pairs.SelectMany(p => new[] { p.A, p.B })).Concat(outliers.Select(o => o.Path))
+            .Distinct(StringComparer.Ordinal).ToArray();
+        var thumbnails = new (Thumbnail? Thumbnail, string? Error)[paths.Length];
+        Parallel.For(0, paths.Length, i => thumbnails[i] = Thumbnail.FromFile(Path.GetFullPath(Path.Join(sources.ImageRoot, paths[i])), sources.MaxPixels));
+        var byPath = paths.Select((p, i) => (p, i)).ToDictionary(x => x.p, x => thumbnails[x.i], StringComparer.Ordinal);
+
+        string Photo(string rel)
+        {
+            var file = Path.GetFullPath(Path.Join(sources.ImageRoot, rel));
+            var (thumbnail, error) = byPath[rel];
+            var sb = new StringBuilder();
+            sb.Append(Fmt($"<label><input type=\"checkbox\" data-line=\"{A(doctor.ExcludeLine(rel))}\" data-path=\"{A(rel)}\"> leave out</label>"));
+            sb.Append("<a href=\"").Append(A(HtmlText.FileUrl(file))).Append("\">");
+            if (thumbnail is not null)
+                sb.Append(Fmt($"<img src=\"{thumbnail.DataUri}\" width=\"{thumbnail.Width}\" height=\"{thumbnail.Height}\" alt=\"{A(rel)}\">"));
+            else sb.Append("<div class=\"missing\">no thumbnail: ").Append(H(error ?? "")).Append("</div>");
+            return sb.Append("</a>").ToString();
+        }
+        string More(int all, int shown) => all > shown
+            ? Fmt($"<p class=\"note\">The {shown} most suspicious are shown; the other {all - shown} are in <code>{N(doctor.Path)}</code>.</p>")
+            : "";
+
+        var html = new StringBuilder("<section id=\"issues\"><h2>Dataset issues</h2>");
+        html.Append("<p class=\"note\">The data doctor (the Audit stage) found ")
+            .Append(Fmt($"<b>{DoctorFindings.Images(issues.LabelIssues.Count, "suspected label error")}</b>, "))
+            .Append(Fmt($"<b>{DoctorFindings.Images(issues.Leaks, "leak")}</b> and <b>{DoctorFindings.Images(issues.Conflicts, "conflict")}</b> "))
+            .Append(Fmt($"among {DoctorFindings.Images(issues.NearDuplicates.Count, "near-duplicate pair")}, and "))
+            .Append(Fmt($"{DoctorFindings.Images(issues.Outliers.Count, "outlier")}: <code>{N(doctor.Path)}</code>. "))
+            .Append("Tick the photos to leave out and download the list, name it in <code>dataset.exclude</code> and run <code>make</code> again: ")
+            .Append("training and scoring leave them out, and nothing is re-extracted.</p>");
+        if (!doctor.Current)
+            html.Append("<p class=\"warning\" role=\"alert\"><b>Warning:</b> this file was written for other inputs (the dataset, the backbone, ")
+                .Append("train_head or dataset.exclude changed since): run <code>make audit</code> for findings about this run.</p>");
+        if (r.AccuracyWithoutLeaks is { } clean && r.DatasetIssues is { } d)
+            html.Append(Fmt($"<p>Test accuracy without the {DoctorFindings.Images(d.LeakedTestImages.Length, "test photo")} that have a near-copy in the train split: "))
+                .Append(Fmt($"<b>{H(clean.ToString())}</b>, against {H(r.Accuracy.ToString())} with them.</p>"));
+        html.Append("<div id=\"exclude-bar\"><button type=\"button\" id=\"download-ticked\" disabled>download the ticked list</button>")
+            .Append("<span id=\"ticked-status\"></span></div>");
+
+        html.Append("<h3>Class counts</h3>");
+        if (issues.ClassBalanceWarning is { } warning) html.Append("<p class=\"warning\" role=\"alert\"><b>Warning:</b> ").Append(H(warning)).Append("</p>");
+        var splits = new[] { "train", "validation", "test" };
+        html.Append("<div class=\"scroll\"><table id=\"class-counts\"><thead><tr><th scope=\"col\">class</th>");
+        foreach (var split in splits) html.Append("<th scope=\"col\">").Append(split).Append("</th>");
+        html.Append("<th scope=\"col\">all</th></tr></thead><tbody>");
+        foreach (var (cls, counts) in issues.ClassCounts.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            html.Append("<tr><th scope=\"row\">").Append(N(cls)).Append("</th>");
+            foreach (var split in splits) html.Append(Fmt($"<td>{counts.GetValueOrDefault(split)}</td>"));
+            html.Append(Fmt($"<td>{counts.Values.Sum()}</td></tr>"));
+        }
+        html.Append("</tbody></table></div>");
+
+        html.Append(Fmt($"<h3>Suspected label errors ({issues.LabelIssues.Count})</h3>"));
+        html.Append("<p class=\"note\">Most suspicious first: the score is how strongly held-out heads and each photo's neighbours say its label is wrong.</p>");
+        html.Append("<div class=\"issues\" id=\"suspects\">");
+        foreach (var s in suspects)
+            html.Append(Fmt($"<figure data-path=\"{A(s.Path)}\">")).Append(Photo(s.Path))
+                .Append(Fmt($"<figcaption>given <b>{N(s.Given)}</b>, suggested <b>{N(s.Suggested)}</b><br>score {s.Score:0.00}, {H(s.Split)}<br>"))
+                .Append("<small>").Append(N(s.Path)).Append("</small></figcaption></figure>");
+        html.Append("</div>").Append(More(issues.LabelIssues.Count, suspects.Count));
+
+        html.Append(Fmt($"<h3>Near-duplicate pairs ({issues.NearDuplicates.Count})</h3>"));
+        html.Append("<p class=\"note\">Two files of nearly the same picture: a <b>conflict</b> under two labels, a <b>leak</b> across two splits ")
+            .Append("(a test photo whose copy the head trained on flatters the test accuracy), or both in one split.</p>");
+        html.Append("<div class=\"issues dups\" id=\"pairs\">");
+        foreach (var p in pairs)
+        {
+            html.Append(Fmt($"<figure class=\"{A(p.Kind)}\" data-kind=\"{A(p.Kind)}\"><div class=\"two\">"));
+            foreach (var (path, label, split) in new[] { (p.A, p.ALabel, p.ASplit), (p.B, p.BLabel, p.BSplit) })
+                html.Append(Fmt($"<div class=\"side\" data-path=\"{A(path)}\">")).Append(Photo(path))
+                    .Append(Fmt($"<b>{N(label.Length > 0 ? label : "?")}</b>, {H(split.Length > 0 ? split : "?")}<br><small>{N(path)}</small></div>"));
+            html.Append(Fmt($"</div><figcaption><b class=\"kind\">{H(p.Kind)}</b>, similarity {p.Similarity:0.000}</figcaption></figure>"));
+        }
+        html.Append("</div>").Append(More(issues.NearDuplicates.Count, pairs.Count));
+
+        html.Append(Fmt($"<h3>Outliers ({issues.Outliers.Count})</h3>"));
+        html.Append("<p class=\"note\">Photos far from every other (their nearest neighbours' mean cosine distance), farthest first: often no photo of any class.</p>");
+        html.Append("<div class=\"issues\" id=\"outliers\">");
+        foreach (var o in outliers)
+            html.Append(Fmt($"<figure data-path=\"{A(o.Path)}\">")).Append(Photo(o.Path))
+                .Append(Fmt($"<figcaption>score {o.Score:0.000}<br><small>{N(o.Path)}</small></figcaption></figure>"));
+        html.Append("</div>").Append(More(issues.Outliers.Count, outliers.Count));
+        return html.Append("</section>").ToString();
     }
 
     /// <summary>A training log's curve, the kept point marked: the step (TrainHead) or epoch (FineTune) of the best validation

@@ -49,6 +49,11 @@ public sealed class EvaluationReport
     public double? UnknownShare { get; set; }
     /// <summary>--data only: how many of the scored images the workspace's index holds, by split, and the figure on the others alone.</summary>
     public DataOverlap? Overlap { get; set; }
+    /// <summary>What the data doctor (the Audit stage's reports/dataset_issues.json) found; null when there was no such file.</summary>
+    public DatasetIssuesSummary? DatasetIssues { get; set; }
+    /// <summary>The accuracy on the test images without those that have a near-copy in the train split (leaks into test), with
+    /// its count and interval; null when no leak reaches the test split.</summary>
+    public Accuracy? AccuracyWithoutLeaks { get; set; }
     /// <summary>Hash of everything Evaluate read: equal hash means the report is up to date.</summary>
     public string InputsHash { get; set; } = "";
 

@@ -41,9 +41,10 @@ public static class EvaluationRun
     /// <param name="export">gives the export inputs of the shipped model (true: the fine-tuned network); only called when there is work to do.</param>
     /// <param name="ct">Checked between the steps and by the export check; the reports are written last, so a stop writes none.</param>
     /// <param name="fineTuned">FineTune's network, weighed against the head alone on validation.</param>
+    /// <param name="doctor">the data doctor's findings (reports/dataset_issues.json), for the reports; null when Audit wrote none.</param>
     public static EvaluationOutcome Execute(PipelineConfig config, string backboneFingerprint, string upstreamHash, DatasetIdentity dataset,
         Func<string, string[], LabelledVectors> loadSplit, Func<bool, ExportInputs>? export, CancellationToken ct = default,
-        TunedNetworkEvaluation? fineTuned = null)
+        TunedNetworkEvaluation? fineTuned = null, DoctorSource? doctor = null)
     {
         var headPath = ArtifactPaths.Head(config);
         var artifact = HeadArtifact.Load(headPath, backboneFingerprint);
@@ -116,7 +117,8 @@ public static class EvaluationRun
         }
         ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;
-        var page = PageSources.For(config, "test split", dataset);
+        if (doctor is not null) DoctorFindings.Apply(report, doctor, shippedTest.RelativePaths);
+        var page = PageSources.For(config, "test split", dataset) with { Doctor = doctor };
         if (report.Comparison is { } other) page = page with { Compared = new ComparedResult(other.Model, other, CurveOf(config, other.Model)) };
         if (tunedShips) page = page with { LearningCurve = TrainingLog.TryRead(ArtifactPaths.FineTuneLog(config)), LearningCurvePath = ArtifactPaths.FineTuneLog(config) };
         EvaluationWriter.Write(config.ReportsDir, report, page);
@@ -139,7 +141,8 @@ public static class EvaluationRun
     private static string Summary(EvaluationReport report)
     {
         if (report.Images == 0) return "Evaluate: the test split is empty (dataset.test_percent, or too few images): nothing to evaluate";
-        var summary = $"Evaluate: ships {report.Model}: test accuracy {report.Accuracy}, top-{report.TopK} {report.TopKAccuracy.Percent}";
+        var summary = $"Evaluate: ships {report.Model}: test accuracy {report.Accuracy}, top-{report.TopK} {report.TopKAccuracy.Percent}" +
+                      DoctorFindings.AccuracyPart(report);
         if (report.Comparison is { } other) summary += $"; {other.Model}: {other.Accuracy.Percent}";
         if (report.Shipped is { } s && s.Validation.Length > 1) summary += $" (chosen on validation: {s.Reason})";
         if (report.Temperature is { } t)
@@ -149,7 +152,7 @@ public static class EvaluationRun
         if (report.Export is { } e)
             summary += string.Create(CultureInfo.InvariantCulture,
                 $"; export {(e.Passed ? "agrees" : "DISAGREES")} ({100 * e.ArgmaxAgreement:0.0}%, max diff {e.MaxAbsProbabilityDifference:0.#e+0})");
-        return summary;
+        return summary + DoctorFindings.CountsPart(report);
     }
 
     /// <summary>The previous report when it was made from these very inputs and every output exists.</summary>

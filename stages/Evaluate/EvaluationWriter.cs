@@ -37,6 +37,9 @@ public static class EvaluationWriter
         foreach (var warning in r.Warnings) sb.AppendLine($"> **Warning:** {T(warning)}").AppendLine();
         sb.AppendLine($"- Model: **{T(r.Model)}**" + (r.Shipped is { } s ? $", shipped as model.onnx: {T(s.Reason)}" : ""));
         sb.AppendLine($"- Accuracy: **{r.Accuracy}**");
+        if (r.AccuracyWithoutLeaks is { } clean && r.DatasetIssues is { } leaks)
+            sb.AppendLine($"- Accuracy without the {DoctorFindings.Images(leaks.LeakedTestImages.Length, "test image")} leaked from train " +
+                          $"(a near-copy in the train split): **{clean}**");
         sb.AppendLine($"- Top-{r.TopK} accuracy: {r.TopKAccuracy}");
         sb.AppendLine($"- Macro F1: {F(r.MacroF1)}");
         sb.AppendLine($"- Backbone: {T(r.Backbone.Name)} (fingerprint {N(r.Backbone.Fingerprint)})");
@@ -66,6 +69,7 @@ public static class EvaluationWriter
                 sb.AppendLine($"| {T(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")} | {v.Accuracy} | {F(v.Loss)} |");
         }
         if (r.Comparison is { } c) SideBySide(sb, r, c);
+        if (r.DatasetIssues is { } d) DatasetIssues(sb, d);
         sb.AppendLine().AppendLine($"## Per class ({T(r.Model)})").AppendLine();
         sb.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
         foreach (var m in r.PerClass) sb.AppendLine($"| {Cell(m.Label)} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {m.Support} |");
@@ -100,6 +104,26 @@ public static class EvaluationWriter
         foreach (var c in shipped.PerClass)
             sb.AppendLine($"| F1 {Cell(c.Label)} | {F(c.F1)} | {(other.PerClass.FirstOrDefault(x => x.Label == c.Label) is { } o ? F(o.F1) : "")} |");
         sb.AppendLine().AppendLine($"The sections below are {T(shipped.Model)}'s; {T(other.Model)}'s whole report is in {JsonName} (`comparison`).");
+    }
+
+    /// <summary>What the data doctor found, with the path of its file; the photos themselves are on the page.</summary>
+    private static void DatasetIssues(StringBuilder sb, DatasetIssuesSummary d)
+    {
+        sb.AppendLine().AppendLine("## Dataset issues").AppendLine();
+        sb.AppendLine($"The data doctor (the Audit stage) found {d.Counts()} among {DoctorFindings.Images(d.NearDuplicates, "near-duplicate pair")}, " +
+                      $"and {DoctorFindings.Images(d.Outliers, "outlier")}: {N(d.Path)}. " +
+                      $"Each with its photo, and a list to download for `dataset.exclude`: [{EvaluationPage.FileName}]({EvaluationPage.FileName}#issues).");
+        if (!d.Current)
+            sb.AppendLine().AppendLine("> **Warning:** that file was written for other inputs (the dataset, the backbone, `train_head` or `dataset.exclude` " +
+                                       "changed since): run `make audit` for findings about this run.");
+        if (d.ClassBalanceWarning is { } warning) sb.AppendLine().AppendLine($"> **Warning:** {T(warning)}");
+        if (d.LeakedTestImages.Length > 0)
+        {
+            sb.AppendLine().AppendLine($"Test images with a near-copy in the train split, left out of the accuracy without leaks:").AppendLine();
+            foreach (var path in d.LeakedTestImages.Take(MarkdownMisclassifiedLimit)) sb.AppendLine($"- {N(path)}");
+            if (d.LeakedTestImages.Length > MarkdownMisclassifiedLimit)
+                sb.AppendLine($"- ... and {d.LeakedTestImages.Length - MarkdownMisclassifiedLimit} more in {JsonName}.");
+        }
     }
 
     /// <summary>Text that may hold a name, escaped.</summary>

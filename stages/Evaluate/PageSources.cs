@@ -11,10 +11,11 @@ namespace BottleneckPipeline.Evaluate;
 /// <param name="LearningCurve">The head's training log; null when it could not be read.</param>
 /// <param name="LearningCurvePath">Where that log was looked for, named on the page when it is missing.</param>
 /// <param name="Compared">the model that does not ship, shown beside the shipped one with its own curve; null: there is one model.</param>
+/// <param name="Doctor">the data doctor's findings, for the page's Dataset issues section; null: no such section.</param>
 public sealed record PageSources(
     string Title, string ImageRoot, long MaxPixels,
     IReadOnlyList<TrainingLogRow>? LearningCurve, string LearningCurvePath,
-    RunProvenance Provenance, ComparedResult? Compared = null)
+    RunProvenance Provenance, ComparedResult? Compared = null, DoctorSource? Doctor = null)
 {
     /// <summary>The sources for a report on images under <paramref name="dataset"/>'s root, scored by the head of this workspace.</summary>
     public static PageSources For(PipelineConfig config, string title, DatasetIdentity dataset)

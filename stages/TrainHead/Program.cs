@@ -1,6 +1,7 @@
 // TrainHead stage: fit the new softmax layer on the cached train vectors, validated on the
 // validation split. The work is in the library (BottleneckPipeline.Head); this file parses arguments.
 using System.CommandLine;
+using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Hosting;
 using BottleneckPipeline.Runtime;
@@ -10,7 +11,11 @@ var configOption = StageHost.ConfigOption();
 var command = new RootCommand("Train the softmax head on the cached bottleneck vectors.") { configOption };
 command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(configOption)!, TrainHeadStage.Sections, (config, db, ct) =>
 {
-    var outcome = TrainHeadStage.Run(config, db, ct);
+    // The first stage that reads the splits says what dataset.exclude leaves out, and which of its lines name nothing.
+    var excluded = ExcludedImages.Of(config, db);
+    foreach (var line in excluded.Warnings) Console.WriteLine($"  WARNING: {line}");
+    if (excluded.Summary is { } left) Console.WriteLine($"  {left}");
+    var outcome = TrainHeadStage.Run(config, db, ct, excluded);
     if (outcome.Warning is { } warning) Console.WriteLine($"  WARNING: {warning}");
     Console.WriteLine(outcome.Summary);
     return outcome.Summary;

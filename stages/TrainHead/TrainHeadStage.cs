@@ -9,20 +9,23 @@ namespace BottleneckPipeline.TrainHead;
 
 /// <summary>
 /// The TrainHead stage: the train and validation vectors named by the index, read from the cache
-/// that Extract's report points at, fitted by <see cref="HeadTrainingRun"/>. Up to date (and
-/// instant) when neither the train_head section nor Extract's inputs changed.
+/// that Extract's report points at, fitted by <see cref="HeadTrainingRun"/>, less the images
+/// dataset.exclude names. Up to date (and instant) when neither the train_head section, Extract's
+/// inputs nor the excluded images changed.
 /// </summary>
 public static class TrainHeadStage
 {
     public static readonly string[] Sections = ["train_head"];
 
-    public static HeadStageOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default)
+    /// <param name="excluded">the images dataset.exclude leaves out; default: the config's list, resolved against the index.</param>
+    public static HeadStageOutcome Run(PipelineConfig config, IndexDb db, CancellationToken ct = default, ExcludedImages? excluded = null)
     {
         var extract = ExtractReport.Read(config);
-        return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash, () =>
+        var vectors = new SplitVectors(config, db, extract.Fingerprint) { Excluded = excluded ?? ExcludedImages.Of(config, db) };
+        return HeadTrainingRun.Execute(config, extract.Backbone, extract.Fingerprint, extract.InputsHash + vectors.Excluded.HashLine, () =>
         {
             // One pass over the cache for both splits, holding only their vectors (float16 past a budget).
-            var (train, validation) = new SplitVectors(config, db, extract.Fingerprint).TrainAndValidation();
+            var (train, validation) = vectors.TrainAndValidation();
             if (train.Count == 0) throw EmptyTrainSplit(config, db);
             RequireEveryClass(db, train, config.Dataset.IncludeConflicts);
             return (train, validation.Count > 0 ? validation : null);

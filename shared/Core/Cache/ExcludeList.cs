@@ -10,18 +10,24 @@ namespace BottleneckPipeline.Cache;
 /// line, either a path relative to dataset.root ('/' separators, as reports/dataset_issues.json writes them) or a
 /// content id (the 64 hex digits of the image's SHA-256); blank lines and lines starting with '#' are ignored, and so
 /// is anything after " #" on a line. A path names the content that file holds in the index, so every copy of those
-/// bytes is left out; nothing is re-extracted, as vectors are keyed by content. Not yet read from the config: the
-/// key (dataset.exclude) is wired where the split vectors are read once the config rework has landed.
+/// bytes is left out; nothing is re-extracted, as vectors are keyed by content. The config's dataset.exclude names it;
+/// <see cref="ExcludedImages"/> is what the stages make of it.
 /// </summary>
 public sealed class ExcludeList
 {
-    public static readonly ExcludeList None = new([], []);
+    public static readonly ExcludeList None = new([], [], new Dictionary<string, int>());
 
-    private ExcludeList(IReadOnlyList<string> paths, IReadOnlyList<string> contentIds)
+    private readonly IReadOnlyDictionary<string, int> _lines;
+
+    private ExcludeList(IReadOnlyList<string> paths, IReadOnlyList<string> contentIds, IReadOnlyDictionary<string, int> lines)
     {
         Paths = paths;
         ContentIds = contentIds;
+        _lines = lines;
     }
+
+    /// <summary>The line (from 1) an entry first stands on, for a message that points at it; 0 for an entry not in the list.</summary>
+    public int LineOf(string entry) => _lines.TryGetValue(entry, out var line) ? line : 0;
 
     /// <summary>The path entries, in file order.</summary>
     public IReadOnlyList<string> Paths { get; }
@@ -50,16 +56,32 @@ public sealed class ExcludeList
     {
         var paths = new List<string>();
         var ids = new List<string>();
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
+        var number = 0;
         foreach (var raw in text.Split('\n'))
         {
+            number++;
             var line = raw.Trim();
             var comment = line.IndexOf(" #", StringComparison.Ordinal);
             if (comment >= 0) line = line[..comment].TrimEnd();
             if (line.Length == 0 || line.StartsWith('#')) continue;
-            if (line.Length == 64 && line.All(Uri.IsHexDigit)) ids.Add(line.ToLowerInvariant());
-            else paths.Add(line.Replace('\\', '/').TrimStart('.', '/'));
+            var entry = IsContentId(line) ? line.ToLowerInvariant() : line.Replace('\\', '/').TrimStart('.', '/');
+            (IsContentId(line) ? ids : paths).Add(entry);
+            lines.TryAdd(entry, number);
         }
-        return new ExcludeList(paths, ids);
+        return new ExcludeList(paths, ids, lines);
+    }
+
+    private static bool IsContentId(string line) => line.Length == 64 && line.All(Uri.IsHexDigit);
+
+    /// <summary>
+    /// The line that names an image in such a file: its path, where the parser reads the path back as it is, else its
+    /// content id (a path with " #" in it, a line break, spaces at an end, a leading '#', '.' or '/', or 64 hex digits).
+    /// </summary>
+    public static string LineFor(string relPath, string contentId)
+    {
+        var read = relPath.Contains('\n') || relPath.Contains('\r') ? null : Parse(relPath);
+        return read is { Paths: [var p], ContentIds: [] } && p == relPath ? relPath : contentId;
     }
 
     /// <summary>The content ids to leave out: the listed ids and the contents of the listed paths in the index; and the

@@ -9,8 +9,9 @@ namespace BottleneckPipeline.Cache;
 /// <summary>
 /// The head's view of the data, the one reader TrainHead, Evaluate and the bench use: each split's
 /// examples from the index with their vectors from the cache of the backbone Extract last ran.
-/// Conflicts (unless dataset.include_conflicts) and quarantined images are left out. Rows are
-/// labelled in the index's label order, or in the head's for evaluation.
+/// Conflicts (unless dataset.include_conflicts), quarantined images and the images dataset.exclude
+/// names (<see cref="ExcludedImages"/>) are left out. Rows are labelled in the index's label order,
+/// or in the head's for evaluation.
 /// <para>
 /// Each load is one pass over the cache segments, which keeps only their keys: every vector goes
 /// straight from its segment into its split's <see cref="VectorMatrix"/>, so memory is the loaded
@@ -32,6 +33,14 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
     public long MaxFloat32Bytes { get; init; } = Float32Budget;
 
     private string[]? _indexLabels;
+    private ExcludedImages? _excluded;
+
+    /// <summary>The images dataset.exclude leaves out of every split: the config's list resolved against the index, unless set.</summary>
+    public ExcludedImages Excluded
+    {
+        get => _excluded ??= ExcludedImages.Of(config, db);
+        init => _excluded = value;
+    }
 
     /// <summary>The reader for the vectors reports/extract.json names.</summary>
     public static SplitVectors Open(PipelineConfig config, IndexDb db) => new(config, db, ExtractReport.Read(config).Fingerprint);
@@ -56,7 +65,7 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
     /// <summary>These splits, in this order, in one pass over the cache.</summary>
     /// <param name="labelNames">the label order to use; default the index's.</param>
     public LabelledVectors[] Load(string[] splits, string[]? labelNames = null) =>
-        Load(db, config.CacheDir, fingerprint, splits, labelNames ?? IndexLabelNames, config.Dataset.IncludeConflicts, MaxFloat32Bytes);
+        Load(db, config.CacheDir, fingerprint, splits, labelNames ?? IndexLabelNames, config.Dataset.IncludeConflicts, MaxFloat32Bytes, Excluded.ContentIds);
 
     private static string[] ReadLabelNames(IndexDb db)
     {
@@ -70,10 +79,10 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
 
     /// <summary>The loading itself, with the float32 budget open to tests.</summary>
     internal static LabelledVectors[] Load(IndexDb db, string cacheDir, string fingerprint, string[] splits, string[] labelNames,
-                                           bool includeConflicts, long float32Budget = Float32Budget)
+                                           bool includeConflicts, long float32Budget = Float32Budget, IReadOnlySet<string>? excluded = null)
     {
         var labelIds = LabelIndex.Of(labelNames);
-        var rows = splits.Select(s => ReadRows(db, s, labelIds, labelNames, includeConflicts)).ToArray();
+        var rows = splits.Select(s => ReadRows(db, s, labelIds, labelNames, includeConflicts, excluded)).ToArray();
         var total = rows.Sum(r => r.Count);
 
         // Every row of every split, numbered in order; an id's rows chained (one content under two
@@ -130,10 +139,11 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
         public int Count => Ids.Count;
     }
 
-    private static SplitRows ReadRows(IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts)
+    private static SplitRows ReadRows(IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts,
+                                      IReadOnlySet<string>? excluded)
     {
         var rows = new SplitRows([], [], []);
-        foreach (var (id, label, rel) in Members(db, split, labelIds, labelNames, includeConflicts))
+        foreach (var (id, label, rel) in Members(db, split, labelIds, labelNames, includeConflicts, excluded))
         {
             rows.Ids.Add(id);
             rows.Labels.Add(label);
@@ -144,11 +154,13 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
 
     /// <summary>
     /// A split's examples as the head's training saw them, ordered by content id: label conflicts
-    /// (unless included) and images Extract quarantined are left out; a class the head does not
-    /// know is an error. FineTune reads its images through this too.
+    /// (unless included), images Extract quarantined and the <paramref name="excluded"/> contents
+    /// (dataset.exclude) are left out; a class the head does not know is an error. FineTune reads
+    /// its images through this too.
     /// </summary>
     public static IEnumerable<(string ContentId, int Label, string RelPath)> Members(
-        IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts)
+        IndexDb db, string split, IReadOnlyDictionary<string, int> labelIds, string[] labelNames, bool includeConflicts,
+        IReadOnlySet<string>? excluded = null)
     {
         using var cmd = db.Command("""
             SELECT e.content_id, e.class, e.rel_path FROM examples e
@@ -162,6 +174,7 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
         while (r.Read())
         {
             var (id, cls, rel) = (r.GetString(0), r.GetString(1), r.GetString(2));
+            if (excluded is not null && excluded.Contains(id)) continue;
             if (!labelIds.TryGetValue(cls, out var label))
                 throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). Re-run TrainHead on the current index (make train-head).");
             yield return (id, label, rel);

@@ -16,6 +16,14 @@ public sealed class RangeAttribute(double min, double max) : Attribute
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class SpeedOnlyAttribute : Attribute;
 
+/// <summary>
+/// A key whose effect the stages that use it hash themselves, so it is left out of its section's hash: dataset.exclude,
+/// whose list of images (resolved against the index) the stages that read the splits take into their inputs hashes,
+/// while Ingest and Extract, which hash the dataset section, are not re-run by it (the vectors are keyed by content).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class HashedByItsStagesAttribute : Attribute;
+
 /// <summary>A computed or bookkeeping property that is not a YAML key.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class NotAKeyAttribute : Attribute;

@@ -58,6 +58,7 @@ public static class ConfigLoader
 
         ResolvePaths(config, baseDir);
         CheckWorkspacePlace(config, sourcePath, lines, errors);
+        CheckExcludeFile(config, sourcePath, lines, errors);
         if (errors.Count > 0)
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
         config.SectionHashes = HashSections(config);
@@ -146,6 +147,16 @@ public static class ConfigLoader
                    $"'workspace: {System.IO.Path.GetRelativePath(configDir, outside)}' ({outside}).");
     }
 
+    /// <summary>dataset.exclude names a file that must be there: a list that cannot be read would train on what it meant to leave out.</summary>
+    private static void CheckExcludeFile(PipelineConfig c, string source, IReadOnlyDictionary<string, long> lines, List<string> errors)
+    {
+        if (c.Dataset.Exclude is not { } file || File.Exists(file)) return;
+        var at = lines.TryGetValue("dataset.exclude", out var line) ? $"{source}:{line}" : source;
+        errors.Add($"{at}: key 'dataset.exclude' names {file}, which {(Directory.Exists(file) ? "is a folder, not a file" : "does not exist")}. " +
+                   "Give the path (relative to the config file) of a text file with one image a line (a path relative to dataset.root, or a content id), " +
+                   "or remove the key to leave nothing out");
+    }
+
     /// <param name="lines">The line of each key the file sets, so a rule between keys can point at one.</param>
     private static void CheckCrossKey(PipelineConfig c, string source, List<string> errors, Dictionary<string, long> lines)
     {
@@ -163,6 +174,8 @@ public static class ConfigLoader
             errors.Add($"{source}: 'backbone.std' values must be > 0");
         if (c.FineTune.Augment.CropScale is not [var low, var high] || !(low > 0 && low <= high && high <= 1))
             errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 (the share of the image's area a crop keeps), like the default [0.5, 1.0]");
+        if (c.Dataset.Exclude is { } exclude && string.IsNullOrWhiteSpace(exclude))
+            errors.Add($"{At("dataset.exclude")}: key 'dataset.exclude' must not be empty: name a file of images to leave out, or remove the key");
         if (c.Dataset.GroupPattern is { } gp)
         {
             try { _ = new System.Text.RegularExpressions.Regex(gp); }
@@ -177,6 +190,7 @@ public static class ConfigLoader
         c.Workspace = Abs(c.Workspace);
         if (c.Cache.Dir is { } d) c.Cache.Dir = Abs(d);
         if (c.Backbone.Onnx is { } o) c.Backbone.Onnx = Abs(o);
+        if (c.Dataset.Exclude is { } x) c.Dataset.Exclude = Abs(x);
     }
 
     /// <summary>The YAML keys of a config class, as (key, property) pairs.</summary>
@@ -347,7 +361,8 @@ public static class ConfigLoader
     }
 
     /// <summary>A stable hash of each section's values (after defaults and path resolution), leaving
-    /// out [SpeedOnly] settings: the hashes decide what is out of date, and those change no result.</summary>
+    /// out [SpeedOnly] settings: the hashes decide what is out of date, and those change no result. [HashedByItsStages] keys are
+    /// left out too: the stages that use them hash what they mean (dataset.exclude: the images it names).</summary>
     private static Dictionary<string, string> HashSections(PipelineConfig c)
     {
         var result = new Dictionary<string, string>();
@@ -359,6 +374,9 @@ public static class ConfigLoader
         }
         return result;
     }
+
+    private static bool InSectionHash(PropertyInfo p) =>
+        p.GetCustomAttribute<SpeedOnlyAttribute>() is null && p.GetCustomAttribute<HashedByItsStagesAttribute>() is null;
 
     private static void Canonical(object? v, StringBuilder sb)
     {
@@ -374,7 +392,12 @@ public static class ConfigLoader
                 sb.Append(']'); break;
             default:
                 sb.Append('{');
-                foreach (var (key, prop) in Keys(v.GetType()).Where(k => k.Property.GetCustomAttribute<SpeedOnlyAttribute>() is null)) { sb.Append(key).Append(':'); Canonical(prop.GetValue(v), sb); sb.Append(';'); }
+                foreach (var (key, prop) in Keys(v.GetType()).Where(k => InSectionHash(k.Property)))
+                {
+                    sb.Append(key).Append(':');
+                    Canonical(prop.GetValue(v), sb);
+                    sb.Append(';');
+                }
                 sb.Append('}'); break;
         }
     }

@@ -68,6 +68,13 @@ public sealed class DatasetConfig
 
     [Doc("Salt mixed into the split hash: change it to draw another (still deterministic) split.")]
     public string SplitSalt { get; set; } = "";
+
+    [Doc("A file naming images to leave out of training and scoring, one a line: a path relative to dataset.root or a content id " +
+         "(the image's SHA-256), '#' starting a comment (evaluation.html's Dataset issues section downloads such a list). " +
+         "They stay in the index and keep their cached vectors: TrainHead, Audit, FineTune and Evaluate re-run without them, " +
+         "nothing is re-extracted. A line naming no indexed image gets a warning. Relative to the config file.")]
+    [HashedByItsStages]
+    public string? Exclude { get; set; }
 }
 
 public sealed class CacheConfig

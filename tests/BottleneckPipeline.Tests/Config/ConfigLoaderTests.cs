@@ -144,6 +144,31 @@ public class ConfigLoaderTests
         Assert.NotEqual(a.SectionHashes["train_head"], b.SectionHashes["train_head"]);
     }
 
+    [Fact]
+    public void DatasetExcludeResolvesAgainstTheConfigFolderAndStaysOutOfTheDatasetHash()
+    {
+        using var t = new TempDir();
+        var source = t["pipeline.yaml"];
+        File.WriteAllText(t["exclude.txt"], "daisy/1.jpg\n");
+        var without = ConfigLoader.Parse("dataset: { root: photos }\n", source);
+        var with = ConfigLoader.Parse("dataset:\n  root: photos\n  exclude: exclude.txt\n", source);
+        Assert.Null(without.Dataset.Exclude);
+        Assert.Equal(t["exclude.txt"], with.Dataset.Exclude);
+        // Ingest and Extract hash the dataset section: the list is hashed by the stages that read the splits, by the images it names.
+        Assert.Equal(without.SectionHashes["dataset"], with.SectionHashes["dataset"]);
+    }
+
+    [Theory]
+    [InlineData("  exclude: nowhere.txt\n", "names /cfg/nowhere.txt, which does not exist")]
+    [InlineData("  exclude: /\n", "names /, which is a folder, not a file")]
+    [InlineData("  exclude: ''\n", "key 'dataset.exclude' must not be empty")]
+    public void AnExcludeListThatCannotBeReadIsAConfigErrorNamingTheKey(string line, string problem)
+    {
+        var msg = Error("dataset:\n  root: photos\n" + line);
+        Assert.Contains("/cfg/pipeline.yaml:3: key 'dataset.exclude'", msg);
+        Assert.Contains(problem, msg);
+    }
+
     [Theory]
     [InlineData("dataset: { root: photos }\nworkspace: .\n", "contains dataset.root")]
     [InlineData("dataset: { root: photos }\nworkspace: photos\n", "is dataset.root itself")]

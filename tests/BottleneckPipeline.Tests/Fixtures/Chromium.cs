@@ -28,7 +28,8 @@ public sealed class Chromium : IAsyncDisposable
         _profile = profile;
     }
 
-    public static async Task<Chromium> StartAsync(int width = 1100, int height = 900)
+    /// <param name="downloadDir">where a download the page makes is saved (under its own name); null: downloads are refused.</param>
+    public static async Task<Chromium> StartAsync(int width = 1100, int height = 900, string? downloadDir = null)
     {
         var exe = Executable ?? throw new InvalidOperationException("Chromium is not installed");
         var profile = new TempDir();
@@ -41,6 +42,7 @@ public sealed class Chromium : IAsyncDisposable
                 UserDataDir = profile.Path,
                 DefaultViewport = new ViewPortOptions { Width = width, Height = height },
                 Timeout = TimeoutMs,
+                DownloadBehavior = downloadDir is null ? null : new DownloadBehavior { Policy = DownloadPolicy.Allow, DownloadPath = downloadDir },
                 // Headless as root needs --no-sandbox; the rest keeps it from reaching the network on its own.
                 Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--disable-extensions"],

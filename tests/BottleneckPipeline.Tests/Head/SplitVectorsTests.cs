@@ -76,6 +76,37 @@ public class SplitVectorsTests
     }
 
     [Fact]
+    public void Excluded_images_are_left_out_of_every_split_and_need_no_cached_vector()
+    {
+        using var t = new TempDir();
+        using var db = Build(t, 50, 48); // rows 48 and 49 (validation, test) have no vector: excluded, they are not missed
+        var list = ExcludeList.Parse($"a/0.jpg\n{Id(48)}\nb/49.jpg\n# b/1.jpg\nb/99.jpg\n");
+        var excluded = ExcludedImages.Of(t["exclude.txt"], list, db, "/photos");
+        Assert.Equal([1, 1, 1], new[] { "train", "validation", "test" }.Select(s => excluded.BySplit[s]));
+        Assert.Equal([$"{t["exclude.txt"]}:5: no image in the index has the path 'b/99.jpg' (relative to dataset.root, /photos); " +
+                      "nothing is left out for this line. Check its spelling, or whether the photo was moved or deleted"], excluded.Warnings);
+        var sets = SplitVectors.Load(db, t["cache"], Fp, ["train", "validation", "test"], ["a", "b"], false, excluded: excluded.ContentIds);
+        Assert.Equal([39, 4, 4], sets.Select(s => s.Count));
+        Assert.All(sets, s => Assert.DoesNotContain(s.ContentIds, excluded.ContentIds.Contains));
+        Assert.DoesNotContain("a/0.jpg", sets[0].RelativePaths);
+        // The hash is of the contents: the same images named another way hash the same; nothing excluded adds nothing to a stage's hash.
+        var same = ExcludedImages.Of(t["other.txt"], ExcludeList.Parse($"b/49.jpg # the test row\n{Id(0)}\na/48.jpg\n"), db, "/photos");
+        Assert.Equal(excluded.Hash, same.Hash);
+        Assert.Equal("", ExcludedImages.Of(t["none.txt"], ExcludeList.Parse("b/99.jpg\n"), db, "/photos").HashLine);
+        Assert.Equal("", ExcludedImages.None.HashLine);
+    }
+
+    [Fact]
+    public void An_exclude_line_is_the_path_where_it_reads_back_as_itself_and_the_content_id_elsewhere()
+    {
+        var id = Id(1);
+        Assert.Equal("roses/1.jpg", ExcludeList.LineFor("roses/1.jpg", id));
+        Assert.Equal("roses/a b.jpg", ExcludeList.LineFor("roses/a b.jpg", id));
+        foreach (var awkward in new[] { "roses/a #1.jpg", "#roses/1.jpg", "roses/1.jpg ", ".hidden/1.jpg", "roses/a\nb.jpg", "roses\\1.jpg", id })
+            Assert.Equal(id, ExcludeList.LineFor(awkward, id));
+    }
+
+    [Fact]
     public void A_matrix_reads_back_across_its_chunks()
     {
         foreach (var half in new[] { false, true })
