@@ -34,7 +34,7 @@ public static class ExtractStage
         }
 
         // The float model, or its int8 copy (built here, once, when backbone.precision is int8).
-        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine("extract: " + line), ct);
+        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine(Printable.Line("extract: " + line)), ct);
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);

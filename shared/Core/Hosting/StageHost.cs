@@ -77,7 +77,7 @@ public static class StageHost
     public static int Clean(string configPath) => Guard("clean", () =>
     {
         var config = ConfigLoader.Load(configPath);
-        foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(line);
+        foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(Printable.Line(line));
         return ExitCodes.Success;
     });
 
@@ -90,7 +90,8 @@ public static class StageHost
         return ExitCodes.Success;
     });
 
-    /// <summary>Maps exceptions to exit codes and prints them for a person, never a bare stack trace for user errors.</summary>
+    /// <summary>Maps exceptions to exit codes and prints them for a person, never a bare stack trace for user errors.
+    /// Messages name files and folders: their control characters are escaped (<see cref="Printable"/>).</summary>
     public static int Guard(string stage, Func<int> body)
     {
         try
@@ -99,7 +100,7 @@ public static class StageHost
         }
         catch (PipelineException e)
         {
-            Console.Error.WriteLine($"{stage}: error: {e.Message}");
+            Console.Error.WriteLine($"{stage}: error: {Printable.Text(e.Message)}");
             return e.ExitCode;
         }
         catch (OperationCanceledException)
@@ -109,17 +110,19 @@ public static class StageHost
         }
         catch (Exception e) when (IsDiskFull(e))
         {
-            Console.Error.WriteLine($"{stage}: error: the disk is full ({e.Message}). Free some space and run again; work already done is kept.");
+            Console.Error.WriteLine($"{stage}: error: the disk is full ({Printable.Text(e.Message)}). " +
+                                    "Free some space and run again; work already done is kept.");
             return ExitCodes.BadInput;
         }
         catch (Exception e) when (IsReadOnly(e))
         {
-            Console.Error.WriteLine($"{stage}: error: a file system this run writes to is read-only ({e.Message}). Remount it read-write, or point 'workspace' or 'cache.dir' in the config at a writable folder, and run again.");
+            Console.Error.WriteLine($"{stage}: error: a file system this run writes to is read-only ({Printable.Text(e.Message)}). " +
+                                    "Remount it read-write, or point 'workspace' or 'cache.dir' in the config at a writable folder, and run again.");
             return ExitCodes.BadInput;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"{stage}: internal error: {e}");
+            Console.Error.WriteLine($"{stage}: internal error: {Printable.Text(e.ToString())}");
             Console.Error.WriteLine("This is a bug: please report it with the lines above. Work already done is kept; a rerun resumes.");
             return ExitCodes.InternalFailure;
         }
