@@ -27,6 +27,8 @@ public static class Ingestor
     public static IngestResult Run(DatasetConfig dataset, IndexDb db, int maxParallelism = 0, CancellationToken ct = default)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
+        // Unchanged files keep their stored rows unread from disk: the whole index is checked first.
+        db.VerifyWhole();
         var root = dataset.Root;
         var scan = DatasetScanner.Scan(root);
         ct.ThrowIfCancellationRequested();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using Microsoft.Data.Sqlite;
 
 namespace BottleneckPipeline.Hosting;
 
@@ -35,23 +36,55 @@ public static class StageHost
         {
             var config = ConfigLoader.Load(configPath);
             using var _ = exclusive ? WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()), token) : null;
-            using var db = IndexDb.Open(config.IndexPath);
-            var run = RunLog.Start(db, stage, ConfigHash(config, sections));
-            try
+            return ReportingIndexDamage(config, () =>
             {
-                token.ThrowIfCancellationRequested();
-                var detail = body(config, db, token);
-                run.Finish(true, detail);
-                return ExitCodes.Success;
-            }
-            catch (Exception e)
-            {
-                try { run.Finish(false, e is OperationCanceledException ? "interrupted" : e.Message); }
-                catch (Exception) { /* the index itself may be what failed */ }
-                throw;
-            }
+                using var db = IndexDb.Open(config.IndexPath);
+                var run = RunLog.Start(db, stage, ConfigHash(config, sections));
+                try
+                {
+                    token.ThrowIfCancellationRequested();
+                    var detail = body(config, db, token);
+                    run.Finish(true, detail);
+                    return ExitCodes.Success;
+                }
+                catch (Exception e)
+                {
+                    try { run.Finish(false, e is OperationCanceledException ? "interrupted" : e.Message); }
+                    catch (Exception) { /* the index itself may be what failed */ }
+                    throw;
+                }
+            });
         });
     }
+
+    /// <summary>
+    /// Runs work on the index so that damage to its file is reported as such (exit 3, naming the
+    /// index and the fix), whatever it broke on the way: SQLite's own corruption errors, a value that
+    /// fails validation, or any other error met while the file is damaged (a renamed column, a NULL
+    /// where none can be), which SQLite's full check is asked about before calling it a bug.
+    /// </summary>
+    private static int ReportingIndexDamage(PipelineConfig config, Func<int> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (Exception e)
+        {
+            if (AsIndexDamage(config.IndexPath, e) is { } damage) throw damage;
+            throw;
+        }
+    }
+
+    private static IndexCorruptException? AsIndexDamage(string indexPath, Exception e) => e switch
+    {
+        IndexCorruptException => null,
+        SqliteException s when IndexDb.IsCorruption(s) => new IndexCorruptException(indexPath, s.Message, s),
+        IndexValueException v => new IndexCorruptException(indexPath, v.Detail, v),
+        PipelineException or OperationCanceledException => null,
+        _ when IsDiskFull(e) || IsReadOnly(e) => null,
+        _ => IndexDb.Damage(indexPath) is { } damage ? new IndexCorruptException(indexPath, damage, e) : null,
+    };
 
     /// <summary>
     /// Runs a body that shares the workspace with others of its kind (Extract shards, many at once):
@@ -67,9 +100,12 @@ public static class StageHost
         {
             var config = ConfigLoader.Load(configPath);
             using var _ = WorkspaceLock.AcquireShared(config.Workspace, holder, TimeSpan.FromSeconds(LockWaitSeconds()), token);
-            token.ThrowIfCancellationRequested();
-            body(config, token);
-            return ExitCodes.Success;
+            return ReportingIndexDamage(config, () =>
+            {
+                token.ThrowIfCancellationRequested();
+                body(config, token);
+                return ExitCodes.Success;
+            });
         });
     }
 
@@ -133,12 +169,12 @@ public static class StageHost
 
     private static bool IsDiskFull(Exception e) =>
         Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ||
-        e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 /* SQLITE_FULL */ } ||
+        e is SqliteException { SqliteErrorCode: 13 /* SQLITE_FULL */ } ||
         e.InnerException is { } inner && IsDiskFull(inner);
 
     private static bool IsReadOnly(Exception e) =>
         Errno.Is(e, Errno.ReadOnlyFileSystem) ||
-        e is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 8 /* SQLITE_READONLY */ } ||
+        e is SqliteException { SqliteErrorCode: 8 /* SQLITE_READONLY */ } ||
         e.InnerException is { } inner && IsReadOnly(inner);
 
     private static double LockWaitSeconds() =>
