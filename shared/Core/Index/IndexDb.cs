@@ -162,9 +162,10 @@ public sealed class IndexDb : IDisposable
         if (h[20] != 0) return $"its header reserves {h[20]} bytes per page, and this program's indexes reserve none";
         if (h[21] != 64 || h[22] != 32 || h[23] != 32) return "its header's payload fractions are not SQLite's 64, 32 and 32";
         var schemaFormat = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(h[44..]);
-        if (schemaFormat is < 1 or > 4) return $"its header's schema format is {schemaFormat}";
+        // 0 in these two: a database with no table yet (a first run killed after creating it), which SQLite reads as 1.
+        if (schemaFormat is < 0 or > 4) return $"its header's schema format is {schemaFormat}";
         var encoding = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(h[56..]);
-        if (encoding != 1) return $"its header's text encoding is {encoding}, and this program's indexes are UTF-8 (1)";
+        if (encoding is not (0 or 1)) return $"its header's text encoding is {encoding}, and this program's indexes are UTF-8 (1)";
         return null;
     }
 
