@@ -27,7 +27,8 @@ public static class StageHost
     /// cancelled by Ctrl+C or SIGTERM: the body stops at its next check by throwing OperationCanceledException.</param>
     /// <param name="exclusive">Take the workspace lock. Only runs that write nothing of the workspace
     /// but their runs row (Evaluate --data, predict: they read the head and add to the content-keyed
-    /// cache, which is safe beside other runs) go without.</param>
+    /// cache, which is safe beside other runs) go without; they also only read the workspace's owner
+    /// (<see cref="WorkspaceOwner"/>), where a run with the lock records its config as the owner.</param>
     public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, CancellationToken, string?> body, bool exclusive = true)
     {
         using var interruption = new Interruption();
@@ -35,7 +36,10 @@ public static class StageHost
         return Guard(stage, () =>
         {
             var config = ConfigLoader.Load(configPath);
+            // Another config's workspace is refused before anything is written, the lock file included.
+            WorkspaceOwner.Check(config);
             using var _ = exclusive ? WorkspaceLock.Acquire(config.Workspace, stage, TimeSpan.FromSeconds(LockWaitSeconds()), token) : null;
+            if (exclusive) WorkspaceOwner.Claim(config, stage);
             return ReportingIndexDamage(config, () =>
             {
                 using var db = IndexDb.Open(config.IndexPath);
@@ -99,7 +103,9 @@ public static class StageHost
         return Guard(stage, () =>
         {
             var config = ConfigLoader.Load(configPath);
+            WorkspaceOwner.Check(config);
             using var _ = WorkspaceLock.AcquireShared(config.Workspace, holder, TimeSpan.FromSeconds(LockWaitSeconds()), token);
+            WorkspaceOwner.Claim(config, "extract shard");
             return ReportingIndexDamage(config, () =>
             {
                 token.ThrowIfCancellationRequested();
@@ -109,10 +115,12 @@ public static class StageHost
         });
     }
 
-    /// <summary>`clean`: removes what the stages wrote into the config's workspace (see <see cref="WorkspaceCleaner"/>).</summary>
+    /// <summary>`clean`: removes what the stages wrote into the config's workspace (see <see cref="WorkspaceCleaner"/>),
+    /// its owner file with the rest, which releases the workspace. Another config's workspace is refused.</summary>
     public static int Clean(string configPath) => Guard("clean", () =>
     {
         var config = ConfigLoader.Load(configPath);
+        WorkspaceOwner.Check(config);
         foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(Printable.Line(line));
         return ExitCodes.Success;
     });
