@@ -13,7 +13,8 @@ command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOpti
     IngestReport.Write(result, config.ReportsDir);
     var summary = IngestReport.Summary(result);
     Console.WriteLine(summary);
-    foreach (var line in IngestReport.Details(result)) Console.WriteLine(line);
+    // Rejects, conflicts and warnings name files and folders: their control characters escaped.
+    foreach (var line in IngestReport.Details(result)) Console.WriteLine(Printable.Line(line));
     return summary;
 }));
 

@@ -96,7 +96,7 @@ public class UsingTheModelTests(SmallPipeline run, ITestOutputHelper output)
         var r = Python("--graph", modelPath, dir["pixels.f32"]);
         var torch = r.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToList();
-        var onnxRuntime = model.Run(pixels);
+        var onnxRuntime = model.Run(pixels).Select(a => a.Probabilities).ToArray();
         Assert.Equal(images.Count, torch.Count);
         var max = 0.0;
         for (var i = 0; i < images.Count; i++)

@@ -120,6 +120,19 @@ def require(node, ok, what):
         raise Unsupported(f"{node.op_type} node {node.name or node.output[0]} uses {what}, which this evaluator does not implement")
 
 
+def needed(graph, output):
+    """The nodes an output depends on, in graph order."""
+    producer = {o: n for n in graph.node for o in n.output}
+    keep, pending = set(), [output]
+    while pending:
+        node = producer.get(pending.pop())
+        if node is None or id(node) in keep:
+            continue
+        keep.add(id(node))
+        pending.extend(i for i in node.input if i)
+    return [n for n in graph.node if id(n) in keep]
+
+
 class TorchSession:
     """What the doc's lines use of onnxruntime.InferenceSession: get_modelmeta() and run()."""
 
@@ -128,10 +141,12 @@ class TorchSession:
         self.model = onnx.load(path)
         graph = self.model.graph
         self.opset = max((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), default=1)
-        unknown = sorted({n.op_type for n in graph.node if n.domain not in ("", "ai.onnx") or n.op_type not in OPERATORS})
+        # Only what the probabilities need: the unknown rule's outputs (unknown_score, unknown) are left to a full runtime.
+        self.nodes = needed(graph, "probabilities")
+        unknown = sorted({n.op_type for n in self.nodes if n.domain not in ("", "ai.onnx") or n.op_type not in OPERATORS})
         if unknown:
             raise Unsupported(f"{path} holds operators this evaluator does not implement: {', '.join(unknown)}")
-        for node in graph.node:
+        for node in self.nodes:
             if len([o for o in node.output if o]) != 1:
                 raise Unsupported(f"{node.op_type} node {node.name or node.output[0]} has {len(node.output)} outputs; only one is implemented")
         self.weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
@@ -145,7 +160,7 @@ class TorchSession:
         values = dict(self.weights)
         values.update({name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in feed.items()})
         with torch.no_grad():
-            for node in self.model.graph.node:
+            for node in self.nodes:
                 inputs = [values[i] if i else None for i in node.input]
                 while inputs and inputs[-1] is None:
                     inputs.pop()
