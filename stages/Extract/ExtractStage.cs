@@ -37,6 +37,7 @@ public static class ExtractStage
         var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine("extract: " + line), ct);
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
+        if (cache.Stats.Damaged.Count > 0) Console.WriteLine(DamagedSegmentsLine(cache.Stats.Damaged));
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
             throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
@@ -77,6 +78,13 @@ public static class ExtractStage
         return summary;
     }
 
+    /// <summary>The one line about cache segments that ended in a record failing its checksum (or cut short): the
+    /// cache cut them there, and the images whose vectors were dropped are in this run's work again.</summary>
+    private static string DamagedSegmentsLine(IReadOnlyList<(string Path, long ValidEnd)> damaged) =>
+        $"extract: {damaged.Count} cache segment(s) failed a record's checksum or were cut short " +
+        $"({string.Join(", ", damaged.Select(d => FormattableString.Invariant($"{Path.GetFileName(d.Path)} from byte {d.ValidEnd}")))}): " +
+        "the records from there on were dropped, and their images are embedded again";
+
     /// <summary>
     /// The finishing run after shards (Extract --shard): records the images they quarantined (they
     /// cannot write the index) and adds up what they did, from the summaries made for the current
@@ -88,6 +96,9 @@ public static class ExtractStage
     {
         var all = ShardSummary.ReadAll(config);
         files = [.. all.Select(x => x.Path)];
+        foreach (var damage in all.Select(x => x.Damage).OfType<DamagedArtifactException>())
+            Console.WriteLine(damage.RepairLine("extract", config.Workspace,
+                "ignored; what its shard embedded is in the cache, and any image it could not embed is tried again"));
         var current = all.Select(x => x.Summary).OfType<ShardSummary>()
             .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
         if (current.Count == 0) return null;
@@ -180,7 +191,13 @@ public static class ExtractStage
 
     private static ExtractSummary? UpToDate(PipelineConfig config, IndexDb db, string inputsHash)
     {
-        var previous = ExtractReport.TryRead(config);
+        ExtractSummary? previous;
+        try { previous = ExtractReport.TryRead(config); }
+        catch (DamagedArtifactException e)
+        {
+            Console.WriteLine(e.RepairLine("extract", config.Workspace, "checking the cache and writing it again"));
+            return null;
+        }
         if (previous is null || previous.InputsHash != inputsHash) return null;
         if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
         return previous with
