@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
@@ -126,12 +127,17 @@ public static class HeadExporter
         graph.Output.Add(OnnxTensors.FloatValueInfo(OutputName, batchDim, (long)head.ClassCount));
 
         SetMetadata(model, preprocessing, head, provenance);
-        return Google.Protobuf.MessageExtensions.ToByteArray(model);
+        return ModelChecksum.Seal(Google.Protobuf.MessageExtensions.ToByteArray(model));
     }
 
-    /// <summary>Exports and writes the model atomically.</summary>
-    public static void ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance) =>
-        AtomicFile.WriteAllBytes(path, Export(backboneModel, bottleneckTensor, preprocessing, head, provenance));
+    /// <summary>Exports and writes the model atomically; returns the file's SHA-256, which evaluation.json records.</summary>
+    public static string ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head,
+        ExportProvenance provenance)
+    {
+        var model = Export(backboneModel, bottleneckTensor, preprocessing, head, provenance);
+        AtomicFile.WriteAllBytes(path, model);
+        return Sha256.Of(model);
+    }
 
     /// <summary>Nodes that contribute to the output, in their original (topological) order.</summary>
     private static List<NodeProto> Prune(List<NodeProto> nodes, string output)
@@ -180,12 +186,14 @@ public static class HeadExporter
             BackboneFingerprint = provenance.BackboneFingerprint,
             HeadInputsHash = provenance.HeadInputsHash,
         }.Entries();
-        foreach (var key in entries.Keys)
+        foreach (var key in entries.Keys.Append(ModelChecksum.Key))
         {
             var existing = model.MetadataProps.Where(p => p.Key == key).ToList();
             foreach (var e in existing) model.MetadataProps.Remove(e);
         }
         foreach (var (k, v) in entries) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
+        // Last, so ModelChecksum finds it from the end; sealed once the model is serialized.
+        model.MetadataProps.Add(new StringStringEntryProto { Key = ModelChecksum.Key, Value = ModelChecksum.Placeholder });
         model.ProducerName = "BottleneckPipeline";
         model.DocString = $"{provenance.BackboneName} backbone + softmax head over {head.ClassCount} classes. Input: {entries["input_format"]}. Output: {OutputName} [N, {head.ClassCount}].";
     }
