@@ -45,6 +45,7 @@ public static class ExtractStage
         var sampled = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId)).Take(VectorHealth.SampleSize).Select(e => e.ContentId);
         var sample = new VectorHealth.Sample(sampled, config.Cache.Precision == VectorPrecision.Float16);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true, onVector: sample.Visitor);
+        if (cache.Stats.Damaged.Count > 0) Console.WriteLine(DamagedSegmentsLine(cache.Stats.Damaged));
         var todo = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId) && !cache.Contains(e.ContentId)).ToList();
         var reused = examples.Count(e => cache.Contains(e.ContentId));
 
@@ -83,6 +84,13 @@ public static class ExtractStage
         return summary;
     }
 
+    /// <summary>The one line about cache segments that ended in a record failing its checksum (or cut short): the
+    /// cache cut them there, and the images whose vectors were dropped are in this run's work again.</summary>
+    private static string DamagedSegmentsLine(IReadOnlyList<(string Path, long ValidEnd)> damaged) =>
+        $"extract: {damaged.Count} cache segment(s) failed a record's checksum or were cut short " +
+        $"({string.Join(", ", damaged.Select(d => FormattableString.Invariant($"{Path.GetFileName(d.Path)} from byte {d.ValidEnd}")))}): " +
+        "the records from there on were dropped, and their images are embedded again";
+
     /// <summary>
     /// Refuses (exit 3) a run whose vectors are degenerate (<see cref="VectorHealth"/>): with zero or
     /// random weights, or wrongly fed, a backbone still gives vectors, and a head trained on them
@@ -112,6 +120,9 @@ public static class ExtractStage
     {
         var all = ShardSummary.ReadAll(config);
         files = [.. all.Select(x => x.Path)];
+        foreach (var damage in all.Select(x => x.Damage).OfType<DamagedArtifactException>())
+            Console.WriteLine(damage.RepairLine("extract", config.Workspace,
+                "ignored; what its shard embedded is in the cache, and any image it could not embed is tried again"));
         var current = all.Select(x => x.Summary).OfType<ShardSummary>()
             .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
         if (current.Count == 0) return null;
@@ -204,7 +215,13 @@ public static class ExtractStage
 
     private static ExtractSummary? UpToDate(PipelineConfig config, IndexDb db, string inputsHash)
     {
-        var previous = ExtractReport.TryRead(config);
+        ExtractSummary? previous;
+        try { previous = ExtractReport.TryRead(config); }
+        catch (DamagedArtifactException e)
+        {
+            Console.WriteLine(e.RepairLine("extract", config.Workspace, "checking the cache and writing it again"));
+            return null;
+        }
         if (previous is null || previous.InputsHash != inputsHash) return null;
         if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
         return previous with

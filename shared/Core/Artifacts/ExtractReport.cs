@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
@@ -62,25 +61,24 @@ public static class ExtractReport
 
     /// <summary>
     /// What the last Extract run recorded (its fingerprint, dimension and inputs hash): how later
-    /// stages learn which vectors to read without resolving the backbone again.
+    /// stages learn which vectors to read without resolving the backbone again. A report that fails
+    /// its checksum is refused (exit 3): Extract writes it again.
     /// </summary>
     public static ExtractSummary Read(PipelineConfig config) =>
-        TryRead(config) ?? throw new InputException($"{ArtifactPaths.ExtractReport(config)} is missing or unreadable. Run the Extract stage first (make extract).");
+        TryRead(config) ?? throw new InputException($"{ArtifactPaths.ExtractReport(config)} is missing. Run the Extract stage first (make extract).");
 
+    /// <summary>What to do about a damaged extract.json: Extract checks the cache and writes it again.</summary>
+    public const string Advice = "run make extract: Extract checks the cache and writes it again";
+
+    /// <summary>The report, or null when there is none; a <see cref="DamagedArtifactException"/> when its checksum
+    /// does not vouch for it (Extract's up-to-date check catches that and runs).</summary>
     public static ExtractSummary? TryRead(PipelineConfig config)
     {
         var path = ArtifactPaths.ExtractReport(config);
         if (!File.Exists(path)) return null;
-        try
-        {
-            var c = ReportJson.Parse<Contents>(File.ReadAllText(path));
-            return new ExtractSummary(false, c.Extracted, c.Reused, c.Quarantined, c.Decoded, c.Seconds, c.ImagesPerSecond,
-                c.Fingerprint, c.Dimension, c.Backbone, c.InputsHash, c.Shards, c.VectorHealth);
-        }
-        catch (Exception e) when (e is JsonException or IOException)
-        {
-            return null; // an unreadable report is simply redone
-        }
+        var c = ReportJson.Read<Contents>(path, Advice);
+        return new ExtractSummary(false, c.Extracted, c.Reused, c.Quarantined, c.Decoded, c.Seconds, c.ImagesPerSecond,
+            c.Fingerprint, c.Dimension, c.Backbone, c.InputsHash, c.Shards, c.VectorHealth);
     }
 
     public static void Write(PipelineConfig config, ExtractSummary s) =>

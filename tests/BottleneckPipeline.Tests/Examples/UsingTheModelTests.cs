@@ -33,11 +33,12 @@ public class UsingTheModelTests(SmallPipeline run, ITestOutputHelper output)
     private const double CSharpTolerance = 1e-5;
 
     /// <summary>
-    /// PIL's bilinear against ImageSharp's Triangle: on this test's 51 images, every label agreed and the
-    /// printed probability differed by at most 0.011 (both resize rules); by hand on 150 other flowers, at most 0.019.
-    /// The bounds leave room: a label may flip where two classes are close. The pixels differed by 0.18 of 255 on average, 3 at most.
+    /// PIL's bilinear against ImageSharp's Triangle: the pixels differ by a fraction of a level on average, 3 levels at most,
+    /// and the labels agree, but the probabilities move with them, the more where the model's temperature sharpens them
+    /// (the small pipeline's calibrated head, on this test's photos, moved one by up to 0.09). The bounds leave room: a
+    /// label may flip where two classes are close.
     /// </summary>
-    private const double PythonTolerance = 0.05;
+    private const double PythonTolerance = 0.15;
     private const double PythonLabelAgreement = 0.95;
 
     /// <summary>The torch evaluator against ONNX Runtime on identical pixels: float32 kernels, summed in another order.</summary>
@@ -181,8 +182,10 @@ public class UsingTheModelTests(SmallPipeline run, ITestOutputHelper output)
         var resize = model.MetadataProps.Single(p => p.Key == "resize");
         Assert.Equal("stretch", resize.Value);
         resize.Value = "center-crop";
+        // Edited, so sealed again with its own checksum, as the exporter seals what it writes.
+        model.MetadataProps.Single(p => p.Key == ModelChecksum.Key).Value = ModelChecksum.Placeholder;
         var crop = dir["center-crop.onnx"];
-        File.WriteAllBytes(crop, model.ToByteArray());
+        File.WriteAllBytes(crop, ModelChecksum.Seal(model.ToByteArray()));
         return [stretch, crop];
     }
 
