@@ -24,6 +24,7 @@ stage = $(BIN)/$(1)/$(CONFIGURATION)/$(1) --config $(CONFIG)
 all: evaluate
 
 $(BUILT): $(SOURCES)
+	@echo "building the stages (Release; the first build takes about a minute, later ones only what changed)..."
 	$(DOTNET) build BottleneckPipeline.sln -c Release --nologo -v quiet -clp:NoSummary
 	@touch $@
 

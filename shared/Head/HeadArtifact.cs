@@ -42,23 +42,33 @@ public sealed class HeadArtifact
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    public void Save(string path) => AtomicFile.WriteAllBytes(path, MessagePackSerializer.Serialize(this));
+    /// <summary>Writes the head atomically, its checksum after it (<see cref="ChecksumTrailer"/>); returns the file's SHA-256,
+    /// which a manifest that names the file records.</summary>
+    public string Save(string path) => ChecksumTrailer.WriteAllBytes(path, MessagePackSerializer.Serialize(this));
 
-    /// <summary>Reads a head written by <see cref="Save"/>; unreadable files are a user error with a fix.</summary>
-    public static HeadArtifact Load(string path)
+    /// <summary>What to do about a head that fails its checksum: TrainHead retrains it.</summary>
+    public const string RetrainAdvice = "run make train-head (or make): TrainHead retrains a head that fails its checksum";
+
+    /// <summary>TrainHead's head: <see cref="Read"/> with <see cref="RetrainAdvice"/>.</summary>
+    public static HeadArtifact Load(string path) => Read(path, RetrainAdvice);
+
+    /// <summary>Reads a head written by <see cref="Save"/>, checked against its checksum; a damaged, old or unreadable
+    /// file is a <see cref="DamagedArtifactException"/> naming <paramref name="advice"/> (exit 3; the stage that
+    /// rebuilds the head catches it and does).</summary>
+    public static HeadArtifact Read(string path, string advice)
     {
         if (!File.Exists(path)) throw new InputException($"no trained head at {path}: run TrainHead first.");
+        var payload = ChecksumTrailer.ReadAllBytes(path, advice);
         HeadArtifact artifact;
         try
         {
-            artifact = MessagePackSerializer.Deserialize<HeadArtifact>(File.ReadAllBytes(path));
+            artifact = MessagePackSerializer.Deserialize<HeadArtifact>(payload);
         }
         catch (MessagePackSerializationException e)
         {
-            throw new InputException($"the head file {path} is unreadable ({e.Message}): re-run TrainHead.", e);
+            throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, advice, e);
         }
-        if (artifact.Format != CurrentFormat)
-            throw new InputException($"the head file {path} has format {artifact.Format}, this version reads {CurrentFormat}: re-run TrainHead.");
+        if (artifact.Format != CurrentFormat) throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, advice);
         return artifact;
     }
 

@@ -43,7 +43,7 @@ public sealed class BackboneStages
         var graph = new ForwardGraph(model);
         var shapes = graph.InferShapes(new Dictionary<string, long[]> { [imageInput] = [-1, .. imageShape[1..]] });
         if (!shapes.ContainsKey(features))
-            throw new InvalidDataException($"cannot work out the shape of '{features}' from the image input '{imageInput}': the backbone uses an op the engine's shape inference does not know");
+            throw ShapeUnknown(graph, shapes, imageInput, features);
         var nodes = NodesBetween(graph, imageInput, features);
 
         // Walk the graph in order, counting the uses left of every activation; where a single one is live, the graph can be cut.
@@ -78,6 +78,29 @@ public sealed class BackboneStages
         if (boundaries.Count == 0 || boundaries[0].Tensor != imageInput)
             boundaries.Insert(0, new StageBoundary(imageInput, shapes[imageInput]));
         return new BackboneStages(graph, imageInput, features, boundaries, shapes, nodes);
+    }
+
+    /// <summary>
+    /// The features' shape could not be worked out from the image: the node where the inference
+    /// stopped, named with its op. Stages are found over the whole graph, so no 'trainable' depth
+    /// avoids it.
+    /// </summary>
+    private static Exception ShapeUnknown(ForwardGraph graph, Dictionary<string, long[]> shapes, string imageInput, string features)
+    {
+        const string advice = "FineTune finds the backbone's stages from the shapes of the whole graph, so no 'fine_tune.trainable' setting " +
+                              "avoids this node: leave fine_tune.enabled off for this backbone (TrainHead's head is used), " +
+                              "or fine-tune a backbone of ops the engine knows (ResNet-18, Inception-v3)";
+        if (ShapeInference.Blocker(graph, shapes, features) is not { } node)
+            return new InvalidDataException($"cannot work out the shape of '{features}' from the image input '{imageInput}': " +
+                                            "no node of the graph leads from one to the other");
+        var name = node.Name.Length > 0 ? node.Name : node.Output[0];
+        var op = (node.Domain is "" or "ai.onnx" ? "" : node.Domain + ".") + node.OpType;
+        var why = ShapeInference.Knows(node)
+            ? "the engine's shape inference cannot work out its output shape from its inputs' shapes (it depends on values known only at run time), " +
+              $"so the shape of the features '{features}' is unknown"
+            : $"the backbone uses an op the engine's shape inference does not know ({op}), " +
+              $"so the shape of the features '{features}' cannot be worked out from the image input '{imageInput}'";
+        return new UnsupportedOperatorException(node.OpType, name, why, advice);
     }
 
     /// <summary>The boundary that starts the trainable part for a depth.</summary>

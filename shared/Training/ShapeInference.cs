@@ -24,6 +24,36 @@ internal static class ShapeInference
         return shapes;
     }
 
+    /// <summary>The op types <see cref="OutputShape"/> has a rule for (its switch's cases).</summary>
+    private static readonly HashSet<string> Known = new(StringComparer.Ordinal)
+    {
+        "Constant", "Identity", "Relu", "BatchNormalization", "Dropout", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "Softmax", "LogSoftmax", "Neg", "Exp",
+        "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Pow",
+        "Concat", "Pad", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Gemm", "MatMul", "Transpose",
+    };
+
+    /// <summary>Whether the shape inference has a rule for this op (of the default ONNX domain).</summary>
+    public static bool Knows(NodeProto node) => node.Domain is "" or "ai.onnx" && Known.Contains(node.OpType);
+
+    /// <summary>
+    /// Why <paramref name="tensor"/> has no shape in <paramref name="shapes"/>: the first node on its
+    /// way from the inputs whose inputs all have a shape but whose output has none (an op without a
+    /// rule, or one whose shape depends on values known only at run time). Null when the tensor has a
+    /// shape, or no node produces it.
+    /// </summary>
+    public static NodeProto? Blocker(ForwardGraph g, IReadOnlyDictionary<string, long[]> shapes, string tensor)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var current = tensor;
+        while (!shapes.ContainsKey(current) && seen.Add(current) && g.Producer(current) is { } node)
+        {
+            if (node.Input.Where(i => i.Length > 0).FirstOrDefault(i => !shapes.ContainsKey(i) && g.Producer(i) is not null) is not { } unknown)
+                return node;
+            current = unknown;
+        }
+        return null;
+    }
+
     private static long[]? OutputShape(ForwardGraph g, NodeProto node, Func<int, long[]?> input)
     {
         var x = input(0);

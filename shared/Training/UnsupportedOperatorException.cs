@@ -6,10 +6,11 @@ namespace BottleneckPipeline.Training;
 /// The trainable part of a graph holds a node the engine cannot differentiate. Raised while the
 /// training graph is built (config time), never mid-epoch; the message names the op and the node.
 /// </summary>
-public sealed class UnsupportedOperatorException(string opType, string nodeName, string reason)
+/// <param name="advice">What to do; by default, train fewer stages so that the node stays frozen.</param>
+public sealed class UnsupportedOperatorException(string opType, string nodeName, string reason, string? advice = null)
     : PipelineException(ExitCodes.BadConfig,
         $"cannot train through node '{nodeName}' (op {opType}): {reason}. " +
-        "Train fewer stages (a smaller 'fine_tune.trainable') so that this node stays in the frozen part.")
+        (advice ?? "Train fewer stages (a smaller 'fine_tune.trainable') so that this node stays in the frozen part") + ".")
 {
     public string OpType { get; } = opType;
     public string NodeName { get; } = nodeName;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Metrics;
 
@@ -83,10 +84,23 @@ public sealed class EvaluationReport
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
     };
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    /// <summary>The report's JSON, its checksum as the last member (<see cref="JsonChecksum"/>).</summary>
+    public string ToJson() => JsonChecksum.Add(JsonSerializer.Serialize(this, JsonOptions));
 
+    /// <summary>The report in a JSON text, unchecked (a checksum member is ignored).</summary>
     public static EvaluationReport FromJson(string json) =>
         JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new JsonException("empty evaluation report");
+
+    /// <summary>Evaluate runs again when its report fails its checksum.</summary>
+    public const string Advice = "run make evaluate: Evaluate evaluates again when its report fails its checksum";
+
+    /// <summary>The report in a file, checked against its checksum; a <see cref="DamagedArtifactException"/> when it does not vouch for it.</summary>
+    public static EvaluationReport Read(string path)
+    {
+        var text = JsonChecksum.ReadVerified(path, Advice);
+        try { return FromJson(text); }
+        catch (JsonException e) { throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, Advice, e); }
+    }
 }
 
 /// <summary>Rows are true classes, columns predicted classes, both in label order.</summary>

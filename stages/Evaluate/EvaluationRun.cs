@@ -108,12 +108,12 @@ public static class EvaluationRun
             ct.ThrowIfCancellationRequested();
             var modelPath = ArtifactPaths.Model(config);
             var name = tunedShips ? $"{inUse!.Head.BackboneName} {inUse.Name}" : artifact.BackboneName;
-            HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, shippedHead.Head,
+            var modelSha256 = HeadExporter.ExportToFile(modelPath, inputs.BackboneModel, inputs.BottleneckTensor, inputs.Preprocessing, shippedHead.Head,
                 new ExportProvenance(name, shippedHead.BackboneFingerprint, shippedHead.InputsHash), new ExportConfidence(temperature, unknown));
             ct.ThrowIfCancellationRequested();
             report.Export = ExportChecker.Check(modelPath, inputs.LoadPixels(test), probabilities, (unknown.Scores(shippedTest), unknown.Threshold), ct: ct)
                 with
-            { Network = shipped.Model };
+            { Network = shipped.Model, ModelSha256 = modelSha256 };
         }
         ct.ThrowIfCancellationRequested();
         report.InputsHash = hash;
@@ -155,21 +155,33 @@ public static class EvaluationRun
         return summary + DoctorFindings.CountsPart(report);
     }
 
-    /// <summary>The previous report when it was made from these very inputs and every output exists.</summary>
+    /// <summary>
+    /// The previous report when it was made from these very inputs, every output exists, its checksum vouches
+    /// for it and model.onnx is the file whose SHA-256 it records. A report or model that fails its checksum
+    /// is made again (the report re-run, the model re-exported), said in one line.
+    /// </summary>
     private static EvaluationReport? IsUpToDate(PipelineConfig config, string hash)
     {
         var jsonPath = ArtifactPaths.EvaluationJson(config);
-        if (!File.Exists(jsonPath) || (config.Evaluate.Export && !File.Exists(ArtifactPaths.Model(config)))) return null;
+        var modelPath = ArtifactPaths.Model(config);
+        if (!File.Exists(jsonPath) || (config.Evaluate.Export && !File.Exists(modelPath))) return null;
         if (!new[] { ArtifactPaths.EvaluationMarkdown(config), ArtifactPaths.ConfusionMatrix(config), ArtifactPaths.EvaluationPage(config) }.All(File.Exists))
             return null;
-        try
+        EvaluationReport previous;
+        try { previous = EvaluationReport.Read(jsonPath); }
+        catch (DamagedArtifactException e)
         {
-            var previous = EvaluationReport.FromJson(File.ReadAllText(jsonPath));
-            return previous.InputsHash == hash ? previous : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
+            Console.WriteLine(e.RepairLine("evaluate", config.Workspace, "evaluating again"));
             return null;
         }
+        if (previous.InputsHash != hash) return null;
+        if (!config.Evaluate.Export) return previous;
+        var shown = DamagedArtifactException.Display(modelPath, config.Workspace);
+        if (previous.Export?.ModelSha256 is not { Length: > 0 } recorded)
+            Console.WriteLine($"evaluate: {shown} has no checksum in evaluation.json (written by an older version): exporting it again");
+        else if (Sha256.OfFile(modelPath) != recorded)
+            Console.WriteLine($"evaluate: {shown} failed its checksum (not the SHA-256 evaluation.json records): exporting it again");
+        else return previous;
+        return null;
     }
 }

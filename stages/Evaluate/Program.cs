@@ -30,6 +30,7 @@ root.SetAction(parse =>
         {
             var outPath = parse.GetValue(outOption) ?? throw new ConfigException("--ood needs --out FILE.json: where to write the report.");
             var config = ConfigLoader.Load(configPath);
+            WorkspaceOwner.Check(config);
             using var model = ExportedModel.Open(parse.GetValue(modelOption) ?? ArtifactPaths.Model(config));
             var r = OodScoring.Run(model, config, ood, outPath, ct);
             foreach (var s in r.Skipped) Console.WriteLine($"  skipped {s}");
@@ -87,10 +88,11 @@ predict.SetAction(parse => StageHost.ExecuteReadOnly("predict", ct =>
 root.Subcommands.Add(predict);
 return root.Parse(args).Invoke();
 
-// --model alone needs no config; otherwise the config's workspace holds the model.
+// --model alone needs no config; otherwise the config's workspace holds the model, and must be that config's.
 static (PipelineConfig? Config, string ModelPath) ModelSource(string? model, string configPath)
 {
     if (model is not null) return (null, model);
     var config = ConfigLoader.Load(configPath);
+    WorkspaceOwner.Check(config);
     return (config, ArtifactPaths.Model(config));
 }

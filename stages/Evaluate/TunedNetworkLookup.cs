@@ -19,8 +19,8 @@ public sealed record TunedNetworkCandidate(TunedNetworkManifest Model, BackboneS
 /// is on (or make fine-tune asks) and the manifest is current: made from the backbone Extract used
 /// and from the head TrainHead last trained. One made from another backbone or head is ignored with
 /// a note, not refused: switching the backbone and running plain make must still work, and switching
-/// back finds it current again. A manifest whose backbone file is not the one it records (damaged or
-/// replaced) is refused.
+/// back finds it current again. A manifest, backbone or head whose checksum fails (damaged or replaced)
+/// is refused, with the advice to re-run FineTune, which then fine-tunes again.
 /// </summary>
 public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? Note)
 {
@@ -54,6 +54,8 @@ public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? No
         if (TunedNetworkInputs.TryHash(config) is { } current && current != model.InputsHash)
             return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {ignored}.");
 
+        // Both files as FineTune wrote them, by the SHA-256 the manifest records (a damaged one: exit 3, and FineTune rebuilds it).
+        model.VerifyFiles(config);
         var original = BackboneFactory.Resolve(config);
         if (original.Fingerprint != baseFingerprint)
             throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({baseFingerprint}). Run Extract again (make extract).");
@@ -62,7 +64,8 @@ public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? No
         if (spec.Fingerprint != model.BackboneFingerprint)
             throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone.");
         var headPath = model.HeadPathIn(config);
-        var fineTunedHead = HeadArtifact.Load(headPath, spec.Fingerprint);
+        var fineTunedHead = HeadArtifact.Read(headPath, TunedNetworkManifest.Advice(config));
+        fineTunedHead.EnsureBackbone(spec.Fingerprint, headPath);
         if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
             return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {ignored}.");
         return new(new TunedNetworkCandidate(model, spec, fineTunedHead, headPath), null);

@@ -34,13 +34,18 @@ public static class ExtractStage
         }
 
         // The float model, or its int8 copy (built here, once, when backbone.precision is int8).
-        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine("extract: " + line), ct);
+        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine(Printable.Line("extract: " + line)), ct);
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
-        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
             throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
         var alreadyQuarantined = ReadQuarantined(db);
+        // The run's vectors that are checked before it is declared done: the first ids (in content-id order, a fair draw),
+        // met as the cache is read and as they are embedded.
+        var sampled = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId)).Take(VectorHealth.SampleSize).Select(e => e.ContentId);
+        var sample = new VectorHealth.Sample(sampled, config.Cache.Precision == VectorPrecision.Float16);
+        var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true, onVector: sample.Visitor);
+        if (cache.Stats.Damaged.Count > 0) Console.WriteLine(DamagedSegmentsLine(cache.Stats.Damaged));
         var todo = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId) && !cache.Contains(e.ContentId)).ToList();
         var reused = examples.Count(e => cache.Contains(e.ContentId));
 
@@ -58,7 +63,8 @@ public static class ExtractStage
         {
             using var lanes = BackboneSession.CreateLanes(spec, config.Extract);
             var pipeline = ExtractPipeline.For(spec, lanes, config, IndexedDecodePaths.MostlyLibvips(spec, db, todo));
-            var outcome = ExtractProgress.Run("extract", todo.Count, progress => pipeline.Run(todo, writer, null, progress, ct));
+            var outcome = ExtractProgress.Run("extract", todo.Count,
+                progress => pipeline.Run(todo, writer, (w, v) => sample.Offer(w.ContentId, v), progress, ct));
             RecordQuarantine(db, outcome.Quarantined);
             extracted = outcome.Extracted;
             decoded = outcome.Decoded;
@@ -67,14 +73,40 @@ public static class ExtractStage
         }
 
         var quarantined = examples.Count(e => alreadyQuarantined.Contains(e.ContentId)) + (todo.Count - extracted);
+        var health = CheckVectors(config, spec.DisplayName, sample);
         var summary = new ExtractSummary(false, extracted, reused, quarantined, decoded, clock.Elapsed.TotalSeconds,
             extractSeconds > 0 ? extracted / extractSeconds : 0, spec.Fingerprint, dimension, spec.DisplayName,
             // Recomputed: new quarantine rows are part of the inputs, and the next run must see itself up to date.
-            InputsHash(config, db), shards);
+            InputsHash(config, db), shards, health);
         ExtractReport.Write(config, summary);
         // Their news is in the index and the report now.
         ShardSummary.Remove(config, summaryFiles);
         return summary;
+    }
+
+    /// <summary>The one line about cache segments that ended in a record failing its checksum (or cut short): the
+    /// cache cut them there, and the images whose vectors were dropped are in this run's work again.</summary>
+    private static string DamagedSegmentsLine(IReadOnlyList<(string Path, long ValidEnd)> damaged) =>
+        $"extract: {damaged.Count} cache segment(s) failed a record's checksum or were cut short " +
+        $"({string.Join(", ", damaged.Select(d => FormattableString.Invariant($"{Path.GetFileName(d.Path)} from byte {d.ValidEnd}")))}): " +
+        "the records from there on were dropped, and their images are embedded again";
+
+    /// <summary>
+    /// Refuses (exit 3) a run whose vectors are degenerate (<see cref="VectorHealth"/>): with zero or
+    /// random weights, or wrongly fed, a backbone still gives vectors, and a head trained on them
+    /// answers at chance while every stage exits 0. The vectors stay in the cache (the refusal comes
+    /// after they are committed) and no report is written, so the next run checks them again.
+    /// </summary>
+    private static VectorHealthFigures CheckVectors(PipelineConfig config, string backbone, VectorHealth.Sample sample)
+    {
+        var figures = VectorHealth.Measure(sample.Vectors);
+        if (VectorHealth.Problem(figures) is { } problem)
+            throw new InputException(
+                $"the vectors of backbone {backbone} are degenerate: {problem} (over {figures.Vectors} images of this run); a head cannot learn from them. " +
+                $"They stay in the cache ({config.CacheDir}). Run `make inspect CONFIG={config.SourcePath}` to see what the pipeline makes of the model: " +
+                "check 'backbone.normalization', 'backbone.layout' and 'backbone.input_size' against what it was trained with, " +
+                "or the model is untrained (zero or random weights); then run Extract again.");
+        return figures;
     }
 
     /// <summary>
@@ -88,6 +120,9 @@ public static class ExtractStage
     {
         var all = ShardSummary.ReadAll(config);
         files = [.. all.Select(x => x.Path)];
+        foreach (var damage in all.Select(x => x.Damage).OfType<DamagedArtifactException>())
+            Console.WriteLine(damage.RepairLine("extract", config.Workspace,
+                "ignored; what its shard embedded is in the cache, and any image it could not embed is tried again"));
         var current = all.Select(x => x.Summary).OfType<ShardSummary>()
             .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
         if (current.Count == 0) return null;
@@ -180,7 +215,13 @@ public static class ExtractStage
 
     private static ExtractSummary? UpToDate(PipelineConfig config, IndexDb db, string inputsHash)
     {
-        var previous = ExtractReport.TryRead(config);
+        ExtractSummary? previous;
+        try { previous = ExtractReport.TryRead(config); }
+        catch (DamagedArtifactException e)
+        {
+            Console.WriteLine(e.RepairLine("extract", config.Workspace, "checking the cache and writing it again"));
+            return null;
+        }
         if (previous is null || previous.InputsHash != inputsHash) return null;
         if (!CacheIsWhole(config, db, previous.Fingerprint)) return null;
         return previous with

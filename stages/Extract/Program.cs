@@ -29,9 +29,11 @@ root.SetAction(parse =>
         if (shard is { } mine)
             return StageHost.ExecuteShared("extract", configPath, $"extract shard {mine} pid {Environment.ProcessId} on {Environment.MachineName}", (config, ct) =>
             {
-                var s = ShardRun.Run(config, mine, ct, Console.WriteLine);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"extract: shard {mine}: {s.Extracted} extracted, {s.Reused} reused, {s.EmbeddedByOthers} embedded by another shard, {s.Quarantined.Count} quarantined of {s.Assigned} in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); summary {ShardSummary.PathFor(config, mine)}"));
+                var s = ShardRun.Run(config, mine, ct, line => Console.WriteLine(Printable.Line(line)));
+                Console.WriteLine(Printable.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"extract: shard {mine}: {s.Extracted} extracted, {s.Reused} reused, {s.EmbeddedByOthers} embedded by another shard, " +
+                    $"{s.Quarantined.Count} quarantined of {s.Assigned} in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); " +
+                    $"summary {ShardSummary.PathFor(config, mine)}")));
             });
         return StageHost.Execute("extract", configPath, ExtractStage.Sections, (config, db, ct) =>
         {
@@ -43,7 +45,7 @@ root.SetAction(parse =>
             if (s.Shards is { } t)
                 line += string.Create(CultureInfo.InvariantCulture,
                     $"; {t.Summaries} shard(s) of {t.Counts} reported {t.Extracted} extracted, {t.Quarantined} quarantined, longest {t.LongestSeconds:0.0} s");
-            Console.WriteLine(line);
+            Console.WriteLine(Printable.Line(line));
             return line;
         });
     });
@@ -58,7 +60,7 @@ inspect.SetAction(parse => StageHost.Guard("extract", () =>
 {
     var config = ConfigLoader.Load(parse.GetValue(configOption)!);
     var inspection = BackboneInspector.Inspect(config, parse.GetValue(imageOption));
-    Console.Write(parse.GetValue(jsonOption) ? InspectionWriter.Json(inspection) : InspectionWriter.Text(inspection));
+    Console.Write(parse.GetValue(jsonOption) ? InspectionWriter.Json(inspection) : Printable.Text(InspectionWriter.Text(inspection)));
     return ExitCodes.Success;
 }));
 root.Subcommands.Add(inspect);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
@@ -61,28 +60,47 @@ public sealed record ShardSummary(
         catch (UnauthorizedAccessException) { }
     }
 
-    /// <summary>Every summary file in the workspace with what it says (null when unreadable: a half-copied or foreign file).</summary>
-    public static List<(string Path, ShardSummary? Summary)> ReadAll(PipelineConfig config)
+    /// <summary>Every summary file in the workspace with what it says, or why it cannot be used (a damaged,
+    /// half-copied or foreign file).</summary>
+    public static List<(string Path, ShardSummary? Summary, DamagedArtifactException? Damage)> ReadAll(PipelineConfig config)
     {
         var folder = Folder(config);
         if (!TransientIo.Run(() => Directory.Exists(folder))) return [];
-        return [.. TransientIo.Run(() => Directory.GetFiles(folder, "extract-*-of-*.json")).Order(StringComparer.Ordinal).Select(p => (p, TryRead(p)))];
+        return [.. TransientIo.Run(() => Directory.GetFiles(folder, "extract-*-of-*.json")).Order(StringComparer.Ordinal).Select(p =>
+        {
+            (string, ShardSummary?, DamagedArtifactException?) entry;
+            try { entry = (p, Read(p), null); }
+            catch (DamagedArtifactException e) { entry = (p, null, e); }
+            catch (IOException) { entry = (p, null, null); } // listed, then removed
+            return entry;
+        })];
     }
 
-    public static ShardSummary? TryRead(string path)
+    /// <summary>What the finishing run does about a damaged summary: its shard's news is lost, so its images are tried again.</summary>
+    public const string Advice = "run Extract (without --shard): it embeds again what that shard reported";
+
+    /// <summary>A summary file, checked against its checksum; a <see cref="DamagedArtifactException"/> when it cannot be used.</summary>
+    public static ShardSummary Read(string path)
     {
+        var c = TransientIo.Run(() => ReportJson.Read<Contents>(path, Advice));
         try
         {
-            var c = ReportJson.Parse<Contents>(TransientIo.Run(() => File.ReadAllText(path)));
             return new ShardSummary(new ExtractShard(c.Index, c.Count), c.InputsHash, c.Fingerprint, c.Dimension, c.Backbone,
                 c.Assigned, c.Extracted, c.Reused, c.EmbeddedByOthers, c.WaitedPieces,
                 [.. c.Quarantined.Select(q => new ShardQuarantine(q.ContentId, q.RelPath,
                     QuarantineKinds.FromColumn(q.Kind) ?? throw new FormatException("unknown quarantine kind"), q.Reason))],
                 c.Decoded, c.Seconds, c.ImagesPerSecond, c.Host);
         }
-        catch (Exception e) when (e is JsonException or FormatException or IOException)
+        catch (FormatException e)
         {
-            return null;
+            throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, Advice, e);
         }
+    }
+
+    /// <summary>A summary file, or null when it cannot be used.</summary>
+    public static ShardSummary? TryRead(string path)
+    {
+        try { return Read(path); }
+        catch (Exception e) when (e is DamagedArtifactException or IOException) { return null; }
     }
 }

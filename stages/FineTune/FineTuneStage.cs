@@ -67,6 +67,10 @@ public static class FineTuneStage
         // A manifest from other inputs goes first: from here on the files it names are being replaced.
         if (File.Exists(ArtifactPaths.TunedManifest(config))) File.Delete(ArtifactPaths.TunedManifest(config));
 
+        // Read before the live progress starts, so its one line about a discarded checkpoint stands on its own.
+        var (resumed, discarded) = Checkpoint.TryLoad(ArtifactPaths.FineTuneCheckpoint(config), inputsHash, ft.Patience, config.Workspace);
+        if (discarded is not null) Console.WriteLine(discarded);
+
         var state = FineTuneProgress.Run(report =>
         {
             var tensors = new ViewTensors(spec, config);
@@ -102,7 +106,6 @@ public static class FineTuneStage
             (summary.StartValidationLoss, summary.StartValidationAccuracy) = FineTuneTrainer.Score(session, validationSource, ft.BatchSize, labels.Length, ct);
             var checkpointPath = ArtifactPaths.FineTuneCheckpoint(config);
             var start = ft.L2Sp > 0 ? session.Weights.ToArray() : null; // l2_sp's anchor: the weights before any step
-            var resumed = Checkpoint.TryLoad(checkpointPath, inputsHash, ft.Patience);
             if (resumed is not null) FineTuneTrainer.Restore(session, resumed);
             summary.ResumedAfterEpoch = resumed?.EpochsDone ?? 0;
             var state = resumed ?? FineTuneTrainer.Start(session, inputsHash, ft.Patience);
@@ -128,7 +131,7 @@ public static class FineTuneStage
         trained.Remove(SoftmaxCrossEntropy.HeadBias);
 
         var backbonePath = Path.Combine(directory, FineTunedBackboneFile.FileName);
-        FineTunedBackboneFile.Write(model, trained, backbonePath);
+        var backboneSha256 = FineTunedBackboneFile.Write(model, trained, backbonePath);
         var tunedSpec = TunedBackbone.Resolve(config, spec, backbonePath);
         var best = final.Log.FirstOrDefault(r => r.Epoch == final.BestEpoch);
         var head = new HeadArtifact
@@ -153,7 +156,7 @@ public static class FineTuneStage
                 StoppedEarly = final.StoppedEarly,
             },
         };
-        head.Save(Path.Combine(directory, HeadFileName));
+        var headSha256 = head.Save(Path.Combine(directory, HeadFileName));
 
         summary.Seconds = clock.Elapsed.TotalSeconds;
         summary.PeakMemoryMb = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1 << 20); // VmHWM on Linux
@@ -165,7 +168,7 @@ public static class FineTuneStage
 
         var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
             trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
-        { BaseHeadInputsHash = baseHead.InputsHash };
+        { BaseHeadInputsHash = baseHead.InputsHash, BackboneSha256 = backboneSha256, HeadSha256 = headSha256 };
         manifest.Save(config);
         File.Delete(ArtifactPaths.FineTuneCheckpoint(config)); // the manifest now holds the result; the checkpoint is spent
 
@@ -187,15 +190,21 @@ public static class FineTuneStage
         _ => throw new ArgumentOutOfRangeException(nameof(part), part, "not a fine_tune.trainable value"),
     };
 
+    /// <summary>The manifest when it records these inputs and its checksum, and the backbone's and head's checksums it
+    /// records, vouch for what is on disk; otherwise null, with one line when something failed its checksum (it is
+    /// fine-tuned again, so the advice to re-run FineTune that Evaluate gives about a damaged file does not loop).</summary>
     private static TunedNetworkManifest? UpToDate(PipelineConfig config, string inputsHash)
     {
         try
         {
-            return TunedNetworkManifest.TryLoad(config) is { } m && m.InputsHash == inputsHash && File.Exists(FineTuneReport.PathIn(config)) ? m : null;
+            if (TunedNetworkManifest.TryLoad(config) is not { } m || m.InputsHash != inputsHash || !File.Exists(FineTuneReport.PathIn(config))) return null;
+            m.VerifyFiles(config);
+            return m;
         }
-        catch (InputException)
+        catch (DamagedArtifactException e)
         {
-            return null; // an unreadable manifest is simply redone
+            Console.WriteLine(e.RepairLine("fine-tune", config.Workspace, "fine-tuning again"));
+            return null;
         }
     }
 

@@ -19,7 +19,8 @@ public static class FineTunedBackboneFile
     public const string FileName = ArtifactPaths.TunedBackboneFile;
 
     /// <param name="trained">Trained values by initializer name (the head's weights are not among them).</param>
-    public static void Write(ModelProto original, IReadOnlyDictionary<string, float[]> trained, string path)
+    /// <returns>the SHA-256 of the file written, which the manifest records.</returns>
+    public static string Write(ModelProto original, IReadOnlyDictionary<string, float[]> trained, string path)
     {
         var model = original.Clone();
         var initializers = model.Graph.Initializer;
@@ -35,6 +36,13 @@ public static class FineTunedBackboneFile
         }
         if (replaced != trained.Count)
             throw new InvalidOperationException($"{trained.Count - replaced} trained weight(s) are not initializers of the backbone");
-        AtomicFile.Write(path, stream => model.WriteTo(stream));
+        var sha = "";
+        AtomicFile.Write(path, stream =>
+        {
+            using var hashing = new HashingStream(stream);
+            model.WriteTo(hashing);
+            sha = Convert.ToHexStringLower(hashing.Hash());
+        });
+        return sha;
     }
 }

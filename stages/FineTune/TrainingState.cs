@@ -1,4 +1,5 @@
 using System.Text;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Training;
@@ -29,16 +30,22 @@ public sealed class TrainingState
     public List<EpochRow> Log { get; init; } = [];
 }
 
+/// <summary>What <see cref="Checkpoint.TryLoad"/> found: the state to resume from, or none, and why a checkpoint
+/// on disk was not used (the run's one line about it; null when there was none, or it was used).</summary>
+public sealed record CheckpointLoad(TrainingState? State, string? Discarded);
+
 /// <summary>
 /// fine_tune/checkpoint.bin: a <see cref="TrainingState"/> written atomically at the end of every
 /// epoch (raw little-endian arrays: 13 M weights take 0.2 s, not the seconds a generic serializer
-/// would). A checkpoint of other inputs, or of another format, is ignored and later replaced.
+/// would), its SHA-256 after it (<see cref="ChecksumTrailer"/>). A checkpoint that fails its checksum,
+/// has none (cut short, or of an older version), or is of other inputs is discarded with a line
+/// saying so, and training starts from scratch.
 /// </summary>
 public static class Checkpoint
 {
-    private const string Magic = "BPFTCK03";
+    private const string Magic = "BPFTCK04";
 
-    public static void Save(string path, TrainingState s) => AtomicFile.Write(path, stream =>
+    public static void Save(string path, TrainingState s) => ChecksumTrailer.Write(path, stream =>
     {
         using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         w.Write(Encoding.ASCII.GetBytes(Magic));
@@ -60,17 +67,28 @@ public static class Checkpoint
             w.Write(r.Epoch); w.Write(r.Step); w.Write(r.TrainLoss); w.Write(r.TrainAccuracy);
             w.Write(r.ValidationLoss); w.Write(r.ValidationAccuracy); w.Write(r.Seconds); w.Write(r.ImagesPerSecond);
         }
+        w.Flush();
     });
 
-    /// <summary>The checkpoint at <paramref name="path"/> when it exists and belongs to these inputs; else null.</summary>
+    private const string StartOver = "discarded, training starts from scratch";
+
+    /// <summary>The checkpoint at <paramref name="path"/> when it exists, its checksum vouches for it and it belongs to these inputs.</summary>
     /// <param name="patience">fine_tune.patience, for the restored <see cref="TrainingState.Stopping"/> (part of the inputs hash).</param>
-    public static TrainingState? TryLoad(string path, string inputsHash, int patience)
+    /// <param name="workspace">for the line: the checkpoint's path is shown relative to it.</param>
+    public static CheckpointLoad TryLoad(string path, string inputsHash, int patience, string workspace)
     {
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path)) return new(null, null);
+        long payload;
+        try { payload = ChecksumTrailer.Verify(path, "it is discarded"); }
+        catch (DamagedArtifactException e) { return new(null, e.RepairLine("fine-tune", workspace, StartOver)); }
+        var shown = DamagedArtifactException.Display(path, workspace);
         try
         {
-            using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
-            if (Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic || r.ReadString() != inputsHash) return null;
+            using var r = new BinaryReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16), Encoding.UTF8);
+            if (Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic)
+                return new(null, $"fine-tune: {shown} {DamagedArtifactException.Problem(ArtifactFault.OtherFormat)}: {StartOver}");
+            if (r.ReadString() != inputsHash)
+                return new(null, $"fine-tune: {shown} was written for other inputs (fine_tune settings, head or data): {StartOver}");
             var (epochs, steps, bestEpoch, bestAccuracy, bestLoss, without, stopped) =
                 (r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), r.ReadBoolean());
             var weights = ReadFloats(r);
@@ -80,7 +98,8 @@ public static class Checkpoint
             var log = new List<EpochRow>();
             for (var n = r.ReadInt32(); n > 0; n--)
                 log.Add(new EpochRow(r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
-            return new TrainingState
+            if (r.BaseStream.Position != payload) throw new InvalidDataException("the state does not end where its checksum begins");
+            return new(new TrainingState
             {
                 InputsHash = inputsHash,
                 EpochsDone = epochs,
@@ -91,11 +110,12 @@ public static class Checkpoint
                 BestWeights = best,
                 OptimizerState = optimizer,
                 Log = log,
-            };
+            }, null);
         }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or OverflowException)
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or OverflowException or InvalidDataException)
         {
-            return null; // unreadable: start over, as if there were none
+            // Its checksum holds, so another version wrote it in a layout this one misreads.
+            return new(null, $"fine-tune: {shown} {DamagedArtifactException.Problem(ArtifactFault.OtherFormat)}: {StartOver}");
         }
     }
 

@@ -62,8 +62,24 @@ public static class IngestReport
         return path;
     }
 
-    /// <summary>A report <see cref="Write"/> wrote; a <see cref="JsonException"/> when the file is not one.</summary>
-    public static IngestReportContents Read(string path) => ReportJson.Parse<IngestReportContents>(File.ReadAllText(path));
+    /// <summary>A report <see cref="Write"/> wrote; a <see cref="DamagedArtifactException"/> when its checksum does not vouch for it.</summary>
+    public static IngestReportContents Read(string path) => ReportJson.Read<IngestReportContents>(path, Advice);
+
+    /// <summary>Every Ingest run writes the report again.</summary>
+    public const string Advice = "run make ingest: Ingest writes it again";
+
+    /// <summary>Why the report a run is about to replace could not be trusted, or null when it is sound or absent:
+    /// the run's one line about rewriting it.</summary>
+    public static DamagedArtifactException? Damage(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            Read(path);
+            return null;
+        }
+        catch (DamagedArtifactException e) { return e; }
+    }
 }
 
 /// <summary>reports/ingest.json, key for key (snake_case of these names, in this order).</summary>

@@ -27,6 +27,8 @@ public static class Ingestor
     public static IngestResult Run(DatasetConfig dataset, IndexDb db, int maxParallelism = 0, CancellationToken ct = default)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
+        // Unchanged files keep their stored rows unread from disk: the whole index is checked first.
+        db.VerifyWhole();
         var root = dataset.Root;
         var scan = DatasetScanner.Scan(root);
         ct.ThrowIfCancellationRequested();
@@ -88,6 +90,8 @@ public static class Ingestor
             warnings.Add($"class folder {empty} has no usable images; it is left out of the classes");
         if (classes.Count == 0)
             throw new InputException($"no usable images under dataset.root {root} ({rejects.Count} rejected, {nonImage} non-image, {scan.Hidden} hidden). Put JPEG, PNG, GIF, BMP, WebP or TIFF images in its class subfolders.");
+        if (classes.Count == 1)
+            throw OneClass(root, classes[0], rows.Count, scan.ClassFolders.Where(c => c != classes[0]).ToList());
 
         var assigner = new SplitAssigner(dataset.ValidationPercent, dataset.TestPercent, dataset.SplitSalt, dataset.GroupPattern);
         var (examples, conflicts, duplicates) = BuildExamples(rows, assigner);
@@ -117,6 +121,28 @@ public static class Ingestor
         IndexWriter.Write(db, result, stored, removed);
         result.Seconds = started.Elapsed.TotalSeconds;
         return result;
+    }
+
+    /// <summary>
+    /// One class is no classifier: the head would learn to answer it for every image (probability
+    /// 1.0), and the run would look like a success. Refused before the index is written, naming the
+    /// class, the folders left out, and, when the one class holds class-like subfolders, the root meant.
+    /// </summary>
+    private static InputException OneClass(string root, string cls, int images, List<string> leftOut)
+    {
+        var others = leftOut.Count == 0 ? ""
+            : $"; the other class folder(s) ({string.Join(", ", leftOut.Take(5))}{(leftOut.Count > 5 ? ", ..." : "")}) have no usable images";
+        var inner = Path.Join(root, cls);
+        var subfolders = Directory.Exists(inner)
+            ? Directory.GetDirectories(inner).Where(d => !Path.GetFileName(d).StartsWith('.')).ToList()
+            : [];
+        var hint = subfolders.Count >= 2
+            ? $" Its subfolders look like the classes: did you mean dataset.root: {inner}?"
+            : "";
+        return new InputException(
+            $"dataset.root {root} has one class ({cls}: {images} images){others}: a classifier needs at least two. " +
+            $"Put the images of each class in a subfolder of its own under {root} (for example {Path.Join(root, "cats")}/ and {Path.Join(root, "dogs")}/), " +
+            $"then run Ingest again.{hint}");
     }
 
     private static Dictionary<string, FileRow> LoadFiles(IndexDb db)

@@ -1,6 +1,7 @@
 // Ingest stage: index dataset.root into the workspace's SQLite index. The work is in the library
 // (BottleneckPipeline.Ingest); this file parses arguments and prints the summary.
 using System.CommandLine;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Hosting;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
@@ -10,10 +11,13 @@ var command = new RootCommand("Index a folder of class subfolders: content ids, 
 command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOption)!, ["dataset"], (config, db, ct) =>
 {
     var result = Ingestor.Run(config.Dataset, db, ct: ct);
+    if (IngestReport.Damage(ArtifactPaths.IngestReport(config)) is { } damage)
+        Console.WriteLine(damage.RepairLine("ingest", config.Workspace, "writing it again"));
     IngestReport.Write(result, config.ReportsDir);
     var summary = IngestReport.Summary(result);
     Console.WriteLine(summary);
-    foreach (var line in IngestReport.Details(result)) Console.WriteLine(line);
+    // Rejects, conflicts and warnings name files and folders: their control characters escaped.
+    foreach (var line in IngestReport.Details(result)) Console.WriteLine(Printable.Line(line));
     return summary;
 }));
 

@@ -26,16 +26,18 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
 /// </summary>
 public static class HeadTrainingRun
 {
-    /// <summary>True when a head trained on exactly these inputs exists with its log and curve.</summary>
-    public static bool IsUpToDate(HeadOutputPaths paths, string inputsHash)
+    /// <summary>True when a head trained on exactly these inputs exists with its log and curve, and its checksum
+    /// vouches for it; a head that fails it is retrained, which <paramref name="onRepair"/> is told in one line.</summary>
+    public static bool IsUpToDate(HeadOutputPaths paths, string inputsHash, string workspace = "", Action<string>? onRepair = null)
     {
         if (!paths.AllExist) return false;
         try
         {
             return HeadArtifact.Load(paths.HeadPath).InputsHash == inputsHash;
         }
-        catch (Runtime.InputException)
+        catch (DamagedArtifactException e)
         {
+            onRepair?.Invoke(e.RepairLine("train-head", workspace, "retraining"));
             return false;
         }
     }
@@ -73,7 +75,7 @@ public static class HeadTrainingRun
         var paths = HeadOutputPaths.For(config);
         var sectionHash = config.SectionHashes.TryGetValue("train_head", out var h) ? h : "none";
         var hash = InputsHash(sectionHash, backboneFingerprint, upstreamHash);
-        if (IsUpToDate(paths, hash)) return new HeadStageOutcome(true, paths, null, null, "TrainHead: up to date");
+        if (IsUpToDate(paths, hash, config.Workspace, Console.WriteLine)) return new HeadStageOutcome(true, paths, null, null, "TrainHead: up to date");
         var (train, validation) = loadVectors();
         var (artifact, result) = Run(train, validation, config.TrainHead, backboneName, backboneFingerprint, hash, paths, options, ct);
         var summary = FormattableString.Invariant(

@@ -45,6 +45,10 @@ public static class ArtifactPaths
     public static string EvaluationPage(PipelineConfig config) => Report(config, "evaluation.html");
     public static string ConfusionMatrix(PipelineConfig config) => Report(config, "confusion_matrix.png");
 
+    // StageHost: which config the workspace belongs to (WorkspaceOwner). Last in All(): a clean cut
+    // short keeps the workspace its owner's.
+    public static string Owner(PipelineConfig config) => Path.Combine(config.Workspace, "owner.json");
+
     /// <summary>Every file above (the lock's files aside). A test runs the whole pipeline and checks that
     /// `make clean` leaves none of its files behind, so an artifact missing here is caught.</summary>
     public static IReadOnlyList<string> All(PipelineConfig config) =>
@@ -57,6 +61,7 @@ public static class ArtifactPaths
         TunedManifest(config), TunedBackbone(config), TunedHead(config), FineTuneCheckpoint(config),
         FineTuneReport(config), FineTuneLog(config), FineTuneCurve(config),
         Model(config), EvaluationJson(config), EvaluationMarkdown(config), EvaluationPage(config), ConfusionMatrix(config),
+        Owner(config),
     ];
 
     private static string Report(PipelineConfig config, string name) => Path.Combine(config.ReportsDir, name);

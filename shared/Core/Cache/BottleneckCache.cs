@@ -343,13 +343,13 @@ public sealed class BottleneckCache
             var (end, torn) = Scan(fs, validEnd);
             _readUpTo[path] = end; // what the rescan learnt is known now: a refresh resumes after it
             if (!torn) return false;
-            if (end < SegmentFormat.HeaderSize)
+            if (end < SegmentFormat.HeaderSize) File.Delete(path); // under the lock still: no writer can have come back to it
+            else
             {
-                File.Delete(path); // under the lock still: no writer can have come back to it
-                return true;
+                fs.SetLength(end);
+                fs.Flush(flushToDisk: true);
             }
-            fs.SetLength(end);
-            fs.Flush(flushToDisk: true);
+            Stats.Damaged.Add((path, end));
             return true;
         }
         catch (IOException) { return false; }
@@ -369,5 +369,7 @@ public sealed class CacheReadStats
     public int RejectedRecords { get; set; }
     public int TornSegments { get; set; }
     public int RepairedSegments { get; set; }
+    /// <summary>The segments repaired: each was cut at the byte where its first bad record began (0: removed).</summary>
+    public List<(string Path, long ValidEnd)> Damaged { get; } = [];
     public long BytesRead { get; set; }
 }

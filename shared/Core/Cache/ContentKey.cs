@@ -16,12 +16,13 @@ public readonly record struct ContentKey(ulong A, ulong B, ulong C, ulong D)
         return new ContentKey(u[0], u[1], u[2], u[3]);
     }
 
-    /// <summary>From the index's lowercase hex form.</summary>
+    /// <summary>From the index's lowercase hex form. Every content id is a SHA-256 this program computed,
+    /// so one that is not 64 hex digits was damaged in the index it was read from.</summary>
     public static ContentKey FromHex(string hex)
     {
         Span<byte> b = stackalloc byte[Size];
         if (hex.Length != 64 || Convert.FromHexString(hex, b, out _, out _) != System.Buffers.OperationStatus.Done)
-            throw new InputException($"'{hex}' is not a content id (64 hex digits of SHA-256)");
+            throw new IndexValueException($"'{Printable.Name(hex)}' is not a content id (64 hex digits of SHA-256)");
         return FromBytes(b);
     }
 

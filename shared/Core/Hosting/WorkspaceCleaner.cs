@@ -36,6 +36,7 @@ public static class WorkspaceCleaner
         var held = WorkspaceLock.Acquire(workspace, "clean", lockWait);
         try
         {
+            WorkspaceOwner.Check(config); // again, under the lock: no other config's run can claim the workspace now
             var artifacts = ArtifactPaths.All(config);
             foreach (var path in artifacts)
                 if (TryRemove(path)) removed.Add(path);

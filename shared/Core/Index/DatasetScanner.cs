@@ -38,7 +38,15 @@ public static class DatasetScanner
             throw new InputException($"dataset.root {root} does not exist or is not a folder. Set dataset.root in the config to a folder with one subfolder of images per class.");
         var result = new ScanResult();
         var linked = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (name, isDir, isLink, _, _) in List(root))
+        var (rootEntries, undecodable) = List(root);
+        // A class whose name cannot be read is not dropped: the model would lose the class without a word.
+        if (undecodable.Where(u => u.IsDirectory && !u.IsHidden).Select(u => Printable.Bytes(u.Name)).ToList() is { Count: > 0 } badClasses)
+            throw new InputException(
+                $"class folder {string.Join(", ", badClasses)} under dataset.root {root}: {(badClasses.Count == 1 ? "its name is" : "their names are")} " +
+                "not valid UTF-8 (each bad byte shown as \\xNN), so its images cannot be opened by name, nor the name be a label; " +
+                "Ingest stops rather than train without the class. " +
+                $"Rename it to a UTF-8 name (for example: mv $'{Path.Join(root, badClasses[0])}' {Path.Join(root, "new_name")}) and run Ingest again.");
+        foreach (var (name, isDir, isLink, _, _) in rootEntries)
         {
             if (!isDir) continue; // files at the root (a LICENSE, say) belong to no class
             if (name.StartsWith('.')) { result.Hidden++; continue; }
@@ -88,11 +96,21 @@ public static class DatasetScanner
         {
             var dirFull = Path.Join(root, dir.Rel);
             List<Entry> entries;
-            try { entries = List(dirFull); }
+            List<RawDirectory.Entry> undecodable;
+            try { (entries, undecodable) = List(dirFull); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 result.Warnings.Add($"folder {dir.Rel} cannot be listed ({e.Message}); its files are left out");
                 continue;
+            }
+            foreach (var u in undecodable)
+            {
+                if (u.IsHidden) { result.Hidden++; continue; }
+                var rel = dir.Rel + "/" + Printable.Bytes(u.Name);
+                var rename = $"rename it to a UTF-8 name (for example: mv $'{Path.Join(root, rel)}' NEW_NAME) and run Ingest again";
+                result.Rejects.Add((rel, u.IsDirectory
+                    ? $"unreadable: the folder's name is not valid UTF-8 (each bad byte shown as \\xNN), so none of its files can be opened: {rename}"
+                    : $"unreadable: its name is not valid UTF-8 (each bad byte shown as \\xNN), so it cannot be opened by name: {rename}"));
             }
             foreach (var e in entries)
             {
@@ -153,8 +171,14 @@ public static class DatasetScanner
 
     private readonly record struct Entry(string Name, bool IsDirectory, bool IsLink, long Size, long MtimeNs);
 
-    /// <summary>One folder's entries from a single listing pass (no extra stat per file).</summary>
-    private static List<Entry> List(string dir)
+    /// <summary>
+    /// One folder's entries from a single listing pass (no extra stat per file), and apart from them
+    /// the names that are not valid UTF-8, by their bytes. .NET gives such a name with U+FFFD in place
+    /// of its bad bytes, and the path made of it names no file (a stat fails: size 0, no type), so an
+    /// entry holding U+FFFD is checked against the folder's raw listing: kept when the name really is
+    /// that text, else left out here and returned as undecodable.
+    /// </summary>
+    private static (List<Entry> Entries, List<RawDirectory.Entry> Undecodable) List(string dir)
     {
         var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
         var enumerable = new FileSystemEnumerable<Entry>(dir, (ref FileSystemEntry e) => new Entry(
@@ -163,7 +187,24 @@ public static class DatasetScanner
             (e.Attributes & FileAttributes.ReparsePoint) != 0,
             e.IsDirectory ? 0 : e.Length,
             ToUnixNs(e.LastWriteTimeUtc.UtcDateTime)), options);
-        return [.. enumerable];
+        List<Entry> entries = [.. enumerable];
+        if (!entries.Any(e => e.Name.Contains('\uFFFD', StringComparison.Ordinal)) || RawDirectory.List(dir) is not { } raw) return (entries, []);
+
+        // How many entries really carry each U+FFFD name (normally one, or none).
+        var real = raw.Where(r => r.IsUtf8).Select(r => System.Text.Encoding.UTF8.GetString(r.Name))
+            .Where(n => n.Contains('\uFFFD', StringComparison.Ordinal))
+            .GroupBy(n => n, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var kept = new List<Entry>(entries.Count);
+        foreach (var e in entries)
+        {
+            if (!e.Name.Contains('\uFFFD', StringComparison.Ordinal)) kept.Add(e);
+            else if (real.TryGetValue(e.Name, out var left) && left > 0)
+            {
+                real[e.Name] = left - 1;
+                kept.Add(e);
+            }
+        }
+        return (kept, [.. raw.Where(r => !r.IsUtf8).OrderBy(r => Printable.Bytes(r.Name), StringComparer.Ordinal)]);
     }
 
     private static long ToUnixNs(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) * 100;

@@ -23,7 +23,7 @@ public static class TunedNetworkInputs
         if (ExtractReport.TryRead(config) is not { } extract || !File.Exists(ArtifactPaths.Head(config))) return null;
         HeadArtifact head;
         try { head = HeadArtifact.Load(ArtifactPaths.Head(config)); }
-        catch (Runtime.InputException) { return null; }
+        catch (Runtime.PipelineException) { return null; } // missing, or failing its checksum: the stage that reads it says so
         return Hash(config.FineTune, head.InputsHash, extract.InputsHash);
     }
 

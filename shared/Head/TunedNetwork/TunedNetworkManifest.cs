@@ -36,9 +36,19 @@ public sealed record TunedNetworkManifest(
     /// train_head settings), as it ignores one of another backbone.</summary>
     public string BaseHeadInputsHash { get; init; } = "";
 
+    /// <summary>SHA-256 of <see cref="BackboneFile"/> as FineTune wrote it; "" in a manifest from before it was recorded.</summary>
+    public string BackboneSha256 { get; init; } = "";
+
+    /// <summary>SHA-256 of <see cref="HeadFile"/> (its own checksum included) as FineTune wrote it; "" when not recorded.</summary>
+    public string HeadSha256 { get; init; } = "";
 
     public string BackbonePathIn(PipelineConfig config) => Path.Combine(ArtifactPaths.FineTuneDirectory(config), BackboneFile);
     public string HeadPathIn(PipelineConfig config) => Path.Combine(ArtifactPaths.FineTuneDirectory(config), HeadFile);
+
+    /// <summary>What to do about a damaged fine-tuned network: FineTune sees it fail its checksum and trains it again.</summary>
+    public static string Advice(PipelineConfig config) =>
+        "re-run FineTune (make fine-tune), which fine-tunes again when a file of it fails its checksum, " +
+        $"or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone";
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -46,29 +56,45 @@ public sealed record TunedNetworkManifest(
         WriteIndented = true,
     };
 
-    /// <summary>Writes the manifest atomically; call it only after both files it names are durable.</summary>
+    /// <summary>Writes the manifest atomically with its checksum (<see cref="JsonChecksum"/>); call it only after both
+    /// files it names are durable.</summary>
     public void Save(PipelineConfig config) =>
-        AtomicFile.WriteAllBytes(ArtifactPaths.TunedManifest(config), JsonSerializer.SerializeToUtf8Bytes(this, JsonOptions));
+        AtomicFile.WriteAllText(ArtifactPaths.TunedManifest(config), JsonChecksum.Add(JsonSerializer.Serialize(this, JsonOptions)));
 
-    /// <summary>The fine-tuned model, or null when FineTune has not run (or was turned off and cleaned).</summary>
+    /// <summary>The fine-tuned model, or null when FineTune has not run (or was turned off and cleaned). A manifest whose
+    /// checksum does not vouch for it, or that names a missing file, is a <see cref="DamagedArtifactException"/>.</summary>
     public static TunedNetworkManifest? TryLoad(PipelineConfig config)
     {
         var path = ArtifactPaths.TunedManifest(config);
         if (!File.Exists(path)) return null;
+        var text = JsonChecksum.ReadVerified(path, Advice(config));
         TunedNetworkManifest? model;
         try
         {
-            model = JsonSerializer.Deserialize<TunedNetworkManifest>(File.ReadAllBytes(path), JsonOptions);
+            model = JsonSerializer.Deserialize<TunedNetworkManifest>(text, JsonOptions);
         }
         catch (JsonException e)
         {
-            throw new InputException($"the fine-tune manifest {path} is unreadable ({e.Message}): re-run FineTune (make fine-tune).", e);
+            throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, Advice(config), e);
         }
-        if (model is null || model.Format != CurrentFormat)
-            throw new InputException($"the fine-tune manifest {path} has format {model?.Format}, this version reads {CurrentFormat}: re-run FineTune (make fine-tune).");
+        if (model is null || model.Format != CurrentFormat) throw new DamagedArtifactException(path, ArtifactFault.OtherFormat, Advice(config));
         foreach (var file in new[] { model.BackbonePathIn(config), model.HeadPathIn(config) })
-            if (!File.Exists(file))
-                throw new InputException($"the fine-tune manifest {path} names {file}, which is missing: re-run FineTune (make fine-tune).");
+            if (!File.Exists(file)) throw new DamagedArtifactException(file, ArtifactFault.Missing, Advice(config));
         return model;
+    }
+
+    /// <summary>
+    /// Checks the backbone and head files against the SHA-256 this manifest records for them (hashing the
+    /// backbone's tens of MB: a few tens of ms); a <see cref="DamagedArtifactException"/> naming the file
+    /// that fails, or that has no record (a manifest from before they were recorded).
+    /// </summary>
+    public void VerifyFiles(PipelineConfig config)
+    {
+        foreach (var (file, recorded) in new[] { (BackbonePathIn(config), BackboneSha256), (HeadPathIn(config), HeadSha256) })
+        {
+            if (!File.Exists(file)) throw new DamagedArtifactException(file, ArtifactFault.Missing, Advice(config));
+            if (recorded.Length == 0) throw new DamagedArtifactException(file, ArtifactFault.Unverifiable, Advice(config));
+            if (Sha256.OfFile(file) != recorded) throw new DamagedArtifactException(file, ArtifactFault.Damaged, Advice(config));
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Decoding;
@@ -50,6 +51,9 @@ public sealed class ExportedModel : IDisposable
     {
         path = System.IO.Path.GetFullPath(path);
         if (!File.Exists(path)) throw new InputException($"no model at {path}. Run the pipeline (make) to export it, or pass the path of a model.onnx that Evaluate wrote.");
+        // Its own checksum first: a damaged model can load and answer, wrongly.
+        if (ModelChecksum.Check(File.ReadAllBytes(path)) is { } fault)
+            throw new DamagedArtifactException(path, fault, "export it again with make evaluate, which re-exports a model.onnx that fails its checksum");
         InferenceSession session;
         using (var options = new SessionOptions { IntraOpNumThreads = threads })
         {

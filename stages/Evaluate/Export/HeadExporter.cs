@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
@@ -132,15 +133,20 @@ public static class HeadExporter
         graph.Output.Clear();
         graph.Output.Add(OnnxTensors.FloatValueInfo(OutputName, batchDim, (long)head.ClassCount));
 
-        SetMetadata(model, preprocessing, head, provenance, confidence?.Temperature ?? 1);
+        // The unknown rule before the metadata: the checksum's entry must come last.
         if (confidence?.Unknown is { } unknown) UnknownScoreGraph.Append(model, bottleneckTensor, unknown);
-        return Google.Protobuf.MessageExtensions.ToByteArray(model);
+        SetMetadata(model, preprocessing, head, provenance, confidence?.Temperature ?? 1);
+        return ModelChecksum.Seal(Google.Protobuf.MessageExtensions.ToByteArray(model));
     }
 
-    /// <summary>Exports and writes the model atomically.</summary>
-    public static void ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance,
-        ExportConfidence? confidence = null) =>
-        AtomicFile.WriteAllBytes(path, Export(backboneModel, bottleneckTensor, preprocessing, head, provenance, confidence));
+    /// <summary>Exports and writes the model atomically; returns the file's SHA-256, which evaluation.json records.</summary>
+    public static string ExportToFile(string path, byte[] backboneModel, string bottleneckTensor, ExportPreprocessing preprocessing, SoftmaxHead head,
+        ExportProvenance provenance, ExportConfidence? confidence = null)
+    {
+        var model = Export(backboneModel, bottleneckTensor, preprocessing, head, provenance, confidence);
+        AtomicFile.WriteAllBytes(path, model);
+        return Sha256.Of(model);
+    }
 
     /// <summary>Nodes that contribute to the output, in their original (topological) order.</summary>
     private static List<NodeProto> Prune(List<NodeProto> nodes, string output)
@@ -190,12 +196,14 @@ public static class HeadExporter
             HeadInputsHash = provenance.HeadInputsHash,
             Temperature = temperature,
         }.Entries();
-        foreach (var key in entries.Keys)
+        foreach (var key in entries.Keys.Append(ModelChecksum.Key))
         {
             var existing = model.MetadataProps.Where(p => p.Key == key).ToList();
             foreach (var e in existing) model.MetadataProps.Remove(e);
         }
         foreach (var (k, v) in entries) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
+        // Last, so ModelChecksum finds it from the end; sealed once the model is serialized.
+        model.MetadataProps.Add(new StringStringEntryProto { Key = ModelChecksum.Key, Value = ModelChecksum.Placeholder });
         model.ProducerName = "BottleneckPipeline";
         model.DocString = $"{provenance.BackboneName} backbone + softmax head over {head.ClassCount} classes. Input: {entries["input_format"]}. Output: {OutputName} [N, {head.ClassCount}].";
     }

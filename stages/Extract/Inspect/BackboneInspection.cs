@@ -1,3 +1,5 @@
+using BottleneckPipeline.Cache;
+
 namespace BottleneckPipeline.Extract.Inspect;
 
 /// <summary>
@@ -53,7 +55,8 @@ public sealed record InspectionTiming(double SessionMs, double FirstRunMs, doubl
 /// <param name="NonFinite">Values that are NaN or infinite.</param>
 /// <param name="Min">Smallest finite value (0 when there is none).</param>
 /// <param name="Max">Largest finite value (0 when there is none).</param>
-/// <param name="SameForGray">Whether a plain mid-gray image gives exactly the same vector.</param>
+/// <param name="SameForGray">Whether a plain mid-gray image gives the same vector, or one nearly the same
+/// (as Extract's check of a run's vectors judges it: <see cref="VectorHealth"/>).</param>
 public sealed record VectorSample(int Dimension, float[] First, double Norm, double ZeroShare, int NonFinite, float Min, float Max, bool SameForGray)
 {
     public static VectorSample Of(ReadOnlySpan<float> v, ReadOnlySpan<float> gray)
@@ -70,15 +73,12 @@ public sealed record VectorSample(int Dimension, float[] First, double Norm, dou
             max = Math.Max(max, x);
         }
         if (nonFinite == v.Length) min = max = 0;
-        // Bitwise, so that NaN compares equal to NaN: a vector of NaN is the same for every image.
-        var same = System.Runtime.InteropServices.MemoryMarshal.AsBytes(v).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(gray));
+        // Bitwise first, so that NaN compares equal to NaN: a vector of NaN is the same for every image.
+        var same = System.Runtime.InteropServices.MemoryMarshal.AsBytes(v).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(gray))
+                   || VectorHealth.Measure([v.ToArray(), gray.ToArray()]).MeanCosineDistance < VectorHealth.SameDirection;
         return new VectorSample(v.Length, v[..Math.Min(8, v.Length)].ToArray(), Math.Sqrt(sumSquares),
             v.Length == 0 ? 0 : (double)zeros / v.Length, nonFinite, min, max, same);
     }
-
-    /// <summary>A norm below this is no signal a head can learn from in float32 (an untrained
-    /// EfficientNet-B0's features are near 1e-12).</summary>
-    public const double TinyNorm = 1e-6;
 
     /// <summary>
     /// What a model fed the wrong input usually shows: NaN or infinite values, a vector of (nearly)
@@ -92,7 +92,7 @@ public sealed record VectorSample(int Dimension, float[] First, double Norm, dou
         var warnings = new List<string>();
         if (NonFinite > 0)
             warnings.Add($"{NonFinite} of the {Dimension} values are NaN or infinite: the model cannot give usable features this way; {advice}.");
-        else if (ZeroShare >= 0.99 || Norm < TinyNorm)
+        else if (ZeroShare >= VectorHealth.MostlyZero || Norm < VectorHealth.TinyNorm)
         {
             var zeros = ZeroShare == 1 ? "every value of the vector is 0"
                 : ZeroShare >= 0.99 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{ZeroShare * 100:0.0}% of the vector's values are 0")
@@ -100,7 +100,7 @@ public sealed record VectorSample(int Dimension, float[] First, double Norm, dou
             warnings.Add($"{zeros}: a head learns next to nothing from it; {advice} (or the model is untrained: zero or random weights).");
         }
         else if (SameForGray)
-            warnings.Add($"a plain gray image gives exactly the same vector as this photo: the features do not depend on the image; {advice}.");
+            warnings.Add($"a plain gray image gives the same vector as this photo, or one nearly the same: the features do not depend on the image; {advice}.");
         return warnings;
     }
 }

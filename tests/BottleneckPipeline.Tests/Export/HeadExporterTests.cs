@@ -57,6 +57,14 @@ public class HeadExporterTests(ITestOutputHelper output)
         Assert.Equal("NCHW", meta["input_layout"]);
         Assert.Contains("caffe-bgr", meta["preprocessing"]);
         Assert.Equal("fp-test", meta["backbone_fingerprint"]);
+
+        // Its own checksum, the last metadata entry: any changed byte fails it.
+        Assert.Matches("^[0-9a-f]{64}$", meta[ModelChecksum.Key]);
+        var bytes = File.ReadAllBytes(path);
+        Assert.Null(ModelChecksum.Check(bytes));
+        bytes[bytes.Length / 2] ^= 1;
+        Assert.Equal(Artifacts.ArtifactFault.Damaged, ModelChecksum.Check(bytes));
+        Assert.Equal(Artifacts.ArtifactFault.Unverifiable, ModelChecksum.Check(bytes[..^100]));
     }
 
     [Fact]

@@ -46,6 +46,18 @@ public static class TestModels
     public static void WriteExpectsNonNegative(string destination) =>
         Write(destination, "sqrt_of_x", x => ([Node("Sqrt", [x], "root")], "root", []));
 
+    /// <summary>x [N,3,8,8] -> x * scale + offset (per channel) -> GlobalAveragePool -> Flatten: each image's
+    /// mean colour, scaled, plus a fixed vector. A tiny scale gives practically zero vectors; with an offset,
+    /// vectors nearly the same whatever the image (a network whose output is its biases).</summary>
+    public static void WriteScaledMeanColour(string destination, float scale, float[] offset) =>
+        Write(destination, "scaled_mean_colour", x =>
+        {
+            var s = new TensorProto { Name = "scale", DataType = (int)TensorProto.Types.DataType.Float, FloatData = { scale } };
+            var o = new TensorProto { Name = "offset", DataType = (int)TensorProto.Types.DataType.Float, Dims = { 1, 3, 1, 1 } };
+            o.FloatData.AddRange(offset);
+            return ([Node("Mul", [x, "scale"], "scaled"), Node("Add", ["scaled", "offset"], "shifted")], "shifted", [s, o]);
+        });
+
     private static void Write(string destination, string name, Func<string, (NodeProto[] Nodes, string Output, TensorProto[] Initializers)> body)
     {
         var model = new ModelProto { IrVersion = 7, ProducerName = "BottleneckPipeline.Tests", Graph = new GraphProto { Name = name } };

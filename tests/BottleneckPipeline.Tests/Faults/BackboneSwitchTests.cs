@@ -15,13 +15,16 @@ public class BackboneSwitchTests
         rig.RunAll();
         var resnet = (Fingerprint: rig.Fingerprint, Vectors: rig.Vectors(), Head: rig.Head());
 
-        rig.WriteConfig($"backbone:\n  name: inception-v3\n  onnx: {RepoPaths.InceptionZeroWeights}\n{noExport}");
+        // Another backbone, of another dimension: each photo's mean colour (a weak feature, but not a degenerate one).
+        var other = t["mean-colour.onnx"];
+        TestModels.WriteScaledMeanColour(other, 1, [0, 0, 0]);
+        rig.WriteConfig($"backbone:\n  name: custom\n  onnx: {other}\n  normalization: imagenet\n{noExport}");
         rig.RunOk("Ingest");
         foreach (var stage in FaultRig.Stages.Skip(1))
             Assert.DoesNotContain("up to date", rig.RunOk(stage).Output, StringComparison.Ordinal);
         Assert.NotEqual(resnet.Fingerprint, rig.Fingerprint);
         Assert.Equal(10, rig.ExtractReport["extracted"]!.GetValue<int>());
-        Assert.Equal(2048, rig.Head().Dimension);
+        Assert.Equal(3, rig.Head().Dimension);
 
         rig.WriteConfig(noExport);
         foreach (var stage in FaultRig.Stages.Skip(1))

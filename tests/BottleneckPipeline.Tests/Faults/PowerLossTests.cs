@@ -48,7 +48,7 @@ public class PowerLossTests
     public void Artifacts_and_cache_segments_have_their_folder_fsynced_after_the_rename_or_creation()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 1, perClass: 2));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 2, perClass: 1));
         var traces = Directory.CreateDirectory(t["traces"]).FullName;
 
         var ingest = RunTraced(traces, "Ingest", rig.ConfigPath);

@@ -38,6 +38,32 @@ public class UserMistakeTests
         """);
 
     [Fact]
+    public void A_dataset_of_one_class_is_refused_by_Ingest_naming_the_folder_before_the_index_is_filled()
+    {
+        using var t = new TempDir();
+        var data = TestIndex.CopyFlowers(t["data"], classes: 1, perClass: 6);
+        Directory.CreateDirectory(Path.Combine(data, "empty")); // a second folder, with no image: still one class
+        var rig = new FaultRig(t["rig"], data);
+        var r = rig.Run("Ingest");
+        AssertUserError(r, ExitCodes.BadInput, "ingest");
+        Assert.Contains($"dataset.root {data} has one class", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("daisy: 6 images", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("at least two", r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("empty", r.StdErr, StringComparison.Ordinal); // the folder left out is named too
+        Assert.False(File.Exists(Path.Combine(rig.ReportsDir, "ingest.json")));
+        Assert.Empty(rig.Query("SELECT rel_path FROM files;"));
+        Assert.Empty(rig.Query("SELECT name FROM classes;"));
+
+        // The classes one level down: the message says where they are.
+        var nested = t["nested"];
+        TestIndex.CopyFlowers(Path.Combine(nested, "flower_photos"), classes: 2, perClass: 2);
+        var rig2 = new FaultRig(t["rig2"], nested);
+        var r2 = rig2.Run("Ingest");
+        AssertUserError(r2, ExitCodes.BadInput, "ingest");
+        Assert.Contains($"dataset.root: {Path.Combine(nested, "flower_photos")}", r2.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void No_test_split_with_export_on_is_refused_at_the_key_and_line_before_any_work()
     {
         using var t = new TempDir();

@@ -85,8 +85,13 @@ public class FineTuneGraphTests
             Log = [new EpochRow(1, 5, 0.5, 0.8, 0.42, 0.875, 1.5, 20), new EpochRow(2, 10, 0.4, 0.9, 0.40, 0.850, 1.4, 21)],
         };
         Checkpoint.Save(t["checkpoint.bin"], state);
-        Assert.Null(Checkpoint.TryLoad(t["checkpoint.bin"], "other inputs", 3));
-        var back = Checkpoint.TryLoad(t["checkpoint.bin"], "h", 3)!;
+        var other = Checkpoint.TryLoad(t["checkpoint.bin"], "other inputs", 3, t.Path);
+        Assert.Null(other.State);
+        Assert.Equal("fine-tune: checkpoint.bin was written for other inputs (fine_tune settings, head or data): discarded, training starts from scratch",
+            other.Discarded);
+        var (back, discarded) = Checkpoint.TryLoad(t["checkpoint.bin"], "h", 3, t.Path);
+        Assert.Null(discarded);
+        Assert.NotNull(back);
         var restored = back.Stopping;
         Assert.Equal((1, 0.875, 0.42, 1, 3), (back.BestEpoch, restored.Best.Accuracy, restored.Best.Loss, restored.WithoutImprovement, restored.Patience));
         Assert.Equal((2, 10), (back.EpochsDone, back.OptimizerSteps));

@@ -1,3 +1,4 @@
+using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
@@ -108,7 +109,39 @@ public class HeadTrainingRunTests
         using var dir = new TempDir();
         Assert.Contains("run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["none.msgpack"])).Message);
         File.WriteAllBytes(dir["bad.msgpack"], [0xc1, 0x00, 0x13]);
-        Assert.Contains("re-run TrainHead", Assert.Throws<InputException>(() => HeadArtifact.Load(dir["bad.msgpack"])).Message);
+        var bad = Assert.Throws<DamagedArtifactException>(() => HeadArtifact.Load(dir["bad.msgpack"]));
+        Assert.Equal((ArtifactFault.Unverifiable, ExitCodes.BadInput), (bad.Fault, bad.ExitCode));
+        Assert.Contains("make train-head", bad.Message);
+    }
+
+    [Fact]
+    public void A_head_carries_its_checksum_and_any_flipped_bit_or_a_missing_trailer_is_refused_and_retrained()
+    {
+        using var dir = new TempDir();
+        var result = HeadTrainer.Train(Train, Validation, new TrainHeadConfig { Steps = 10, EvalInterval = 5 });
+        var path = dir["head.msgpack"];
+        var sha = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "resnet18", "fp", "h").Save(path);
+        Assert.Equal(Sha256.OfFile(path), sha);
+        var clean = File.ReadAllBytes(path);
+        Assert.Equal(result.Head.Weights, HeadArtifact.Load(path).Weights);
+        var paths = new HeadOutputPaths(path, dir["log.csv"], dir["curve.png"]);
+        File.WriteAllText(paths.LogCsvPath, "");
+        File.WriteAllText(paths.CurvePngPath, "");
+        for (var bit = 0; bit < clean.Length * 8; bit += 61)
+        {
+            var damaged = (byte[])clean.Clone();
+            damaged[bit / 8] ^= (byte)(1 << (bit % 8));
+            File.WriteAllBytes(path, damaged);
+            var fault = Assert.Throws<DamagedArtifactException>(() => HeadArtifact.Load(path)).Fault;
+            Assert.True(fault is ArtifactFault.Damaged or ArtifactFault.Unverifiable, $"bit {bit}: {fault}");
+            var lines = new List<string>();
+            Assert.False(HeadTrainingRun.IsUpToDate(paths, "h", dir.Path, lines.Add));
+            Assert.Equal($"train-head: head.msgpack {DamagedArtifactException.Problem(fault)}: retraining", Assert.Single(lines));
+        }
+        File.WriteAllBytes(path, clean[..^ChecksumTrailer.Size]); // as the versions before checksums wrote it
+        Assert.Equal(ArtifactFault.Unverifiable, Assert.Throws<DamagedArtifactException>(() => HeadArtifact.Load(path)).Fault);
+        File.WriteAllBytes(path, clean);
+        Assert.True(HeadTrainingRun.IsUpToDate(paths, "h"));
     }
 
     [Fact]

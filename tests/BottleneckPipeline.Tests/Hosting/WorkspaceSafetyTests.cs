@@ -139,6 +139,27 @@ public class WorkspaceSafetyTests
         Assert.Equal(elsewhereBefore, Snapshot(elsewhere).Where(kv => kv.Key != "Makefile").ToDictionary());
     }
 
+    [Fact]
+    public void Makes_build_step_says_what_it_is_doing_before_the_quiet_build()
+    {
+        using var t = new TempDir();
+        var repo = t["repo"];
+        Directory.CreateDirectory(repo);
+        foreach (var name in new[] { "Makefile", "Directory.Build.props", "Directory.Packages.props" })
+            File.Copy(Path.Combine(RepoPaths.Root, name), Path.Combine(repo, name));
+        // A stand-in for dotnet that only says it ran (a real first build prints nothing for about a minute).
+        var dotnet = t["fake-dotnet"];
+        File.WriteAllText(dotnet, "#!/bin/sh\necho \"fake-dotnet $1\"\nmkdir -p .artifacts\n");
+
+        var r = Make(repo, "build", $"DOTNET=sh {dotnet}");
+        Assert.True(r.ExitCode == 0, r.Output);
+        var lines = r.StdOut.Split('\n');
+        var said = Array.FindIndex(lines, l => l.StartsWith("building the stages", StringComparison.Ordinal));
+        var built = Array.FindIndex(lines, l => l.StartsWith("fake-dotnet build", StringComparison.Ordinal));
+        Assert.True(said >= 0 && built > said, $"no 'building the stages' line before the build:\n{r.StdOut}");
+        Assert.Contains("first build", lines[said], StringComparison.Ordinal);
+    }
+
     private static void Write(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -14,6 +14,7 @@ public class QuarantineKindTests
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/a.png"), 1);
+        TestImages.Write(bed.File("dogs/b.png"), 2);
         // The index as the previous build left it: schema 1, its kinds only in the reason text.
         using (var conn = new SqliteConnection($"Data Source={bed.IndexPath};Pooling=False"))
         {
@@ -44,6 +45,7 @@ public class QuarantineKindTests
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/a.png"), 1);
+        TestImages.Write(bed.File("dogs/b.png"), 2);
         using (var db = IndexDb.Open(bed.IndexPath))
         {
             Insert(db, "c1", QuarantineKind.Changed, "the file was edited (a message reworded some day)");

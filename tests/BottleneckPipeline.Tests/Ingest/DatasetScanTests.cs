@@ -60,11 +60,12 @@ public sealed class DatasetScanTests
         File.WriteAllText(bed.File("cats/notes.txt"), "shot in 2019");
         File.WriteAllBytes(bed.File("cats/empty.txt"), []);
         TestImages.Write(bed.File(".git/c.png"), 4);
+        TestImages.Write(bed.File("dogs/d.png"), 5);
         var r = bed.Run();
         Assert.Equal(3, r.SkippedHidden); // .hidden.png, .thumbs/, .git/
         Assert.Equal(2, r.SkippedNonImage);
-        Assert.Equal(["cats"], r.Classes);
-        Assert.Single(r.Files);
+        Assert.Equal(["cats", "dogs"], r.Classes);
+        Assert.Equal(["cats/a.png", "dogs/d.png"], r.Files.Select(f => f.RelPath));
         Assert.Empty(r.Rejects);
     }
 
@@ -73,8 +74,9 @@ public sealed class DatasetScanTests
     {
         using var bed = new IngestBed();
         File.Move(TestImages.Write(bed.File("cats/x.png"), 1), bed.File("cats/x.jpg"));
+        TestImages.Write(bed.File("dogs/y.gif"), 2, "gif");
         bed.Run();
-        Assert.Equal(["cats/x.jpg|png"], bed.Query("SELECT rel_path, format FROM files"));
+        Assert.Equal(["cats/x.jpg|png", "dogs/y.gif|gif"], bed.Query("SELECT rel_path, format FROM files ORDER BY rel_path"));
     }
 
     [Fact]
@@ -100,8 +102,9 @@ public sealed class DatasetScanTests
         Directory.CreateSymbolicLink(bed.File("cats/sub/up"), "..");
         Directory.CreateSymbolicLink(bed.File("cats/self"), ".");
         Directory.CreateSymbolicLink(bed.File("cats/sub/root"), bed.Root);
+        TestImages.Write(bed.File("dogs/c.png"), 3);
         var r = await Task.Run(() => bed.Run()).WaitAsync(TimeSpan.FromSeconds(30)); // throws TimeoutException on a hang
-        Assert.Equal(["cats/a.png", "cats/sub/b.png"], r.Files.Select(f => f.RelPath));
+        Assert.Equal(["cats/a.png", "cats/sub/b.png", "dogs/c.png"], r.Files.Select(f => f.RelPath));
         var rejects = r.Rejects.ToDictionary(x => x.RelPath, x => x.Reason);
         foreach (var link in new[] { "cats/sub/up", "cats/self", "cats/sub/root" })
             Assert.Contains("folder link loop", rejects[link]);
@@ -160,6 +163,7 @@ public sealed class DatasetScanTests
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/good.png"), 1);
+        TestImages.Write(bed.File("dogs/good.png"), 4);
         File.WriteAllBytes(bed.File("cats/empty.jpg"), []);
         File.WriteAllText(bed.File("cats/fake.jpg"), "not an image");
         File.WriteAllBytes(bed.File("cats/huge.png"), TestImages.PngHeader(100_000, 100_000));

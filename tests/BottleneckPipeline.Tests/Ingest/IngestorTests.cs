@@ -45,9 +45,10 @@ public sealed class IngestorTests
         Populate(bed, 2, "cats");
         File.Copy(bed.File("cats/img001.png"), bed.File("cats/a-copy.png"));
         File.Copy(bed.File("cats/img001.png"), bed.File("cats/z-copy.png"));
+        TestImages.Write(bed.File("dogs/one.png"), 99); // a second class: Ingest refuses one
         var r = bed.Run();
-        Assert.Equal(4, r.Files.Count);
-        Assert.Equal(2, r.Examples.Count);
+        Assert.Equal(4, r.Files.Count(f => f.Class == "cats"));
+        Assert.Equal(2, r.Examples.Count(e => e.Class == "cats"));
         Assert.Empty(r.Conflicts);
         var id = r.Files.Single(f => f.RelPath == "cats/img001.png").ContentId;
         Assert.Equal(["cats/a-copy.png|0"], bed.Query($"SELECT rel_path, conflict FROM examples WHERE content_id = '{id}'"));
@@ -122,8 +123,9 @@ public sealed class IngestorTests
             for (var i = 0; i < 3; i++)
                 TestImages.Write(bed.File($"birds/person{g}_nohash_{i}.png"), seed++, width: 4, height: 4);
         TestImages.Write(bed.File("birds/loner.png"), seed, width: 4, height: 4);
+        TestImages.Write(bed.File("cats/other.png"), seed + 1, width: 4, height: 4); // a second class: Ingest refuses one
         bed.Run(d => d.GroupPattern = "^[^/]+/(.*)_nohash_");
-        var rows = bed.Query("SELECT group_key, split FROM examples").Select(r => r.Split('|')).ToList();
+        var rows = bed.Query("SELECT group_key, split FROM examples WHERE class = 'birds'").Select(r => r.Split('|')).ToList();
         var groups = rows.Where(r => r[0] != "null").GroupBy(r => r[0]).ToList();
         Assert.Equal(25, groups.Count);
         Assert.All(groups, g => Assert.Single(g.Select(r => r[1]).Distinct()));

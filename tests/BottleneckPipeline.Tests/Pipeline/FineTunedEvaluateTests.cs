@@ -163,8 +163,10 @@ public sealed class FineTunedEvaluateTests : IDisposable
         WriteFineTunedBackbone(path);
         var recorded = TunedBackbone.Resolve(config, path).Fingerprint;
         head.BackboneFingerprint = recorded;
-        head.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
-        new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage", TunedNetworkInputs.TryHash(config)!, 1, 0.5).Save(config);
+        var headSha256 = head.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
+        new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage",
+            TunedNetworkInputs.TryHash(config)!, 1, 0.5)
+        { BackboneSha256 = Sha256.OfFile(path), HeadSha256 = headSha256 }.Save(config);
         File.Copy(original.ModelPath, path, overwrite: true); // replaced after FineTune wrote it
 
         var r = Evaluate("--with-fine-tuned", expectedExit: 3);
@@ -188,11 +190,11 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var tunedHead = changeHead(MessagePack.MessagePackSerializer.Deserialize<HeadArtifact>(MessagePack.MessagePackSerializer.Serialize(head)));
         tunedHead.BackboneFingerprint = spec.Fingerprint;
         tunedHead.InputsHash = "fine-tuned-head";
-        tunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
+        var headSha256 = tunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         TrainingLog.WriteCsv(ArtifactPaths.FineTuneLog(config), [new(10, 0.9, 0.6, 0.8, 0.65), new(20, 0.5, 0.8, 0.6, 0.75), new(30, 0.4, 0.85, 0.6, 0.8)]);
         new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
             "last-stage", TunedNetworkInputs.TryHash(config)!, 3, 0.9)
-        { BaseHeadInputsHash = head.InputsHash }.Save(config);
+        { BaseHeadInputsHash = head.InputsHash, BackboneSha256 = Sha256.OfFile(backbone), HeadSha256 = headSha256 }.Save(config);
         return (head, original, spec, tunedHead, changedWeight, changedValues);
     }
 

@@ -4,13 +4,15 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Ingest;
 
 namespace BottleneckPipeline.Tests.Report;
 
 /// <summary>
 /// The JSON reports written from typed records: each reads back equal to what was written, with
-/// the keys, in the order, that readers and earlier runs' files have.
+/// the keys, in the order, that readers and earlier runs' files have, and its checksum last; a file
+/// its checksum does not vouch for (edited, damaged, or from before checksums) is refused.
 /// </summary>
 public class ReportFilesTests
 {
@@ -39,7 +41,7 @@ public class ReportFilesTests
 
         var json = JsonNode.Parse(text)!;
         Assert.Equal(["stage", "dataset_root", "index_hash", "images", "examples", "include_conflicts", "classes", "splits", "skipped", "rejects",
-            "conflicts", "duplicates", "warnings", "classes_without_training", "changes", "seconds"], Keys(json));
+            "conflicts", "duplicates", "warnings", "classes_without_training", "changes", "seconds", "checksum"], Keys(json));
         Assert.Equal(["label_id", "name", "files", "examples", "conflicts", "train", "validation", "test"], Keys(json["classes"]![0]));
         Assert.Equal(["train", "validation", "test"], Keys(json["splits"]));
         Assert.Equal(["hidden", "non_image"], Keys(json["skipped"]));
@@ -55,7 +57,7 @@ public class ReportFilesTests
     }
 
     [Fact]
-    public void Extract_json_reads_back_equal_and_an_older_or_broken_file_is_read_as_before()
+    public void Extract_json_reads_back_equal_and_an_older_edited_or_broken_file_is_refused_as_unverifiable_or_damaged()
     {
         using var dir = new TempDir();
         var config = new PipelineConfig { Workspace = dir.Path };
@@ -68,7 +70,7 @@ public class ReportFilesTests
 
         var json = JsonNode.Parse(File.ReadAllText(path))!;
         Assert.Equal(["extracted", "reused", "quarantined", "decoded", "seconds", "images_per_second", "fingerprint", "dimension", "backbone",
-            "cache_dir", "precision", "inputs_hash", "shards"], Keys(json));
+            "cache_dir", "precision", "inputs_hash", "shards", "checksum"], Keys(json));
         Assert.Equal(["summaries", "counts", "extracted", "quarantined", "embedded_by_others", "decoded", "longest_seconds", "images_per_second"],
             Keys(json["shards"]));
         Assert.Equal(config.CacheDir, (string?)json["cache_dir"]);
@@ -83,18 +85,26 @@ public class ReportFilesTests
         Assert.Equal("float16", (string?)json["precision"]);
         Assert.Equal(rounded with { Shards = null }, ExtractReport.TryRead(config));
 
-        // A report from before "decoded" was counted still reads; one without a fingerprint, or with null for it, does not.
-        json.AsObject().Remove("decoded");
-        File.WriteAllText(path, json.ToJsonString());
-        Assert.Equal(rounded with { Shards = null, Decoded = 0 }, ExtractReport.TryRead(config));
-        json["fingerprint"] = null;
-        File.WriteAllText(path, json.ToJsonString());
-        Assert.Null(ExtractReport.TryRead(config));
+        // A report from before checksums is unverifiable; an edited one, or one cut short, is damaged; a checksummed text
+        // that is not the record (another version's) is of another format. Extract writes each again; other readers refuse it.
+        var text = File.ReadAllText(path);
+        var body = text[..text.LastIndexOf(",\n  \"checksum\"", StringComparison.Ordinal)] + "\n}\n";
+        Assert.Equal(ArtifactFault.Unverifiable, FaultOf(config, body));
+        Assert.Equal(ArtifactFault.Damaged, FaultOf(config, text.Replace("\"dimension\": 512", "\"dimension\": 513", StringComparison.Ordinal)));
+        Assert.Equal(ArtifactFault.Unverifiable, FaultOf(config, text[..(text.Length / 2)]));
+        Assert.Equal(ArtifactFault.Unverifiable, FaultOf(config, "{ \"extracted\": "));
         json.AsObject().Remove("fingerprint");
-        File.WriteAllText(path, json.ToJsonString());
-        Assert.Null(ExtractReport.TryRead(config));
-        File.WriteAllText(path, "{ \"extracted\": ");
-        Assert.Null(ExtractReport.TryRead(config));
+        json.AsObject().Remove("checksum");
+        Assert.Equal(ArtifactFault.OtherFormat, FaultOf(config, JsonChecksum.Add(json.ToJsonString(ReportJson.Options))));
+        var refused = Assert.Throws<DamagedArtifactException>(() => ExtractReport.Read(config));
+        Assert.Equal(ExitCodes.BadInput, refused.ExitCode);
+        Assert.EndsWith("is not in the format this version reads: run make extract: Extract checks the cache and writes it again", refused.Message);
+    }
+
+    private static ArtifactFault FaultOf(PipelineConfig config, string text)
+    {
+        File.WriteAllText(ArtifactPaths.ExtractReport(config), text);
+        return Assert.Throws<DamagedArtifactException>(() => ExtractReport.TryRead(config)).Fault;
     }
 
     [Fact]
@@ -112,13 +122,22 @@ public class ReportFilesTests
 
         var json = JsonNode.Parse(File.ReadAllText(path))!;
         Assert.Equal(["shard", "index", "count", "inputs_hash", "fingerprint", "dimension", "backbone", "assigned", "extracted", "reused",
-            "embedded_by_others", "waited_pieces", "quarantined", "decoded", "seconds", "images_per_second", "host"], Keys(json));
+            "embedded_by_others", "waited_pieces", "quarantined", "decoded", "seconds", "images_per_second", "host", "checksum"], Keys(json));
         Assert.Equal(["content_id", "rel_path", "kind", "reason"], Keys(json["quarantined"]![0]));
         Assert.Equal("1/4", (string?)json["shard"]);
         Assert.Equal("changed", (string?)json["quarantined"]![1]!["kind"]);
 
-        json["quarantined"]![1]!["kind"] = "gone";
-        File.WriteAllText(path, json.ToJsonString());
+        // A flipped bit fails the checksum; a kind this version does not know, under a checksum that holds, is another format.
+        var text = File.ReadAllText(path);
+        File.WriteAllText(path, text.Replace("node-1", "node-3", StringComparison.Ordinal));
         Assert.Null(ShardSummary.TryRead(path));
+        Assert.Equal(ArtifactFault.Damaged, Assert.Throws<DamagedArtifactException>(() => ShardSummary.Read(path)).Fault);
+        json["quarantined"]![1]!["kind"] = "gone";
+        json.AsObject().Remove("checksum");
+        File.WriteAllText(path, JsonChecksum.Add(json.ToJsonString(ReportJson.Options)));
+        Assert.Null(ShardSummary.TryRead(path));
+        Assert.Equal(ArtifactFault.OtherFormat, Assert.Throws<DamagedArtifactException>(() => ShardSummary.Read(path)).Fault);
+        var (_, _, damage) = Assert.Single(ShardSummary.ReadAll(config));
+        Assert.Equal(path, damage!.Path);
     }
 }

@@ -84,7 +84,8 @@ public class IndexDbTests
         var bytes = File.ReadAllBytes(path);
         for (var i = 0; i < 100; i++) bytes[i] ^= 0x5A; // wreck the header
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<InputException>(() => IndexDb.Open(path));
+        var e = Assert.Throws<IndexCorruptException>(() => IndexDb.Open(path));
+        Assert.Equal(ExitCodes.BadInput, e.ExitCode);
         Assert.Contains(path, e.Message);
         Assert.Contains("run Ingest again", e.Message);
     }

@@ -48,6 +48,24 @@ public class BackboneStagesTests
         Assert.Equal([-1, 288, 35, 35], stages.Cut(TrainableDepth.LastTwoStages).Shape); // Mixed_6a..7c train
     }
 
+    [Fact]
+    public void An_op_the_shape_inference_does_not_know_is_refused_naming_the_op_and_its_node()
+    {
+        // A MobileNetV3-like tail: conv, hard-swish (no shape rule), pooling, flatten.
+        var m = new TestModel([1, 3, 16, 16]);
+        var conv = m.Node("Conv", [m.Input, m.Weight("w", [8, 3, 3, 3])], TestModel.Ints("pads", 1, 1, 1, 1));
+        var swish = m.Node("HardSwish", [conv]);
+        var features = m.Node("Flatten", [m.Node("GlobalAveragePool", [swish])]);
+        m.Output(features);
+
+        var e = Assert.Throws<UnsupportedOperatorException>(() => BackboneStages.Find(m.Model, m.Input, [1, 3, 16, 16], features));
+        Assert.Equal("HardSwish", e.OpType);
+        Assert.Equal("hardswish_1", e.NodeName);
+        Assert.Contains("node 'hardswish_1' (op HardSwish)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("shape inference", e.Message, StringComparison.Ordinal);
+        Assert.Equal(BottleneckPipeline.Runtime.ExitCodes.BadConfig, e.ExitCode);
+    }
+
     [Theory]
     [InlineData(TrainableDepth.LastStage)]
     [InlineData(TrainableDepth.LastTwoStages)]
