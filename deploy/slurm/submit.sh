@@ -3,7 +3,8 @@
 # scheduler (no daemon of ours):
 #   1. Ingest;
 #   2. Extract as an array of N tasks (shard i of N each), afterok on 1;
-#   3. the finishing Extract (checks the cache, writes extract.json), TrainHead and Evaluate, afterok on 2.
+#   3. the finishing Extract (checks the cache, writes extract.json), TrainHead, Audit (the data
+#      doctor) and Evaluate, afterok on 2.
 # Every job is --requeue (a node failure reruns it, and it resumes) and --kill-on-invalid-dep, so
 # a failed job cancels what depends on it instead of leaving it pending forever.
 # The workspace, dataset, cache.dir and this checkout (the built stages) must be on a filesystem
@@ -42,9 +43,9 @@ extract=$(submit "${common[@]}" "${shard_extra[@]}" --job-name=bp-extract --arra
   --dependency="afterok:$ingest" --kill-on-invalid-dep=yes --output="$logs/extract-%A_%a.out" \
   "$here/extract-shard.sbatch" "$bin" "$config" "$shards")
 finish=$(submit "${common[@]}" --job-name=bp-finish --dependency="afterok:$extract" --kill-on-invalid-dep=yes \
-  --output="$logs/finish-%j.out" "$here/stage.sbatch" "$bin" "$config" Extract TrainHead Evaluate)
+  --output="$logs/finish-%j.out" "$here/stage.sbatch" "$bin" "$config" Extract TrainHead Audit Evaluate)
 
-echo "slurm: submitted ingest $ingest, extract ${extract}_[0-$((shards - 1))], finish $finish (extract + train-head + evaluate)"
+echo "slurm: submitted ingest $ingest, extract ${extract}_[0-$((shards - 1))], finish $finish (extract + train-head + audit + evaluate)"
 echo "slurm: watch with: squeue -j $ingest,$extract,$finish   logs: $logs/"
 echo "slurm: a failed shard: fix, then run make slurm again (finished shards return at once)"
 [[ $wait == 1 ]] || exit 0

@@ -7,8 +7,10 @@ public sealed class TempDir : IDisposable
 
     public string this[string relative] => System.IO.Path.Combine(Path, relative);
 
+    /// <summary>Deletes the folder, unless BP_KEEP_TEST_DIRS is set: then it stays, to look into after a failure.</summary>
     public void Dispose()
     {
+        if (Environment.GetEnvironmentVariable("BP_KEEP_TEST_DIRS") is { Length: > 0 }) return;
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -12,14 +12,14 @@ namespace BottleneckPipeline.Tests.Audit;
 
 /// <summary>
 /// `make` (the repository's Makefile, its stages as built) on 90 real flowers (daisy, dandelion, roses: 30 each) with two
-/// faults planted, once for every test of the collection: a daisy moved into the roses folder (a label error: the plain one
-/// <see cref="AuditedFlowers"/> moves, white daisies on leaves), and a leak,
+/// faults planted, once for every test of the collection: a daisy moved into the roses folder (a label error: a plain
+/// white daisy, which the doctor ranks first among this set's suspects), and a leak,
 /// a test photo of a dandelion copied into the same folder re-encoded at JPEG quality 70 and slightly cropped, its bytes
 /// chosen so that its content hash lands it in the train split.
 /// </summary>
 public sealed class DoctorPipeline : IDisposable
 {
-    public const string Moved = "roses/moved_daisy.jpg";
+    public const string Moved = "roses/moved_daisy.jpg", MovedFrom = "daisy/102841525_bd6628ae3c.jpg";
     public const string LeakCopy = "dandelion/leaked_copy.jpg";
     public const int ValidationPercent = 20, TestPercent = 40;
 
@@ -39,7 +39,7 @@ public sealed class DoctorPipeline : IDisposable
     public DoctorPipeline()
     {
         TestIndex.CopyFlowers(Data, classes: 3, perClass: 30);
-        File.Move(Path.Combine(Data, AuditedFlowers.MovedFrom), Path.Combine(Data, Moved));
+        File.Move(Path.Combine(Data, MovedFrom), Path.Combine(Data, Moved));
         var splits = new SplitAssigner(ValidationPercent, TestPercent, "", null);
         string SplitOf(byte[] bytes) => splits.Assign(Convert.ToHexStringLower(SHA256.HashData(bytes)), null);
         var source = Directory.GetFiles(Path.Combine(Data, "dandelion")).Order(StringComparer.Ordinal)

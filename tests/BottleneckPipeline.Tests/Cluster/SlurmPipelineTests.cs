@@ -56,6 +56,9 @@ public class SlurmPipelineTests(ClusterFixture fixture) : IClassFixture<ClusterF
         Assert.Equal(4, report["shards"]!["summaries"]!.GetValue<int>());
         Assert.Equal(rig.ContentIds().Count, report["shards"]!["extracted"]!.GetValue<int>());
         Assert.False(Directory.Exists(Path.Combine(rig.ReportsDir, "shards"))); // summaries absorbed, their folder gone
+        // The finishing job ran the data doctor before Evaluate, which reports its findings.
+        Assert.True(File.Exists(Path.Combine(rig.ReportsDir, "dataset_issues.json")), "the chain ran no Audit");
+        Assert.NotNull(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(rig.ReportsDir, "evaluation.json")))!["dataset_issues"]);
     }
 
     [ClusterFact]

@@ -12,7 +12,7 @@ public class KubernetesManifestTests
 {
     private static string Folder => Path.Combine(RepoPaths.Root, "deploy", "k8s");
 
-    private static readonly string[] Stages = ["Ingest", "Extract", "TrainHead", "Evaluate"];
+    private static readonly string[] Stages = ["Ingest", "Extract", "TrainHead", "Audit", "Evaluate"];
 
     private static List<YamlMappingNode> Documents() =>
         [.. Directory.GetFiles(Folder, "*.yaml").Order(StringComparer.Ordinal).SelectMany(path =>
@@ -120,7 +120,7 @@ public class KubernetesManifestTests
     {
         Assert.Equal(["/app/Ingest", "--config"], Command(Job("bp-ingest")).Take(2));
         var finish = string.Join(' ', Command(Job("bp-finish")));
-        var order = new[] { "/app/Extract --config /config/pipeline.yaml --shard none", "/app/TrainHead", "/app/Evaluate" }.Select(s => finish.IndexOf(s, StringComparison.Ordinal)).ToList();
+        var order = new[] { "/app/Extract --config /config/pipeline.yaml --shard none", "/app/TrainHead", "/app/Audit", "/app/Evaluate" }.Select(s => finish.IndexOf(s, StringComparison.Ordinal)).ToList();
         Assert.DoesNotContain(-1, order);
         Assert.Equal(order.Order(), order);
         Assert.Contains("&&", finish); // a failed stage stops the ones after it
