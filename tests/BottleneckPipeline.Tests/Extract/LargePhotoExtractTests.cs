@@ -2,6 +2,7 @@ using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Tests.Imaging;
 
 namespace BottleneckPipeline.Tests.Extract;

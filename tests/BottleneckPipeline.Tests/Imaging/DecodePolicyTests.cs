@@ -2,6 +2,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;

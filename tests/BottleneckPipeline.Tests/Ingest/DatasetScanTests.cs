@@ -1,5 +1,6 @@
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Ingest;
 

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 

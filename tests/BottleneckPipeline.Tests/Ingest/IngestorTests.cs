@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Ingest;
 

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Names;
 

@@ -4,6 +4,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Names;
 

@@ -7,6 +7,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Pipeline;

@@ -1,5 +1,6 @@
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Runtime;
 

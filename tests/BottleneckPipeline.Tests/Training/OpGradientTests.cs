@@ -1,5 +1,6 @@
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
-using static BottleneckPipeline.Tests.Training.TestModel;
+using static BottleneckPipeline.Tests.Fixtures.TestModel;
 using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace BottleneckPipeline.Tests.Training;

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using SixLabors.ImageSharp;
 
-namespace BottleneckPipeline.Tests.Names;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Class folder and file names as a hostile (or just unlucky) user's folder may hold them: markup,
