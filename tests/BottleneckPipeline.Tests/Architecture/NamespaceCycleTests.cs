@@ -1,4 +1,5 @@
 using System.Reflection;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Architecture;
 

@@ -2,6 +2,7 @@ using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Audit;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Audit;
 

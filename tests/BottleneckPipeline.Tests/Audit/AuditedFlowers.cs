@@ -4,7 +4,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;

@@ -1,6 +1,7 @@
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Audit;
 using BottleneckPipeline.Cache;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Audit;
 

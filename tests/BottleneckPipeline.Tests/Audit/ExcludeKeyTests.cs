@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Index;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Audit;
 

@@ -2,6 +2,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Backbones;
 

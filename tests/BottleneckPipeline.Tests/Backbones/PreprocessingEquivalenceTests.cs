@@ -1,6 +1,7 @@
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using SixLabors.ImageSharp.PixelFormats;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Cache;
 

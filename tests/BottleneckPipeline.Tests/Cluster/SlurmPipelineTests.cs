@@ -1,8 +1,7 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Cluster;
 

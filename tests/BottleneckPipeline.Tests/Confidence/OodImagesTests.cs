@@ -1,4 +1,5 @@
-using BottleneckPipeline.Confidence.Fixtures;
+
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Confidence;
 

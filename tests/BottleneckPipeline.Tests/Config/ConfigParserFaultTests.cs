@@ -1,5 +1,6 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Config;
 

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Config;
+using BottleneckPipeline.Tests.Fixtures;
 using YamlDotNet.RepresentationModel;
 
 namespace BottleneckPipeline.Tests.Deploy;

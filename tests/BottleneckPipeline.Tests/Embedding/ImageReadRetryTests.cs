@@ -3,7 +3,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Embedding;
 

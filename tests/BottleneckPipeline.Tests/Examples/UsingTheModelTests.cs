@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Evaluate.Export;
-using BottleneckPipeline.Tests.Pipeline;
+using BottleneckPipeline.Tests.Fixtures;
 using Google.Protobuf;
 using Onnx;
 using SixLabors.ImageSharp;

@@ -5,6 +5,7 @@ using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 using Microsoft.ML.OnnxRuntime;
 

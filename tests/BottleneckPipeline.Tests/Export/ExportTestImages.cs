@@ -1,4 +1,5 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
 using Microsoft.ML.OnnxRuntime;
 using SixLabors.ImageSharp;

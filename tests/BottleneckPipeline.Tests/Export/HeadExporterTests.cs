@@ -2,6 +2,7 @@ using System.Text.Json;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
 

@@ -1,5 +1,6 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
+using BottleneckPipeline.Tests.Fixtures;
 using Google.Protobuf;
 using Onnx;
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -6,6 +6,7 @@ using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -7,6 +7,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Extract.Inspect;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Extract;
 

@@ -2,7 +2,7 @@ using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Tests.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Extract;
 
@@ -22,7 +22,8 @@ public class LargePhotoExtractTests
         }
 
         // The same photos and one 3 MP JPEG, with the default policy (libvips from 1 MP).
-        File.WriteAllBytes(Path.Combine(data, Path.GetFileName(Directory.GetDirectories(data).Order().First()), "large.jpg"), DecodePolicyTests.Flower(2000, 1500, index: 5));
+        File.WriteAllBytes(Path.Combine(data, Path.GetFileName(Directory.GetDirectories(data).Order().First()), "large.jpg"),
+            FlowerPhotos.Flower(2000, 1500, index: 5));
         var on = TestIndex.Config(t["on"], data, cacheDir);
         using var db2 = IndexDb.Open(on.IndexPath);
         TestIndex.Fill(db2, data);
@@ -45,7 +46,7 @@ public class LargePhotoExtractTests
         using var t = new TempDir();
         var data = TestIndex.CopyFlowers(t["data"], classes: 1, perClass: 2);
         var cls = Directory.GetDirectories(data).Single();
-        File.WriteAllBytes(Path.Combine(cls, "broken-large.jpg"), DecodePolicyTests.CorruptLargeJpeg());
+        File.WriteAllBytes(Path.Combine(cls, "broken-large.jpg"), FlowerPhotos.CorruptLargeJpeg());
         var config = TestIndex.Config(t.Path, data);
         using var db = IndexDb.Open(config.IndexPath);
         TestIndex.Fill(db, data);

@@ -1,4 +1,5 @@
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
+
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>Switching the backbone re-runs what depends on it and keeps the other backbone's vectors.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.FineTune;
+using BottleneckPipeline.Tests.Fixtures;
 using Xunit.Abstractions;
 
 namespace BottleneckPipeline.Tests.Faults;

@@ -1,4 +1,5 @@
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
+
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>The dataset changes under the pipeline, or cannot be written: the stages cope and never write into it.</summary>

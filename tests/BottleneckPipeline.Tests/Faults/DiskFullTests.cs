@@ -1,4 +1,5 @@
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
+
 namespace BottleneckPipeline.Tests.Faults;
 
 /// <summary>

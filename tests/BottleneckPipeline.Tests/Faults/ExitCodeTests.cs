@@ -1,7 +1,7 @@
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Faults;
 

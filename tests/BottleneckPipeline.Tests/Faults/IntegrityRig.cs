@@ -1,7 +1,7 @@
 using System.Text.Json;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Faults;
 

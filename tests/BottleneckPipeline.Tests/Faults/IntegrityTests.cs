@@ -1,4 +1,5 @@
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using Xunit.Abstractions;
 
 namespace BottleneckPipeline.Tests.Faults;

@@ -1,5 +1,5 @@
 using BottleneckPipeline.Cache;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 using Xunit.Abstractions;
 
 namespace BottleneckPipeline.Tests.Faults;

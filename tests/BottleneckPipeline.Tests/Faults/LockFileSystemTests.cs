@@ -1,5 +1,5 @@
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Faults;
 

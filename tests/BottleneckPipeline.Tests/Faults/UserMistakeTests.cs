@@ -1,7 +1,5 @@
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Backbones;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Faults;
 

@@ -3,9 +3,9 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.FineTune;
 using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Training;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
-using static BottleneckPipeline.Tests.Training.TestModel;
+using static BottleneckPipeline.Tests.Fixtures.TestModel;
 
 namespace BottleneckPipeline.Tests.FineTune;
 

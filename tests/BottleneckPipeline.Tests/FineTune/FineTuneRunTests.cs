@@ -1,8 +1,7 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
 using Onnx;
 using Xunit.Abstractions;

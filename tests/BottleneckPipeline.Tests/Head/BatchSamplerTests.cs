@@ -1,5 +1,6 @@
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Training;
 

@@ -3,6 +3,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Training;
 using SixLabors.ImageSharp;

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Hosting;
 
@@ -76,8 +76,8 @@ public class WorkspaceOwnerTests
     {
         for (var i = 0; i < 4; i++)
         {
-            Ingest.TestImages.Write(Path.Combine(root, "circles", $"{i}.png"), i);
-            Ingest.TestImages.Write(Path.Combine(root, "squares", $"{i}.png"), 100 + i);
+            Fixtures.TestImages.Write(Path.Combine(root, "circles", $"{i}.png"), i);
+            Fixtures.TestImages.Write(Path.Combine(root, "squares", $"{i}.png"), 100 + i);
         }
     }
 

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Hosting;
 

@@ -2,28 +2,19 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Decoding;
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
+using static BottleneckPipeline.Tests.Fixtures.FlowerPhotos;
 using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 
 namespace BottleneckPipeline.Tests.Imaging;
 
 public class DecodePolicyTests
 {
-    /// <summary>A real flower photo upscaled to width x height, encoded as the encoder says.</summary>
-    internal static byte[] Flower(int width, int height, SixLabors.ImageSharp.Formats.IImageEncoder? encoder = null, int index = 0)
-    {
-        var file = Directory.GetFiles(Directory.GetDirectories(RepoPaths.Flowers).Order().First(), "*.jpg").Order().ElementAt(index);
-        using var image = Image.Load<Rgb24>(file);
-        image.Mutate(x => x.Resize(width, height, KnownResamplers.Bicubic));
-        using var ms = new MemoryStream();
-        image.Save(ms, encoder ?? new JpegEncoder { Quality = 90 });
-        return ms.ToArray();
-    }
-
     [Fact]
     public void Large_jpegs_go_to_libvips_and_small_ones_or_other_formats_to_ImageSharp()
     {
@@ -132,18 +123,6 @@ public class DecodePolicyTests
         }
         // Tolerance: cosine at least 0.95 for each photo (the bench's flowers: docs/large-photos.md).
         Assert.All(cosines, c => Assert.InRange(c, 0.95f, 1.0001f));
-    }
-
-    /// <summary>A large JPEG whose first Huffman table is damaged: the header (size, format) still
-    /// reads, so only decoding finds out, as with a file damaged on disk.</summary>
-    internal static byte[] CorruptLargeJpeg()
-    {
-        var bytes = Flower(2400, 1800);
-        var dht = bytes.AsSpan().IndexOf([(byte)0xFF, (byte)0xC4]);
-        Assert.True(dht > 0, "the test JPEG has a Huffman table");
-        // After the marker: 2 length bytes, 1 class/id byte, then 16 code counts; make them impossible.
-        for (var i = dht + 5; i < dht + 5 + 16; i++) bytes[i] = 0xFF;
-        return bytes;
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -47,7 +48,7 @@ public class ImageLoaderTests
     {
         // ImageSharp's BMP decoder divides by the header's bits per pixel: DivideByZeroException,
         // a type no decoder documents, must still mean "cannot decode this image".
-        var e = Assert.Throws<ImageRejectedException>(() => ImageLoader.Decode(Ingest.TestImages.ZeroBitDepthBmp(), 50_000_000));
+        var e = Assert.Throws<ImageRejectedException>(() => ImageLoader.Decode(TestImages.ZeroBitDepthBmp(), 50_000_000));
         Assert.StartsWith("cannot decode:", e.Message, StringComparison.Ordinal);
         Assert.IsType<DivideByZeroException>(e.InnerException);
     }

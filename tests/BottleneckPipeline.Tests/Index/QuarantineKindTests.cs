@@ -1,6 +1,6 @@
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Index;
-using BottleneckPipeline.Tests.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 using Microsoft.Data.Sqlite;
 
 namespace BottleneckPipeline.Tests.Index;

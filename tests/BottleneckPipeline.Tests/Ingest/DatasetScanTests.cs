@@ -1,5 +1,6 @@
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Ingest;
 
@@ -7,7 +8,7 @@ namespace BottleneckPipeline.Tests.Ingest;
 public sealed class DatasetScanTests
 {
     [Fact]
-    public void AMissingRootIsAnInputErrorNamingThePath()
+    public void A_missing_root_is_an_input_error_naming_the_path()
     {
         using var bed = new IngestBed();
         var missing = bed.Dir["nowhere"];
@@ -17,7 +18,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void ARootWithoutClassFoldersIsAnInputError()
+    public void A_root_without_class_folders_is_an_input_error()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("loose.png"), 1);
@@ -27,7 +28,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void ClassesAreOrdinalFolderNamesAndImagesAreFoundRecursively()
+    public void Classes_are_ordinal_folder_names_and_images_are_found_recursively()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("b/one.png"), 1);
@@ -40,7 +41,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void UnicodeAndSpacesInNamesAreKeptAsTheyAre()
+    public void Unicode_and_spaces_in_names_are_kept_as_they_are()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("chats noirs/фото 1 été.png"), 1);
@@ -51,7 +52,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void HiddenFilesAndNonImagesAreSkippedAndCounted()
+    public void Hidden_files_and_non_images_are_skipped_and_counted()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/a.png"), 1);
@@ -70,7 +71,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void APngNamedJpgIsAcceptedAsPng()
+    public void A_PNG_named_jpg_is_accepted_as_PNG()
     {
         using var bed = new IngestBed();
         File.Move(TestImages.Write(bed.File("cats/x.png"), 1), bed.File("cats/x.jpg"));
@@ -80,7 +81,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void AnEmptyClassFolderIsLeftOutWithAWarningAndAOneImageClassIsKept()
+    public void An_empty_class_folder_is_left_out_with_a_warning_and_a_one_image_class_is_kept()
     {
         using var bed = new IngestBed();
         for (var i = 0; i < 5; i++) TestImages.Write(bed.File($"cats/{i}.png"), i);
@@ -94,7 +95,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public async Task SymlinkLoopsDoNotHangAndImagesAreCountedOnce()
+    public async Task Symlink_loops_do_not_hang_and_images_are_counted_once()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/a.png"), 1);
@@ -111,7 +112,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void ALinkToTheDatasetRootInAClassIsAReportedLoopAndEveryClassKeepsItsImages()
+    public void A_link_to_the_dataset_root_in_a_class_is_a_reported_loop_and_every_class_keeps_its_images()
     {
         using var bed = new IngestBed();
         foreach (var (cls, n) in new[] { ("birds", 0), ("cats", 1), ("dogs", 2) })
@@ -136,7 +137,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public void ALinkIntoAnotherClassIsRejectedAndALinkOutsideTheDatasetIsFollowed()
+    public void A_link_into_another_class_is_rejected_and_a_link_outside_the_dataset_is_followed()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/a.png"), 1);
@@ -159,7 +160,7 @@ public sealed class DatasetScanTests
     }
 
     [Fact]
-    public async Task BadFilesAreRejectedWithReasonsAndTheRunGoesOn()
+    public async Task Bad_files_are_rejected_with_reasons_and_the_run_goes_on()
     {
         using var bed = new IngestBed();
         TestImages.Write(bed.File("cats/good.png"), 1);

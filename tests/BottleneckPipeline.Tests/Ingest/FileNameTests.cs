@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Ingest;
 

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Imaging;
+using BottleneckPipeline.Tests.Fixtures;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 
@@ -15,7 +16,7 @@ public sealed class ImageProbeTests
     [InlineData("bmp", "a.bmp")]
     [InlineData("webp", "a.webp")]
     [InlineData("tiff", "a.tif")]
-    public void EverySupportedFormatIsRecognisedWithItsSize(string format, string name)
+    public void Every_supported_format_is_recognised_with_its_size(string format, string name)
     {
         using var dir = new TempDir();
         var path = TestImages.Write(dir[name], seed: 3, format, width: 13, height: 7);
@@ -27,7 +28,7 @@ public sealed class ImageProbeTests
     }
 
     [Fact]
-    public void FormatComesFromContentNotExtension()
+    public void Format_comes_from_content_not_extension()
     {
         using var dir = new TempDir();
         var png = TestImages.Write(dir["x.png"], 1, "png");
@@ -36,7 +37,7 @@ public sealed class ImageProbeTests
     }
 
     [Fact]
-    public void SixteenBitPngGrayscaleJpegAndCmykJpegAreAccepted()
+    public void Sixteen_bit_PNG_grayscale_JPEG_and_CMYK_JPEG_are_accepted()
     {
         using var dir = new TempDir();
         var png16 = Probe(TestImages.Write16BitPng(dir["deep.png"], 10, 6)).Image;
@@ -53,7 +54,7 @@ public sealed class ImageProbeTests
     }
 
     [Fact]
-    public void ZeroBytesAndNonImagesAreRejectedWithReasons()
+    public void Zero_bytes_and_non_images_are_rejected_with_reasons()
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir["empty.jpg"], []);
@@ -68,7 +69,7 @@ public sealed class ImageProbeTests
     }
 
     [Fact]
-    public void AnImageOverThePixelLimitIsRejected()
+    public void An_image_over_the_pixel_limit_is_rejected()
     {
         using var dir = new TempDir();
         var path = TestImages.Write(dir["big.png"], 1, "png", 40, 40);
@@ -82,7 +83,7 @@ public sealed class ImageProbeTests
     [Theory]
     [InlineData("png")]
     [InlineData("bmp")]
-    public void AHeaderClaiming100000By100000IsRefusedWithoutAllocatingIt(string format)
+    public void A_header_claiming_100000_by_100000_is_refused_without_allocating_it(string format)
     {
         using var dir = new TempDir();
         var path = dir["huge." + format];
@@ -99,7 +100,7 @@ public sealed class ImageProbeTests
     }
 
     [Fact]
-    public void ATruncatedHeaderIsRejectedNotThrown()
+    public void A_truncated_header_is_rejected_not_thrown()
     {
         using var dir = new TempDir();
         var bytes = File.ReadAllBytes(TestImages.Write(dir["full.jpg"], 2, "jpeg", 30, 30));

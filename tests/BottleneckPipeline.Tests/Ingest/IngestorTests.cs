@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Ingest;
 
@@ -20,7 +21,7 @@ public sealed class IngestorTests
             .ToDictionary(r => r[0] + "|" + r[1], r => r[2]);
 
     [Fact]
-    public void SameBytesInTwoClassesIsAConflictKeptOutOfTraining()
+    public void Same_bytes_in_two_classes_is_a_conflict_kept_out_of_training()
     {
         using var bed = new IngestBed();
         Populate(bed, 3, "cats", "dogs");
@@ -39,7 +40,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void SameBytesTwiceInOneClassIsOneExampleNamedByItsFirstPath()
+    public void Same_bytes_twice_in_one_class_is_one_example_named_by_its_first_path()
     {
         using var bed = new IngestBed();
         Populate(bed, 2, "cats");
@@ -57,7 +58,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void AddingAndRemovingFilesMovesNoOtherExample()
+    public void Adding_and_removing_files_moves_no_other_example()
     {
         using var bed = new IngestBed();
         Populate(bed, 20, "cats", "dogs");
@@ -79,7 +80,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void AnUnchangedReingestDoesNotReopenFilesAndAChangedFileIsRehashed()
+    public void An_unchanged_reingest_does_not_reopen_files_and_a_changed_file_is_rehashed()
     {
         using var bed = new IngestBed();
         Populate(bed, 10, "cats", "dogs");
@@ -101,7 +102,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void TheSameFolderIngestedFromTwoPathsGetsIdenticalSplits()
+    public void The_same_folder_ingested_from_two_paths_gets_identical_splits()
     {
         using var bed = new IngestBed();
         Populate(bed, 15, "cats", "dogs");
@@ -115,7 +116,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void AGroupPatternKeepsEachGroupInOneSplit()
+    public void A_group_pattern_keeps_each_group_in_one_split()
     {
         using var bed = new IngestBed();
         var seed = 0;
@@ -134,7 +135,7 @@ public sealed class IngestorTests
     }
 
     [Fact]
-    public void TheReportAndMetaDescribeTheRun()
+    public void The_report_and_meta_describe_the_run()
     {
         using var bed = new IngestBed();
         Populate(bed, 12, "cats", "dogs");

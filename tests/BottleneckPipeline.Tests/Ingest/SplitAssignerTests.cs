@@ -9,7 +9,7 @@ public sealed class SplitAssignerTests
     private static string Id(int i) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"image {i}")));
 
     [Fact]
-    public void ProportionsAreRoughlyRightOnAThousandContentIds()
+    public void Proportions_are_roughly_right_on_a_thousand_content_ids()
     {
         var assigner = new SplitAssigner(validationPercent: 10, testPercent: 20, salt: "", groupPattern: null);
         var counts = Enumerable.Range(0, 1000).Select(i => assigner.Assign(Id(i), null)).GroupBy(s => s).ToDictionary(g => g.Key, g => g.Count());
@@ -20,7 +20,7 @@ public sealed class SplitAssignerTests
     }
 
     [Fact]
-    public void TheSplitDependsOnlyOnTheKeyAndTheSalt()
+    public void The_split_depends_only_on_the_key_and_the_salt()
     {
         var a = new SplitAssigner(10, 10, "", null);
         var b = new SplitAssigner(10, 10, "", null);
@@ -32,14 +32,14 @@ public sealed class SplitAssignerTests
     }
 
     [Fact]
-    public void ZeroPercentMeansNoneOfThatSplit()
+    public void Zero_percent_means_none_of_that_split()
     {
         var assigner = new SplitAssigner(0, 0, "", null);
         Assert.All(Enumerable.Range(0, 300).Select(Id), i => Assert.Equal(Splits.Train, assigner.Assign(i, null)));
     }
 
     [Fact]
-    public void GroupKeyIsTheFirstCaptureOrTheWholeMatch()
+    public void Group_key_is_the_first_capture_or_the_whole_match()
     {
         var captured = new SplitAssigner(10, 10, "", "^[^/]+/(.*)_nohash_");
         Assert.Equal("alice", captured.GroupKey("cats/alice_nohash_3.jpg"));

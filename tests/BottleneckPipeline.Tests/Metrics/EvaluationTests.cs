@@ -4,7 +4,7 @@ using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 using Google.Protobuf;
 using Onnx;

@@ -5,15 +5,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Names;
-
-/// <summary>The tests that share one <see cref="HostileDataset"/> run.</summary>
-[CollectionDefinition(Name)]
-public sealed class HostileDatasetCollection : ICollectionFixture<HostileDataset>
-{
-    public const string Name = "hostile names";
-}
 
 /// <summary>What the real stages write about a dataset of hostile names: every name escaped for the file it is in.</summary>
 [Collection(HostileDatasetCollection.Name)]
@@ -82,18 +76,10 @@ public partial class HostileOutputTests(HostileDataset run)
         var html = File.ReadAllText(run.ScoredPage);
         var mistakes = run.ScoredReport["misclassified"]!.AsArray().Select(m => m!["path"]!.GetValue<string>()).ToList();
         Assert.Equal(run.ScoredFiles, mistakes.Count);
-        var links = Regex.Matches(html, "<figure [^>]*><a href=\"([^\"]*)\">").Select(m => FilePathOf(WebUtility.HtmlDecode(m.Groups[1].Value))).ToList();
+        var links = Regex.Matches(html, "<figure [^>]*><a href=\"([^\"]*)\">")
+            .Select(m => HostileDataset.FilePathOf(WebUtility.HtmlDecode(m.Groups[1].Value))).ToList();
         Assert.Equal(mistakes.Select(m => Path.Join(run.Scored, m)), links);
         Assert.All(links, path => Assert.True(File.Exists(path), path));
-    }
-
-    /// <summary>The file a file: URL opens, as a browser reads it: the fragment and query cut off, then each %XX decoded.</summary>
-    public static string FilePathOf(string url)
-    {
-        Assert.StartsWith("file:///", url);
-        var path = url["file://".Length..];
-        path = path[..(path.IndexOfAny(['#', '?']) is var end and >= 0 ? end : path.Length)];
-        return string.Join('/', path.Split('/').Select(Uri.UnescapeDataString));
     }
 
     [GeneratedRegex("[\u0000-\u0009\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]")]

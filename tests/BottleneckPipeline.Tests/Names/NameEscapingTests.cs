@@ -4,6 +4,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Evaluate.Escaping;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Names;
 
@@ -68,7 +69,7 @@ public class NameEscapingTests
     public void A_file_link_is_built_from_the_path_itself_and_opens_that_path(string path, string url)
     {
         Assert.Equal(url, HtmlText.FileUrl(path));
-        Assert.Equal(path, HostileOutputTests.FilePathOf(url));
+        Assert.Equal(path, HostileDataset.FilePathOf(url));
     }
 
     [Fact]

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 
@@ -41,7 +41,7 @@ public class ChanceWarningTests
     public void Real_labels_get_no_warning()
     {
         using var t = new TempDir();
-        var rig = new FaultRig(t["rig"], Extract.TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 24));
+        var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 24));
         foreach (var stage in FaultRig.Stages)
             Assert.DoesNotContain("WARNING", rig.RunOk(stage).StdOut, StringComparison.Ordinal);
         Assert.Empty(JsonNode.Parse(File.ReadAllText(Path.Combine(rig.ReportsDir, "evaluation.json")))!["warnings"]!.AsArray());

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Confidence;
-using BottleneckPipeline.Confidence.Fixtures;
+using BottleneckPipeline.Tests.Fixtures;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BottleneckPipeline.Tests.Pipeline;

@@ -5,8 +5,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Confidence;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Pipeline;
 

@@ -5,6 +5,7 @@ using BottleneckPipeline.Artifacts;
 using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TunedNetwork;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;

@@ -7,6 +7,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
 
 namespace BottleneckPipeline.Tests.Pipeline;
@@ -92,7 +93,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
     [InlineData("sessions: 3")]
     [InlineData("decode_workers: 1")]
     [InlineData("batch_size: 3")]
-    public void ASpeedSettingLeavesExtractTrainHeadAndEvaluateUpToDate(string setting)
+    public void A_speed_setting_leaves_Extract_TrainHead_and_Evaluate_up_to_date(string setting)
     {
         var config = Variant("speed-setting", $"extract:\n  {setting}\n");
         var head = File.ReadAllBytes(ArtifactPaths.Head(config));
@@ -108,7 +109,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
     }
 
     [Fact]
-    public void ASettingThatChangesTheVectorsMakesExtractRunAgain()
+    public void A_setting_that_changes_the_vectors_makes_Extract_run_again()
     {
         var config = Variant("resize-setting", "extract:\n  resize: center-crop\n  threads: 1\n");
         using var db = IndexDb.Open(config.IndexPath);
@@ -138,7 +139,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
     }
 
     [Fact]
-    public void PredictRefusesAFormatThatIngestRejects()
+    public void Predict_refuses_a_format_that_Ingest_rejects()
     {
         using var other = new TempDir();
         // A valid binary PPM (Netpbm): ImageSharp can decode it, but the pipeline does not take it.

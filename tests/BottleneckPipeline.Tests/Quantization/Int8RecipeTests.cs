@@ -2,7 +2,7 @@ using BottleneckPipeline.Backbones;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Quantization;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 using Onnx;
 
 namespace BottleneckPipeline.Tests.Quantization;

@@ -1,7 +1,6 @@
 using BottleneckPipeline.Quantization;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 using Onnx;
 
 namespace BottleneckPipeline.Tests.Quantization;

@@ -4,7 +4,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Embedding;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Quantization;
-using BottleneckPipeline.Tests.Extract;
+using BottleneckPipeline.Tests.Fixtures;
 using Google.Protobuf;
 using Onnx;
 

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BottleneckPipeline.Tests.Fixtures;
-using BottleneckPipeline.Tests.Names;
 using PuppeteerSharp;
 
 namespace BottleneckPipeline.Tests.Report;
@@ -96,7 +95,7 @@ public class HostileNamesPageTests(HostileDataset run)
             Assert.Equal("", (await Eval(page, TextOutOfOrder)).GetValue<string>());
 
             links = await Strings(page, "[...document.querySelectorAll('#gallery figure > a')].map(a => a.href)");
-            Assert.Equal(mistakes.Select(m => Path.Join(run.Scored, m)), links.Select(HostileOutputTests.FilePathOf));
+            Assert.Equal(mistakes.Select(m => Path.Join(run.Scored, m)), links.Select(HostileDataset.FilePathOf));
         }
 
         // Opened, '%41', '#' and the override each give their own photo, not a namesake's ('%41' and 'A' differ in size).
@@ -106,7 +105,7 @@ public class HostileNamesPageTests(HostileDataset run)
             await using var browser = await Chromium.StartAsync();
             var page = await browser.OpenPageAsync(link);
             var opened = (await Eval(page, "[document.contentType, document.images[0].naturalWidth, document.images[0].naturalHeight]")).AsArray();
-            var size = HostileDataset.Size(HostileOutputTests.FilePathOf(link));
+            var size = HostileDataset.Size(HostileDataset.FilePathOf(link));
             Assert.Equal(("image/jpeg", size.Width, size.Height), (opened[0]!.GetValue<string>(), opened[1]!.GetValue<int>(), opened[2]!.GetValue<int>()));
         }
     }

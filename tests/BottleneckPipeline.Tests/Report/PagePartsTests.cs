@@ -6,6 +6,7 @@ using BottleneckPipeline.Evaluate.Html;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
 using BottleneckPipeline.Reporting;
+using BottleneckPipeline.Tests.Fixtures;
 using ScottPlot.Plottables;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;

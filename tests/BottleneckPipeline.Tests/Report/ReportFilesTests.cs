@@ -5,7 +5,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Tests.Ingest;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Report;
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Evaluate.Html;
-using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.Tests.Fixtures;
 using PuppeteerSharp;
 using SixLabors.ImageSharp;

@@ -1,12 +1,13 @@
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.Runtime;
 
 public class WorkspaceLockTests
 {
     [Fact]
-    public void ASecondHolderIsRefusedWithAClearMessageUntilTheFirstReleases()
+    public void A_second_holder_is_refused_with_a_clear_message_until_the_first_releases()
     {
         using var dir = new TempDir();
         var first = WorkspaceLock.Acquire(dir.Path, "extract", TimeSpan.Zero);
@@ -21,7 +22,7 @@ public class WorkspaceLockTests
 public class AtomicFileTests
 {
     [Fact]
-    public void AFailedWriteLeavesTheOldFileWholeAndNoTemporary()
+    public void A_failed_write_leaves_the_old_file_whole_and_no_temporary()
     {
         using var dir = new TempDir();
         var path = dir["report.json"];
@@ -36,7 +37,7 @@ public class AtomicFileTests
     }
 
     [Fact]
-    public void AWriteRemovesTemporariesLeftByKilledWritersButNotThoseOfLiveOnes()
+    public void A_write_removes_temporaries_left_by_killed_writers_but_not_those_of_live_ones()
     {
         using var dir = new TempDir();
         var path = dir["model.onnx"];
@@ -52,7 +53,7 @@ public class AtomicFileTests
     }
 
     [Fact]
-    public void WriteReplacesTheFile()
+    public void Write_replaces_the_file()
     {
         using var dir = new TempDir();
         var path = dir["sub/a.txt"];
@@ -65,7 +66,7 @@ public class AtomicFileTests
 public class IndexDbTests
 {
     [Fact]
-    public void ANewIndexHasTheCurrentSchemaInWalMode()
+    public void A_new_index_has_the_current_schema_in_WAL_mode()
     {
         using var dir = new TempDir();
         using var db = IndexDb.Open(dir["index.sqlite"]);
@@ -75,7 +76,7 @@ public class IndexDbTests
     }
 
     [Fact]
-    public void ACorruptIndexIsReportedNeverTrusted()
+    public void A_corrupt_index_is_reported_never_trusted()
     {
         using var dir = new TempDir();
         var path = dir["index.sqlite"];
@@ -91,7 +92,7 @@ public class IndexDbTests
     }
 
     [Fact]
-    public void AnIndexFromANewerBuildIsRefused()
+    public void An_index_from_a_newer_build_is_refused()
     {
         using var dir = new TempDir();
         var path = dir["index.sqlite"];
@@ -100,7 +101,7 @@ public class IndexDbTests
     }
 
     [Fact]
-    public void RunsRecordStartAndOutcome()
+    public void Runs_record_start_and_outcome()
     {
         using var dir = new TempDir();
         using var db = IndexDb.Open(dir["index.sqlite"]);

@@ -1,4 +1,5 @@
 using BottleneckPipeline.Runtime;
+using BottleneckPipeline.Tests.Fixtures;
 using Microsoft.Data.Sqlite;
 
 namespace BottleneckPipeline.Tests.Runtime;

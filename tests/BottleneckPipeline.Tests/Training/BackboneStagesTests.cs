@@ -1,4 +1,5 @@
 using BottleneckPipeline.Backbones;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
 using Onnx;
 

@@ -1,8 +1,9 @@
 using System.Runtime.InteropServices;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
-using static BottleneckPipeline.Tests.Training.TestModel;
+using static BottleneckPipeline.Tests.Fixtures.TestModel;
 
 namespace BottleneckPipeline.Tests.Training;
 

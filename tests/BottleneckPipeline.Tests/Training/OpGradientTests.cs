@@ -1,5 +1,6 @@
+using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.Training;
-using static BottleneckPipeline.Tests.Training.TestModel;
+using static BottleneckPipeline.Tests.Fixtures.TestModel;
 using DataType = Onnx.TensorProto.Types.DataType;
 
 namespace BottleneckPipeline.Tests.Training;
@@ -53,7 +54,8 @@ public class OpGradientTests
 
     [Theory]
     [MemberData(nameof(ConvCases))]
-    public void Conv(long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias, ConvWeightGradientForm form)
+    public void Conv_with_any_kernel_stride_padding_and_bias_by_either_weight_gradient_form(
+        long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias, ConvWeightGradientForm form)
     {
         var m = new TestModel([Batch, 3, size, size]);
         string[] inputs = bias != 0 ? [m.Input, m.Weight("w", [4, 3, kh, kw]), m.Weight("b", [4])] : [m.Input, m.Weight("w", [4, 3, kh, kw])];
@@ -146,7 +148,7 @@ public class OpGradientTests
     }
 
     [Fact]
-    public void Relu()
+    public void Relu_on_inputs_away_from_its_kink()
     {
         var m = new TestModel([Batch, 3, 4, 4], DataType.Double);
         Check(m, m.Node("Relu", [m.Input]), GradientCheck.AwayFromZero(Batch * 48, 4));
@@ -182,7 +184,8 @@ public class OpGradientTests
 
     [Theory]
     [MemberData(nameof(MaxPoolCases))]
-    public void MaxPool(long size, long kernel, long stride, long top, long left, long bottom, long right, MaxPoolGradientForm form)
+    public void MaxPool_with_any_kernel_stride_and_padding_by_either_gradient_form(
+        long size, long kernel, long stride, long top, long left, long bottom, long right, MaxPoolGradientForm form)
     {
         var m = new TestModel([Batch, 3, size, size]);
         var y = m.Node("MaxPool", [m.Input], Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
@@ -214,7 +217,7 @@ public class OpGradientTests
     [InlineData(6, 3, 1, 1, 1)]
     [InlineData(7, 3, 2, 1, 0)]
     [InlineData(8, 2, 2, 0, 0)]
-    public void AveragePool(long size, long kernel, long stride, long pad, long countIncludePad)
+    public void AveragePool_with_any_kernel_stride_and_padding_counted_or_not(long size, long kernel, long stride, long pad, long countIncludePad)
     {
         var m = new TestModel([Batch, 3, size, size]);
         var y = m.Node("AveragePool", [m.Input], Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad), Int("count_include_pad", countIncludePad));
@@ -222,7 +225,7 @@ public class OpGradientTests
     }
 
     [Fact]
-    public void GlobalAveragePool()
+    public void GlobalAveragePool_over_a_map_that_is_not_square()
     {
         var m = new TestModel([Batch, 3, 5, 4]);
         Check(m, m.Node("GlobalAveragePool", [m.Input]));
@@ -241,7 +244,7 @@ public class OpGradientTests
     [Theory]
     [InlineData(13)]
     [InlineData(2)] // pads as an attribute, rewritten for the training opset
-    public void Pad(int opset)
+    public void Pad_with_its_pads_as_an_input_or_as_an_attribute(int opset)
     {
         var m = new TestModel([Batch, 3, 4, 4], DataType.Double, opset: opset);
         var y = opset >= 11
@@ -264,7 +267,7 @@ public class OpGradientTests
     [InlineData(0, 0, 1)]
     [InlineData(1, 0, 2)] // transposed A, a [1, N] bias
     [InlineData(1, 1, 0)]
-    public void Gemm(long transA, long transB, int biasRank)
+    public void Gemm_with_or_without_transposes_and_bias(long transA, long transB, int biasRank)
     {
         // A is the cut [2, 5], or its reshape [5, 2] used transposed; K is 5 either way.
         var m = new TestModel([Batch, 5], DataType.Double);

@@ -6,10 +6,9 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
-using BottleneckPipeline.Tests.Extract;
 using BottleneckPipeline.TrainHead;
 
-namespace BottleneckPipeline.Tests.Pipeline;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Ingest, Extract, TrainHead and Evaluate on 60 real flowers (3 classes), once for every test of

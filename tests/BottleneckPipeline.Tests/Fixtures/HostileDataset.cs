@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using SixLabors.ImageSharp;
 
-namespace BottleneckPipeline.Tests.Names;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Class folder and file names as a hostile (or just unlucky) user's folder may hold them: markup,
@@ -167,6 +167,15 @@ public sealed class HostileDataset : IDisposable
         return (info.Width, info.Height);
     }
 
+    /// <summary>The file a file: URL opens, as a browser reads it: the fragment and query cut off, then each %XX decoded.</summary>
+    public static string FilePathOf(string url)
+    {
+        Assert.StartsWith("file:///", url);
+        var path = url["file://".Length..];
+        path = path[..(path.IndexOfAny(['#', '?']) is var end and >= 0 ? end : path.Length)];
+        return string.Join('/', path.Split('/').Select(Uri.UnescapeDataString));
+    }
+
     private static void Ok(string stage, params string[] args)
     {
         var r = StageProcess.Run(stage, args);
@@ -174,4 +183,11 @@ public sealed class HostileDataset : IDisposable
     }
 
     public void Dispose() => Dir.Dispose();
+}
+
+/// <summary>The tests that share one <see cref="HostileDataset"/> run.</summary>
+[CollectionDefinition(Name)]
+public sealed class HostileDatasetCollection : ICollectionFixture<HostileDataset>
+{
+    public const string Name = "hostile names";
 }

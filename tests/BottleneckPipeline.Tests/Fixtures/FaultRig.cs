@@ -5,7 +5,7 @@ using BottleneckPipeline.Evaluate;
 using BottleneckPipeline.Head;
 using Microsoft.Data.Sqlite;
 
-namespace BottleneckPipeline.Tests.Faults;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// A small real pipeline for the fault tests: flowers copied into a temp folder, a pipeline.yaml

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Index;
 
-namespace BottleneckPipeline.Tests.Extract;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Fills a real index the way Ingest does (classes, files, examples as shared/Index/Schema.cs

@@ -3,7 +3,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Ingest;
 using Microsoft.Data.Sqlite;
 
-namespace BottleneckPipeline.Tests.Ingest;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>A dataset folder and a real SQLite index in a temp folder, and ingest runs over them.</summary>
 internal sealed class IngestBed : IDisposable

@@ -2,7 +2,7 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Training;
 
-namespace BottleneckPipeline.Tests.Head;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>Gaussian clusters around random class centres: separable data whose answer is known.</summary>
 public static class SyntheticVectors

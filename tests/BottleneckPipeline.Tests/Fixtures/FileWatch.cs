@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
-namespace BottleneckPipeline.Tests;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>What happened to a watched file (Linux inotify event bits).</summary>
 [Flags]

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace BottleneckPipeline.Tests.Backbones;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>Tiny real ONNX backbones built in code, for paths the two shipped models do not take.</summary>
 public static class TinyBackbone

@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Tests;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>Where the repository and the read-only ../shared data folder are, seen from a test.</summary>
 public static class RepoPaths

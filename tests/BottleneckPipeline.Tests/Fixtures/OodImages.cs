@@ -1,6 +1,6 @@
 using SkiaSharp;
 
-namespace BottleneckPipeline.Confidence.Fixtures;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Seeded "far" out-of-distribution images: pictures of no photo class at all, to check that an

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Onnx;
 
-namespace BottleneckPipeline.Tests.Extract;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>ONNX models a test builds for itself in C# (no Python, no torch): variants of a real
 /// model, and tiny graphs whose output is known for any input.</summary>

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace BottleneckPipeline.Tests;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>Runs a real, built stage executable, to completion or until killed with SIGKILL.</summary>
 public static class StageProcess

@@ -3,7 +3,7 @@ using BottleneckPipeline.Training;
 using Onnx;
 using DataType = Onnx.TensorProto.Types.DataType;
 
-namespace BottleneckPipeline.Tests.Training;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// A small forward ONNX model written in a test: one data input, random weights as initializers

@@ -9,7 +9,7 @@ using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Formats.Webp;
 using SixLabors.ImageSharp.PixelFormats;
 
-namespace BottleneckPipeline.Tests.Ingest;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>Real image files for tests: small images encoded by ImageSharp, and hand-made headers for
 /// what ImageSharp will not write (CMYK JPEG, absurd dimensions).</summary>
@@ -58,8 +58,8 @@ internal static class TestImages
         return path;
     }
 
-    /// <summary>A real CMYK JPEG (Adobe marker), as Photoshop writes them; see <see cref="Imaging.CmykJpeg"/>.</summary>
-    public static byte[] CmykJpeg() => Imaging.CmykJpeg.Create(10, 200, 30, 40);
+    /// <summary>A real CMYK JPEG (Adobe marker), as Photoshop writes them; see <see cref="Fixtures.CmykJpeg"/>.</summary>
+    public static byte[] CmykJpeg() => Fixtures.CmykJpeg.Create(10, 200, 30, 40);
 
     /// <summary>A valid PNG header (signature, IHDR with correct CRC, IEND) claiming the given size, with no pixel data.</summary>
     public static byte[] PngHeader(int width, int height)

@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Tests;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>A real folder for a test's files, removed afterwards.</summary>
 public sealed class TempDir : IDisposable

@@ -1,4 +1,4 @@
-namespace BottleneckPipeline.Tests.Imaging;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>
 /// Writes a real 16x16 four-component (Adobe CMYK) baseline JPEG of one flat colour. ImageSharp 2.x

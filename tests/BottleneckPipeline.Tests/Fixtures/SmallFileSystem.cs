@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace BottleneckPipeline.Tests.Faults;
+namespace BottleneckPipeline.Tests.Fixtures;
 
 /// <summary>A tmpfs of a given size (and optionally inode count), unmounted on dispose.</summary>
 public sealed class SmallFileSystem : IDisposable
