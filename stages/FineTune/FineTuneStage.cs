@@ -12,9 +12,6 @@ using Onnx;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>What one FineTune run did; Summary is the stage's one-line output.</summary>
-public sealed record FineTuneOutcome(bool UpToDate, TunedNetworkManifest Model, FineTuneSummary? Summary, string Line);
-
 /// <summary>
 /// The FineTune stage: from the index's splits, Extract's backbone and TrainHead's head, trains the
 /// backbone's last part (fine_tune.trainable) with the head, BatchNorm frozen, and writes the
@@ -36,7 +33,7 @@ public static class FineTuneStage
         var headPath = ArtifactPaths.Head(config);
         var baseHead = HeadArtifact.Load(headPath, extract.Fingerprint);
         var ft = config.FineTune;
-        var inputsHash = TunedNetworkInputs.Hash(ft, baseHead.InputsHash, extract.InputsHash);
+        var inputsHash = TunedNetworkInputsHash.Hash(ft, baseHead.InputsHash, extract.InputsHash);
         var directory = ArtifactPaths.FineTuneDirectory(config);
         if (UpToDate(config, inputsHash) is { } current)
             return new FineTuneOutcome(true, current, null, $"FineTune: up to date ({current.Trainable}, validation accuracy {100 * current.ValidationAccuracy:0.0}%)");
@@ -50,8 +47,8 @@ public static class FineTuneStage
         var (region, step, forward) = BuildGraphs(config, spec, model, depth, baseHead.LabelNames.Length);
 
         var labels = baseHead.LabelNames;
-        var train = FineTuneExamples.Of(config, db, "train", labels);
-        var validation = FineTuneExamples.Of(config, db, "validation", labels);
+        var train = SplitExamples.Of(config, db, "train", labels);
+        var validation = SplitExamples.Of(config, db, "validation", labels);
         if (train.Count == 0) throw new InputException($"the train split of {db.Path} is empty: nothing to fine-tune on. Run TrainHead first (make train-head), which says why.");
 
         var summary = new FineTuneSummary
@@ -130,8 +127,8 @@ public static class FineTuneStage
         trained.Remove(SoftmaxCrossEntropy.HeadWeight);
         trained.Remove(SoftmaxCrossEntropy.HeadBias);
 
-        var backbonePath = Path.Combine(directory, FineTunedBackboneFile.FileName);
-        var backboneSha256 = FineTunedBackboneFile.Write(model, trained, backbonePath);
+        var backbonePath = Path.Combine(directory, TunedBackboneWriter.FileName);
+        var backboneSha256 = TunedBackboneWriter.Write(model, trained, backbonePath);
         var tunedSpec = TunedBackbone.Resolve(config, spec, backbonePath);
         var best = final.Log.FirstOrDefault(r => r.Epoch == final.BestEpoch);
         var head = new HeadArtifact
@@ -164,9 +161,9 @@ public static class FineTuneStage
         summary.BestEpoch = final.BestEpoch;
         summary.StoppedEarly = final.StoppedEarly;
         summary.BackboneFingerprint = tunedSpec.Fingerprint;
-        FineTuneReport.Write(config, summary);
+        FineTuneReportWriter.Write(config, summary);
 
-        var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, FineTunedBackboneFile.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
+        var manifest = new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, TunedBackboneWriter.FileName, HeadFileName, spec.Fingerprint, tunedSpec.Fingerprint,
             trainable, inputsHash, final.EpochsDone, best?.ValidationAccuracy ?? double.NaN)
         { BaseHeadInputsHash = baseHead.InputsHash, BackboneSha256 = backboneSha256, HeadSha256 = headSha256 };
         manifest.Save(config);
@@ -197,7 +194,7 @@ public static class FineTuneStage
     {
         try
         {
-            if (TunedNetworkManifest.TryLoad(config) is not { } m || m.InputsHash != inputsHash || !File.Exists(FineTuneReport.PathIn(config))) return null;
+            if (TunedNetworkManifest.TryLoad(config) is not { } m || m.InputsHash != inputsHash || !File.Exists(FineTuneReportWriter.PathIn(config))) return null;
             m.VerifyFiles(config);
             return m;
         }

@@ -5,9 +5,6 @@ using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>Progress inside an epoch, for the display: steps done of the epoch's steps.</summary>
-public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone, int StepsPerEpoch, int ImagesDone);
-
 /// <summary>
 /// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
 /// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine

@@ -6,9 +6,6 @@ using BottleneckPipeline.Config;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>One cached activation: an example and which of its views.</summary>
-public readonly record struct ExampleView(FineTuneExample Example, int View);
-
 /// <summary>
 /// The frozen prefix's output at the cut, cached like a bottleneck (shared/Cache's segments): its
 /// folder is the prefix fingerprint (backbone fingerprint + cut tensor + the view parameters), its
