@@ -13,7 +13,7 @@ public static class FineTuneProgress
     /// <param name="body">Gets a reporter of (label, done, total, images done).</param>
     public static T Run<T>(Func<Action<string, int, int, int>, T> body)
     {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive) return RunPlain(body);
+        if (Plain) return RunPlain(body);
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -38,6 +38,20 @@ public static class FineTuneProgress
             });
         return result;
     }
+
+    /// <summary>
+    /// A line among the progress (an epoch's result): above the live bar on a terminal, where Spectre keeps the bar
+    /// below it; otherwise a plain line, as the other stages print. Spectre would break it at 80 columns, the width it
+    /// assumes when stdout is a file or a pipe, and a make log would hold one line in two.
+    /// </summary>
+    public static void WriteLine(string line)
+    {
+        if (Plain) Console.WriteLine(line);
+        else AnsiConsole.WriteLine(line);
+    }
+
+    /// <summary>Plain lines, no live display: stdout is a file or a pipe, or a terminal Spectre cannot redraw.</summary>
+    private static bool Plain => Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive;
 
     private static T RunPlain<T>(Func<Action<string, int, int, int>, T> body)
     {

@@ -162,7 +162,7 @@ public static class FineTuneStage
         FineTuneTrainer.Train(session, trainSource, validationSource, ft, state, s =>
             {
                 Checkpoint.Save(checkpointPath, s);
-                Spectre.Console.AnsiConsole.WriteLine(EpochLine(s.Log[^1], ft.Epochs));
+                FineTuneProgress.WriteLine(EpochLine(s.Log[^1], ft.Epochs));
             },
             p => report($"epoch {p.Epoch}/{p.Epochs}", p.StepsDone, p.StepsPerEpoch, p.ImagesDone), ct, start);
         summary.TrainingSeconds = trainingClock.Elapsed.TotalSeconds;
