@@ -8,10 +8,11 @@ namespace BottleneckPipeline.FineTune;
 
 /// <summary>
 /// fine_tune/checkpoint.bin: a <see cref="TrainingState"/> written atomically at the end of every
-/// epoch (raw little-endian arrays: 13 M weights take 0.2 s, not the seconds a generic serializer
-/// would), its SHA-256 after it (<see cref="ChecksumTrailer"/>). A checkpoint that fails its checksum,
-/// has none (cut short, or of an older version), or is of other inputs is discarded with a line
-/// saying so, and training starts from scratch.
+/// epoch, its SHA-256 after it (<see cref="ChecksumTrailer"/>). The arrays are raw little-endian
+/// floats, the bytes as they are in memory: the state holds the trainable weights twice and the
+/// optimizer's state, millions of floats each epoch, which a generic serializer would convert one by
+/// one. A checkpoint that fails its checksum, has none (cut short, or of an older version), or is of
+/// other inputs is discarded with a line saying so, and training starts from scratch.
 /// </summary>
 public static class Checkpoint
 {
@@ -69,7 +70,8 @@ public static class Checkpoint
             for (var i = 0; i < optimizer.Length; i++) optimizer[i] = ReadFloats(r);
             var log = new List<EpochRow>();
             for (var n = r.ReadInt32(); n > 0; n--)
-                log.Add(new EpochRow(r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+                log.Add(new EpochRow(r.ReadInt32(), r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
+                    r.ReadDouble(), r.ReadDouble()));
             if (r.BaseStream.Position != payload) throw new InvalidDataException("the state does not end where its checksum begins");
             return new(new TrainingState
             {

@@ -33,7 +33,8 @@ public static class FineTuneProgress
                         clock.Restart();
                     }
                     task!.Value = done;
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{label} {done}/{total} {images / Math.Max(1e-9, clock.Elapsed.TotalSeconds):0.0} img/s");
+                    var rate = images / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{label} {done}/{total} {rate:0.0} img/s");
                 });
             });
         return result;

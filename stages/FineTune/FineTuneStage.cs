@@ -147,8 +147,8 @@ public static class FineTuneStage
         using var session = TrainingSession.Create(plan.Step, plan.Forward, baseHead.Head,
             n => Optimizer.Create(ft.Optimizer, ft.PeakLearningRate, ft.Momentum, n), Threads, MicroBatching.For(plan.Depth));
         summary.TrainableWeights = session.Weights.LongLength - baseHead.Weights.Length - baseHead.Bias.Length;
-        // Building the graphs and sessions left hundreds of MB of protobuf copies behind: gone
-        // before training starts, they stay out of the run's peak memory.
+        // Building the graphs and sessions left copies of the model's protobuf behind, as large as the
+        // model: collected before training starts, they stay out of the run's peak memory (peak_memory_mb).
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect();
         // The warm start, scored before any step: TrainHead's head on the original backbone.
@@ -275,7 +275,8 @@ public static class FineTuneStage
     {
         try
         {
-            if (TunedNetworkManifest.TryLoad(config) is not { } m || m.InputsHash != inputsHash || !File.Exists(FineTuneReportWriter.PathIn(config))) return null;
+            if (TunedNetworkManifest.TryLoad(config) is not { } m || m.InputsHash != inputsHash || !File.Exists(FineTuneReportWriter.PathIn(config)))
+                return null;
             m.VerifyFiles(config);
             return m;
         }
@@ -296,7 +297,8 @@ public static class FineTuneStage
     /// The trainable region and its step and scoring graphs, built before any image is touched: an op
     /// the engine cannot differentiate is a config error (exit 2) naming it, never a failure mid-epoch.
     /// </summary>
-    internal static (TrainableRegion Region, TrainingGraph Step, TrainingGraph Forward) BuildGraphs(PipelineConfig config, BackboneSpec spec, ModelProto model, TrainableDepth depth, int classes)
+    internal static (TrainableRegion Region, TrainingGraph Step, TrainingGraph Forward) BuildGraphs(PipelineConfig config, BackboneSpec spec, ModelProto model,
+        TrainableDepth depth, int classes)
     {
         long[] imageShape = spec.Layout == TensorLayout.Nchw ? [1, 3, spec.InputSize, spec.InputSize] : [1, spec.InputSize, spec.InputSize, 3];
         try

@@ -52,8 +52,9 @@ public static class FineTuneTrainer
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay, startWeights, (float)config.L2Sp);
                 if (!float.IsFinite(result.Loss))
-                    throw new Runtime.ConfigException(FormattableString.Invariant(
-                        $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
+                    throw new Runtime.ConfigException(
+                        FormattableString.Invariant($"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): ") +
+                        FormattableString.Invariant($"lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
                 lossSum += result.Loss * n;
                 correct += Correct(result.Probabilities, targets, n, (int)classes);
                 progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));
