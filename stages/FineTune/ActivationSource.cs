@@ -6,7 +6,7 @@ namespace BottleneckPipeline.FineTune;
 /// Where the trainable part's input comes from for each example and view: the prefix cache
 /// (trainable: last-stage, last-2-stages) or the image itself, augmented on the fly (trainable: all).
 /// </summary>
-public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, int valuesPerExample)
+internal abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, int valuesPerExample)
 {
     public IReadOnlyList<FineTuneExample> Examples { get; } = examples;
     public int Count => Examples.Count;

@@ -3,7 +3,7 @@ using BottleneckPipeline.Cache;
 namespace BottleneckPipeline.FineTune;
 
 /// <summary>Views read from the prefix cache: a training example gets one of its cached views each epoch.</summary>
-public sealed class CachedActivations(IReadOnlyList<FineTuneExample> examples, BottleneckCache cache, int views)
+internal sealed class CachedActivations(IReadOnlyList<FineTuneExample> examples, BottleneckCache cache, int views)
     : ActivationSource(examples, cache.Dimension)
 {
     public override int DrawView(int epoch, Training.SeededRandom random) => random.NextInt(views);

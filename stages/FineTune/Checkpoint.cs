@@ -14,7 +14,7 @@ namespace BottleneckPipeline.FineTune;
 /// one. A checkpoint that fails its checksum, has none (cut short, or of an older version), or is of
 /// other inputs is discarded with a line saying so, and training starts from scratch.
 /// </summary>
-public static class Checkpoint
+internal static class Checkpoint
 {
     private const string Magic = "BPFTCK04";
 

@@ -1,4 +1,4 @@
 namespace BottleneckPipeline.FineTune;
 
 /// <summary>One cached activation: an example and which of its views.</summary>
-public readonly record struct ExampleView(FineTuneExample Example, int View);
+internal readonly record struct ExampleView(FineTuneExample Example, int View);

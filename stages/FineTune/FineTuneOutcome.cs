@@ -6,4 +6,4 @@ namespace BottleneckPipeline.FineTune;
 /// What one FineTune run did: whether it found the network up to date, the manifest of the network now on disk,
 /// the run's report (null when up to date) and Line, the stage's one-line output.
 /// </summary>
-public sealed record FineTuneOutcome(bool UpToDate, TunedNetworkManifest Model, FineTuneSummary? Summary, string Line);
+internal sealed record FineTuneOutcome(bool UpToDate, TunedNetworkManifest Model, FineTuneSummary? Summary, string Line);

@@ -8,7 +8,7 @@ namespace BottleneckPipeline.FineTune;
 /// Shows a phase's progress (the prefix cache fill, each epoch) as Extract does: a live bar with
 /// rate and ETA when stdout is a terminal, otherwise a plain line about every 5 seconds and at the end.
 /// </summary>
-public static class FineTuneProgress
+internal static class FineTuneProgress
 {
     /// <param name="body">Gets a reporter of (label, done, total, images done).</param>
     public static T Run<T>(Func<Action<string, int, int, int>, T> body)

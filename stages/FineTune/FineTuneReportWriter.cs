@@ -12,7 +12,7 @@ namespace BottleneckPipeline.FineTune;
 /// format of TrainHead's training_log.csv, one row per epoch at its last step) and its learning curve
 /// as reports/fine_tune_curve.png.
 /// </summary>
-public static class FineTuneReportWriter
+internal static class FineTuneReportWriter
 {
     public static string PathIn(PipelineConfig config) => ArtifactPaths.FineTuneReport(config);
     public static string LogPathIn(PipelineConfig config) => ArtifactPaths.FineTuneLog(config);

@@ -18,7 +18,7 @@ namespace BottleneckPipeline.FineTune;
 /// artifact of <see cref="TunedNetworkManifest"/>: the fine-tuned backbone, its head, the manifest last.
 /// Up to date (and instant) when the manifest's inputs hash is the current one.
 /// </summary>
-public static class FineTuneStage
+internal static class FineTuneStage
 {
     public static readonly string[] Sections = ["fine_tune"];
     public const string HeadFileName = ArtifactPaths.TunedHeadFile;

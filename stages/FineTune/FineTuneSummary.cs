@@ -1,7 +1,7 @@
 namespace BottleneckPipeline.FineTune;
 
 /// <summary>What one FineTune run did: the content of reports/fine_tune.json.</summary>
-public sealed class FineTuneSummary
+internal sealed class FineTuneSummary
 {
     public string Trainable { get; set; } = "";
     public string CutTensor { get; set; } = "";

@@ -13,7 +13,7 @@ namespace BottleneckPipeline.FineTune;
 /// training stops after `patience` epochs without a better one. A checkpoint after every epoch lets
 /// a killed run resume bitwise.
 /// </summary>
-public static class FineTuneTrainer
+internal static class FineTuneTrainer
 {
     /// <param name="startWeights">The weights training started from (before any checkpoint was restored), for fine_tune.l2_sp.</param>
     public static TrainingState Train(TrainingSession session, ActivationSource train, ActivationSource validation, FineTuneConfig config,

@@ -1,7 +1,7 @@
 namespace BottleneckPipeline.FineTune;
 
 /// <summary>Views made from the image every time (trainable: all): a fresh random view each epoch.</summary>
-public sealed class FreshViews(IReadOnlyList<FineTuneExample> examples, ViewTensors tensors)
+internal sealed class FreshViews(IReadOnlyList<FineTuneExample> examples, ViewTensors tensors)
     : ActivationSource(examples, tensors.ValuesPerImage)
 {
     // View 0 is the plain image; epoch e trains on view e + 1, a new crop and flip per image.

@@ -13,7 +13,7 @@ namespace BottleneckPipeline.FineTune;
 /// epoch, and a rerun or a killed run's rerun reuses every committed batch. Stored as float16:
 /// half the disk of float32 (a 256x14x14 ResNet-18 activation is 100 KB), and read from disk as needed.
 /// </summary>
-public static class PrefixCache
+internal static class PrefixCache
 {
     public const VectorPrecision StoredPrecision = VectorPrecision.Float16;
     private const int Batch = 8;

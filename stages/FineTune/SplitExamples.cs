@@ -10,7 +10,7 @@ namespace BottleneckPipeline.FineTune;
 /// dataset.include_conflicts), images Extract quarantined and those dataset.exclude names are left out;
 /// ordered by content id.
 /// </summary>
-public static class SplitExamples
+internal static class SplitExamples
 {
     /// <param name="excluded">the images dataset.exclude leaves out; default: the config's list, resolved against the index.</param>
     public static List<FineTuneExample> Of(PipelineConfig config, IndexDb db, string split, string[] labelNames, ExcludedImages? excluded = null)

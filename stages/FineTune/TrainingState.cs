@@ -7,7 +7,7 @@ namespace BottleneckPipeline.FineTune;
 /// optimizer's state, the best epoch so far and its weights, the patience count and the log. The
 /// random state is the epoch number: each epoch's generator is seeded by (seed, epoch).
 /// </summary>
-public sealed class TrainingState
+internal sealed class TrainingState
 {
     public required string InputsHash { get; init; }
     public int EpochsDone { get; set; }

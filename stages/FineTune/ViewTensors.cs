@@ -11,7 +11,7 @@ namespace BottleneckPipeline.FineTune;
 /// decoded, augmented (<see cref="ViewAugmentation"/>), resized and normalized exactly as Extract
 /// prepares images, so view 0 is the very input Extract embedded.
 /// </summary>
-public sealed class ViewTensors(BackboneSpec spec, PipelineConfig config)
+internal sealed class ViewTensors(BackboneSpec spec, PipelineConfig config)
 {
     public int ValuesPerImage => spec.ValuesPerImage;
 
