@@ -51,7 +51,7 @@ public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? No
             return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {ignored}.");
 
         // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
-        if (TunedNetworkInputs.TryHash(config) is { } current && current != model.InputsHash)
+        if (TunedNetworkInputsHash.TryHash(config) is { } current && current != model.InputsHash)
             return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {ignored}.");
 
         // Both files as FineTune wrote them, by the SHA-256 the manifest records (a damaged one: exit 3, and FineTune rebuilds it).

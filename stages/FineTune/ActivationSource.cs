@@ -1,5 +1,4 @@
 using System.Runtime.ExceptionServices;
-using BottleneckPipeline.Cache;
 
 namespace BottleneckPipeline.FineTune;
 
@@ -7,7 +6,7 @@ namespace BottleneckPipeline.FineTune;
 /// Where the trainable part's input comes from for each example and view: the prefix cache
 /// (trainable: last-stage, last-2-stages) or the image itself, augmented on the fly (trainable: all).
 /// </summary>
-public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, int valuesPerExample)
+internal abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, int valuesPerExample)
 {
     public IReadOnlyList<FineTuneExample> Examples { get; } = examples;
     public int Count => Examples.Count;
@@ -36,27 +35,4 @@ public abstract class ActivationSource(IReadOnlyList<FineTuneExample> examples, 
             ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
     }
-}
-
-/// <summary>Views read from the prefix cache: a training example gets one of its cached views each epoch.</summary>
-public sealed class CachedActivations(IReadOnlyList<FineTuneExample> examples, BottleneckCache cache, int views)
-    : ActivationSource(examples, cache.Dimension)
-{
-    public override int DrawView(int epoch, Training.SeededRandom random) => random.NextInt(views);
-
-    public override void Write(int index, int view, Span<float> dest)
-    {
-        if (!cache.TryGet(PrefixCache.KeyOf(Examples[index].ContentId, view), dest))
-            throw new InvalidOperationException($"view {view} of {Examples[index].RelPath} is not in the loaded prefix cache");
-    }
-}
-
-/// <summary>Views made from the image every time (trainable: all): a fresh random view each epoch.</summary>
-public sealed class FreshViews(IReadOnlyList<FineTuneExample> examples, ViewTensors tensors)
-    : ActivationSource(examples, tensors.ValuesPerImage)
-{
-    // View 0 is the plain image; epoch e trains on view e + 1, a new crop and flip per image.
-    public override int DrawView(int epoch, Training.SeededRandom random) => epoch + 1;
-
-    public override void Write(int index, int view, Span<float> dest) => tensors.Write(Examples[index], view, dest);
 }

@@ -8,12 +8,12 @@ namespace BottleneckPipeline.FineTune;
 /// Shows a phase's progress (the prefix cache fill, each epoch) as Extract does: a live bar with
 /// rate and ETA when stdout is a terminal, otherwise a plain line about every 5 seconds and at the end.
 /// </summary>
-public static class FineTuneProgress
+internal static class FineTuneProgress
 {
     /// <param name="body">Gets a reporter of (label, done, total, images done).</param>
     public static T Run<T>(Func<Action<string, int, int, int>, T> body)
     {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive) return RunPlain(body);
+        if (Plain) return RunPlain(body);
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -33,11 +33,26 @@ public static class FineTuneProgress
                         clock.Restart();
                     }
                     task!.Value = done;
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{label} {done}/{total} {images / Math.Max(1e-9, clock.Elapsed.TotalSeconds):0.0} img/s");
+                    var rate = images / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{label} {done}/{total} {rate:0.0} img/s");
                 });
             });
         return result;
     }
+
+    /// <summary>
+    /// A line among the progress (an epoch's result): above the live bar on a terminal, where Spectre keeps the bar
+    /// below it; otherwise a plain line, as the other stages print. Spectre would break it at 80 columns, the width it
+    /// assumes when stdout is a file or a pipe, and a make log would hold one line in two.
+    /// </summary>
+    public static void WriteLine(string line)
+    {
+        if (Plain) Console.WriteLine(line);
+        else AnsiConsole.WriteLine(line);
+    }
+
+    /// <summary>Plain lines, no live display: stdout is a file or a pipe, or a terminal Spectre cannot redraw.</summary>
+    private static bool Plain => Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive;
 
     private static T RunPlain<T>(Func<Action<string, int, int, int>, T> body)
     {

@@ -5,9 +5,6 @@ using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>Progress inside an epoch, for the display: steps done of the epoch's steps.</summary>
-public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone, int StepsPerEpoch, int ImagesDone);
-
 /// <summary>
 /// The training loop. Each epoch: a shuffled order and one view per image, both drawn from a
 /// generator seeded by (seed, epoch); mini-batches with the learning rate of their step (cosine
@@ -16,7 +13,7 @@ public readonly record struct EpochProgress(int Epoch, int Epochs, int StepsDone
 /// training stops after `patience` epochs without a better one. A checkpoint after every epoch lets
 /// a killed run resume bitwise.
 /// </summary>
-public static class FineTuneTrainer
+internal static class FineTuneTrainer
 {
     /// <param name="startWeights">The weights training started from (before any checkpoint was restored), for fine_tune.l2_sp.</param>
     public static TrainingState Train(TrainingSession session, ActivationSource train, ActivationSource validation, FineTuneConfig config,
@@ -55,8 +52,9 @@ public static class FineTuneTrainer
                 session.Optimizer.LearningRate = (float)LearningRate(config, epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 var result = session.Step(activations, targets, n, (float)config.WeightDecay, startWeights, (float)config.L2Sp);
                 if (!float.IsFinite(result.Loss))
-                    throw new Runtime.ConfigException(FormattableString.Invariant(
-                        $"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
+                    throw new Runtime.ConfigException(
+                        FormattableString.Invariant($"fine-tuning diverged (loss {result.Loss} at epoch {epoch + 1}, step {step + 1}): ") +
+                        FormattableString.Invariant($"lower fine_tune.learning_rate (now {config.PeakLearningRate}) in the config file."));
                 lossSum += result.Loss * n;
                 correct += Correct(result.Probabilities, targets, n, (int)classes);
                 progress?.Invoke(new EpochProgress(epoch + 1, config.Epochs, step + 1, stepsPerEpoch, start + n));

@@ -6,9 +6,6 @@ using BottleneckPipeline.Config;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>One cached activation: an example and which of its views.</summary>
-public readonly record struct ExampleView(FineTuneExample Example, int View);
-
 /// <summary>
 /// The frozen prefix's output at the cut, cached like a bottleneck (shared/Cache's segments): its
 /// folder is the prefix fingerprint (backbone fingerprint + cut tensor + the view parameters), its
@@ -16,7 +13,7 @@ public readonly record struct ExampleView(FineTuneExample Example, int View);
 /// epoch, and a rerun or a killed run's rerun reuses every committed batch. Stored as float16:
 /// half the disk of float32 (a 256x14x14 ResNet-18 activation is 100 KB), and read from disk as needed.
 /// </summary>
-public static class PrefixCache
+internal static class PrefixCache
 {
     public const VectorPrecision StoredPrecision = VectorPrecision.Float16;
     private const int Batch = 8;
@@ -74,9 +71,10 @@ public static class PrefixCache
 
     /// <summary>
     /// The cached activations of exactly these views, read from their segments batch by batch (float16,
-    /// widened on read): the 4944 views of last-stage on the flowers are 474 MB, last-2-stages' twice
-    /// that, which a process holding them would add to the training step's own memory. The page cache
-    /// serves the reads after the first epoch, and a batch's 32 reads cost well under a millisecond.
+    /// widened on read) rather than loaded: a view at the cut is 100 KB or more, so a dataset's views run to
+    /// hundreds of MB (docs/fine-tuning.md, Disk), memory a run would hold on top of its training step's,
+    /// which must stay under 2 GB (bench/results.md, area fine-tune: the FineTune stage's peak RSS). From
+    /// the second epoch on the page cache serves the reads.
     /// </summary>
     public static BottleneckCache Load(string cacheDir, string fingerprint, IReadOnlyList<ExampleView> wanted)
     {
@@ -84,7 +82,8 @@ public static class PrefixCache
         var cache = BottleneckCache.OpenOnDisk(cacheDir, fingerprint, keys, repair: true);
         var absent = wanted.FirstOrDefault(w => !cache.Contains(KeyOf(w.Example.ContentId, w.View)));
         if (absent.Example is not null)
-            throw new InvalidOperationException($"the prefix cache {cache.Folder} lacks view {absent.View} of {absent.Example.RelPath} right after it was filled");
+            throw new InvalidOperationException(
+                $"the prefix cache {cache.Folder} lacks view {absent.View} of {absent.Example.RelPath} right after it was filled");
         return cache;
     }
 }

@@ -7,7 +7,10 @@ using BottleneckPipeline.Hosting;
 using BottleneckPipeline.Runtime;
 
 var configOption = StageHost.ConfigOption();
-var whenEnabled = new Option<bool>("--when-enabled") { Description = "Do nothing (and write nothing) unless fine_tune.enabled is true: how plain `make` calls it." };
+var whenEnabled = new Option<bool>("--when-enabled")
+{
+    Description = "Do nothing (and write nothing) unless fine_tune.enabled is true: how plain `make` calls it.",
+};
 var command = new RootCommand("Fine-tune the backbone's last part with the head (the optional FineTune stage).") { configOption, whenEnabled };
 command.SetAction(parse =>
 {

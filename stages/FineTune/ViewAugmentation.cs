@@ -16,7 +16,7 @@ namespace BottleneckPipeline.FineTune;
 /// generator seeded by (seed, content id, view) alone, so a view is the same whatever order, subset
 /// or run computes it: that is what lets its prefix activations be cached.
 /// </summary>
-public static class ViewAugmentation
+internal static class ViewAugmentation
 {
     private const int CropAttempts = 10;
     private static readonly double MinLogRatio = Math.Log(3.0 / 4.0), MaxLogRatio = Math.Log(4.0 / 3.0);

@@ -11,7 +11,7 @@ namespace BottleneckPipeline.FineTune;
 /// decoded, augmented (<see cref="ViewAugmentation"/>), resized and normalized exactly as Extract
 /// prepares images, so view 0 is the very input Extract embedded.
 /// </summary>
-public sealed class ViewTensors(BackboneSpec spec, PipelineConfig config)
+internal sealed class ViewTensors(BackboneSpec spec, PipelineConfig config)
 {
     public int ValuesPerImage => spec.ValuesPerImage;
 
@@ -21,10 +21,12 @@ public sealed class ViewTensors(BackboneSpec spec, PipelineConfig config)
         try { bytes = File.ReadAllBytes(example.Path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new InputException($"cannot read {example.Path}: {e.Message}. Restore the file, or re-run Ingest and Extract (make) if it was removed on purpose.", e);
+            throw new InputException(
+                $"cannot read {example.Path}: {e.Message}. Restore the file, or re-run Ingest and Extract (make) if it was removed on purpose.", e);
         }
         if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(bytes)), example.ContentId, StringComparison.Ordinal))
-            throw new InputException($"{example.Path} changed since it was ingested. Re-run the pipeline (make fine-tune): Ingest and Extract pick up the new version.");
+            throw new InputException(
+                $"{example.Path} changed since it was ingested. Re-run the pipeline (make fine-tune): Ingest and Extract pick up the new version.");
         try
         {
             using var image = ImageLoader.Decode(bytes, config.Dataset.MaxPixels);

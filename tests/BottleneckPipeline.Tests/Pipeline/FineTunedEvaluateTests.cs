@@ -166,7 +166,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         head.BackboneFingerprint = recorded;
         var headSha256 = head.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, recorded, "last-stage",
-            TunedNetworkInputs.TryHash(config)!, 1, 0.5)
+            TunedNetworkInputsHash.TryHash(config)!, 1, 0.5)
         { BackboneSha256 = Sha256.OfFile(path), HeadSha256 = headSha256 }.Save(config);
         File.Copy(original.ModelPath, path, overwrite: true); // replaced after FineTune wrote it
 
@@ -194,7 +194,7 @@ public sealed class FineTunedEvaluateTests : IDisposable
         var headSha256 = tunedHead.Save(Path.Combine(ArtifactPaths.FineTuneDirectory(config), "head.msgpack"));
         TrainingLog.WriteCsv(ArtifactPaths.FineTuneLog(config), [new(10, 0.9, 0.6, 0.8, 0.65), new(20, 0.5, 0.8, 0.6, 0.75), new(30, 0.4, 0.85, 0.6, 0.8)]);
         new TunedNetworkManifest(TunedNetworkManifest.CurrentFormat, "backbone.onnx", "head.msgpack", original.Fingerprint, spec.Fingerprint,
-            "last-stage", TunedNetworkInputs.TryHash(config)!, 3, 0.9)
+            "last-stage", TunedNetworkInputsHash.TryHash(config)!, 3, 0.9)
         { BaseHeadInputsHash = head.InputsHash, BackboneSha256 = Sha256.OfFile(backbone), HeadSha256 = headSha256 }.Save(config);
         return (head, original, spec, tunedHead, changedWeight, changedValues);
     }

@@ -15,7 +15,7 @@ namespace BottleneckPipeline.TunedNetwork;
 /// Equal hash: the fine-tuned model on disk is current. Evaluate compares it too, so a manifest
 /// left from an earlier configuration is never scored.
 /// </summary>
-public static class TunedNetworkInputs
+public static class TunedNetworkInputsHash
 {
     /// <summary>The hash for the workspace as it is now, or null when TrainHead or Extract has not run.</summary>
     public static string? TryHash(PipelineConfig config)

@@ -14,7 +14,7 @@ namespace BottleneckPipeline.FineTune;
 /// it embeds through the same code as any backbone. Its fingerprint comes from
 /// TunedBackbone, the one resolution Evaluate checks it with.
 /// </summary>
-public static class FineTunedBackboneFile
+internal static class TunedBackboneWriter
 {
     public const string FileName = ArtifactPaths.TunedBackboneFile;
 

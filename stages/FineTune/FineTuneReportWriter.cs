@@ -7,40 +7,12 @@ using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>What one FineTune run did: the content of reports/fine_tune.json.</summary>
-public sealed class FineTuneSummary
-{
-    public string Trainable { get; set; } = "";
-    public string CutTensor { get; set; } = "";
-    public long[] CutShape { get; set; } = [];
-    public long TrainableWeights { get; set; }
-    public int TrainImages { get; set; }
-    public int ValidationImages { get; set; }
-    public string? PrefixFingerprint { get; set; }
-    public int PrefixComputed { get; set; }
-    public int PrefixReused { get; set; }
-    public double PrefixSeconds { get; set; }
-    public long PrefixBytesPerView { get; set; }
-    public int ResumedAfterEpoch { get; set; }
-    public double StartValidationLoss { get; set; } = double.NaN;
-    public double StartValidationAccuracy { get; set; } = double.NaN;
-    public int BestEpoch { get; set; }
-    public bool StoppedEarly { get; set; }
-    public double TrainingSeconds { get; set; }
-    public double Seconds { get; set; }
-    /// <summary>The process's peak resident memory so far, in MB of 2^20 bytes, as the bench and /usr/bin/time count them
-    /// (batch size and trainable depth drive it).</summary>
-    public double PeakMemoryMb { get; set; }
-    public string BackboneFingerprint { get; set; } = "";
-    public IReadOnlyList<EpochRow> Log { get; set; } = [];
-}
-
 /// <summary>
 /// FineTune's reports: reports/fine_tune.json, the per-epoch log as reports/fine_tune_log.csv (the
 /// format of TrainHead's training_log.csv, one row per epoch at its last step) and its learning curve
 /// as reports/fine_tune_curve.png.
 /// </summary>
-public static class FineTuneReport
+internal static class FineTuneReportWriter
 {
     public static string PathIn(PipelineConfig config) => ArtifactPaths.FineTuneReport(config);
     public static string LogPathIn(PipelineConfig config) => ArtifactPaths.FineTuneLog(config);

@@ -5,15 +5,12 @@ using BottleneckPipeline.Index;
 
 namespace BottleneckPipeline.FineTune;
 
-/// <summary>One image FineTune trains or validates on: its content, label (in the head's order) and file.</summary>
-public sealed record FineTuneExample(string ContentId, int Label, string Path, string RelPath);
-
 /// <summary>
 /// A split's examples from the index, as the head's training saw them: label conflicts (unless
 /// dataset.include_conflicts), images Extract quarantined and those dataset.exclude names are left out;
 /// ordered by content id.
 /// </summary>
-public static class FineTuneExamples
+internal static class SplitExamples
 {
     /// <param name="excluded">the images dataset.exclude leaves out; default: the config's list, resolved against the index.</param>
     public static List<FineTuneExample> Of(PipelineConfig config, IndexDb db, string split, string[] labelNames, ExcludedImages? excluded = null)

@@ -1,0 +1,5 @@
+namespace BottleneckPipeline.FineTune;
+
+/// <summary>One epoch of the training log.</summary>
+internal sealed record EpochRow(int Epoch, int Step, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy,
+    double Seconds, double ImagesPerSecond);
