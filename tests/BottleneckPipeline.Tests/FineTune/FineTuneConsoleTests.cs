@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
-using BottleneckPipeline.Tests.Extract;
-using BottleneckPipeline.Tests.Faults;
+using BottleneckPipeline.Tests.Fixtures;
 
 namespace BottleneckPipeline.Tests.FineTune;
 
