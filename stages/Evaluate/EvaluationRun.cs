@@ -11,7 +11,8 @@ namespace BottleneckPipeline.Evaluate;
 
 /// <summary>What export needs from the backbone side: the model, where its bottleneck is, its preprocessing, and raw test pixels.</summary>
 /// <param name="LoadPixels">CHW RGB 0..255 tensors at the input size for the given test rows (same resize as Extract).</param>
-internal sealed record ExportInputs(byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
+internal sealed record ExportInputs(
+    byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
 
 /// <summary>What <see cref="EvaluationRun.Execute"/> did; Summary is the stage's one-line output.</summary>
 /// <param name="Note">why a fine-tuned network in the workspace was not considered; null otherwise.</param>

@@ -38,7 +38,8 @@ internal sealed record TensorFacts(string Name, string Type, string Shape);
 internal sealed record BottleneckFacts(string Tensor, string? Shape, int Dimension, string Reason);
 
 /// <summary>How images become the model's input, each setting with where it came from.</summary>
-internal sealed record InputSettings(int Size, string SizeFrom, string Layout, string LayoutFrom, string Normalization, string NormalizationFrom, string Resize, string Shape);
+internal sealed record InputSettings(
+    int Size, string SizeFrom, string Layout, string LayoutFrom, string Normalization, string NormalizationFrom, string Resize, string Shape);
 
 internal sealed record OpCount(string Op, int Count);
 
