@@ -5,14 +5,14 @@ namespace BottleneckPipeline.Backbones;
 
 /// <summary>Where the bottleneck is in a graph, how many values it holds per image, and why it was chosen.</summary>
 /// <param name="Reason">For a person (Extract inspect): which rule picked the tensor.</param>
-public sealed record BottleneckChoice(string Tensor, int Dimension, bool IsGraphOutput, string Reason);
+internal sealed record BottleneckChoice(string Tensor, int Dimension, bool IsGraphOutput, string Reason);
 
 /// <summary>
 /// Finds the bottleneck: the input of the final classifier (a Gemm or MatMul with a constant weight
 /// that feeds a graph output, possibly through Softmax, Add, Identity and the like), else the graph
 /// output itself when the model has no head (ResNet-18's pooled 512 features).
 /// </summary>
-public static class BottleneckLocator
+internal static class BottleneckLocator
 {
     // Ops that may sit between the classifier and the graph output without changing what it means.
     private static readonly HashSet<string> HeadTail = ["Softmax", "LogSoftmax", "Identity", "Add", "Dropout", "Flatten", "Reshape", "Squeeze", "Sigmoid"];

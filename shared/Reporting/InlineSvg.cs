@@ -4,7 +4,7 @@ using ScottPlot;
 namespace BottleneckPipeline.Reporting;
 
 /// <summary>A ScottPlot plot as an &lt;svg&gt; element for an HTML page.</summary>
-public static partial class InlineSvg
+internal static partial class InlineSvg
 {
     /// <summary>
     /// The plot drawn at <paramref name="width"/> by <paramref name="height"/>, scaled by the page (a viewBox instead of a

@@ -6,7 +6,7 @@ namespace BottleneckPipeline.Training;
 public enum TrainableDepth { LastStage, LastTwoStages, All }
 
 /// <summary>A tensor where one stage of a backbone ends and the next begins, with its shape (batch -1).</summary>
-public sealed record StageBoundary(string Tensor, long[] Shape);
+internal sealed record StageBoundary(string Tensor, long[] Shape);
 
 /// <summary>
 /// The stages of a CNN backbone, found from its graph. A boundary is a tensor every path from the
@@ -16,11 +16,11 @@ public sealed record StageBoundary(string Tensor, long[] Shape);
 /// </summary>
 public sealed class BackboneStages
 {
-    public ForwardGraph Graph { get; }
+    internal ForwardGraph Graph { get; }
     public string ImageInput { get; }
     public string Features { get; }
     /// <summary>First to last; the last one starts the last stage.</summary>
-    public IReadOnlyList<StageBoundary> Boundaries { get; }
+    internal IReadOnlyList<StageBoundary> Boundaries { get; }
     private readonly Dictionary<string, long[]> _shapes;
     private readonly List<NodeProto> _nodes;
 
@@ -104,7 +104,7 @@ public sealed class BackboneStages
     }
 
     /// <summary>The boundary that starts the trainable part for a depth.</summary>
-    public StageBoundary Cut(TrainableDepth depth) => depth switch
+    internal StageBoundary Cut(TrainableDepth depth) => depth switch
     {
         TrainableDepth.All => Boundaries[0],
         TrainableDepth.LastTwoStages => Boundaries[Math.Max(0, Boundaries.Count - 2)],

@@ -6,7 +6,7 @@ namespace BottleneckPipeline.Training;
 /// Read-only index of a forward ONNX graph for the training engine: who produces and consumes each
 /// tensor, the initializers, the values of constant tensors, and static shapes (batch as -1).
 /// </summary>
-public sealed class ForwardGraph
+internal sealed class ForwardGraph
 {
     public ModelProto Model { get; }
     public GraphProto Graph => Model.Graph;

@@ -57,7 +57,7 @@ public abstract class Optimizer(float learningRate)
 }
 
 /// <summary>Heavy-ball momentum: v = mu v + g; p -= lr v.</summary>
-public sealed class MomentumSgd(float learningRate, float momentum, int count) : Optimizer(learningRate)
+internal sealed class MomentumSgd(float learningRate, float momentum, int count) : Optimizer(learningRate)
 {
     private readonly float[] _velocity = new float[count];
 
@@ -74,7 +74,7 @@ public sealed class MomentumSgd(float learningRate, float momentum, int count) :
 }
 
 /// <summary>RMSProp: s = rho s + (1 - rho) g^2; p -= lr g / (sqrt(s) + eps).</summary>
-public sealed class RmsProp(float learningRate, float decay, int count) : Optimizer(learningRate)
+internal sealed class RmsProp(float learningRate, float decay, int count) : Optimizer(learningRate)
 {
     private const float Epsilon = 1e-7f;
     private readonly float[] _meanSquare = new float[count];
@@ -94,7 +94,7 @@ public sealed class RmsProp(float learningRate, float decay, int count) : Optimi
 }
 
 /// <summary>Adam (beta1 0.9, beta2 0.999, eps 1e-7) with bias correction.</summary>
-public sealed class Adam(float learningRate, int count) : Optimizer(learningRate)
+internal sealed class Adam(float learningRate, int count) : Optimizer(learningRate)
 {
     private const float Beta1 = 0.9f, Beta2 = 0.999f, Epsilon = 1e-7f;
     private readonly float[] _m = new float[count];

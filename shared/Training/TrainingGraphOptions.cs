@@ -1,7 +1,7 @@
 namespace BottleneckPipeline.Training;
 
 /// <summary>How the weight gradient of a convolution is written (both are exact; speed differs by shape).</summary>
-public enum ConvWeightGradientForm
+internal enum ConvWeightGradientForm
 {
     /// <summary>Gemm over strided windows when the conv has enough input channels, else the transposed conv (measured).</summary>
     Auto,
@@ -12,7 +12,7 @@ public enum ConvWeightGradientForm
 }
 
 /// <summary>How the input gradient of a convolution is written (both are exact; speed differs).</summary>
-public enum ConvInputGradientForm
+internal enum ConvInputGradientForm
 {
     /// <summary>A plain Conv of dY with the flipped, transposed kernel where the conv has stride 1 (ORT runs Conv
     /// through its blocked, batched kernels: measured faster than its ConvTranspose); ConvTranspose otherwise.</summary>
@@ -22,7 +22,7 @@ public enum ConvInputGradientForm
 }
 
 /// <summary>How a convolution whose weights train is computed in the training graph (both are exact; speed and memory differ).</summary>
-public enum ConvComputeForm
+internal enum ConvComputeForm
 {
     /// <summary>Gemm where the conv's window matrix stays under <see cref="TrainingGraphOptions.GemmMaxWindowValuesPerImage"/> values per image, Conv otherwise.</summary>
     Auto,
@@ -37,7 +37,7 @@ public enum ConvComputeForm
 }
 
 /// <summary>How max pooling routes its gradient back to the winning inputs (both give it to the first maximum).</summary>
-public enum MaxPoolGradientForm
+internal enum MaxPoolGradientForm
 {
     /// <summary>MaxPool's Indices output and one ScatterElements with add: the faster form on ONNX Runtime's CPU.</summary>
     IndicesScatter,
@@ -50,10 +50,10 @@ public enum MaxPoolGradientForm
 /// <summary>Choices that change how the training graph is written, never what it computes.</summary>
 public sealed record TrainingGraphOptions
 {
-    public ConvWeightGradientForm ConvWeightGradient { get; init; } = ConvWeightGradientForm.Auto;
-    public ConvInputGradientForm ConvInputGradient { get; init; } = ConvInputGradientForm.Auto;
-    public MaxPoolGradientForm MaxPoolGradient { get; init; } = MaxPoolGradientForm.IndicesScatter;
-    public ConvComputeForm ConvCompute { get; init; } = ConvComputeForm.Auto;
+    internal ConvWeightGradientForm ConvWeightGradient { get; init; } = ConvWeightGradientForm.Auto;
+    internal ConvInputGradientForm ConvInputGradient { get; init; } = ConvInputGradientForm.Auto;
+    internal MaxPoolGradientForm MaxPoolGradient { get; init; } = MaxPoolGradientForm.IndicesScatter;
+    internal ConvComputeForm ConvCompute { get; init; } = ConvComputeForm.Auto;
 
     /// <summary>Below this many input channels Auto picks the transposed conv: the window matrix would
     /// be long and thin, as for ResNet's 7x7 stem on 3 channels, where a Gemm is the slower form (bench: fine-tune-engine).</summary>

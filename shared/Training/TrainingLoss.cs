@@ -61,7 +61,7 @@ public sealed class SoftmaxCrossEntropy(int classes) : TrainingLoss
 /// loss = sum(features * upstream) for a given upstream tensor: its gradient into the features is
 /// exactly the upstream tensor, which makes it the probe for checking gradients against finite differences.
 /// </summary>
-public sealed class ProjectionLoss : TrainingLoss
+internal sealed class ProjectionLoss : TrainingLoss
 {
     public const string Upstream = "upstream";
 

@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Training;
 /// training graph is built (config time), never mid-epoch; the message names the op and the node.
 /// </summary>
 /// <param name="advice">What to do; by default, train fewer stages so that the node stays frozen.</param>
-public sealed class UnsupportedOperatorException(string opType, string nodeName, string reason, string? advice = null)
+internal sealed class UnsupportedOperatorException(string opType, string nodeName, string reason, string? advice = null)
     : PipelineException(ExitCodes.BadConfig,
         $"cannot train through node '{nodeName}' (op {opType}): {reason}. " +
         (advice ?? "Train fewer stages (a smaller 'fine_tune.trainable') so that this node stays in the frozen part") + ".")

@@ -9,7 +9,7 @@ namespace BottleneckPipeline.Audit;
 /// <summary>What the audit did and how long each part took (the bench reads the parts).</summary>
 /// <param name="Evidence">every row's evidence against its label; null when up to date.</param>
 /// <param name="OutOfFold">the out-of-fold head probabilities, row-major; null when up to date.</param>
-public sealed record AuditOutcome(bool UpToDate, DatasetIssues Issues, string Summary, AuditSet? Set = null, LabelEvidence? Evidence = null,
+internal sealed record AuditOutcome(bool UpToDate, DatasetIssues Issues, string Summary, AuditSet? Set = null, LabelEvidence? Evidence = null,
     float[]? OutOfFold = null, IReadOnlyDictionary<string, double>? Seconds = null);
 
 /// <summary>
@@ -18,7 +18,7 @@ public sealed record AuditOutcome(bool UpToDate, DatasetIssues Issues, string Su
 /// labels), outliers and the class counts, leaving out the images dataset.exclude names. Up to date (and instant) when
 /// neither Extract's inputs (the index, its splits, the backbone), the train_head section nor the excluded images changed.
 /// </summary>
-public static class AuditStage
+internal static class AuditStage
 {
     /// <summary>The config sections whose hash the runs table records.</summary>
     public static readonly string[] Sections = ["train_head"];

@@ -5,12 +5,12 @@ using BottleneckPipeline.Cache;
 namespace BottleneckPipeline.Audit;
 
 /// <summary>Every labelled image the audit looks at: the train, validation and test rows in one set, with each row's split.</summary>
-public sealed record AuditSet(LabelledVectors All, string[] Splits);
+internal sealed record AuditSet(LabelledVectors All, string[] Splits);
 
 /// <summary>Each row's evidence against its given label (the bench ranks every row by it; the report lists the suspects).</summary>
 /// <param name="Score">1 - the blended probability of the given label: 0..1, higher is more suspicious.</param>
 /// <param name="Suggested">the most probable other class, by the same blend.</param>
-public sealed record LabelEvidence(double[] Score, int[] Suggested);
+internal sealed record LabelEvidence(double[] Score, int[] Suggested);
 
 /// <summary>
 /// The audit's findings from the vectors, the out-of-fold probabilities and the neighbour graph. The thresholds, and
@@ -29,7 +29,7 @@ public sealed record LabelEvidence(double[] Score, int[] Suggested);
 /// samples the classes evenly).</item>
 /// </list>
 /// </summary>
-public static class Doctor
+internal static class Doctor
 {
     public const int Neighbours = 10;
     public const double VoteTemperature = 0.05;

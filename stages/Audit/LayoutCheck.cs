@@ -12,7 +12,7 @@ namespace BottleneckPipeline.Audit;
 /// refined by a local search over its scale and position (steps halved three times). A crop of the other photo scores about
 /// 0.99 or more; different photos of alike scenes stay clearly under <see cref="SamePicture"/> (bench: doctor).
 /// </summary>
-public static class LayoutCheck
+internal static class LayoutCheck
 {
     public const int Side = 32, View = 16;
 

@@ -5,7 +5,7 @@ using BottleneckPipeline.Training;
 namespace BottleneckPipeline.Audit;
 
 /// <summary>Each row's <see cref="K"/> most cosine-similar other rows, most similar first (-1 past the end when fewer exist).</summary>
-public sealed class NeighbourGraph(int count, int k, int[] index, float[] similarity, bool exact)
+internal sealed class NeighbourGraph(int count, int k, int[] index, float[] similarity, bool exact)
 {
     public int Count { get; } = count;
     public int K { get; } = k;
@@ -25,7 +25,7 @@ public sealed class NeighbourGraph(int count, int k, int[] index, float[] simila
 /// <see cref="Probes"/> nearest centroids), whose cost grows as n^1.5 / sqrt(n) x probes, close to linearly, and whose
 /// recall against the exact search the bench measures. Deterministic for the same rows and seed, whatever the thread count.
 /// </summary>
-public static class Neighbours
+internal static class Neighbours
 {
     /// <summary>Rows up to which every pair is compared: n^2 dot products, a few seconds at this limit on two cores
     /// (bench: doctor-scale), where the inverted file already takes a fraction of that.</summary>

@@ -16,7 +16,7 @@ namespace BottleneckPipeline.Audit;
 /// holds back: the planned steps without it overfit, and the out-of-fold accuracy drops by several points.
 /// Same vectors, settings and seed give the same probabilities, whatever the thread count.
 /// </summary>
-public static class OutOfFold
+internal static class OutOfFold
 {
     public const int DefaultFolds = 5;
 

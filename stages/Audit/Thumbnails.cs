@@ -17,7 +17,7 @@ namespace BottleneckPipeline.Audit;
 /// are made (libvips' shrink-on-load: a fraction of a full decode). A file whose bytes no longer match its content id
 /// gets none, and its pairs are not reported.
 /// </summary>
-public static class Thumbnails
+internal static class Thumbnails
 {
     private const int KeyBytes = 32, Bytes = LayoutCheck.Side * LayoutCheck.Side, Record = KeyBytes + Bytes;
 

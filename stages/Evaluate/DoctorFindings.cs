@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Evaluate;
 /// inputs this evaluation has (the Audit stage's inputs hash), and the content id of each image it names (the page's
 /// download writes an id where a path would not read back as itself).
 /// </summary>
-public sealed record DoctorSource(DatasetIssues Issues, string Path, bool Current, IReadOnlyDictionary<string, string> ContentIds)
+internal sealed record DoctorSource(DatasetIssues Issues, string Path, bool Current, IReadOnlyDictionary<string, string> ContentIds)
 {
     /// <summary>The line of an exclude list naming this image: its path, or its content id where the path would not read back as
     /// itself or holds a character the page shows escaped (a control or bidirectional character).</summary>
@@ -26,7 +26,7 @@ public sealed record DoctorSource(DatasetIssues Issues, string Path, bool Curren
 /// <summary>evaluation.json's "dataset_issues": what the data doctor found, in counts, and the test images a leak reaches.</summary>
 /// <param name="Current">false when the file was written for other inputs (the Audit stage has not run since): its findings may be old.</param>
 /// <param name="LeakedTestImages">the test images with a near-copy in the train split, left out of <see cref="EvaluationReport.AccuracyWithoutLeaks"/>.</param>
-public sealed record DatasetIssuesSummary(string Path, bool Current, int SuspectedLabelErrors, int NearDuplicates, int Leaks, int Conflicts, int Outliers,
+internal sealed record DatasetIssuesSummary(string Path, bool Current, int SuspectedLabelErrors, int NearDuplicates, int Leaks, int Conflicts, int Outliers,
     string? ClassBalanceWarning, string[] LeakedTestImages)
 {
     /// <summary>"5 suspected label errors, 1 leak, 1 conflict", as the Audit stage's closing line counts them.</summary>
@@ -34,7 +34,7 @@ public sealed record DatasetIssuesSummary(string Path, bool Current, int Suspect
 }
 
 /// <summary>What the data doctor's findings add to Evaluate's report: the counts, and the test accuracy without the leaked test images.</summary>
-public static class DoctorFindings
+internal static class DoctorFindings
 {
     /// <summary>
     /// Fills the report's <see cref="EvaluationReport.DatasetIssues"/> and, when a near-duplicate pair has one image in train and the

@@ -19,7 +19,7 @@ namespace BottleneckPipeline.Evaluate;
 /// network's are embedded through its backbone by the same code, into the cache under its own
 /// fingerprint, so a rerun embeds none of them again.
 /// </summary>
-public static class EvaluateStage
+internal static class EvaluateStage
 {
     public static readonly string[] Sections = ["evaluate"];
 

@@ -18,7 +18,7 @@ namespace BottleneckPipeline.Evaluate;
 /// Filled into the one template, Html/EvaluationPage.html. Every class and file name, path and model
 /// name stands in its own &lt;bdi&gt; with its control and bidirectional characters shown (<see cref="HtmlText"/>).
 /// </summary>
-public static class EvaluationPage
+internal static class EvaluationPage
 {
     public const string FileName = "evaluation.html";
 

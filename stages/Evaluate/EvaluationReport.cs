@@ -12,7 +12,7 @@ namespace BottleneckPipeline.Evaluate;
 /// choice in <see cref="Shipped"/> and the other model beside it in <see cref="Comparison"/>.
 /// Every accuracy carries its count and 95% interval.
 /// </summary>
-public sealed class EvaluationReport
+internal sealed class EvaluationReport
 {
     /// <summary>What was scored: "test split", or the folder given to --data.</summary>
     public required string Scored { get; init; }
@@ -104,13 +104,13 @@ public sealed class EvaluationReport
 }
 
 /// <summary>Rows are true classes, columns predicted classes, both in label order.</summary>
-public sealed record ConfusionMatrixReport(string[] Labels, int[][] Rows);
+internal sealed record ConfusionMatrixReport(string[] Labels, int[][] Rows);
 
-public sealed record BackboneReport(string Name, string Fingerprint);
+internal sealed record BackboneReport(string Name, string Fingerprint);
 
 /// <param name="BestStep">the training step (TrainHead) or epoch (FineTune) whose weights were kept.</param>
-public sealed record HeadReport(string Path, string InputsHash, int BestStep, double ValidationAccuracy);
+internal sealed record HeadReport(string Path, string InputsHash, int BestStep, double ValidationAccuracy);
 
 /// <summary>Evaluate --data: the scored images the workspace's index also holds, by split (matched by content),
 /// and the accuracy on the images it has never seen, which is the figure that generalizes.</summary>
-public sealed record DataOverlap(int Train, int Validation, int Test, Accuracy Unseen, string Index);
+internal sealed record DataOverlap(int Train, int Validation, int Test, Accuracy Unseen, string Index);

@@ -11,16 +11,17 @@ namespace BottleneckPipeline.Evaluate;
 
 /// <summary>What export needs from the backbone side: the model, where its bottleneck is, its preprocessing, and raw test pixels.</summary>
 /// <param name="LoadPixels">CHW RGB 0..255 tensors at the input size for the given test rows (same resize as Extract).</param>
-public sealed record ExportInputs(byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
+internal sealed record ExportInputs(
+    byte[] BackboneModel, string BottleneckTensor, ExportPreprocessing Preprocessing, Func<LabelledVectors, IReadOnlyList<float[]>> LoadPixels);
 
 /// <summary>What <see cref="EvaluationRun.Execute"/> did; Summary is the stage's one-line output.</summary>
 /// <param name="Note">why a fine-tuned network in the workspace was not considered; null otherwise.</param>
-public sealed record EvaluationOutcome(bool UpToDate, EvaluationReport? Report, string Summary, string? Note = null);
+internal sealed record EvaluationOutcome(bool UpToDate, EvaluationReport? Report, string Summary, string? Note = null);
 
 /// <summary>FineTune's side of an evaluation: the network to weigh against the head alone (or why there is none), and
 /// how to get a split's vectors through its backbone.</summary>
 /// <param name="Embed">the given rows' vectors through the fine-tuned backbone, in the same order and labels.</param>
-public sealed record TunedNetworkEvaluation(TunedNetworkCandidate? InUse, string? Note, Func<LabelledVectors, LabelledVectors> Embed);
+internal sealed record TunedNetworkEvaluation(TunedNetworkCandidate? InUse, string? Note, Func<LabelledVectors, LabelledVectors> Embed);
 
 /// <summary>
 /// The Evaluate stage body: score the head alone and, when there is one, the fine-tuned network on the
@@ -28,7 +29,7 @@ public sealed record TunedNetworkEvaluation(TunedNetworkCandidate? InUse, string
 /// test split with the other beside it, export it as model.onnx and check the export against it.
 /// Returns at once when the recorded inputs hash matches and every output exists.
 /// </summary>
-public static class EvaluationRun
+internal static class EvaluationRun
 {
     public static string InputsHash(string evaluateSectionHash, string headInputsHash, string upstreamHash) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(

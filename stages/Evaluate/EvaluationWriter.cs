@@ -7,7 +7,7 @@ using ScottPlot;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>Writes evaluation.json, evaluation.md, evaluation.html and confusion_matrix.png into the reports folder.</summary>
-public static class EvaluationWriter
+internal static class EvaluationWriter
 {
     public const string JsonName = "evaluation.json";
     public const string MarkdownName = "evaluation.md";
@@ -140,7 +140,7 @@ public static class EvaluationWriter
 }
 
 /// <summary>The confusion matrix as coloured cells with their counts; colour is the row share.</summary>
-public static class ConfusionMatrixPlot
+internal static class ConfusionMatrixPlot
 {
     public static void Write(string path, ConfusionMatrixReport matrix)
     {

@@ -7,7 +7,7 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>What --data scored, and what it skipped with the reason.</summary>
-public sealed record FolderScore(EvaluationReport Report, IReadOnlyList<string> Skipped);
+internal sealed record FolderScore(EvaluationReport Report, IReadOnlyList<string> Skipped);
 
 /// <summary>
 /// `Evaluate --data DIR --out FILE.json`: scores a labelled folder (class subfolders named like the
@@ -16,7 +16,7 @@ public sealed record FolderScore(EvaluationReport Report, IReadOnlyList<string> 
 /// read-only. With a workspace, images its index already holds (by content) are counted by split,
 /// and the accuracy on the images it has never seen is reported on its own.
 /// </summary>
-public static class FolderScoring
+internal static class FolderScoring
 {
     /// <param name="config">the workspace's config, for the overlap with its index and the page's provenance; null with --model alone.</param>
     public static FolderScore Run(ExportedModel model, string dataDir, string outJson, int topK, long maxPixels, PipelineConfig? config,

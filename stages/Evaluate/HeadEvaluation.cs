@@ -5,7 +5,7 @@ using BottleneckPipeline.Metrics;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>A head applied to vectors in memory: its report on a split, and its validation score.</summary>
-public static class HeadEvaluation
+internal static class HeadEvaluation
 {
     public static (EvaluationReport Report, float[][] Probabilities) Evaluate(HeadArtifact artifact, string headPath, LabelledVectors set, int topK,
         string scored, string model)

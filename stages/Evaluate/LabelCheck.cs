@@ -3,7 +3,7 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>For `Evaluate --data DIR`: every class folder must be a label the head was trained on.</summary>
-public static class LabelCheck
+internal static class LabelCheck
 {
     public static void EnsureKnown(IEnumerable<string> dataLabels, IReadOnlyCollection<string> headLabels, string dataDir, string headPath)
     {

@@ -10,12 +10,12 @@ namespace BottleneckPipeline.Evaluate;
 /// <summary>How one score separates the out-of-distribution folder from the test split: the keys Evaluate --ood reports.</summary>
 /// <param name="FlaggedShare">the share of the folder's images past the threshold; for the shipped score, the model's own
 /// threshold (set on validation); for a baseline, the one that keeps 95% of the test split.</param>
-public sealed record OodFigures(string Score, double Auroc, double FlaggedShare, [property: JsonPropertyName("fpr_at_95_tpr")] double FprAt95Tpr);
+internal sealed record OodFigures(string Score, double Auroc, double FlaggedShare, [property: JsonPropertyName("fpr_at_95_tpr")] double FprAt95Tpr);
 
 /// <summary>evaluate --ood's report: the shipped model's unknown rule on photos known to be of no class.</summary>
 /// <param name="KeptShareTest">the share of test photos (all in class) the rule keeps.</param>
 /// <param name="Baseline">the same figures for the maximum softmax probability, the simple score beside it.</param>
-public sealed record OodReport(string Scored, string Model, int Images, int InClassImages, double Threshold, double Auroc, double FlaggedShare,
+internal sealed record OodReport(string Scored, string Model, int Images, int InClassImages, double Threshold, double Auroc, double FlaggedShare,
     [property: JsonPropertyName("fpr_at_95_tpr")] double FprAt95Tpr, double KeptShareTest, OodFigures Baseline, IReadOnlyList<string> Skipped)
 {
     public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, EvaluationReport.JsonOptions);
@@ -27,7 +27,7 @@ public sealed record OodReport(string Scored, string Model, int Images, int InCl
 /// file itself. AUROC and FPR at 95% TPR say how well the score separates them; the flagged share is what the shipped
 /// threshold calls unknown. The maximum softmax probability's figures stand beside them.
 /// </summary>
-public static class OodScoring
+internal static class OodScoring
 {
     public static OodReport Run(ExportedModel model, PipelineConfig config, string oodDir, string outJson, CancellationToken ct = default)
     {

@@ -12,7 +12,7 @@ namespace BottleneckPipeline.Evaluate;
 /// <param name="LearningCurvePath">Where that log was looked for, named on the page when it is missing.</param>
 /// <param name="Compared">the model that does not ship, shown beside the shipped one with its own curve; null: there is one model.</param>
 /// <param name="Doctor">the data doctor's findings, for the page's Dataset issues section; null: no such section.</param>
-public sealed record PageSources(
+internal sealed record PageSources(
     string Title, string ImageRoot, long MaxPixels,
     IReadOnlyList<TrainingLogRow>? LearningCurve, string LearningCurvePath,
     RunProvenance Provenance, ComparedResult? Compared = null, DoctorSource? Doctor = null)
@@ -27,4 +27,4 @@ public sealed record PageSources(
 }
 
 /// <summary>The other model's result on the same images, set beside the shipped one.</summary>
-public sealed record ComparedResult(string Name, EvaluationReport Report, IReadOnlyList<TrainingLogRow>? LearningCurve);
+internal sealed record ComparedResult(string Name, EvaluationReport Report, IReadOnlyList<TrainingLogRow>? LearningCurve);

@@ -8,17 +8,17 @@ using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
 
-public enum PredictionFormat { Csv, Json }
+internal enum PredictionFormat { Csv, Json }
 
 /// <summary>What one predict run classified (and of those, called unknown) and skipped, for its closing line.</summary>
-public sealed record PredictionSummary(int Classified, int Unknown, int Skipped, string Output);
+internal sealed record PredictionSummary(int Classified, int Unknown, int Skipped, string Output);
 
 /// <summary>
 /// `Evaluate predict`: classifies image files and folders with a model.onnx that Evaluate exported,
 /// and nothing else: no config, index, cache or workspace is needed, and none is written. Every file
 /// gets a row: its top-k labels and probabilities, or why it was skipped.
 /// </summary>
-public static class Prediction
+internal static class Prediction
 {
     /// <param name="output">a file, or "-" for standard output.</param>
     /// <param name="maxPixels">images with more pixels are skipped before decoding.</param>

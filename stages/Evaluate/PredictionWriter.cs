@@ -7,7 +7,7 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>predictions CSV: path, then the k most probable labels with their probabilities.</summary>
-public static class PredictionWriter
+internal static class PredictionWriter
 {
     public static string Header(int k)
     {

@@ -7,13 +7,13 @@ namespace BottleneckPipeline.Evaluate;
 
 /// <summary>Which images were scored: their folder and a hash that changes whenever the set does.</summary>
 /// <param name="HashName">what the hash is of: Ingest's "index hash" for the test split, a "content hash" for a scored folder.</param>
-public sealed record DatasetIdentity(string Root, string HashName, string Hash);
+internal sealed record DatasetIdentity(string Root, string HashName, string Hash);
 
 /// <summary>One top-level section of pipeline.yaml as it was in effect (defaults filled in), with its hash.</summary>
-public sealed record ConfigSection(string Name, string Hash, string Values);
+internal sealed record ConfigSection(string Name, string Hash, string Values);
 
 /// <summary>Where a report came from, for the page's provenance: the data, the config and when it was written.</summary>
-public sealed record RunProvenance(DatasetIdentity Dataset, string ConfigPath, IReadOnlyList<ConfigSection> Sections, DateTimeOffset Written)
+internal sealed record RunProvenance(DatasetIdentity Dataset, string ConfigPath, IReadOnlyList<ConfigSection> Sections, DateTimeOffset Written)
 {
     public static RunProvenance For(PipelineConfig config, DatasetIdentity dataset, DateTimeOffset written) =>
         new(dataset, config.SourcePath,

@@ -6,12 +6,12 @@ namespace BottleneckPipeline.Evaluate;
 
 /// <summary>The shipped model's calibration: its temperature, and the calibration error on the test split before and after.</summary>
 /// <param name="EceSamplingFloor">the error a perfectly calibrated model would still show on that many images: below it, no figure is meaningful.</param>
-public sealed record CalibrationReport(double EceSamplingFloor, ReliabilityBin[] Before, ReliabilityBin[] After);
+internal sealed record CalibrationReport(double EceSamplingFloor, ReliabilityBin[] Before, ReliabilityBin[] After);
 
 /// <summary>The shipped model's "unknown" rule: its score, the threshold set on the validation split and what it flags on test.</summary>
 /// <param name="FlaggedShareTest">the share of test images (all of known classes) called unknown.</param>
 /// <param name="Bytes">what the rule adds to model.onnx.</param>
-public sealed record UnknownReport(string Method, double Threshold, double KeepShare, double FlaggedShareTest, int TrainingImages, long Bytes);
+internal sealed record UnknownReport(string Method, double Threshold, double KeepShare, double FlaggedShareTest, int TrainingImages, long Bytes);
 
 /// <summary>
 /// What makes the shipped model's confidence mean something (see <see cref="Confidence"/>): one temperature fitted on the
@@ -19,7 +19,7 @@ public sealed record UnknownReport(string Method, double Threshold, double KeepS
 /// gives calibrated probabilities; and the unknown score, relative Mahalanobis distance on the model's own bottleneck vectors,
 /// fitted on the training split, its threshold set on validation so that 95% of in-class photos are kept.
 /// </summary>
-public static class ShippedConfidence
+internal static class ShippedConfidence
 {
     /// <summary>The validation split's temperature; 1 without validation images.</summary>
     public static double FitTemperature(HeadArtifact head, LabelledVectors validation) =>

@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Evaluate;
 
 /// <summary>One candidate model's figures on the validation split: what the shipping rule compares.</summary>
 /// <param name="Loss">mean cross-entropy (natural log) of the true class.</param>
-public sealed record ValidationScore(string Model, Accuracy Accuracy, double Loss);
+internal sealed record ValidationScore(string Model, Accuracy Accuracy, double Loss);
 
 /// <summary>
 /// Which model Evaluate ships as model.onnx, by a rule stated here and applied to the validation
@@ -19,7 +19,7 @@ public sealed record ValidationScore(string Model, Accuracy Accuracy, double Los
 /// <param name="Policy">evaluate.ship: auto (the rule), head or fine-tuned.</param>
 /// <param name="Reason">why, in a sentence with the figures.</param>
 /// <param name="Validation">every candidate's validation figures, the head alone first.</param>
-public sealed record ShippedModel(string Model, ShipPolicy Policy, string Rule, string Reason, ValidationScore[] Validation)
+internal sealed record ShippedModel(string Model, ShipPolicy Policy, string Rule, string Reason, ValidationScore[] Validation)
 {
     public const string HeadOnly = "head only";
 

@@ -8,7 +8,7 @@ using BottleneckPipeline.TunedNetwork;
 namespace BottleneckPipeline.Evaluate;
 
 /// <summary>FineTune's network as Evaluate weighs it against the head alone: the fine-tuned backbone resolved like any backbone, and its head.</summary>
-public sealed record TunedNetworkCandidate(TunedNetworkManifest Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
+internal sealed record TunedNetworkCandidate(TunedNetworkManifest Model, BackboneSpec Spec, HeadArtifact Head, string HeadPath)
 {
     /// <summary>How reports and closing lines name it, e.g. "fine-tuned (last-stage)".</summary>
     public string Name => $"fine-tuned ({Model.Trainable})";
@@ -22,7 +22,7 @@ public sealed record TunedNetworkCandidate(TunedNetworkManifest Model, BackboneS
 /// back finds it current again. A manifest, backbone or head whose checksum fails (damaged or replaced)
 /// is refused, with the advice to re-run FineTune, which then fine-tunes again.
 /// </summary>
-public sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? Note)
+internal sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? Note)
 {
     public static readonly TunedNetworkLookup None = new(null, null);
 

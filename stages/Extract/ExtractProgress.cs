@@ -8,7 +8,7 @@ namespace BottleneckPipeline.Extract;
 /// Shows extraction progress: a live bar with rate and ETA when stdout is a terminal, otherwise a
 /// plain line about every 5 seconds (logs and CI stay readable).
 /// </summary>
-public static class ExtractProgress
+internal static class ExtractProgress
 {
     public static T Run<T>(string label, int total, Func<Action<int>, T> body)
     {

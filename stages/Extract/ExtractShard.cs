@@ -9,7 +9,7 @@ namespace BottleneckPipeline.Extract;
 /// see <see cref="IdRange"/>; uniform whatever the dataset) falls in the Index-th of Count equal ranges. Ranges, not a modulo, so that shards of different counts overlap only where
 /// their ranges do, and a piece of a shard is one contiguous range that a lock can cover.
 /// </summary>
-public readonly record struct ExtractShard(int Index, int Count)
+internal readonly record struct ExtractShard(int Index, int Count)
 {
     public const int MaxCount = 1_000_000;
 

@@ -18,7 +18,7 @@ namespace BottleneckPipeline.Extract;
 /// decoded, embedded and appended to the cache. Examples are keyed by content id, so a renamed,
 /// relabelled, re-split or moved image is never embedded twice.
 /// </summary>
-public static class ExtractStage
+internal static class ExtractStage
 {
     public static readonly string[] Sections = ["dataset", "backbone", "extract", "cache"];
 

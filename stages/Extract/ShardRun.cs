@@ -20,7 +20,7 @@ namespace BottleneckPipeline.Extract;
 /// piece another writer holds is left for later and then finds its images done.
 /// </para>
 /// </summary>
-public static class ShardRun
+internal static class ShardRun
 {
     /// <summary>Images per locked piece: large enough that decode and inference stay overlapped
     /// within a piece, small enough that overlapping shards share out the work finely.</summary>

@@ -6,7 +6,7 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Extract;
 
 /// <summary>An image a shard could not embed, and why (as Extract's quarantine records it).</summary>
-public sealed record ShardQuarantine(string ContentId, string RelPath, QuarantineKind Kind, string Reason);
+internal sealed record ShardQuarantine(string ContentId, string RelPath, QuarantineKind Kind, string Reason);
 
 /// <summary>
 /// What one shard run did: reports/shards/extract-I-of-N.json. Shards write no shared report and
@@ -14,7 +14,7 @@ public sealed record ShardQuarantine(string ContentId, string RelPath, Quarantin
 /// their message to the plain Extract run that finishes the job, which records their quarantine in
 /// the index, sums them up in extract.json and then removes the files.
 /// </summary>
-public sealed record ShardSummary(
+internal sealed record ShardSummary(
     ExtractShard Shard, string InputsHash, string Fingerprint, int Dimension, string Backbone,
     int Assigned, int Extracted, int Reused, int EmbeddedByOthers, int WaitedPieces,
     IReadOnlyList<ShardQuarantine> Quarantined, long Decoded, double Seconds, double ImagesPerSecond, string Host)

@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Ingest;
 
 /// <summary>How an ingest run is told to a person: the summary line, the lines after it, and
 /// reports/ingest.json (later stages read its index_hash from the index itself, through IngestMeta).</summary>
-public static class IngestReport
+internal static class IngestReport
 {
     public static string Summary(IngestResult r)
     {
@@ -83,25 +83,25 @@ public static class IngestReport
 }
 
 /// <summary>reports/ingest.json, key for key (snake_case of these names, in this order).</summary>
-public sealed record IngestReportContents(
+internal sealed record IngestReportContents(
     string Stage, string DatasetRoot, string IndexHash, int Images, int Examples, bool IncludeConflicts,
     IReadOnlyList<IngestClass> Classes, IngestSplits Splits, IngestSkipped Skipped, IReadOnlyList<IngestReject> Rejects,
     IReadOnlyList<IngestConflict> Conflicts, IReadOnlyList<IngestDuplicate> Duplicates, IReadOnlyList<string> Warnings,
     IReadOnlyList<string> ClassesWithoutTraining, IngestChanges Changes, double Seconds);
 
 /// <summary>A class's files, examples and conflicts, and its usable examples by split.</summary>
-public sealed record IngestClass(int LabelId, string Name, int Files, int Examples, int Conflicts, int Train, int Validation, int Test);
+internal sealed record IngestClass(int LabelId, string Name, int Files, int Examples, int Conflicts, int Train, int Validation, int Test);
 
 /// <summary>Usable examples by split.</summary>
-public sealed record IngestSplits(int Train, int Validation, int Test);
+internal sealed record IngestSplits(int Train, int Validation, int Test);
 
-public sealed record IngestSkipped(int Hidden, int NonImage);
+internal sealed record IngestSkipped(int Hidden, int NonImage);
 
-public sealed record IngestReject(string Path, string Reason);
+internal sealed record IngestReject(string Path, string Reason);
 
-public sealed record IngestConflict(string ContentId, IReadOnlyList<string> Paths);
+internal sealed record IngestConflict(string ContentId, IReadOnlyList<string> Paths);
 
-public sealed record IngestDuplicate(string Path, string SameAs);
+internal sealed record IngestDuplicate(string Path, string SameAs);
 
 /// <summary>Files since the last run: added, changed, removed; opened and read (probed), or reused unread.</summary>
-public sealed record IngestChanges(int Added, int Changed, int Removed, int Probed, int Reused);
+internal sealed record IngestChanges(int Added, int Changed, int Removed, int Probed, int Reused);

@@ -1,7 +1,7 @@
 namespace BottleneckPipeline.Ingest;
 
 /// <summary>What one ingest run found and did; the report and the summary line are made from this.</summary>
-public sealed class IngestResult
+internal sealed class IngestResult
 {
     public required string Root { get; init; }
     /// <summary>Class names in label order (label_id = index).</summary>

@@ -13,7 +13,7 @@ namespace BottleneckPipeline.Ingest;
 /// same size and mtime, keep their stored row without being opened), derives examples, conflicts and
 /// splits, and brings the index up to date in one transaction.
 /// </summary>
-public static class Ingestor
+internal static class Ingestor
 {
     /// <summary>Extensions that mark a file as meant to be an image: when such a file is not one, it is
     /// rejected (the user should know); any other non-image (notes, thumbnails databases) is only skipped.</summary>

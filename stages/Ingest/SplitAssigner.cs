@@ -6,7 +6,7 @@ using System.Text.RegularExpressions;
 namespace BottleneckPipeline.Ingest;
 
 /// <summary>The three splits, as stored in examples.split.</summary>
-public static class Splits
+internal static class Splits
 {
     public const string Train = "train";
     public const string Validation = "validation";
@@ -19,7 +19,7 @@ public static class Splits
 /// example's split never depends on which other files exist, where the folder lives, or what the
 /// file is called: adding, removing or renaming files moves nothing else.
 /// </summary>
-public sealed class SplitAssigner(double validationPercent, double testPercent, string salt, string? groupPattern)
+internal sealed class SplitAssigner(double validationPercent, double testPercent, string salt, string? groupPattern)
 {
     private readonly Regex? _group = string.IsNullOrEmpty(groupPattern) ? null : new Regex(groupPattern, RegexOptions.CultureInvariant);
 

@@ -5,7 +5,7 @@ using BottleneckPipeline.Training;
 namespace BottleneckPipeline.TrainHead;
 
 /// <summary>Chooses the training rows of each mini-batch from a seeded generator.</summary>
-public abstract class BatchSampler
+internal abstract class BatchSampler
 {
     public abstract void Next(Span<int> batch);
 
@@ -14,7 +14,7 @@ public abstract class BatchSampler
 }
 
 /// <summary>Every row once per epoch, in a fresh shuffled order each epoch.</summary>
-public sealed class EpochShuffleSampler : BatchSampler
+internal sealed class EpochShuffleSampler : BatchSampler
 {
     private readonly SeededRandom _random;
     private readonly int[] _order;
@@ -46,7 +46,7 @@ public sealed class EpochShuffleSampler : BatchSampler
 /// retrain.py's way: each draw picks a class uniformly (among classes with train rows), then a row
 /// of it uniformly, so small classes weigh as much as large ones.
 /// </summary>
-public sealed class ClassBalancedSampler : BatchSampler
+internal sealed class ClassBalancedSampler : BatchSampler
 {
     private readonly SeededRandom _random;
     private readonly int[][] _byClass;

@@ -9,7 +9,7 @@ using BottleneckPipeline.Training;
 namespace BottleneckPipeline.TrainHead;
 
 /// <summary>Where TrainHead writes: the head, its training log and its learning curve.</summary>
-public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string CurvePngPath)
+internal sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string CurvePngPath)
 {
     /// <summary>The standard layout: workspace/head.msgpack, reports/training_log.csv, reports/learning_curve.png.</summary>
     public static HeadOutputPaths For(PipelineConfig config) => new(
@@ -24,7 +24,7 @@ public sealed record HeadOutputPaths(string HeadPath, string LogCsvPath, string 
 /// The TrainHead stage's work once the vectors are in memory: train, then write the log, the
 /// curve and (last, so its presence means the rest is there) the head artifact.
 /// </summary>
-public static class HeadTrainingRun
+internal static class HeadTrainingRun
 {
     /// <summary>True when a head trained on exactly these inputs exists with its log and curve, and its checksum
     /// vouches for it; a head that fails it is retrained, which <paramref name="onRepair"/> is told in one line.</summary>
@@ -121,5 +121,5 @@ public static class HeadTrainingRun
 
 /// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>
 /// <param name="Warning">the head's validation accuracy is not clearly above always answering the largest class; null when it is.</param>
-public sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary,
+internal sealed record HeadStageOutcome(bool UpToDate, HeadOutputPaths Paths, HeadArtifact? Artifact, HeadTrainingResult? Result, string Summary,
     string? Warning = null);

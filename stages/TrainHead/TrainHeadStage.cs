@@ -13,7 +13,7 @@ namespace BottleneckPipeline.TrainHead;
 /// dataset.exclude names. Up to date (and instant) when neither the train_head section, Extract's
 /// inputs nor the excluded images changed.
 /// </summary>
-public static class TrainHeadStage
+internal static class TrainHeadStage
 {
     public static readonly string[] Sections = ["train_head"];
 

@@ -7,7 +7,7 @@ using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 namespace BottleneckPipeline.Decoding;
 
 /// <summary>Which decoder made an image's pixels (tests and benches ask).</summary>
-public enum DecodePath { ImageSharp, Libvips }
+internal enum DecodePath { ImageSharp, Libvips }
 
 /// <summary>
 /// Encoded bytes to the model's size x size input pixels, by the <see cref="DecodePolicy"/>: the
@@ -20,7 +20,7 @@ public static class InputDecoder
     public static Image<Rgb24> Decode(byte[] bytes, long maxPixels, int size, ResizeMode mode, DecodePolicy policy) =>
         Decode(bytes, maxPixels, size, mode, policy, out _);
 
-    public static Image<Rgb24> Decode(byte[] bytes, long maxPixels, int size, ResizeMode mode, DecodePolicy policy, out DecodePath path)
+    internal static Image<Rgb24> Decode(byte[] bytes, long maxPixels, int size, ResizeMode mode, DecodePolicy policy, out DecodePath path)
     {
         var chosen = DecodePath.ImageSharp;
         var image = ImageLoader.Guard(() =>

@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Quantization;
 /// image (first pass), then a histogram of its values over [-A, A], A = max(|min|, |max|) (second
 /// pass). Each calibration method turns these into the range [Low, High] that int8 covers.
 /// </summary>
-public sealed class ActivationStatistics
+internal sealed class ActivationStatistics
 {
     /// <summary>Bins on each side of zero: the resolution of percentile calibration's cut.</summary>
     public const int HalfBins = 2048;

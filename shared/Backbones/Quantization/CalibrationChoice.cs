@@ -5,7 +5,7 @@ namespace BottleneckPipeline.Quantization;
 
 /// <summary>How activation ranges are drawn from the calibration statistics: the method, and for
 /// percentile the percentile each side is cut at (backbone.calibration, backbone.calibration_percentile).</summary>
-public sealed record CalibrationChoice(CalibrationMethod Method, double Percentile = 100 - 100 * ActivationStatistics.PercentileTail)
+internal sealed record CalibrationChoice(CalibrationMethod Method, double Percentile = 100 - 100 * ActivationStatistics.PercentileTail)
 {
     public static CalibrationChoice From(BackboneConfig backbone) => new(backbone.Calibration, backbone.CalibrationPercentile);
 

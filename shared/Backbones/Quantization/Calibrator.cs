@@ -14,7 +14,7 @@ namespace BottleneckPipeline.Quantization;
 /// One pass for min-max; a second for the histograms percentile needs (images are
 /// decoded again rather than kept: 200 prepared Inception inputs would hold 200 MB).
 /// </summary>
-public static class Calibrator
+internal static class Calibrator
 {
     private const int Batch = 8;
 

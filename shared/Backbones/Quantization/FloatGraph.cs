@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Quantization;
 /// Conv must meet its quantized input directly: a BatchNormalization between Conv and Q would stop
 /// the int8 fusion. Basic level only: higher levels write ONNX Runtime's own fused operators.
 /// </summary>
-public static class FloatGraph
+internal static class FloatGraph
 {
     public static ModelProto Optimized(BackboneSpec spec)
     {

@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Quantization;
 /// at 0 anyway). Everything else (Add, pooling) keeps its DequantizeLinear -> float op ->
 /// QuantizeLinear form: still standard ONNX, which ONNX Runtime may fuse where it can.
 /// </summary>
-public static class OperatorForm
+internal static class OperatorForm
 {
     /// <summary>Rewrites the graph in place; returns how many convolutions became QLinearConv.</summary>
     public static int Apply(GraphProto graph)

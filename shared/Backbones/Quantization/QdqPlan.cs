@@ -9,7 +9,7 @@ namespace BottleneckPipeline.Quantization;
 /// quantized, and so is their output (after a Relu that alone follows it), because ONNX Runtime fuses
 /// DQ -> Conv -> Q into one int8 kernel only when the output is quantized too.
 /// </summary>
-public sealed class QdqPlan
+internal sealed class QdqPlan
 {
     public IReadOnlyList<NodeProto> Nodes { get; }
     /// <summary>Activation tensors to quantize, in graph order: each needs a calibrated range.</summary>

@@ -5,7 +5,7 @@ using Onnx;
 namespace BottleneckPipeline.Quantization;
 
 /// <summary>Activation x weight integer types. Weights are always signed (symmetric int8).</summary>
-public enum QdqFormat { S8S8, U8S8 }
+internal enum QdqFormat { S8S8, U8S8 }
 
 /// <summary>
 /// Rewrites a float graph into QDQ form: each planned activation tensor T becomes
@@ -15,7 +15,7 @@ public enum QdqFormat { S8S8, U8S8 }
 /// int32 initializer at scale input-scale x weight-scale. ONNX Runtime's CPU provider fuses these
 /// groups into its int8 kernels (QLinearConv, QGemm, QLinearMatMul).
 /// </summary>
-public static class QdqQuantizer
+internal static class QdqQuantizer
 {
     public const string Suffix = "_bp_int8";
     /// <summary>The opset Q/DQ with a per-channel axis needs.</summary>

@@ -30,13 +30,13 @@ public static class QuantizedBackbone
     /// AVX2/AVX-512 without VNNI (the reason for reduce_range), does not arise with VNNI, which this
     /// CPU has; on a CPU without it accuracy could drop.
     /// </summary>
-    public static QdqFormat Format { get; } = QdqFormat.U8S8;
+    internal static QdqFormat Format { get; } = QdqFormat.U8S8;
 
     /// <summary>The recipe Extract uses: convolutions as QLinearConv (the same kernels as ONNX Runtime's
     /// fusion of the QDQ form, measured the same speed, without depending on its fusion rules), the stem
     /// in int8: a float32 stem keeps a little more accuracy but runs well below the int8 stem's speed
     /// (docs/int8.md; bench/results.md, area int8).</summary>
-    public static Int8Recipe Recipe { get; } = new(Format, Int8Form.Operator, FloatStem: false);
+    internal static Int8Recipe Recipe { get; } = new(Format, Int8Form.Operator, FloatStem: false);
 
     /// <summary>Fixed seed of the calibration sample: the same index always gives the same images.</summary>
     public const string SampleSeed = "bottleneck-pipeline-calibration-1";
@@ -50,7 +50,8 @@ public static class QuantizedBackbone
     public static BackboneSpec Resolve(PipelineConfig config, IndexDb db, bool build, Action<string>? onBuild = null, CancellationToken ct = default) =>
         Resolve(config, db, build, Recipe, onBuild, ct);
 
-    public static BackboneSpec Resolve(PipelineConfig config, IndexDb db, bool build, Int8Recipe recipe, Action<string>? onBuild = null, CancellationToken ct = default)
+    internal static BackboneSpec Resolve(PipelineConfig config, IndexDb db, bool build, Int8Recipe recipe, Action<string>? onBuild = null,
+        CancellationToken ct = default)
     {
         var spec = BackboneFactory.Resolve(config);
         if (config.Backbone.Precision == BackbonePrecision.Float32) return spec;
@@ -81,7 +82,8 @@ public static class QuantizedBackbone
     }
 
     /// <summary>Quantizes and writes the model atomically: a kill at any moment leaves no file or the whole one.</summary>
-    public static void Build(BackboneSpec spec, IReadOnlyList<ImageWork> sample, long maxPixels, CalibrationChoice calibration, Int8Recipe recipe, string destination, CancellationToken ct)
+    internal static void Build(BackboneSpec spec, IReadOnlyList<ImageWork> sample, long maxPixels, CalibrationChoice calibration, Int8Recipe recipe,
+        string destination, CancellationToken ct)
     {
         var model = FloatGraph.Optimized(spec);
         var plan = QdqPlan.For(model.Graph, spec.BottleneckTensor, recipe.FloatStem);
@@ -95,7 +97,7 @@ public static class QuantizedBackbone
     }
 
     /// <summary>Rewrites the float graph <paramref name="model"/> (which <paramref name="plan"/> was made from) into the recipe's int8 form.</summary>
-    public static void Quantize(Onnx.ModelProto model, QdqPlan plan, IReadOnlyDictionary<string, (float Low, float High)> ranges, Int8Recipe recipe)
+    internal static void Quantize(Onnx.ModelProto model, QdqPlan plan, IReadOnlyDictionary<string, (float Low, float High)> ranges, Int8Recipe recipe)
     {
         QdqQuantizer.Apply(model, plan, ranges, recipe.Format);
         if (recipe.Form == Int8Form.Operator) OperatorForm.Apply(model.Graph);
@@ -103,7 +105,7 @@ public static class QuantizedBackbone
         model.ProducerVersion = Version;
     }
 
-    public static string Fingerprint(BackboneSpec floatSpec, IEnumerable<string> calibrationIds, CalibrationChoice calibration, Int8Recipe recipe)
+    internal static string Fingerprint(BackboneSpec floatSpec, IEnumerable<string> calibrationIds, CalibrationChoice calibration, Int8Recipe recipe)
     {
         var ids = string.Join('\n', calibrationIds.Order(StringComparer.Ordinal));
         var text = $"int8={Version};float={floatSpec.Fingerprint};method={calibration};format={recipe.Format};form={recipe.Form};stem={(recipe.FloatStem ? "float" : "int8")};calibration={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ids)))}";

@@ -2,7 +2,7 @@ namespace BottleneckPipeline.Config;
 
 /// <summary>Inclusive numeric bounds of a config value.</summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class RangeAttribute(double min, double max) : Attribute
+internal sealed class RangeAttribute(double min, double max) : Attribute
 {
     public double Min { get; } = min;
     public double Max { get; } = max;
@@ -14,7 +14,7 @@ public sealed class RangeAttribute(double min, double max) : Attribute
 /// section's hash, so changing it re-runs nothing.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class SpeedOnlyAttribute : Attribute;
+internal sealed class SpeedOnlyAttribute : Attribute;
 
 /// <summary>
 /// A key whose effect the stages that use it hash themselves, so it is left out of its section's hash: dataset.exclude,
@@ -22,23 +22,23 @@ public sealed class SpeedOnlyAttribute : Attribute;
 /// while Ingest and Extract, which hash the dataset section, are not re-run by it (the vectors are keyed by content).
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class HashedByItsStagesAttribute : Attribute;
+internal sealed class HashedByItsStagesAttribute : Attribute;
 
 /// <summary>A computed or bookkeeping property that is not a YAML key.</summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class NotAKeyAttribute : Attribute;
+internal sealed class NotAKeyAttribute : Attribute;
 
 /// <summary>How an enum value is spelled in the config where the kebab-case of its name would not do
 /// (LastTwoStages is last-2-stages). Without it a value is spelled as its name in kebab-case or snake_case.</summary>
 [AttributeUsage(AttributeTargets.Field)]
-public sealed class ConfigNameAttribute(string name) : Attribute
+internal sealed class ConfigNameAttribute(string name) : Attribute
 {
     public string Name { get; } = name;
 }
 
 /// <summary>What a config key (or section) means: its line in docs/config-reference.md, which is generated from these.</summary>
 [AttributeUsage(AttributeTargets.Property)]
-public sealed class DocAttribute(string meaning) : Attribute
+internal sealed class DocAttribute(string meaning) : Attribute
 {
     public string Meaning { get; } = meaning;
 

@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Config;
 /// <summary>One key of the config (or a section of keys), as its definition in <see cref="PipelineConfig"/> gives it.</summary>
 /// <param name="Path">The dotted key, like 'fine_tune.augment.views'.</param>
 /// <param name="Default">The key's value in a config that leaves it out.</param>
-public sealed record ConfigKey(string Path, PropertyInfo Property, object? Default)
+internal sealed record ConfigKey(string Path, PropertyInfo Property, object? Default)
 {
     public DocAttribute? Doc => Property.GetCustomAttribute<DocAttribute>();
     public RangeAttribute? Range => Property.GetCustomAttribute<RangeAttribute>();
@@ -29,7 +29,7 @@ public static class ConfigReference
     public const string FilePath = "docs/config-reference.md";
 
     /// <summary>Every key and section, depth first in declaration order, each with its default.</summary>
-    public static IEnumerable<ConfigKey> Keys() => KeysOf(new PipelineConfig(), "");
+    internal static IEnumerable<ConfigKey> Keys() => KeysOf(new PipelineConfig(), "");
 
     private static IEnumerable<ConfigKey> KeysOf(object defaults, string prefix)
     {

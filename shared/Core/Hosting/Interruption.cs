@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Hosting;
 /// check, records its run as failed and exits 130. A second signal gets the default action and ends
 /// the process at once, which is safe too: every artifact is written to a temporary name first.
 /// </summary>
-public sealed class Interruption : IDisposable
+internal sealed class Interruption : IDisposable
 {
     private readonly CancellationTokenSource _cancel = new();
     private readonly PosixSignalRegistration[] _registrations;

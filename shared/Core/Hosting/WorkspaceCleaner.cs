@@ -5,7 +5,7 @@ using BottleneckPipeline.Runtime;
 namespace BottleneckPipeline.Hosting;
 
 /// <summary>What one clean removed, and what it left in the workspace because the pipeline did not write it.</summary>
-public sealed record CleanResult(string Workspace, IReadOnlyList<string> Removed, IReadOnlyList<string> LeftAlone, string? KeptCache)
+internal sealed record CleanResult(string Workspace, IReadOnlyList<string> Removed, IReadOnlyList<string> LeftAlone, string? KeptCache)
 {
     public IEnumerable<string> Lines()
     {
@@ -24,7 +24,7 @@ public sealed record CleanResult(string Workspace, IReadOnlyList<string> Removed
 /// never stale. It runs under the workspace lock, so it never cleans under a running stage, and
 /// the lock it removes is its own.
 /// </summary>
-public static class WorkspaceCleaner
+internal static class WorkspaceCleaner
 {
     public static CleanResult Clean(PipelineConfig config, TimeSpan lockWait)
     {

@@ -4,7 +4,7 @@ namespace BottleneckPipeline.Index;
 
 /// <summary>Records a stage run in the index's runs table: started, then ok or failed. A process
 /// killed mid-run leaves 'running', which is how a later look tells a crash from a finish.</summary>
-public sealed class RunLog
+internal sealed class RunLog
 {
     private readonly IndexDb _db;
     public long RunId { get; }

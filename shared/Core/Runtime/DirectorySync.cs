@@ -9,7 +9,7 @@ namespace BottleneckPipeline.Runtime;
 /// read-only through libc. One open/fsync/close, cheap next to the file's own fsync. Elsewhere than
 /// Linux and macOS it does nothing (Windows journals a rename with its file system metadata).
 /// </summary>
-public static partial class DirectorySync
+internal static partial class DirectorySync
 {
     public static void Flush(string directory)
     {

@@ -2,7 +2,7 @@ namespace BottleneckPipeline.Runtime;
 
 /// <summary>Linux errno values, as .NET reports them in an IOException's HResult (the raw errno, for
 /// errors it has no exception type of its own for).</summary>
-public static class Errno
+internal static class Errno
 {
     public const int WouldBlock = 11;          // EWOULDBLOCK/EAGAIN: a lock held elsewhere
     public const int NoSpace = 28;             // ENOSPC: no free blocks or inodes

@@ -21,14 +21,14 @@ public sealed class ConfigException(string message) : PipelineException(ExitCode
 
 public sealed class InputException(string message, Exception? inner = null) : PipelineException(ExitCodes.BadInput, message, inner);
 
-public sealed class LockHeldException(string message) : PipelineException(ExitCodes.LockHeld, message);
+internal sealed class LockHeldException(string message) : PipelineException(ExitCodes.LockHeld, message);
 
 /// <summary>
 /// The index's file is damaged (a flipped bit, a torn disk block): SQLite says so, or a value read
 /// from it is impossible. Exit 3, naming the file and the fix, which loses nothing: the index is
 /// rebuilt from the dataset by Ingest, and the vectors live in the cache, keyed by content.
 /// </summary>
-public sealed class IndexCorruptException(string indexPath, string detail, Exception? inner = null)
+internal sealed class IndexCorruptException(string indexPath, string detail, Exception? inner = null)
     : PipelineException(ExitCodes.BadInput, $"index {indexPath} is corrupt ({OneLine(detail)}). {Advice}", inner)
 {
     /// <summary>What to do about a damaged (or otherwise unusable) index.</summary>
@@ -53,7 +53,7 @@ public sealed class IndexCorruptException(string indexPath, string detail, Excep
 /// the index is damaged. Thrown where the index's path is not known; the stage host reports it as
 /// an <see cref="IndexCorruptException"/> naming the index.
 /// </summary>
-public sealed class IndexValueException(string detail)
+internal sealed class IndexValueException(string detail)
     : PipelineException(ExitCodes.BadInput, $"the index holds an impossible value: {detail}. {IndexCorruptException.Advice}")
 {
     public string Detail { get; } = detail;

@@ -10,7 +10,7 @@ namespace BottleneckPipeline.Runtime;
 /// The dataset walk lists a folder again through here when a name holds U+FFFD, to tell a real
 /// U+FFFD from bytes .NET could not decode, and to name those by their bytes.
 /// </summary>
-public static unsafe partial class RawDirectory
+internal static unsafe partial class RawDirectory
 {
     /// <param name="Name">The name's bytes, as the file system holds them.</param>
     /// <param name="IsDirectory">A folder, or a link to one.</param>

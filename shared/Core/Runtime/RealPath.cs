@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Runtime;
 /// another. Folder links can make two different spellings one place: the guards that keep the
 /// pipeline out of a user's files (the workspace check, the dataset walk) compare real paths.
 /// </summary>
-public static class RealPath
+internal static class RealPath
 {
     /// <summary>The canonical path of an existing file or folder, or null when it cannot be resolved (broken link, loop, gone).</summary>
     public static string? Of(string path)

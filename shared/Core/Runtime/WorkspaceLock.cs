@@ -4,7 +4,7 @@ namespace BottleneckPipeline.Runtime;
 /// One run at a time per workspace. The lock is an exclusively opened file, so the OS releases it
 /// when the process dies, even by kill -9: a stale lock file never blocks the next run.
 /// </summary>
-public sealed class WorkspaceLock : IDisposable
+internal sealed class WorkspaceLock : IDisposable
 {
     private readonly FileStream _stream;
     private readonly string _path;

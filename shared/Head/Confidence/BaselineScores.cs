@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Confidence;
 /// max softmax probability (Hendrycks and Gimpel 2017), energy (Liu et al. 2020), and k-th nearest
 /// neighbour cosine distance to the training vectors (Sun et al. 2022).
 /// </summary>
-public static class BaselineScores
+internal static class BaselineScores
 {
     /// <summary>Minus the largest softmax probability of softmax(logits / T).</summary>
     public static double MaxSoftmax(ReadOnlySpan<float> logits, double temperature = 1)
@@ -31,7 +31,7 @@ public static class BaselineScores
 /// k-th nearest neighbour distance on L2-normalised vectors (Sun et al. 2022): 1 - cosine similarity to
 /// the k-th most similar training vector. Needs the training vectors themselves at run time.
 /// </summary>
-public sealed class KnnCosineScore
+internal sealed class KnnCosineScore
 {
     private readonly float[] _bank;
     private readonly int _dimension;

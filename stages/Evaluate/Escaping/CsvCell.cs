@@ -8,7 +8,7 @@ namespace BottleneckPipeline.Evaluate.Escaping;
 /// asks, and so is one holding a semicolon or tab, the separators some locales' spreadsheets split
 /// on, so that no part of a field can begin a cell of its own. The JSON output keeps names exact.
 /// </summary>
-public static class CsvCell
+internal static class CsvCell
 {
     /// <summary>The field as written: neutralised, then quoted where needed.</summary>
     public static string Of(string field)

@@ -8,7 +8,7 @@ namespace BottleneckPipeline.Evaluate.Escaping;
 /// so an override in a name cannot turn it backwards. A name also stands in its own &lt;bdi&gt;, so
 /// that even a right-to-left script in it moves no text around it ("11.3%" stays "11.3%").
 /// </summary>
-public static class HtmlText
+internal static class HtmlText
 {
     /// <summary>Text in an element (a sentence, a figure): encoded, hidden characters shown.</summary>
     public static string Text(string text) => WebUtility.HtmlEncode(VisibleText.Of(text));

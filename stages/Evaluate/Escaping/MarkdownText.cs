@@ -8,7 +8,7 @@ namespace BottleneckPipeline.Evaluate.Escaping;
 /// rendered), no link, emphasis or code, and no extra table cell or row. Control and bidirectional
 /// characters are made visible first (<see cref="VisibleText"/>), so no name holds a line break.
 /// </summary>
-public static class MarkdownText
+internal static class MarkdownText
 {
     /// <summary>
     /// A class or file name: a code span, inside which CommonMark reads no markup, entity, link or

@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Evaluate.Escaping;
 /// breaks a line (bidirectional marks, embeddings, overrides and isolates; line and paragraph
 /// separators) as \uNNNN, the notation the console uses; everything else is kept as it is.
 /// </summary>
-public static class VisibleText
+internal static class VisibleText
 {
     /// <summary>The text with every such character made visible, its line breaks included.</summary>
     public static string Of(string text) => Escape(text, keepNewlines: false);

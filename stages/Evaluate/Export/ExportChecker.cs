@@ -9,7 +9,7 @@ namespace BottleneckPipeline.Evaluate.Export;
 /// agree on at least 99.9% of images (an image whose score lies within float rounding of the
 /// threshold may fall either side, and is not counted against it).
 /// </summary>
-public static class ExportChecker
+internal static class ExportChecker
 {
     public const double RequiredAgreement = 0.999;
     public const double AllowedProbabilityDifference = 1e-4;

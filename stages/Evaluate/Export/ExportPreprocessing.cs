@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Evaluate.Export;
 /// Mean is per channel (length 3) or a whole mean image (3 x size x size, CHW), both in the
 /// backbone's channel order and on the 0..255 scale; Scale is per channel.
 /// </summary>
-public sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLayout, bool RgbToBgr, float[] Mean, float[] Scale, string Description)
+internal sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneLayout, bool RgbToBgr, float[] Mean, float[] Scale, string Description)
 {
     public const int Channels = 3;
 

@@ -3,7 +3,7 @@ namespace BottleneckPipeline.Evaluate.Export;
 /// <summary>How the exported ONNX model agrees with the cached path (backbone vectors + head in C#).</summary>
 /// <param name="Network">which network model.onnx is: "head only" (the original backbone and the head) or the fine-tuned model's name.</param>
 /// <param name="ModelSha256">SHA-256 of model.onnx as Evaluate wrote it: its up-to-date check re-exports a model.onnx that no longer matches.</param>
-public sealed record ExportReport(
+internal sealed record ExportReport(
     string Path,
     int Images,
     double ArgmaxAgreement,

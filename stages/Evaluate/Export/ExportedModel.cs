@@ -11,11 +11,11 @@ namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>What the exported model answers for one image: its class probabilities and, when the model carries the
 /// unknown rule, its unknown score and whether the score is past the threshold.</summary>
-public sealed record ModelAnswer(float[] Probabilities, double? UnknownScore, bool Unknown);
+internal sealed record ModelAnswer(float[] Probabilities, double? UnknownScore, bool Unknown);
 
 /// <summary>One file as the exported model classified it, or why it was skipped.</summary>
 /// <param name="ContentId">SHA-256 of the bytes classified (null when the file could not be read).</param>
-public sealed record ClassifiedImage(string Path, string? ContentId, ModelAnswer? Answer, string? Skipped)
+internal sealed record ClassifiedImage(string Path, string? ContentId, ModelAnswer? Answer, string? Skipped)
 {
     public float[]? Probabilities => Answer?.Probabilities;
 }
@@ -25,7 +25,7 @@ public sealed record ClassifiedImage(string Path, string? ContentId, ModelAnswer
 /// predict and Evaluate --data classify through here, so what they report is what the shipped file
 /// answers; Evaluate's export check runs the same session on the test images.
 /// </summary>
-public sealed class ExportedModel : IDisposable
+internal sealed class ExportedModel : IDisposable
 {
     private const int Batch = 8;
     private readonly InferenceSession _session;

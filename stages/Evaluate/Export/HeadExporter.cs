@@ -10,11 +10,11 @@ using Onnx;
 namespace BottleneckPipeline.Evaluate.Export;
 
 /// <summary>Provenance written into the exported model's metadata.</summary>
-public sealed record ExportProvenance(string BackboneName, string BackboneFingerprint, string HeadInputsHash);
+internal sealed record ExportProvenance(string BackboneName, string BackboneFingerprint, string HeadInputsHash);
 
 /// <summary>What makes the exported model's confidence mean something: the temperature already folded into the head it is
 /// given (recorded in the metadata), and the unknown rule, written into the graph as two more outputs.</summary>
-public sealed record ExportConfidence(double Temperature, RelativeMahalanobis? Unknown);
+internal sealed record ExportConfidence(double Temperature, RelativeMahalanobis? Unknown);
 
 /// <summary>
 /// Builds one ONNX file from the backbone's graph: raw RGB pixels -> normalization nodes -> the
@@ -24,7 +24,7 @@ public sealed record ExportConfidence(double Temperature, RelativeMahalanobis? U
 /// are initializers only). Label names and the input contract go into metadata_props so the file
 /// is usable on its own.
 /// </summary>
-public static class HeadExporter
+internal static class HeadExporter
 {
     public const string InputName = "pixels";
     public const string OutputName = "probabilities";

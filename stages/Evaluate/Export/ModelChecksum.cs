@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Evaluate.Export;
 /// in the file, so finding it is a search from the end; the check reads the file's bytes, not the parsed
 /// model, so it holds whatever the runtime makes of them.
 /// </summary>
-public static class ModelChecksum
+internal static class ModelChecksum
 {
     public const string Key = "content_sha256";
     private const int HexLength = 64;

@@ -13,7 +13,7 @@ namespace BottleneckPipeline.Evaluate.Export;
 /// resize rule, interpolation; the normalization is inside the graph) and where it came from.
 /// Written by <see cref="HeadExporter"/>; read by predict, Evaluate --data and any other runtime.
 /// </summary>
-public sealed record ModelMetadata
+internal sealed record ModelMetadata
 {
     public required string[] Labels { get; init; }
     public required int InputSize { get; init; }

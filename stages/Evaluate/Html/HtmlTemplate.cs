@@ -6,7 +6,7 @@ namespace BottleneckPipeline.Evaluate.Html;
 /// An HTML file built into the assembly, with {{name}} slots that are each filled with ready-made
 /// markup. Filling is one pass, so a slot's markup is never searched for further slots.
 /// </summary>
-public static partial class HtmlTemplate
+internal static partial class HtmlTemplate
 {
     public static string Load(string resourceName)
     {

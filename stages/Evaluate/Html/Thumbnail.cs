@@ -10,7 +10,7 @@ namespace BottleneckPipeline.Evaluate.Html;
 /// A small JPEG of a photo, embedded in a page as a data: URI. Bounded in bytes, not just in pixels,
 /// so a page of a thousand thumbnails stays a few megabytes whatever the photos hold.
 /// </summary>
-public sealed record Thumbnail(byte[] Jpeg, int Width, int Height)
+internal sealed record Thumbnail(byte[] Jpeg, int Width, int Height)
 {
     /// <summary>Longest side in pixels.</summary>
     public const int MaxSide = 128;

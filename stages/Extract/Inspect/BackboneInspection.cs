@@ -7,7 +7,7 @@ namespace BottleneckPipeline.Extract.Inspect;
 /// what the pipeline would do with it (bottleneck, input size, layout, normalization, fingerprint),
 /// and what one real image gives. Printed as text or, property for property, as JSON.
 /// </summary>
-public sealed record BackboneInspection
+internal sealed record BackboneInspection
 {
     public required string Backbone { get; init; }
     public required ModelFacts Model { get; init; }
@@ -27,26 +27,27 @@ public sealed record BackboneInspection
     public required IReadOnlyList<string> Warnings { get; init; }
 }
 
-public sealed record ModelFacts(string Path, long Bytes, string Sha256, string Producer, IReadOnlyList<string> Opsets);
+internal sealed record ModelFacts(string Path, long Bytes, string Sha256, string Producer, IReadOnlyList<string> Opsets);
 
 /// <summary>A graph input or output: its element type and shape, "N" where a dimension is free.</summary>
-public sealed record TensorFacts(string Name, string Type, string Shape);
+internal sealed record TensorFacts(string Name, string Type, string Shape);
 
 /// <param name="Shape">As recorded in the graph; null for an intermediate tensor the graph gives no shape.</param>
 /// <param name="Dimension">Values per image the pipeline caches, as the run measured them.</param>
 /// <param name="Reason">Which rule chose the tensor.</param>
-public sealed record BottleneckFacts(string Tensor, string? Shape, int Dimension, string Reason);
+internal sealed record BottleneckFacts(string Tensor, string? Shape, int Dimension, string Reason);
 
 /// <summary>How images become the model's input, each setting with where it came from.</summary>
-public sealed record InputSettings(int Size, string SizeFrom, string Layout, string LayoutFrom, string Normalization, string NormalizationFrom, string Resize, string Shape);
+internal sealed record InputSettings(
+    int Size, string SizeFrom, string Layout, string LayoutFrom, string Normalization, string NormalizationFrom, string Resize, string Shape);
 
-public sealed record OpCount(string Op, int Count);
+internal sealed record OpCount(string Op, int Count);
 
 /// <param name="SessionMs">Loading the model into an ONNX Runtime session.</param>
 /// <param name="FirstRunMs">The first image, which includes ONNX Runtime's one-time work.</param>
 /// <param name="RunMs">The best of the next runs on the same image: the steady cost of one image.</param>
 /// <param name="Threads">Intra-op threads of the one session (Extract itself runs several single-threaded ones).</param>
-public sealed record InspectionTiming(double SessionMs, double FirstRunMs, double RunMs, int Runs, int Threads);
+internal sealed record InspectionTiming(double SessionMs, double FirstRunMs, double RunMs, int Runs, int Threads);
 
 /// <summary>One image's bottleneck vector, summarized.</summary>
 /// <param name="First">The first values (at most 8).</param>
@@ -57,7 +58,7 @@ public sealed record InspectionTiming(double SessionMs, double FirstRunMs, doubl
 /// <param name="Max">Largest finite value (0 when there is none).</param>
 /// <param name="SameForGray">Whether a plain mid-gray image gives the same vector, or one nearly the same
 /// (as Extract's check of a run's vectors judges it: <see cref="VectorHealth"/>).</param>
-public sealed record VectorSample(int Dimension, float[] First, double Norm, double ZeroShare, int NonFinite, float Min, float Max, bool SameForGray)
+internal sealed record VectorSample(int Dimension, float[] First, double Norm, double ZeroShare, int NonFinite, float Min, float Max, bool SameForGray)
 {
     public static VectorSample Of(ReadOnlySpan<float> v, ReadOnlySpan<float> gray)
     {

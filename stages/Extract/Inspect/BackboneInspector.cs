@@ -17,7 +17,7 @@ namespace BottleneckPipeline.Extract.Inspect;
 /// the pipeline made of their model before a long extraction. Reads only the config, the model and
 /// the image: no workspace, lock, index or cache is touched or created.
 /// </summary>
-public static class BackboneInspector
+internal static class BackboneInspector
 {
     /// <summary>Steady-state runs timed after the first one; the best is reported.</summary>
     private const int TimedRuns = 3;

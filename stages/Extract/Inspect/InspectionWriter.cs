@@ -6,7 +6,7 @@ using System.Text.Json.Serialization;
 namespace BottleneckPipeline.Extract.Inspect;
 
 /// <summary>An inspection for a person (aligned text, warnings last) or for a program (JSON, snake_case keys).</summary>
-public static class InspectionWriter
+internal static class InspectionWriter
 {
     private static readonly JsonSerializerOptions JsonOptions = new()
     {

@@ -27,7 +27,7 @@ public sealed class AuditedFlowers : IDisposable
     public TempDir Dir { get; } = new();
     public string Data { get; }
     public PipelineConfig Config { get; }
-    public AuditOutcome First { get; }
+    internal AuditOutcome First { get; }
 
     public AuditedFlowers()
     {
@@ -56,7 +56,7 @@ public sealed class AuditedFlowers : IDisposable
     }
 
     /// <summary>Ingest, Extract and TrainHead as the stages run them, then the Audit stage.</summary>
-    public static AuditOutcome Run(PipelineConfig config)
+    internal static AuditOutcome Run(PipelineConfig config)
     {
         using var db = IndexDb.Open(config.IndexPath);
         IngestReport.Write(Ingestor.Run(config.Dataset, db), config.ReportsDir);

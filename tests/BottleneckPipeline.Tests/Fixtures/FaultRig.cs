@@ -111,7 +111,7 @@ public sealed class FaultRig
 
     public HeadArtifact Head() => HeadArtifact.Load(HeadPath);
 
-    public EvaluationReport Evaluation() => EvaluationReport.FromJson(File.ReadAllText(Path.Combine(ReportsDir, "evaluation.json")));
+    internal EvaluationReport Evaluation() => EvaluationReport.FromJson(File.ReadAllText(Path.Combine(ReportsDir, "evaluation.json")));
 
     /// <summary>Asserts two vector maps hold the same ids and bitwise-equal vectors.</summary>
     public static void AssertSameVectors(Dictionary<string, float[]?> expected, Dictionary<string, float[]?> actual)

@@ -21,7 +21,7 @@ public sealed class SmallPipeline : IDisposable
     public TempDir Dir { get; } = new();
     public string Data { get; }
     public PipelineConfig Config { get; }
-    public EvaluationOutcome First { get; }
+    internal EvaluationOutcome First { get; }
 
     public SmallPipeline()
     {
@@ -49,7 +49,7 @@ public sealed class SmallPipeline : IDisposable
         return path;
     }
 
-    public static EvaluationOutcome RunAll(PipelineConfig config)
+    internal static EvaluationOutcome RunAll(PipelineConfig config)
     {
         using var db = IndexDb.Open(config.IndexPath);
         var ingest = Ingestor.Run(config.Dataset, db);

@@ -11,7 +11,7 @@ namespace BottleneckPipeline.Tests.Names;
 /// strikethrough) and cmark (plain CommonMark), both with --unsafe, which passes raw HTML through as a
 /// renderer that trusts its input does. A name must come out as text, never as markup, a link or a cell.
 /// </summary>
-public static partial class MarkdownRendering
+internal static partial class MarkdownRendering
 {
     public static string? Gfm { get; } = Find("cmark-gfm");
     public static string? CommonMark { get; } = Find("cmark");

@@ -114,7 +114,7 @@ public class NameEscapingTests
     /// A report that names every hostile class, and every hostile file among its mistakes, in each place a name goes: the
     /// warning, the tables, the mistakes; the other model beside it, and a note.
     /// </summary>
-    public static EvaluationReport Hostile()
+    internal static EvaluationReport Hostile()
     {
         var labels = HostileNames.Classes;
         var mistakes = HostileNames.Files.Select((f, i) => new Misclassification($"{labels[i % 3]}/{f}", labels[i % 3], labels[(i + 1) % 3], 0.9,

@@ -59,15 +59,17 @@ public class Int8RecipeTests
         Assert.True(System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(floats, op) > 0.99f, "the QLinearConv form should still be close to float32");
     }
 
+    // The form is an Int8Form, passed as object: the enum is internal to the Backbones library and a test method is public.
     [Theory]
     [InlineData(Int8Form.Qdq)]
     [InlineData(Int8Form.Operator)]
-    public void A_float32_stem_leaves_the_convolution_on_the_image_unquantized(Int8Form form)
+    public void A_float32_stem_leaves_the_convolution_on_the_image_unquantized(object form)
     {
         using var t = new TempDir();
         var (spec, sample, config) = QuantizerTests.Setup(t);
         var path = t["int8.onnx"];
-        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, MinMax, new Int8Recipe(QdqFormat.U8S8, form, FloatStem: true), path, CancellationToken.None);
+        var recipe = new Int8Recipe(QdqFormat.U8S8, (Int8Form)form, FloatStem: true);
+        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, MinMax, recipe, path, CancellationToken.None);
         var g = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
         var init = g.Initializer.ToDictionary(i => i.Name);
 
@@ -78,7 +80,7 @@ public class Int8RecipeTests
         Assert.Equal((int)TensorProto.Types.DataType.Float, init[stem.Input[1]].DataType);
         Assert.Equal(4, init[stem.Input[1]].Dims.Count);
         // The rest is int8: the second convolution reads int8 weights (QDQ) or is a QLinearConv.
-        if (form == Int8Form.Operator) Assert.Single(g.Node, n => n.OpType == "QLinearConv");
+        if (recipe.Form == Int8Form.Operator) Assert.Single(g.Node, n => n.OpType == "QLinearConv");
         else Assert.Single(g.Node, n => n.OpType == "Conv" && n != stem && g.Node.Any(d => d.OpType == "DequantizeLinear" && d.Output.Contains(n.Input[1])));
         Assert.Contains(g.Node, n => n.OpType == "QuantizeLinear");
 

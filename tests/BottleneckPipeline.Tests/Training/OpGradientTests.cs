@@ -35,9 +35,9 @@ public class OpGradientTests
         report.AssertClean();
     }
 
-    public static TheoryData<long, long, long, long, long, long, long, long, long, ConvWeightGradientForm> ConvCases => new()
+    public static TheoryData<long, long, long, long, long, long, long, long, long, object> ConvCases => new()
     {
-        // size, kernel h, kernel w, stride, pads (top, left, bottom, right), bias, form
+        // size, kernel h, kernel w, stride, pads (top, left, bottom, right), bias, form (object: the enum is internal to Training)
         { 6, 3, 3, 1, 1, 1, 1, 1, 1, ConvWeightGradientForm.GemmOverWindows },
         { 6, 3, 3, 1, 1, 1, 1, 1, 1, ConvWeightGradientForm.TransposedConv },
         { 8, 3, 3, 2, 1, 1, 0, 0, 0, ConvWeightGradientForm.GemmOverWindows }, // ResNet's downsampling 3x3, uneven pads
@@ -55,12 +55,12 @@ public class OpGradientTests
     [Theory]
     [MemberData(nameof(ConvCases))]
     public void Conv_with_any_kernel_stride_padding_and_bias_by_either_weight_gradient_form(
-        long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias, ConvWeightGradientForm form)
+        long size, long kh, long kw, long stride, long top, long left, long bottom, long right, long bias, object form)
     {
         var m = new TestModel([Batch, 3, size, size]);
         string[] inputs = bias != 0 ? [m.Input, m.Weight("w", [4, 3, kh, kw]), m.Weight("b", [4])] : [m.Input, m.Weight("w", [4, 3, kh, kw])];
         var y = m.Node("Conv", inputs, Ints("kernel_shape", kh, kw), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
-        Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = form });
+        Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = (ConvWeightGradientForm)form });
     }
 
     /// <summary>The Gemm form (forward, dW and stride-1 dX as Gemms over window matrices), with its window matrix gathered
@@ -170,9 +170,9 @@ public class OpGradientTests
         Check(m, m.Node("Sub", [m.Weight("c", [4]), scaled]));
     }
 
-    public static TheoryData<long, long, long, long, long, long, long, MaxPoolGradientForm> MaxPoolCases => new()
+    public static TheoryData<long, long, long, long, long, long, long, object> MaxPoolCases => new()
     {
-        // size, kernel, stride, pads (top, left, bottom, right), form
+        // size, kernel, stride, pads (top, left, bottom, right), form (object: the enum is internal to Training)
         { 8, 3, 2, 1, 1, 0, 0, MaxPoolGradientForm.WindowMasks },   // ResNet's stem pool, uneven pads
         { 8, 3, 2, 1, 1, 0, 0, MaxPoolGradientForm.IndicesScatter },
         { 9, 3, 2, 0, 0, 0, 0, MaxPoolGradientForm.WindowMasks },   // Inception's reduction pools
@@ -185,12 +185,13 @@ public class OpGradientTests
     [Theory]
     [MemberData(nameof(MaxPoolCases))]
     public void MaxPool_with_any_kernel_stride_and_padding_by_either_gradient_form(
-        long size, long kernel, long stride, long top, long left, long bottom, long right, MaxPoolGradientForm form)
+        long size, long kernel, long stride, long top, long left, long bottom, long right, object form)
     {
         var m = new TestModel([Batch, 3, size, size]);
         var y = m.Node("MaxPool", [m.Input], Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", top, left, bottom, right));
         // Gaps of 0.05 against steps of 0.01: no step changes which input wins a window.
-        Check(m, y, GradientCheck.Spaced((int)(Batch * 3 * size * size), 0.05, 6), options: new TrainingGraphOptions { MaxPoolGradient = form });
+        var options = new TrainingGraphOptions { MaxPoolGradient = (MaxPoolGradientForm)form };
+        Check(m, y, GradientCheck.Spaced((int)(Batch * 3 * size * size), 0.05, 6), options: options);
     }
 
     [Fact]
