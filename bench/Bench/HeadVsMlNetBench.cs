@@ -5,6 +5,7 @@ using BottleneckPipeline.Extract;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -7,6 +7,7 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.Quantization;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Training;
 using Google.Protobuf;
 
 namespace BottleneckPipeline.Bench;

@@ -10,6 +10,7 @@ using BottleneckPipeline.Index;
 using BottleneckPipeline.Reporting;
 using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Training;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;

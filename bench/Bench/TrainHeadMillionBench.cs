@@ -6,6 +6,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Index;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Bench;
 

@@ -1,7 +1,6 @@
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.TrainHead;
 using BottleneckPipeline.Training;
 
 namespace BottleneckPipeline.Audit;

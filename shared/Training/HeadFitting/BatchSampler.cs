@@ -1,8 +1,7 @@
 using BottleneckPipeline.Cache;
 using BottleneckPipeline.Head;
-using BottleneckPipeline.Training;
 
-namespace BottleneckPipeline.TrainHead;
+namespace BottleneckPipeline.Training;
 
 /// <summary>Chooses the training rows of each mini-batch from a seeded generator.</summary>
 internal abstract class BatchSampler

@@ -2,9 +2,8 @@ using BottleneckPipeline.Cache;
 using BottleneckPipeline.Config;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
-using BottleneckPipeline.Training;
 
-namespace BottleneckPipeline.TrainHead;
+namespace BottleneckPipeline.Training;
 
 /// <summary>How training may use the machine; never changes the result.</summary>
 public sealed record HeadTrainingOptions

@@ -6,6 +6,7 @@ using BottleneckPipeline.Head;
 using BottleneckPipeline.Runtime;
 using BottleneckPipeline.Tests.Fixtures;
 using BottleneckPipeline.TrainHead;
+using BottleneckPipeline.Training;
 using Google.Protobuf;
 using Onnx;
 using SixLabors.ImageSharp;
