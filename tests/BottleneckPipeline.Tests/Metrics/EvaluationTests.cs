@@ -125,16 +125,6 @@ public class EvaluationTests
     }
 
     [Fact]
-    public void Prediction_csv_lists_top_k_labels_and_probabilities()
-    {
-        using var dir = new TempDir();
-        PredictionWriter.Write(dir["p.csv"], ["a/1.jpg", "b,\"odd\".jpg"], [[0.1f, 0.7f, 0.2f], [0.5f, 0.25f, 0.25f]], ["cat", "dog", "fox"], 2);
-        Assert.Equal(
-            ["path,label_1,probability_1,label_2,probability_2", "a/1.jpg,dog,0.7,fox,0.2", "\"b,\"\"odd\"\".jpg\",cat,0.5,dog,0.25"],
-            File.ReadAllLines(dir["p.csv"]));
-    }
-
-    [Fact]
     public void Unknown_labels_are_listed_in_the_error()
     {
         var e = Assert.Throws<InputException>(() =>
