@@ -55,7 +55,8 @@ public sealed class DoctorBench : IBenchmark
     {
         var report = ArtifactPaths.DatasetIssues(config);
         File.Delete(report);
-        File.Delete(Thumbnails.PathIn(config.CacheDir));
+        // A first run makes the thumbnails: the file goes, and its folder may not exist yet.
+        if (File.Exists(Thumbnails.PathIn(config.CacheDir))) File.Delete(Thumbnails.PathIn(config.CacheDir));
         TimedRun Run()
         {
             var r = Timed(context.StageBin("Audit"), $"--config \"{configPath}\"");
