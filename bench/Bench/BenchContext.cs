@@ -50,7 +50,8 @@ public sealed class BenchContext
             RedirectStandardError = true,
             WorkingDirectory = workDir ?? Environment.CurrentDirectory,
         };
-        if (!File.Exists("/usr/bin/time")) psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = psi.WorkingDirectory };
+        if (!File.Exists("/usr/bin/time"))
+            psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = psi.WorkingDirectory };
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

@@ -29,7 +29,8 @@ public static class BenchReport
         };
         var areas = Previous(jsonPath, mdPath);
         foreach (var group in ctx.Rows.GroupBy(r => r.Area))
-            areas[group.Key] = new Area(ctx.Measured.GetValueOrDefault(group.Key, "unknown"), ctx.Results[group.Key]?.DeepClone() as JsonObject ?? new JsonObject(),
+            areas[group.Key] = new Area(ctx.Measured.GetValueOrDefault(group.Key, "unknown"),
+                ctx.Results[group.Key]?.DeepClone() as JsonObject ?? new JsonObject(),
                 [.. group.Select(r => new Row(r.Figure, r.Value, r.Comparison))]);
 
         var results = new JsonObject();
@@ -38,14 +39,16 @@ public static class BenchReport
             {
                 ["measured"] = area.Measured,
                 ["figures"] = area.Figures.DeepClone(),
-                ["rows"] = new JsonArray([.. area.Rows.Select(r => (JsonNode)new JsonObject { ["figure"] = r.Figure, ["value"] = r.Value, ["comparison"] = r.Comparison })]),
+                ["rows"] = new JsonArray([.. area.Rows.Select(r =>
+                    (JsonNode)new JsonObject { ["figure"] = r.Figure, ["value"] = r.Value, ["comparison"] = r.Comparison })]),
             };
         var root = new JsonObject { ["machine"] = machine, ["areas"] = results };
         AtomicFile.WriteAllText(jsonPath, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
         var md = new StringBuilder();
         md.AppendLine("# Benchmark results").AppendLine();
-        md.AppendLine($"{machine["cpu"]}, {machine["cores"]} cores, {machine["dotnet"]}, ONNX Runtime {machine["onnxruntime"]}. Each area was measured at the date and load average in its heading; ratios compare figures of that same run only.").AppendLine();
+        md.AppendLine($"{machine["cpu"]}, {machine["cores"]} cores, {machine["dotnet"]}, ONNX Runtime {machine["onnxruntime"]}. " +
+                      $"Each area was measured at the date and load average in its heading; ratios compare figures of that same run only.").AppendLine();
         foreach (var (name, area) in areas.OrderBy(a => a.Key, StringComparer.Ordinal))
         {
             md.AppendLine($"## {name} ({area.Measured})").AppendLine();
@@ -82,7 +85,8 @@ public static class BenchReport
             foreach (var (name, node) in recorded)
                 if (node is JsonObject a)
                     areas[name] = new Area(a["measured"]?.GetValue<string>() ?? "unknown", a["figures"]?.DeepClone() as JsonObject ?? new JsonObject(),
-                        [.. (a["rows"] as JsonArray ?? []).OfType<JsonObject>().Select(r => new Row(Text(r, "figure"), Text(r, "value"), Text(r, "comparison")))]);
+                        [.. (a["rows"] as JsonArray ?? []).OfType<JsonObject>()
+                            .Select(r => new Row(Text(r, "figure"), Text(r, "value"), Text(r, "comparison")))]);
             return areas;
         }
         if (old is null || !File.Exists(mdPath)) return areas;

@@ -77,7 +77,8 @@ public sealed class DecodeBench : IBenchmark
         {
             var set = smallBytes.Take(ctx.Quick ? 4 : 12).Select(b => Upscaled(b, w, h)).ToList();
             var (sharp, vips) = BestOfTwo(set, DecodePolicy.ImageSharpOnly, libvips);
-            ctx.Record("decode", $"decode to 224, 1 thread, {w}x{h} ({w * h / 1e6:0.0} MP): libvips", vips, "img/s", $"{vips / sharp:0.00}x ImageSharp ({sharp:0.0} img/s)");
+            ctx.Record("decode", $"decode to 224, 1 thread, {w}x{h} ({w * h / 1e6:0.0} MP): libvips", vips, "img/s",
+                $"{vips / sharp:0.00}x ImageSharp ({sharp:0.0} img/s)");
         }
     }
 
@@ -128,11 +129,13 @@ public sealed class DecodeBench : IBenchmark
         var largeRun = ExtractRun(ctx, Path.Combine(root, "large"), large, "");
         var largeOneWorker = ExtractRun(ctx, Path.Combine(root, "large-1-worker"), large, "extract:\n  decode_workers: 1\n");
         var largeSharp = ExtractRun(ctx, Path.Combine(root, "large-imagesharp"), large, "extract:\n  libvips_min_pixels: 0\n");
-        ctx.Record("decode", $"Extract, {count} flowers at their own size", smallRun.Rate, "img/s", $"peak RSS {smallRun.Rss:0} MB; ImageSharp (under the 1 MP default)");
+        ctx.Record("decode", $"Extract, {count} flowers at their own size", smallRun.Rate, "img/s",
+            $"peak RSS {smallRun.Rss:0} MB; ImageSharp (under the 1 MP default)");
         ctx.Record("decode", $"Extract, the same {count} at {LargeWidth}x{LargeHeight} (default: libvips)", largeRun.Rate, "img/s",
             $"{largeRun.Rate / smallRun.Rate:0.00}x the small flowers (goal 0.8x); peak RSS {largeRun.Rss:0} MB");
         ctx.Record("decode", $"Extract, {LargeWidth}x{LargeHeight}, libvips, decode_workers: 1", largeOneWorker.Rate, "img/s",
-            $"{largeOneWorker.Rate / smallRun.Rate:0.00}x the small flowers; the default (a worker per core for large photos) {largeRun.Rate / largeOneWorker.Rate:0.00}x this; peak RSS {largeOneWorker.Rss:0} MB");
+            $"{largeOneWorker.Rate / smallRun.Rate:0.00}x the small flowers; " +
+            $"the default (a worker per core for large photos) {largeRun.Rate / largeOneWorker.Rate:0.00}x this; peak RSS {largeOneWorker.Rss:0} MB");
         ctx.Record("decode", $"Extract, {LargeWidth}x{LargeHeight}, libvips_min_pixels: 0 (ImageSharp)", largeSharp.Rate, "img/s",
             $"{largeSharp.Rate / smallRun.Rate:0.00}x the small flowers; libvips {largeRun.Rate / largeSharp.Rate:0.00}x this; peak RSS {largeSharp.Rss:0} MB");
     }

@@ -73,7 +73,9 @@ public sealed class ExtractBench : IBenchmark
 
         // Decoding competes with inference for the same cores, which caps any pipeline below raw ORT.
         var preparer = new BottleneckPipeline.Embedding.ImagePreparer(spec, long.MaxValue);
-        var items = files.Take(60).Select(f => new BottleneckPipeline.Embedding.ImageWork(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f))), f, f)).ToList();
+        var items = files.Take(60)
+            .Select(f => new BottleneckPipeline.Embedding.ImageWork(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(f))), f, f))
+            .ToList();
         var buffer = new float[spec.ValuesPerImage];
         var clock = Stopwatch.StartNew();
         foreach (var w in items) preparer.Prepare(w, buffer); // warm: the JIT's first tiers are not what a long run sees
@@ -132,7 +134,8 @@ public sealed class ExtractBench : IBenchmark
         var rate = report["images_per_second"]!.GetValue<double>();
         var wall = total / cold.Seconds;
         ctx.Record(Area, "Extract cold, 1500 flowers (pipeline rate)", rate, "img/s",
-            $"{rate / raw.Best:0.00}x raw ORT's best, batch {raw.BatchSize} ({raw.Best:0.0} img/s; goal 0.85x); {rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
+            $"{rate / raw.Best:0.00}x raw ORT's best, batch {raw.BatchSize} ({raw.Best:0.0} img/s; goal 0.85x); " +
+            $"{rate / raw.CpuBound:0.00}x the CPU bound ({raw.CpuBound:0.0})");
         ctx.Record(Area, "Extract cold, process wall time", cold.Seconds, "s", $"{wall:0.0} img/s including start-up and model load");
         ctx.Record(Area, "Extract cold, peak RSS", cold.PeakRssMb, "MB", "goal < 500 MB");
         ctx.Record(Area, "Extract cold, images extracted", report["extracted"]!.GetValue<int>(), "img", $"quarantined {report["quarantined"]}");
@@ -177,7 +180,8 @@ public sealed class ExtractBench : IBenchmark
         Index(ctx, config);
         var fingerprint = BackboneFactory.Resolve(ConfigLoader.Load(config)).Fingerprint;
         var folder = BottleneckCache.FolderFor(Path.Combine(dir, "ws", "cache"), fingerprint);
-        using (var p = Process.Start(new ProcessStartInfo(ctx.StageBin("Extract"), $"--config {config}") { RedirectStandardOutput = true, RedirectStandardError = true })!)
+        var psi = new ProcessStartInfo(ctx.StageBin("Extract"), $"--config {config}") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using (var p = Process.Start(psi)!)
         {
             // Kill once some batches are on disk (a fixed delay would depend on how busy the machine is).
             var deadline = DateTime.UtcNow.AddSeconds(120);
@@ -194,7 +198,8 @@ public sealed class ExtractBench : IBenchmark
         var extracted = report["extracted"]!.GetValue<int>();
         var after = BottleneckCache.Open(Path.Combine(dir, "ws", "cache"), fingerprint);
         ctx.Record(Area, "kill -9 mid-run: vectors kept", kept, "img",
-            $"rerun extracted {extracted}, reused {report["reused"]}; cache now {after.Count} of {extracted + report["reused"]!.GetValue<int>()}, rejected records {after.Stats.RejectedRecords}");
+            $"rerun extracted {extracted}, reused {report["reused"]}; " +
+            $"cache now {after.Count} of {extracted + report["reused"]!.GetValue<int>()}, rejected records {after.Stats.RejectedRecords}");
     }
 
     // ---- cache load -------------------------------------------------------------------------------
@@ -230,7 +235,8 @@ public sealed class ExtractBench : IBenchmark
         var big = BottleneckCache.Open(synthetic, "synthetic");
         var loadS = sw.Elapsed.TotalSeconds;
         if (big.Count != count) throw new InvalidOperationException($"synthetic cache read {big.Count} of {count} vectors");
-        ctx.Record(Area, "cache load, 100000 x 512 float32 vectors", loadS, "s", $"{big.Stats.BytesRead / 1e6 / loadS:0} MB/s; written in {writeS:0.0} s (fsync per 1000)");
+        ctx.Record(Area, "cache load, 100000 x 512 float32 vectors", loadS, "s",
+            $"{big.Stats.BytesRead / 1e6 / loadS:0} MB/s; written in {writeS:0.0} s (fsync per 1000)");
         sw.Restart();
         var keys = BottleneckCache.Open(synthetic, "synthetic", loadVectors: false);
         ctx.Record(Area, "cache key scan, 100000 vectors (Extract's check)", sw.Elapsed.TotalSeconds, "s", $"{keys.Count} keys");

@@ -28,7 +28,8 @@ public sealed class ExtractShardsBench : IBenchmark
             foreach (var f in Directory.GetFiles(cls, "*.jpg").Order(StringComparer.Ordinal).Take(perClass))
                 File.CreateSymbolicLink(Path.Combine(target, Path.GetFileName(f)), f);
         }
-        ctx.Note(Name, $"{Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories).Length} flowers; load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
+        ctx.Note(Name, $"{Directory.GetFiles(data, "*.jpg", SearchOption.AllDirectories).Length} flowers; " +
+                       $"load average before: {File.ReadAllText("/proc/loadavg").Trim()}");
 
         // Alternated: plain, shard 0/1, plain, shard 0/1.
         var runs = new List<(bool Shard, double Rate, double Cpu)>();
@@ -46,7 +47,8 @@ public sealed class ExtractShardsBench : IBenchmark
         var whole = runs.Where(r => r.Shard).ToList();
         string Pair(Func<(bool, double Rate, double Cpu), double> f, string format) =>
             string.Join(" and ", runs.Select(r => f(r).ToString(format, CultureInfo.InvariantCulture)));
-        ctx.Record(Name, $"plain Extract, {images} images (mean of 2)", plain.Average(r => r.Rate), "img/s", $"runs {Pair(r => r.Rate, "0.0")} (plain, shard, plain, shard)");
+        ctx.Record(Name, $"plain Extract, {images} images (mean of 2)", plain.Average(r => r.Rate), "img/s",
+            $"runs {Pair(r => r.Rate, "0.0")} (plain, shard, plain, shard)");
         ctx.Record(Name, $"Extract --shard 0/1, the same {images} images (mean of 2)", whole.Average(r => r.Rate), "img/s",
             string.Create(CultureInfo.InvariantCulture, $"{whole.Average(r => r.Rate) / plain.Average(r => r.Rate):0.00}x the plain rate"));
         ctx.Record(Name, "process CPU, shard 0/1 / plain", whole.Average(r => r.Cpu) / plain.Average(r => r.Cpu), "x",
@@ -75,7 +77,8 @@ public sealed class ExtractShardsBench : IBenchmark
         one = one with { Index = one.ShardOf(Cache.IdRange.Position(firstId)) };
         var (oneSeconds, oneCpu) = Stage(ctx, "Extract", tiny, $"--shard {one}");
         ctx.Record(Name, $"start-up: a shard of {Summary(tiny, $"extract-{one.Index}-of-1000.json")["assigned"]} image(s), process CPU", oneCpu, "s",
-            string.Create(CultureInfo.InvariantCulture, $"wall {oneSeconds:0.0} s; paid once per shard, against {plain.Average(r => r.Cpu):0.0} CPU s for {images} images"));
+            string.Create(CultureInfo.InvariantCulture,
+                $"wall {oneSeconds:0.0} s; paid once per shard, against {plain.Average(r => r.Cpu):0.0} CPU s for {images} images"));
     }
 
     private static JsonNode Summary(string config, string file) =>
@@ -96,7 +99,11 @@ public sealed class ExtractShardsBench : IBenchmark
     private static (double Seconds, double CpuSeconds) Stage(BenchContext ctx, string stage, string config, string extra = "")
     {
         var exe = ctx.StageBin(stage);
-        var psi = new ProcessStartInfo("/usr/bin/time", $"-f \"@@cpu=%U %S\" {exe} --config \"{config}\" {extra}") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("/usr/bin/time", $"-f \"@@cpu=%U %S\" {exe} --config \"{config}\" {extra}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

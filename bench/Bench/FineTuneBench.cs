@@ -44,7 +44,10 @@ public sealed class FineTuneBench : IBenchmark
         var steps = ctx.Quick ? 2 : 3;
         var ours = Rows.ToDictionary(r => r.Probe, _ => (Rate: 0.0, RssMb: 0.0));
         var torch = new Dictionary<string, double>();
-        var torchNote = TorchAvailable() ? null : "PyTorch not measured: Debian's python3-torch, python3-torchvision and python3-onnx are not installed (apt-get install -y python3-torch python3-torchvision python3-onnx)";
+        var torchNote = TorchAvailable()
+            ? null
+            : "PyTorch not measured: Debian's python3-torch, python3-torchvision and python3-onnx are not installed " +
+              "(apt-get install -y python3-torch python3-torchvision python3-onnx)";
         for (var r = 0; r < rounds; r++)
         {
             foreach (var row in Rows)
@@ -101,7 +104,8 @@ public sealed class FineTuneBench : IBenchmark
             var config = Path.Combine(ws, "pipeline.yaml");
             Directory.CreateDirectory(ws);
             var data = perClass >= 300 ? ctx.Flowers : ExtractBench.Subset(ctx, perClass);
-            File.WriteAllText(config, $"dataset:\n  root: {data}\nworkspace: {ws}/workspace\ncache:\n  dir: {root}/cache\nfine_tune:\n  trainable: {trainable}\n  epochs: {epochs}\n");
+            File.WriteAllText(config, $"dataset:\n  root: {data}\nworkspace: {ws}/workspace\ncache:\n  dir: {root}/cache\n" +
+                                      $"fine_tune:\n  trainable: {trainable}\n  epochs: {epochs}\n");
             // The stage is rerun from its start every time: its checkpoint and results from a previous bench go.
             var tuned = Path.Combine(ws, "workspace", "fine_tune");
             if (Directory.Exists(tuned)) Directory.Delete(tuned, recursive: true);
@@ -113,8 +117,10 @@ public sealed class FineTuneBench : IBenchmark
             var log = report["log"]!.AsArray();
             var rate = log.Average(r => r!["images_per_second"]!.GetValue<double>());
             var images = report["train_images"]!.GetValue<int>();
-            ctx.Record(Name, $"ours: FineTune stage, {trainable}, peak RSS (batch 32, {images} train images, {epochs} epoch{(epochs > 1 ? "s" : "")})", run.PeakRssMb, "MB",
-                $"goal under 2048 MB: {(run.PeakRssMb < 2048 ? "met" : "NOT met")}; trained at {rate:0.0} img/s; {report["prefix_computed"]} prefix views computed, {report["prefix_reused"]} reused");
+            ctx.Record(Name, $"ours: FineTune stage, {trainable}, peak RSS (batch 32, {images} train images, {epochs} epoch{(epochs > 1 ? "s" : "")})",
+                run.PeakRssMb, "MB",
+                $"goal under 2048 MB: {(run.PeakRssMb < 2048 ? "met" : "NOT met")}; trained at {rate:0.0} img/s; " +
+                $"{report["prefix_computed"]} prefix views computed, {report["prefix_reused"]} reused");
         }
     }
 
@@ -127,7 +133,8 @@ public sealed class FineTuneBench : IBenchmark
         var work = Directory.CreateDirectory(Path.Combine(ctx.WorkDir, "pytorch-finetune")).FullName;
         // The peer reads the ResNet-18 package's folder layout; point it at the files we embed.
         var models = Path.Combine(work, "models");
-        foreach (var (folder, file) in new[] { ("ResNet18Onnx", BackboneFactory.EmbeddedResNet18Path), ("ResNetPrepOnnx", BackboneFactory.EmbeddedResNetPreprocessPath) })
+        var packaged = new[] { ("ResNet18Onnx", BackboneFactory.EmbeddedResNet18Path), ("ResNetPrepOnnx", BackboneFactory.EmbeddedResNetPreprocessPath) };
+        foreach (var (folder, file) in packaged)
         {
             var link = Path.Combine(Directory.CreateDirectory(Path.Combine(models, folder)).FullName, Path.GetFileName(file));
             if (!File.Exists(link)) File.CreateSymbolicLink(link, file);
@@ -136,7 +143,8 @@ public sealed class FineTuneBench : IBenchmark
         var results = Path.Combine(work, "results");
         // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, set on some machines here for old OpenBLAS builds, hold a
         // current one back to older kernels: unset for the peer alone, as the machine's notes advise for benchmarks.
-        var psi = $"-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE RESNET18_MODELS={models} PTFT_WORK={work} PTFT_RESULTS={results} /usr/bin/python3 {script} --rounds 1 --steps {steps}";
+        var psi = $"-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE RESNET18_MODELS={models} PTFT_WORK={work} PTFT_RESULTS={results} " +
+                  $"/usr/bin/python3 {script} --rounds 1 --steps {steps}";
         var run = BenchContext.RunProcess("/usr/bin/env", psi);
         if (run.ExitCode != 0) throw new InvalidOperationException("the PyTorch peer failed: " + run.Output);
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(results, "bench_speed.json")))!.AsObject();
@@ -239,7 +247,8 @@ public sealed class FineTuneBench : IBenchmark
                 if (s >= 2) times[f].Add(sw.Elapsed.TotalMilliseconds); // two warm-up runs: ORT plans its memory on them
             }
         for (var f = 0; f < forms.Length; f++)
-            Console.WriteLine($"{forms[f]}: median {times[f].Order().ElementAt(times[f].Count / 2):0} ms, min {times[f].Min():0} ms over {times[f].Count} steps");
+            Console.WriteLine($"{forms[f]}: median {times[f].Order().ElementAt(times[f].Count / 2):0} ms, " +
+                              $"min {times[f].Min():0} ms over {times[f].Count} steps");
         foreach (var session in sessions) session.Dispose();
         return 0;
     }
@@ -252,7 +261,11 @@ public sealed class FineTuneBench : IBenchmark
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackboneFactory.EmbeddedResNet18Path));
         var region = BackboneStages.Find(model, "Input247", [1, 3, 224, 224], "Pooling395_Output_0").Region(depth);
         var graph = TrainingGraphBuilder.Build(region, new SoftmaxCrossEntropy(Classes), graphOptions);
-        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions { IntraOpNumThreads = ProbeThreads > 0 ? ProbeThreads : Environment.ProcessorCount, InterOpNumThreads = 1 };
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
+        {
+            IntraOpNumThreads = ProbeThreads > 0 ? ProbeThreads : Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+        };
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         options.EnableProfiling = true;
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(graph.Model, options);

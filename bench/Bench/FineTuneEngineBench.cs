@@ -46,7 +46,8 @@ public sealed class FineTuneEngineBench : IBenchmark
         var activations = Enumerable.Range(0, (int)(Batch * perImage)).Select(_ => (float)Math.Max(0, random.NextGaussian())).ToArray();
         var targets = new float[Batch * Classes];
         for (var i = 0; i < Batch; i++) targets[i * Classes + i % Classes] = 1;
-        var head = new SoftmaxHead([.. Enumerable.Range(0, Classes * 512).Select(_ => (float)(0.01 * random.NextGaussian()))], new float[Classes], ["a", "b", "c", "d", "e"], 512);
+        var head = new SoftmaxHead([.. Enumerable.Range(0, Classes * 512).Select(_ => (float)(0.01 * random.NextGaussian()))], new float[Classes],
+            ["a", "b", "c", "d", "e"], 512);
 
         var build = Stopwatch.StartNew();
         var loss = new SoftmaxCrossEntropy(Classes);
@@ -139,8 +140,12 @@ public sealed class FineTuneEngineBench : IBenchmark
         {
             var m = OneOp.Conv(cin, 512, size, kernel, stride, pads);
             using var fwd = new OneOp(m, OneOp.Forward(m), Batch);
-            using var gemm = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.GemmOverWindows }), Batch);
-            using var tconv = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.TransposedConv }), Batch);
+            using var gemm = new OneOp(m,
+                OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.GemmOverWindows }),
+                Batch);
+            using var tconv = new OneOp(m,
+                OneOp.Step(m, new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvWeightGradient = ConvWeightGradientForm.TransposedConv }),
+                Batch);
             double f = double.MaxValue, g = double.MaxValue, t = double.MaxValue;
             for (var r = 0; r < rounds; r++)
             {
@@ -156,8 +161,10 @@ public sealed class FineTuneEngineBench : IBenchmark
         {
             var m = OneOp.MaxPool(64, 112);
             using var fwd = new OneOp(m, OneOp.Forward(m), 8);
-            using var masks = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.WindowMasks }, inputGradient: true), 8);
-            using var scatter = new OneOp(m, OneOp.Step(m, new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.IndicesScatter }, inputGradient: true), 8);
+            using var masks = new OneOp(m,
+                OneOp.Step(m, new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.WindowMasks }, inputGradient: true), 8);
+            using var scatter = new OneOp(m,
+                OneOp.Step(m, new TrainingGraphOptions { MaxPoolGradient = MaxPoolGradientForm.IndicesScatter }, inputGradient: true), 8);
             double f = double.MaxValue, k = double.MaxValue, s = double.MaxValue;
             for (var r = 0; r < rounds; r++)
             {

@@ -37,7 +37,8 @@ public sealed class HeadTuningBench : IBenchmark
         var configPath = ConfigPath(context);
         var config = ConfigLoader.Load(configPath);
         var (train, validation) = LoadTrainAndValidation(config);
-        context.Note(Name, $"{configPath}: {train.Count} train, {validation.Count} validation vectors ({validation.Count} validation images: one image = {100.0 / validation.Count:0.00}%); seeds {string.Join(",", Seeds)}");
+        context.Note(Name, $"{configPath}: {train.Count} train, {validation.Count} validation vectors " +
+                           $"({validation.Count} validation images: one image = {100.0 / validation.Count:0.00}%); seeds {string.Join(",", Seeds)}");
 
         var standardized = Standardize(train, validation);
         var sets = new Dictionary<bool, (LabelledVectors Train, LabelledVectors Validation)>
@@ -101,13 +102,15 @@ public sealed class HeadTuningBench : IBenchmark
         var report = new StringBuilder();
         report.AppendLine($"# head-tuning: {configPath}");
         report.AppendLine();
-        report.AppendLine($"Validation only ({validation.Count} images, one image = {100.0 / validation.Count:0.00}%), mean (± half the seed-to-seed range) over seeds {string.Join(", ", seeds)}.");
+        report.AppendLine($"Validation only ({validation.Count} images, one image = {100.0 / validation.Count:0.00}%), " +
+                          $"mean (± half the seed-to-seed range) over seeds {string.Join(", ", seeds)}.");
         report.AppendLine();
         report.AppendLine("| stage | setting | val loss | val acc % (min..max) | best step | s/run |");
         report.AppendLine("|---|---|---|---|---|---|");
         foreach (var r in table)
             report.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Stage} | {r.Describe()} | {r.Loss:0.000} (±{r.LossSpread / 2:0.000}) | {r.Accuracy * 100:0.00} ({r.MinAccuracy * 100:0.0}..{r.MaxAccuracy * 100:0.0}) | {r.BestStep:0} | {r.Seconds:0.00} |");
+                $"| {r.Stage} | {r.Describe()} | {r.Loss:0.000} (±{r.LossSpread / 2:0.000}) | " +
+                $"{r.Accuracy * 100:0.00} ({r.MinAccuracy * 100:0.0}..{r.MaxAccuracy * 100:0.0}) | {r.BestStep:0} | {r.Seconds:0.00} |");
         report.AppendLine();
         report.AppendLine($"Best: {best.Describe()}");
         Directory.CreateDirectory(context.WorkDir);
@@ -120,7 +123,8 @@ public sealed class HeadTuningBench : IBenchmark
         if (!string.IsNullOrEmpty(fromEnvironment)) return Path.GetFullPath(fromEnvironment);
         var pipelineBench = Path.Combine(context.WorkDir, "pipeline", "pipeline.yaml");
         return File.Exists(pipelineBench) ? pipelineBench
-            : throw new InvalidOperationException("no extracted workspace to tune on: run the pipeline area first (make bench BENCH='pipeline train-head-tuning') or set HEAD_TUNING_CONFIG");
+            : throw new InvalidOperationException(
+                "no extracted workspace to tune on: run the pipeline area first (make bench BENCH='pipeline train-head-tuning') or set HEAD_TUNING_CONFIG");
     }
 
     /// <summary>The same vectors TrainHead reads; the test split stays unopened.</summary>
@@ -206,10 +210,13 @@ public sealed class HeadTuningBench : IBenchmark
         double MinAccuracy, double MaxAccuracy, double BestStep, double Seconds)
     {
         public string Describe() => string.Create(CultureInfo.InvariantCulture,
-            $"{Config.Optimizer.ToString().ToLowerInvariant()} lr {Config.LearningRate} l2 {Config.L2} batch {Config.BatchSize} steps {Config.Steps} patience {Config.Patience}" +
-            $"{(Config.LabelSmoothing > 0 ? $" smoothing {Config.LabelSmoothing}" : "")}{(Config.ClassBalanced ? " balanced" : "")}{(Standardize ? " z-score" : "")}");
+            $"{Config.Optimizer.ToString().ToLowerInvariant()} lr {Config.LearningRate} l2 {Config.L2} batch {Config.BatchSize} " +
+            $"steps {Config.Steps} patience {Config.Patience}" +
+            $"{(Config.LabelSmoothing > 0 ? $" smoothing {Config.LabelSmoothing}" : "")}" +
+            $"{(Config.ClassBalanced ? " balanced" : "")}{(Standardize ? " z-score" : "")}");
 
         public string Format() => string.Create(CultureInfo.InvariantCulture,
-            $"{Stage,-22} {Describe(),-70} loss {Loss:0.0000} (±{LossSpread / 2:0.000}) acc {Accuracy * 100:0.00}% ({MinAccuracy * 100:0.0}..{MaxAccuracy * 100:0.0}) best step {BestStep:0} {Seconds:0.00} s/run");
+            $"{Stage,-22} {Describe(),-70} loss {Loss:0.0000} (±{LossSpread / 2:0.000}) " +
+            $"acc {Accuracy * 100:0.00}% ({MinAccuracy * 100:0.0}..{MaxAccuracy * 100:0.0}) best step {BestStep:0} {Seconds:0.00} s/run");
     }
 }

@@ -42,7 +42,8 @@ public sealed class IngestBench : IBenchmark
         IngestResult first;
         using (var db = IndexDb.Open(index)) first = Ingestor.Run(dataset, db);
         var cold = first.Files.Count / sw.Elapsed.TotalSeconds;
-        ctx.Record(Name, "flowers first ingest", cold, "img/s", $"{cold / ColdGoal:0.00}x goal ({ColdGoal} img/s); {first.Files.Count} images, {sw.Elapsed.TotalSeconds:0.00} s");
+        ctx.Record(Name, "flowers first ingest", cold, "img/s",
+            $"{cold / ColdGoal:0.00}x goal ({ColdGoal} img/s); {first.Files.Count} images, {sw.Elapsed.TotalSeconds:0.00} s");
 
         sw.Restart();
         IngestResult again;
@@ -72,7 +73,8 @@ public sealed class IngestBench : IBenchmark
         var again = BenchContext.RunProcess(exe, $"--config \"{config}\"");
         if (again.ExitCode != 0) throw new InvalidOperationException($"Ingest failed: {again.Output}");
         ctx.Record(Name, $"{count} files unchanged re-ingest (process)", again.Seconds, "s",
-            $"{TreeReingestGoal / again.Seconds:0.00}x better than goal (< {TreeReingestGoal} s); {count / again.Seconds:0} img/s; peak RSS {again.PeakRssMb:0} MB");
+            $"{TreeReingestGoal / again.Seconds:0.00}x better than goal (< {TreeReingestGoal} s); " +
+            $"{count / again.Seconds:0} img/s; peak RSS {again.PeakRssMb:0} MB");
         ctx.Record(Name, $"{count} files peak RSS", Math.Max(first.PeakRssMb, again.PeakRssMb), "MB");
     }
 

@@ -91,7 +91,8 @@ public sealed class Int8Bench : IBenchmark
         {
             var model = optimized.Clone();
             var plan = QdqPlan.For(model.Graph, spec.BottleneckTensor, recipe.FloatStem);
-            QuantizedBackbone.Quantize(model, plan, plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
+            QuantizedBackbone.Quantize(model, plan,
+                plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
             var variant = Path.Combine(root, "models", $"resnet18-{recipe.Form}{(recipe.FloatStem ? "-float-stem" : "")}.onnx");
             File.WriteAllBytes(variant, model.ToByteArray());
             specs[RawLabel(recipe)] = QuantizedBackbone.Int8Spec(spec, variant, recipe.ToString());
@@ -100,7 +101,9 @@ public sealed class Int8Bench : IBenchmark
         var rates = TimeInterleaved(specs, Tensors(spec, sample.Take(16)), ctx.Quick ? 24 : 48, rounds, paired: true);
         foreach (var (name, (rate, ratio)) in rates)
             ctx.Record(Area, $"raw ORT resnet18 {name}, batch {Batch}", rate, "img/s",
-                name == "float32" ? $"2 intra-op threads, pre-decoded tensors, median of {rounds * (rates.Count - 1)} runs" : $"{ratio:0.00}x float32 (median of {rounds} adjacent pairs; goal 3x)");
+                name == "float32"
+                    ? $"2 intra-op threads, pre-decoded tensors, median of {rounds * (rates.Count - 1)} runs"
+                    : $"{ratio:0.00}x float32 (median of {rounds} adjacent pairs; goal 3x)");
     }
 
     private static string RawLabel(Int8Recipe recipe) => recipe == QuantizedBackbone.Recipe ? $"int8 ({recipe}: the default)" : $"int8 ({recipe})";
@@ -234,7 +237,12 @@ public sealed class Int8Bench : IBenchmark
         var g = model.Graph;
         g.Input.Add(Info("x", Batch, c, hw, hw));
         g.Output.Add(Info("y", Batch, c, hw, hw));
-        var w = new TensorProto { Name = "w", DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan())) };
+        var w = new TensorProto
+        {
+            Name = "w",
+            DataType = (int)TensorProto.Types.DataType.Float,
+            RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(weights.AsSpan())),
+        };
         w.Dims.AddRange([c, c, 3, 3]);
         var b = new TensorProto { Name = "b", DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(new byte[4 * c]) };
         b.Dims.Add(c);
@@ -265,7 +273,8 @@ public sealed class Int8Bench : IBenchmark
         Directory.CreateDirectory(Path.Combine(ws, "workspace"));
         var config = Path.Combine(ws, "pipeline.yaml");
         var dataset = ctx.Quick ? Subset(ctx, root, 20) : ctx.Flowers;
-        File.WriteAllText(config, $"dataset:\n  root: {dataset}\nworkspace: {ws}/workspace\ncache:\n  dir: {root}/cache\n" + (backbone.Length > 0 ? "backbone:\n" + backbone : ""));
+        File.WriteAllText(config, $"dataset:\n  root: {dataset}\nworkspace: {ws}/workspace\ncache:\n  dir: {root}/cache\n" +
+                                  (backbone.Length > 0 ? "backbone:\n" + backbone : ""));
         return config;
     }
 
@@ -302,7 +311,8 @@ public sealed class Int8Bench : IBenchmark
         {
             var (mean, min) = Cosine(floatCache, BottleneckCache.Open(Path.Combine(root, "cache"), run.Fingerprint));
             ctx.Record(PipelineArea, $"{run.Label}: head validation accuracy", 100 * run.ValidationAccuracy, "%",
-                $"{100 * (run.ValidationAccuracy - f32.ValidationAccuracy):+0.0;-0.0;0.0} points vs float32 (test {100 * run.TestAccuracy:0.0}%); vector cosine with float32 mean {mean:0.0000}, min {min:0.0000}");
+                $"{100 * (run.ValidationAccuracy - f32.ValidationAccuracy):+0.0;-0.0;0.0} points vs float32 (test {100 * run.TestAccuracy:0.0}%); " +
+                $"vector cosine with float32 mean {mean:0.0000}, min {min:0.0000}");
         }
         var chosen = methods[new BackboneConfig().Calibration];
         ctx.Record(PipelineArea, $"int8 ({chosen.Label}, the default): test accuracy", 100 * chosen.TestAccuracy, "%",
@@ -345,20 +355,28 @@ public sealed class Int8Bench : IBenchmark
                 var dir = Path.Combine(root, $"e2e-{precision}-{round}");
                 var config = Path.Combine(dir, "pipeline.yaml");
                 Directory.CreateDirectory(dir);
-                File.WriteAllText(config, $"dataset:\n  root: {subset}\nworkspace: {dir}/workspace\ncache:\n  dir: {dir}/cache\nbackbone:\n  precision: {precision}\n");
+                File.WriteAllText(config, $"dataset:\n  root: {subset}\nworkspace: {dir}/workspace\ncache:\n  dir: {dir}/cache\n" +
+                                          $"backbone:\n  precision: {precision}\n");
                 Run(ctx, "Ingest", config, "e2e");
                 if (round > 0 && precision == "int8")
                     foreach (var m in Directory.GetFiles(QuantizedBackbone.ModelsDir(Path.Combine(root, $"e2e-int8-0", "cache"))))
-                        File.Copy(m, Path.Combine(Directory.CreateDirectory(QuantizedBackbone.ModelsDir(Path.Combine(dir, "cache"))).FullName, Path.GetFileName(m)));
+                        File.Copy(m, Path.Combine(Directory.CreateDirectory(QuantizedBackbone.ModelsDir(Path.Combine(dir, "cache"))).FullName,
+                            Path.GetFileName(m)));
                 if (round == 0 && precision == "int8") Run(ctx, "Extract", config, "e2e build"); // builds the model: not what this measures
-                if (round == 0 && precision == "int8") Directory.Delete(Path.Combine(dir, "cache", JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "workspace", "reports", "extract.json")))!["fingerprint"]!.GetValue<string>()), recursive: true);
+                if (round == 0 && precision == "int8")
+                    Directory.Delete(Path.Combine(dir, "cache",
+                        JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "workspace", "reports", "extract.json")))!["fingerprint"]!.GetValue<string>()),
+                        recursive: true);
                 var r = Run(ctx, "Extract", config, "e2e " + precision);
-                var rate = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "workspace", "reports", "extract.json")))!["images_per_second"]!.GetValue<double>();
+                var rate = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "workspace", "reports", "extract.json")))!["images_per_second"]!
+                    .GetValue<double>();
                 best[precision] = Math.Max(best[precision], rate);
                 rss[precision] = Math.Max(rss[precision], r.PeakRssMb);
             }
-        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, float32", best["float32"], "img/s", $"best of 2, alternated with int8; peak RSS {rss["float32"]:0} MB");
-        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, int8", best["int8"], "img/s", $"{best["int8"] / best["float32"]:0.00}x float32 (goal 1.6x); peak RSS {rss["int8"]:0} MB");
+        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, float32", best["float32"], "img/s",
+            $"best of 2, alternated with int8; peak RSS {rss["float32"]:0} MB");
+        ctx.Record(ExtractArea, "Extract end to end, 300 flowers, int8", best["int8"], "img/s",
+            $"{best["int8"] / best["float32"]:0.00}x float32 (goal 1.6x); peak RSS {rss["int8"]:0} MB");
     }
 
     // ---- Inception-v3 (zero weights: speed only) ------------------------------------------------------
@@ -376,7 +394,8 @@ public sealed class Int8Bench : IBenchmark
         using (var db = IndexDb.Open(c.IndexPath, create: false))
             sample = QuantizedBackbone.CalibrationSample(db, c.Dataset.Root, 16);
         var path = Path.Combine(root, "models", "inception-v3.onnx");
-        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, c.Dataset.MaxPixels, CalibrationChoice.From(new BackboneConfig()), QuantizedBackbone.Recipe, path,
+            CancellationToken.None);
         var rates = TimeInterleaved(new Dictionary<string, BackboneSpec> { ["float32"] = spec, ["int8"] = QuantizedBackbone.Int8Spec(spec, path, "int8") },
             Tensors(spec, sample.Take(8)), ctx.Quick ? 16 : 40);
         ctx.Record(InceptionArea, $"raw ORT inception-v3 (zero weights) int8, batch {Batch}", rates["int8"].Rate, "img/s",
@@ -398,7 +417,8 @@ public sealed class Int8Bench : IBenchmark
         var work = Directory.CreateDirectory(Path.Combine(root, "pytorch")).FullName;
         var script = Path.Combine(ctx.SharedData, "peers", "pytorch-finetune", "quantize.py");
         var models = Path.GetDirectoryName(Path.GetDirectoryName(BackboneFactory.EmbeddedResNet18Path)!)!;
-        var env = $"env BP_INDEX={c.IndexPath} FLOWERS={c.Dataset.Root} PTFT_WORK={work} PTFT_RESULTS={work}/results RESNET18_MODELS={PackageModels() ?? models}";
+        var env = $"env BP_INDEX={c.IndexPath} FLOWERS={c.Dataset.Root} PTFT_WORK={work} PTFT_RESULTS={work}/results " +
+                  $"RESNET18_MODELS={PackageModels() ?? models}";
         var r = BenchContext.RunProcess("/usr/bin/env", $"{env[4..]} {python} {script} --engine onednn --speed-only --rounds 3");
         var json = Path.Combine(work, "results", "quantize_onednn.json");
         if (r.ExitCode != 0 || !File.Exists(json))
@@ -419,7 +439,8 @@ public sealed class Int8Bench : IBenchmark
     /// <summary>The ResNet-18 package's DnnImageModels folder in the NuGet cache, which the peer reads.</summary>
     private static string? PackageModels()
     {
-        var home = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var home = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                   ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var dir = Path.Combine(home, "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels");
         return Directory.Exists(dir) ? dir : null;
     }

@@ -42,19 +42,22 @@ internal static class Int8CalibrationSweep
         var works = Members(db, config.Dataset.Root);
         var reference = Embed(spec, "float32", works, cacheDir, config);
         var (floatAccuracy, floatCount) = Validation(config, db, "float32");
-        ctx.Record(Area, "sweep: float32 head validation accuracy", 100 * floatAccuracy, "%", $"{Math.Round(floatAccuracy * floatCount)}/{floatCount} validation images");
+        ctx.Record(Area, "sweep: float32 head validation accuracy", 100 * floatAccuracy, "%",
+            $"{Math.Round(floatAccuracy * floatCount)}/{floatCount} validation images");
 
         var optimized = FloatGraph.Optimized(spec);
         foreach (var group in Variants.GroupBy(v => v.Images))
         {
             var sample = QuantizedBackbone.CalibrationSample(db, config.Dataset.Root, group.Key);
-            var statistics = Calibrator.Statistics(spec, optimized, QdqPlan.For(optimized.Graph, spec.BottleneckTensor), sample, config.Dataset.MaxPixels, histograms: true, CancellationToken.None);
+            var statistics = Calibrator.Statistics(spec, optimized, QdqPlan.For(optimized.Graph, spec.BottleneckTensor), sample, config.Dataset.MaxPixels,
+                histograms: true, CancellationToken.None);
             foreach (var (label, _, calibration, floatStem) in group)
             {
                 var recipe = QuantizedBackbone.Recipe with { FloatStem = floatStem };
                 var model = optimized.Clone();
                 var plan = QdqPlan.For(model.Graph, spec.BottleneckTensor, floatStem);
-                QuantizedBackbone.Quantize(model, plan, plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
+                QuantizedBackbone.Quantize(model, plan,
+                    plan.Tensors.ToDictionary(t => t, t => statistics[t].Range(calibration.Method, percentileTail: calibration.Tail)), recipe);
                 var key = $"sweep-{Sanitize(label)}";
                 var path = Path.Combine(root, "models", key + ".onnx");
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -63,7 +66,8 @@ internal static class Int8CalibrationSweep
                 var (accuracy, count) = Validation(config, db, key);
                 var cosines = vectors.Select(kv => (double)System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(kv.Value, reference[kv.Key])).ToList();
                 ctx.Record(Area, $"sweep: int8 {label}: head validation accuracy", 100 * accuracy, "%", string.Create(CultureInfo.InvariantCulture,
-                    $"{Math.Round(accuracy * count)}/{count}, {100 * (accuracy - floatAccuracy):+0.0;-0.0;0.0} points vs float32; vector cosine with float32 mean {cosines.Average():0.0000}, min {cosines.Min():0.0000}"));
+                    $"{Math.Round(accuracy * count)}/{count}, {100 * (accuracy - floatAccuracy):+0.0;-0.0;0.0} points vs float32; " +
+                    $"vector cosine with float32 mean {cosines.Average():0.0000}, min {cosines.Min():0.0000}"));
             }
         }
     }
@@ -79,7 +83,8 @@ internal static class Int8CalibrationSweep
     private static List<ImageWork> Members(IndexDb db, string root)
     {
         var works = new List<ImageWork>();
-        using var cmd = db.Command("SELECT content_id, MIN(rel_path) FROM examples WHERE split IN ('train', 'validation') AND conflict = 0 GROUP BY content_id ORDER BY content_id;");
+        using var cmd = db.Command(
+            "SELECT content_id, MIN(rel_path) FROM examples WHERE split IN ('train', 'validation') AND conflict = 0 GROUP BY content_id ORDER BY content_id;");
         using var r = cmd.ExecuteReader();
         while (r.Read()) works.Add(new ImageWork(r.GetString(0), Path.Combine(root, r.GetString(1).Replace('/', Path.DirectorySeparatorChar)), r.GetString(1)));
         return works;

@@ -55,7 +55,8 @@ public sealed partial class PipelineBench : IBenchmark
             if (label == "cold") ctx.Record(Name, $"peak RSS {stage} at 1500", rss, "MB");
             if (label == "warm" && stage == "Extract") _warmExtractOutput = output;
             if (label == "cold" && stage == "Extract")
-                _coldExtractRate = ReadJson(Path.Combine(Path.GetDirectoryName(config)!, "workspace", "reports", "extract.json"))?["images_per_second"]?.GetValue<double>() ?? double.NaN;
+                _coldExtractRate = ReadJson(Path.Combine(Path.GetDirectoryName(config)!, "workspace", "reports", "extract.json"))?["images_per_second"]
+                    ?.GetValue<double>() ?? double.NaN;
         }
         return total;
     }
@@ -81,7 +82,8 @@ public sealed partial class PipelineBench : IBenchmark
         var last = run.Output.Split('\n').LastOrDefault(l => l.Contains("test_accuracy=")) ?? "";
         var acc = double.Parse(last.Split("test_accuracy=")[1].Trim().TrimEnd('%'), System.Globalization.CultureInfo.InvariantCulture);
         ctx.Record(Name, "ML.NET peer: test accuracy", acc, "%", $"ours {ours * 100:0.00}% ({ours * 100 - acc:+0.00;-0.00} points)");
-        ctx.Record(Name, "ML.NET peer: wall time", run.Seconds, "s", $"ours {oursSeconds:0.0} s cold, all four stages (ours {run.Seconds / oursSeconds:0.00}x faster); peak RSS {run.PeakRssMb:0} MB");
+        ctx.Record(Name, "ML.NET peer: wall time", run.Seconds, "s",
+            $"ours {oursSeconds:0.0} s cold, all four stages (ours {run.Seconds / oursSeconds:0.00}x faster); peak RSS {run.PeakRssMb:0} MB");
         ctx.Note(Name, "peer: " + last.Trim());
 
         // The peer's own featurizing rate (LoadImages, ResizeImages, ExtractPixels, DnnFeaturizeImage) beside our Extract's.
@@ -96,7 +98,8 @@ public sealed partial class PipelineBench : IBenchmark
         using var conn = new SqliteConnection($"Data Source={indexPath};Mode=ReadOnly;Pooling=False");
         conn.Open();
         using var cmd = conn.CreateCommand();
-        cmd.CommandText = "SELECT split, class, rel_path FROM examples WHERE conflict = 0 AND content_id NOT IN (SELECT content_id FROM quarantine) ORDER BY rel_path";
+        cmd.CommandText = "SELECT split, class, rel_path FROM examples " +
+                          "WHERE conflict = 0 AND content_id NOT IN (SELECT content_id FROM quarantine) ORDER BY rel_path";
         using var r = cmd.ExecuteReader();
         using var train = new StreamWriter(trainList);
         using var test = new StreamWriter(testList);

@@ -20,7 +20,8 @@ public sealed class TrainHeadBench : IBenchmark
     public void Run(BenchContext context)
     {
         var (train, validation, test) = RealisticVectors(classes: 5, perClass: 300, dim: 512, seed: 1);
-        context.Note(Name, "trainer speed on synthetic ResNet-like vectors (5 x 300 x 512, ReLU-pooled shape); accuracy on the real cached vectors is in train-head-vs-mlnet");
+        context.Note(Name, "trainer speed on synthetic ResNet-like vectors (5 x 300 x 512, ReLU-pooled shape); " +
+                           "accuracy on the real cached vectors is in train-head-vs-mlnet");
         var config = new TrainHeadConfig { Patience = 0 }; // all 2000 default steps, so steps/s is comparable
         // Warm-up: let tiered JIT settle on both paths before timing.
         for (var i = 0; i < 2; i++)

@@ -37,7 +37,8 @@ public sealed class TrainHeadMillionBench : IBenchmark
         var (seconds, output, rss, code) = BenchContext.RunProcess(context.StageBin("TrainHead"), $"--config \"{configPath}\"");
         if (code != 0) throw new InvalidOperationException($"TrainHead on {count} vectors exited {code}: {output}");
         var held = (long)(count * 9 / 10) * Dim * 4 > SplitVectors.Float32Budget ? "float16" : "float32";
-        context.Note(Name, $"{count} synthetic {Dim}-d vectors, {Classes} classes, float32 in the cache; TrainHead held train + validation as {held}; {output.Trim().Split('\n').Last().Split("; head ")[0]}");
+        context.Note(Name, $"{count} synthetic {Dim}-d vectors, {Classes} classes, float32 in the cache; TrainHead held train + validation as {held}; " +
+                           $"{output.Trim().Split('\n').Last().Split("; head ")[0]}");
         context.Record(Name, $"TrainHead on {count} x {Dim} vectors (process)", seconds, "s");
         context.Record(Name, $"TrainHead peak RSS at {count} vectors", rss, "MB",
             $"{(rss < RssGoalMb ? "meets" : "MISSES")} the goal of under {RssGoalMb:0} MB ({rss / RssGoalMb:0.00}x)");
@@ -59,7 +60,8 @@ public sealed class TrainHeadMillionBench : IBenchmark
         var flowers = ConfigLoader.Load(HeadVsMlNetBench.ExtractedFlowers(context));
         var fingerprint = ExtractReport.Read(flowers).Fingerprint;
         using var db = IndexDb.Open(flowers.IndexPath, create: false);
-        context.Record(Name, "flowers index bytes per image (all tables)", (double)new FileInfo(flowers.IndexPath).Length / Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM files;")), "B");
+        context.Record(Name, "flowers index bytes per image (all tables)",
+            (double)new FileInfo(flowers.IndexPath).Length / Convert.ToInt64(db.Scalar("SELECT COUNT(*) FROM files;")), "B");
         string[] splits = ["train", "validation", "test"];
         var exact = new SplitVectors(flowers, db, fingerprint).Load(splits);
         var half = new SplitVectors(flowers, db, fingerprint) { MaxFloat32Bytes = 0 }.Load(splits);
@@ -85,7 +87,9 @@ public sealed class TrainHeadMillionBench : IBenchmark
         // Non-negative, overlapping classes, like ResNet's pooled features (see TrainHeadBench).
         var random = new Random(20261129);
         var shared = Enumerable.Range(0, Dim).Select(_ => random.NextDouble() * 2).ToArray();
-        var profiles = Enumerable.Range(0, Classes).Select(_ => shared.Select(s => (float)(s * Math.Exp(0.25 * (random.NextDouble() - 0.5)))).ToArray()).ToArray();
+        var profiles = Enumerable.Range(0, Classes)
+            .Select(_ => shared.Select(s => (float)(s * Math.Exp(0.25 * (random.NextDouble() - 0.5)))).ToArray())
+            .ToArray();
         const string fingerprint = "synthetic-1m-512";
         using (var db = IndexDb.Open(config.IndexPath))
         using (var writer = new CacheWriter(config.CacheDir, fingerprint, VectorPrecision.Float32))
@@ -93,8 +97,11 @@ public sealed class TrainHeadMillionBench : IBenchmark
             using var tx = db.Begin();
             for (var c = 0; c < Classes; c++) db.Exec($"INSERT INTO classes(label_id, name) VALUES ({c}, 'class{c}');", tx);
             using var insert = db.Command("INSERT INTO examples(content_id, class, split, rel_path) VALUES ($id, $c, $s, $p);", tx);
-            var (pid, pc, ps, pp) = (insert.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Text), insert.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text),
-                insert.Parameters.Add("$s", Microsoft.Data.Sqlite.SqliteType.Text), insert.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text));
+            var (pid, pc, ps, pp) = (
+                insert.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Text),
+                insert.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text),
+                insert.Parameters.Add("$s", Microsoft.Data.Sqlite.SqliteType.Text),
+                insert.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text));
             insert.Prepare();
             var v = new float[Dim];
             for (var i = 0; i < count; i++)

@@ -35,7 +35,8 @@ public static class BackboneFactory
         var modelPath = b.Name == BackboneName.Resnet18 && b.Onnx is null ? EmbeddedResNet18Path : b.Onnx!;
         if (!File.Exists(modelPath))
             throw b.Name == BackboneName.Resnet18 && b.Onnx is null
-                ? new InputException($"the embedded ResNet-18 model is missing at {modelPath}. Rebuild the project (make build) so it is copied beside the executable.")
+                ? new InputException($"the embedded ResNet-18 model is missing at {modelPath}. " +
+                                     "Rebuild the project (make build) so it is copied beside the executable.")
                 : new InputException($"'backbone.onnx': model file not found: {modelPath}. Point 'backbone.onnx' at your ONNX file.");
 
         // Streamed, not read into one array: the hash and the parse need no extra copy of the weights.
@@ -62,8 +63,12 @@ public static class BackboneFactory
             : inputShape[1] == 3 ? $"guessed from the input shape {shown}: channels first"
             : $"the default: the input shape {shown} has no dimension of 3 channels";
         if (inputShape is { Length: 4 } && (layout == TensorLayout.Nchw ? inputShape[1] : inputShape[3]) is > 0 and not 3 and var channels)
-            throw new InputException($"backbone model {modelPath}: input {input.Name}{shown} read as {Display(layout)} has {channels} channels; the pipeline feeds 3 (RGB). " +
-                                     (b.Layout is null ? "Set 'backbone.layout' to the model's layout." : $"Check 'backbone.layout' ({Display(layout)}): the model may be {Display(layout == TensorLayout.Nchw ? TensorLayout.Nhwc : TensorLayout.Nchw)}."));
+            throw new InputException($"backbone model {modelPath}: input {input.Name}{shown} read as {Display(layout)} has {channels} channels; " +
+                                     "the pipeline feeds 3 (RGB). " +
+                                     (b.Layout is null
+                                         ? "Set 'backbone.layout' to the model's layout."
+                                         : $"Check 'backbone.layout' ({Display(layout)}): " +
+                                           $"the model may be {Display(layout == TensorLayout.Nchw ? TensorLayout.Nhwc : TensorLayout.Nchw)}."));
         var size = b.InputSize ?? DefaultSize(b.Name, inputShape, layout)
             ?? throw new InputException($"backbone model {modelPath} does not state its image size (input {input.Name}{shown}). Set 'backbone.input_size'.");
         var sizeFrom = b.InputSize is not null ? "set by 'backbone.input_size'"

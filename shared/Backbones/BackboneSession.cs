@@ -100,7 +100,11 @@ public sealed class BackboneSession : IDisposable
             else maxBatch = 1;
         }
         var output = graph.Output.FirstOrDefault(o => o.Name == spec.BottleneckTensor)
-                     ?? new ValueInfoProto { Name = spec.BottleneckTensor, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } };
+                     ?? new ValueInfoProto
+                     {
+                         Name = spec.BottleneckTensor,
+                         Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+                     };
         graph.Output.Clear();
         graph.Output.Add(output);
         return (Google.Protobuf.MessageExtensions.ToByteArray(model), maxBatch);
@@ -175,13 +179,15 @@ public sealed class BackboneSession : IDisposable
             // One image, or a batch the graph says it takes: what was fed does not fit the model, which
             // the config decides (a fixed batch may still fail here and is retried one at a time by Run).
             throw new InputException($"backbone {_spec.ModelPath} cannot run on input '{_spec.InputName}' " +
-                                     $"[{string.Join(",", shape)}] ({Config.ConfigLoader.Snake(_spec.Layout.ToString(), '-')}, {s}x{s}): {OneLine(e.Message)}. " +
-                                     "Check 'backbone.layout' and 'backbone.input_size' against the model's input; `Extract inspect` shows what the pipeline made of it.", e);
+                                     $"[{string.Join(",", shape)}] ({Config.ConfigLoader.Snake(_spec.Layout.ToString(), '-')}, {s}x{s}): " +
+                                     $"{OneLine(e.Message)}. Check 'backbone.layout' and 'backbone.input_size' against the model's input; " +
+                                     "`Extract inspect` shows what the pipeline made of it.", e);
         }
         using var _ = results;
         var data = results[0].GetTensorDataAsSpan<float>();
         if (data.Length % count != 0)
-            throw new InputException($"backbone {_spec.ModelPath}: tensor '{_spec.BottleneckTensor}' has {data.Length} values for {count} images; it is not per-image. Choose another 'backbone.bottleneck'.");
+            throw new InputException($"backbone {_spec.ModelPath}: tensor '{_spec.BottleneckTensor}' has {data.Length} values for {count} images; " +
+                                     "it is not per-image. Choose another 'backbone.bottleneck'.");
         var dim = data.Length / count;
         if (Dimension == 0) Dimension = dim;
         else if (dim != Dimension)

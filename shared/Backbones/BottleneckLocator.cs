@@ -36,7 +36,8 @@ internal static class BottleneckLocator
             ?? throw new InputException($"backbone model {modelPath} has no outputs. {g.Describe()}");
         var d = PerImage(g.Shape(first.Name));
         if (d is null)
-            throw new InputException($"backbone model {modelPath}: cannot tell the size of output '{first.Name}' {OnnxGraphInfo.ShowShape(g.Shape(first.Name))}. " +
+            throw new InputException($"backbone model {modelPath}: cannot tell the size of output '{first.Name}' " +
+                                     $"{OnnxGraphInfo.ShowShape(g.Shape(first.Name))}. " +
                                      $"Set 'backbone.bottleneck' to a tensor with a known shape. {g.Describe()}");
         return new BottleneckChoice(first.Name, d.Value, true, $"the graph output: no Gemm/MatMul classifier feeds '{first.Name}'");
     }

@@ -44,7 +44,8 @@ public sealed class OnnxGraphInfo
         return [.. shape.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : -1L)];
     }
 
-    public static string ShowShape(long[]? dims) => dims is null ? "[?]" : "[" + string.Join(",", dims.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+    public static string ShowShape(long[]? dims) =>
+        dims is null ? "[?]" : "[" + string.Join(",", dims.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
 
     /// <summary>Tensors that could serve as a bottleneck: outputs of pooling, flattening and reshaping
     /// nodes and the inputs of Gemm/MatMul, latest first, for error messages.</summary>

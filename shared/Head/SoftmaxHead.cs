@@ -10,7 +10,8 @@ public sealed class SoftmaxHead
     public SoftmaxHead(float[] weights, float[] bias, string[] labelNames, int dimension)
     {
         if (bias.Length != labelNames.Length) throw new ArgumentException($"{bias.Length} biases for {labelNames.Length} labels");
-        if (weights.Length != labelNames.Length * dimension) throw new ArgumentException($"weights have {weights.Length} values, expected {labelNames.Length} x {dimension}");
+        if (weights.Length != labelNames.Length * dimension)
+            throw new ArgumentException($"weights have {weights.Length} values, expected {labelNames.Length} x {dimension}");
         Weights = weights;
         Bias = bias;
         LabelNames = labelNames;

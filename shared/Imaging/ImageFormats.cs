@@ -35,7 +35,8 @@ public static class ImageFormats
         // A small pool: ImageSharp's default keeps freed pixel buffers for reuse up to a share of the
         // machine's memory, which a 12 MP decode (36 MB of pixels, more for the resize) fills at once
         // and keeps for the whole run (bench: extract-memory).
-        c.MemoryAllocator = SixLabors.ImageSharp.Memory.MemoryAllocator.Create(new SixLabors.ImageSharp.Memory.MemoryAllocatorOptions { MaximumPoolSizeMegabytes = 16 });
+        c.MemoryAllocator = SixLabors.ImageSharp.Memory.MemoryAllocator.Create(
+            new SixLabors.ImageSharp.Memory.MemoryAllocatorOptions { MaximumPoolSizeMegabytes = 16 });
         // First frame only (animated GIF, multi-page TIFF).
         c.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
         c.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First });

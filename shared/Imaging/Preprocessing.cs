@@ -68,7 +68,8 @@ public sealed class Preprocessing
             NormalizationPreset.CaffeBgr when MeanImage is not null => $"{name}: BGR, p on the 0..255 scale minus the ResNet-18 package's mean image",
             NormalizationPreset.CaffeBgr => $"{name}: BGR, p on the 0..255 scale minus the channel means {List(Offset.Select(o => -(double)o))}",
             // Scale = 1 / (255 std) and Offset = -mean / std, so std and mean come back exactly enough to show.
-            _ => $"{name}: RGB, (p / 255 - mean) / std with mean {List(Scale.Zip(Offset, (a, b) => -b / (255.0 * a)))} and std {List(Scale.Select(a => 1 / (255.0 * a)))}",
+            _ => $"{name}: RGB, (p / 255 - mean) / std with mean {List(Scale.Zip(Offset, (a, b) => -b / (255.0 * a)))} " +
+                 $"and std {List(Scale.Select(a => 1 / (255.0 * a)))}",
         };
     }
 

@@ -24,7 +24,8 @@ public sealed class BackboneStages
     private readonly Dictionary<string, long[]> _shapes;
     private readonly List<NodeProto> _nodes;
 
-    private BackboneStages(ForwardGraph graph, string imageInput, string features, IReadOnlyList<StageBoundary> boundaries, Dictionary<string, long[]> shapes, List<NodeProto> nodes)
+    private BackboneStages(ForwardGraph graph, string imageInput, string features, IReadOnlyList<StageBoundary> boundaries, Dictionary<string, long[]> shapes,
+        List<NodeProto> nodes)
     {
         Graph = graph;
         ImageInput = imageInput;

@@ -61,7 +61,8 @@ internal sealed class ConvGradient : GradientRule
     private static bool UsesGemm(NodeProto node, GradientContext ctx)
     {
         var form = ctx.Options.ConvCompute;
-        if (form == ConvComputeForm.Conv || node.Input.Count < 2 || !ctx.NeedsGradient(node.Input[1]) || !ctx.HasShape(node.Input[0]) || !ctx.HasShape(node.Input[1]) || Refusal(node, ctx) is not null) return false;
+        if (form == ConvComputeForm.Conv || node.Input.Count < 2 || !ctx.NeedsGradient(node.Input[1])
+            || !ctx.HasShape(node.Input[0]) || !ctx.HasShape(node.Input[1]) || Refusal(node, ctx) is not null) return false;
         if (form == ConvComputeForm.Gemm) return true;
         var (xShape, wShape) = (ctx.Shape(node.Input[0]), ctx.Shape(node.Input[1]));
         var geo = WindowGeometry.Of(node, xShape[2], xShape[3], wShape);
@@ -96,7 +97,9 @@ internal sealed class ConvGradient : GradientRule
         {
             var form = ctx.Options.ConvWeightGradient;
             if (form == ConvWeightGradientForm.Auto)
-                form = wShape[1] >= TrainingGraphOptions.GemmOverWindowsMinChannels ? ConvWeightGradientForm.GemmOverWindows : ConvWeightGradientForm.TransposedConv;
+                form = wShape[1] >= TrainingGraphOptions.GemmOverWindowsMinChannels
+                    ? ConvWeightGradientForm.GemmOverWindows
+                    : ConvWeightGradientForm.TransposedConv;
             ctx.AddGradient(w, form == ConvWeightGradientForm.GemmOverWindows
                 ? GemmOverWindows(e, x, dy, wShape, geo)
                 : TransposedConv(e, x, dy, geo));
@@ -137,7 +140,8 @@ internal sealed class ConvGradient : GradientRule
     /// order (or with the offsets reversed), columns in (position, image) order: one Gather of whole N-value rows along the
     /// flattened space, a window position outside the input reading one zero row appended after it. Batch last, each index
     /// moves a whole row of N values, where a Slice per offset over channels-first [C, N, H, W] would copy rows of only W.</summary>
-    private static string WindowMatrix(GraphEmitter e, string xt, long channels, long inH, long inW, long[] kernel, long[] strides, long[] pads, long[] outSize, bool reversed = false, bool recomputed = false)
+    private static string WindowMatrix(GraphEmitter e, string xt, long channels, long inH, long inW, long[] kernel, long[] strides, long[] pads, long[] outSize,
+        bool reversed = false, bool recomputed = false)
     {
         var (kh, kw) = (kernel[0], kernel[1]);
         if (kh == 1 && kw == 1 && strides.All(s => s == 1) && pads.All(p => p == 0))

@@ -23,7 +23,8 @@ internal abstract class GradientRule
 }
 
 /// <summary>What a gradient rule sees while the training graph is built.</summary>
-internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, IReadOnlyDictionary<string, long[]> shapes, Func<string, bool> needsGradient, TrainingGraphOptions options, bool backward)
+internal sealed class GradientContext(GraphEmitter emit, ForwardGraph forward, IReadOnlyDictionary<string, long[]> shapes, Func<string, bool> needsGradient,
+    TrainingGraphOptions options, bool backward)
 {
     private readonly Dictionary<string, List<string>> _contributions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _shapeOf = new(StringComparer.Ordinal);

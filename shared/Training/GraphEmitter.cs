@@ -48,8 +48,9 @@ internal sealed class GraphEmitter
 
     /// <summary>An int64 tensor of the given shape (a Gather's indices); <paramref name="separate"/> gives it an initializer of
     /// its own even where an equal one exists.</summary>
-    public string Int64Tensor(long[] values, bool separate, params long[] dims) => Constant($"i64t{(separate ? "/" + _next : "")}:{string.Join(",", dims)}:{string.Join(",", values)}",
-        name => OnnxTensorData.MakeInt64(name, values, dims));
+    public string Int64Tensor(long[] values, bool separate, params long[] dims) =>
+        Constant($"i64t{(separate ? "/" + _next : "")}:{string.Join(",", dims)}:{string.Join(",", values)}",
+            name => OnnxTensorData.MakeInt64(name, values, dims));
 
     public string Int64Scalar(long value) => Constant("i64s:" + value, name => OnnxTensorData.MakeInt64(name, [value]));
 

@@ -28,7 +28,9 @@ public static class OnnxTensorData
     public static long[] ReadInt64s(TensorProto t) => (TensorProto.Types.DataType)t.DataType switch
     {
         Int64 => t.Int64Data.Count > 0 ? [.. t.Int64Data] : MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray(),
-        TensorProto.Types.DataType.Int32 => t.Int32Data.Count > 0 ? [.. t.Int32Data.Select(i => (long)i)] : [.. MemoryMarshal.Cast<byte, int>(t.RawData.Span).ToArray().Select(i => (long)i)],
+        TensorProto.Types.DataType.Int32 => t.Int32Data.Count > 0
+            ? [.. t.Int32Data.Select(i => (long)i)]
+            : [.. MemoryMarshal.Cast<byte, int>(t.RawData.Span).ToArray().Select(i => (long)i)],
         _ => throw new InvalidDataException($"tensor '{t.Name}' is {(TensorProto.Types.DataType)t.DataType}, not an integer tensor"),
     };
 

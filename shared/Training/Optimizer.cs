@@ -39,7 +39,8 @@ public abstract class Optimizer(float learningRate)
     }
 
     /// <summary>p -= rate direction / (sqrt(meanSquare) + epsilon), through scratch.</summary>
-    protected static void StepByRootMeanSquare(ReadOnlySpan<float> direction, ReadOnlySpan<float> meanSquare, float epsilon, float rate, Span<float> p, Span<float> scratch)
+    protected static void StepByRootMeanSquare(ReadOnlySpan<float> direction, ReadOnlySpan<float> meanSquare, float epsilon, float rate, Span<float> p,
+        Span<float> scratch)
     {
         TensorPrimitives.Sqrt(meanSquare, scratch);
         TensorPrimitives.Add(scratch, epsilon, scratch);

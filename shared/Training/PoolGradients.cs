@@ -55,7 +55,8 @@ internal sealed class MaxPoolGradient : GradientRule
         ctx.Emit.Add(copy);
     }
 
-    private static string IndicesName(NodeProto node) => node.Output.Count > 1 && node.Output[1].Length > 0 ? node.Output[1] : GraphEmitter.Prefix + node.Output[0] + "/indices";
+    private static string IndicesName(NodeProto node) =>
+        node.Output.Count > 1 && node.Output[1].Length > 0 ? node.Output[1] : GraphEmitter.Prefix + node.Output[0] + "/indices";
 
     public override void Backward(NodeProto node, GradientContext ctx)
     {
@@ -100,7 +101,11 @@ internal sealed class MaxPoolGradient : GradientRule
         // Indices count over the whole NCHW tensor, so one flat scatter-add places every gradient.
         var flatIndices = e.Reshape(IndicesName(node), "maxpool_idx", -1);
         var flatDy = e.Reshape(dy, "maxpool_dy", -1);
-        var zeros = e.Op("Expand", "maxpool_zeros", [e.Scalar(0), e.Reshape(e.Op("ReduceProd", "maxpool_size", [ctx.RuntimeShape(node.Input[0])], OnnxAttributes.MakeInt("keepdims", 1)), "maxpool_size", 1)]);
+        var zeros = e.Op("Expand", "maxpool_zeros",
+        [
+            e.Scalar(0),
+            e.Reshape(e.Op("ReduceProd", "maxpool_size", [ctx.RuntimeShape(node.Input[0])], OnnxAttributes.MakeInt("keepdims", 1)), "maxpool_size", 1),
+        ]);
         var scattered = e.Op("ScatterElements", "maxpool_scatter", [zeros, flatIndices, flatDy], OnnxAttributes.MakeString("reduction", "add"));
         return e.Op("Reshape", "maxpool_dx", [scattered, ctx.RuntimeShape(node.Input[0])]);
     }
@@ -137,9 +142,12 @@ internal sealed class AveragePoolGradient : GradientRule
                 shares[a * geo.OutW + b] = 1.0 / (includePad
                     ? geo.KernelH * geo.KernelW
                     : Inside(a * geo.StrideH - geo.PadTop, geo.KernelH, geo.InH) * Inside(b * geo.StrideW - geo.PadLeft, geo.KernelW, geo.InW));
-        var scaled = shares.All(s => s == shares[0]) ? e.Mul(dy, e.Scalar(shares[0]), "avgpool_share") : e.Mul(dy, e.Real(shares, geo.OutH, geo.OutW), "avgpool_share");
+        var scaled = shares.All(s => s == shares[0])
+            ? e.Mul(dy, e.Scalar(shares[0]), "avgpool_share")
+            : e.Mul(dy, e.Real(shares, geo.OutH, geo.OutW), "avgpool_share");
         // Every kernel offset gets the same share: [N, C, 1, Ho, Wo] expanded to [N, C, kh*kw, Ho, Wo].
-        var perOffset = e.Op("Expand", "avgpool_parts", [e.Op("Unsqueeze", "avgpool_parts", [scaled, e.Int64s(2)]), e.Int64s(1, 1, geo.KernelH * geo.KernelW, 1, 1)]);
+        var perOffset = e.Op("Expand", "avgpool_parts",
+            [e.Op("Unsqueeze", "avgpool_parts", [scaled, e.Int64s(2)]), e.Int64s(1, 1, geo.KernelH * geo.KernelW, 1, 1)]);
         ctx.AddGradient(x, PoolChecks.ScatterWindows(e, perOffset, xShape[1], geo, "avgpool_dx"));
     }
 }

@@ -61,7 +61,8 @@ internal static class ShapeInference
         {
             case "Constant":
                 return node.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } value ? [.. value.Dims] : null;
-            case "Identity" or "Relu" or "BatchNormalization" or "Dropout" or "Sigmoid" or "Tanh" or "LeakyRelu" or "Clip" or "Softmax" or "LogSoftmax" or "Neg" or "Exp":
+            case "Identity" or "Relu" or "BatchNormalization" or "Dropout" or "Sigmoid" or "Tanh" or "LeakyRelu" or "Clip" or "Softmax" or "LogSoftmax"
+                or "Neg" or "Exp":
                 return x;
             case "Conv":
                 {
@@ -113,12 +114,16 @@ internal static class ShapeInference
                 }
             case "Reshape":
                 {
-                    var target = node.Input.Count > 1 ? g.ConstantValue(node.Input[1]) is { } t ? OnnxTensorData.ReadInt64s(t) : null : OnnxAttributes.Ints(node, "shape");
+                    var target = node.Input.Count > 1
+                        ? g.ConstantValue(node.Input[1]) is { } t ? OnnxTensorData.ReadInt64s(t) : null
+                        : OnnxAttributes.Ints(node, "shape");
                     return x is null || target is null ? null : Reshaped(x, target);
                 }
             case "Squeeze" or "Unsqueeze":
                 {
-                    var axes = node.Input.Count > 1 ? g.ConstantValue(node.Input[1]) is { } t ? OnnxTensorData.ReadInt64s(t) : null : OnnxAttributes.Ints(node, "axes");
+                    var axes = node.Input.Count > 1
+                        ? g.ConstantValue(node.Input[1]) is { } t ? OnnxTensorData.ReadInt64s(t) : null
+                        : OnnxAttributes.Ints(node, "axes");
                     if (x is null || axes is null) return null;
                     if (node.OpType == "Squeeze")
                     {

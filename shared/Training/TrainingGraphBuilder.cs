@@ -180,7 +180,8 @@ public static class TrainingGraphBuilder
             var name = node.Name.Length > 0 ? node.Name : node.Output[0];
             var rule = GradientRules.For(node.OpType, node.Domain)
                 ?? throw new UnsupportedOperatorException(node.OpType, name,
-                    $"the training engine has no gradient rule for {(node.Domain is "" or "ai.onnx" ? "" : node.Domain + ".")}{node.OpType} (it has rules for {string.Join(", ", GradientRules.SupportedOps.Order(StringComparer.Ordinal))})");
+                    $"the training engine has no gradient rule for {(node.Domain is "" or "ai.onnx" ? "" : node.Domain + ".")}{node.OpType} " +
+                    $"(it has rules for {string.Join(", ", GradientRules.SupportedOps.Order(StringComparer.Ordinal))})");
             if (node.Input.Where(i => i.Length > 0).Concat(node.Output.Take(1)).FirstOrDefault(t => !shapes.ContainsKey(t)) is { } unknown)
                 throw new UnsupportedOperatorException(node.OpType, name, $"the shape of its tensor '{unknown}' cannot be worked out statically");
             if (rule.Unsupported(node, ctx) is { } reason)

@@ -24,7 +24,8 @@ internal enum ConvInputGradientForm
 /// <summary>How a convolution whose weights train is computed in the training graph (both are exact; speed and memory differ).</summary>
 internal enum ConvComputeForm
 {
-    /// <summary>Gemm where the conv's window matrix stays under <see cref="TrainingGraphOptions.GemmMaxWindowValuesPerImage"/> values per image, Conv otherwise.</summary>
+    /// <summary>Gemm where the conv's window matrix stays under <see cref="TrainingGraphOptions.GemmMaxWindowValuesPerImage"/> values per image,
+    /// Conv otherwise.</summary>
     Auto,
     /// <summary>The ONNX Conv forward; dX and dW by <see cref="ConvInputGradientForm"/> and <see cref="ConvWeightGradientForm"/>.</summary>
     Conv,

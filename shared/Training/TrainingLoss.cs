@@ -27,7 +27,8 @@ public sealed class SoftmaxCrossEntropy(int classes) : TrainingLoss
     {
         var e = ctx.Emit;
         var shape = ctx.Shape(features);
-        var dimension = shape.Skip(1).Aggregate(1L, (p, d) => d < 0 ? throw new ArgumentException($"features '{features}' have no static size per image") : p * d);
+        var dimension = shape.Skip(1).Aggregate(1L,
+            (p, d) => d < 0 ? throw new ArgumentException($"features '{features}' have no static size per image") : p * d);
         inputs.Add(OnnxTensorData.ValueInfo(HeadWeight, e.ElementType, [Classes, dimension]));
         inputs.Add(OnnxTensorData.ValueInfo(HeadBias, e.ElementType, [Classes]));
         inputs.Add(OnnxTensorData.ValueInfo(Targets, e.ElementType, [-1, Classes]));
@@ -36,12 +37,14 @@ public sealed class SoftmaxCrossEntropy(int classes) : TrainingLoss
         var logits = e.Op("Gemm", "head_logits", [flat, HeadWeight, HeadBias], OnnxAttributes.MakeInt("transB", 1));
         var logProbabilities = e.Op("LogSoftmax", "head_logp", [logits], OnnxAttributes.MakeInt("axis", 1));
         var probabilities = e.Op("Exp", "probabilities", [logProbabilities]);
-        var batch = e.Op("Cast", "batch", [e.Op("Gather", "batch", [ctx.RuntimeShape(logits), e.Int64Scalar(0)])], OnnxAttributes.MakeInt("to", (long)e.ElementType));
+        var batch = e.Op("Cast", "batch", [e.Op("Gather", "batch", [ctx.RuntimeShape(logits), e.Int64Scalar(0)])],
+            OnnxAttributes.MakeInt("to", (long)e.ElementType));
         var perExample = e.Op("Reciprocal", "inv_batch", [batch]);
         var total = e.Op("ReduceSum", "ce_sum", [e.Mul(Targets, logProbabilities, "ce_terms")], OnnxAttributes.MakeInt("keepdims", 0));
         var loss = e.Op("Neg", "loss", [e.Mul(total, perExample, "ce_mean")]);
         if (!backward)
-            return new LossNodes(loss, probabilities, Targets, [new TrainableParameter(HeadWeight, [Classes, dimension], ""), new TrainableParameter(HeadBias, [Classes], "")]);
+            return new LossNodes(loss, probabilities, Targets,
+                [new TrainableParameter(HeadWeight, [Classes, dimension], ""), new TrainableParameter(HeadBias, [Classes], "")]);
         var parameters = new List<TrainableParameter>();
 
         // d loss / d logits = (softmax - targets) / N for targets whose rows sum to 1.

@@ -40,7 +40,8 @@ public sealed class TrainingSession : IDisposable
     /// backward pass keeps held for one part at a time.</summary>
     public int MicroBatch { get; }
 
-    private TrainingSession(TrainingGraph step, TrainingGraph? forward, float[] headWeights, float[] headBias, Func<int, Optimizer> optimizer, int threads, int microBatch)
+    private TrainingSession(TrainingGraph step, TrainingGraph? forward, float[] headWeights, float[] headBias, Func<int, Optimizer> optimizer, int threads,
+        int microBatch)
     {
         if (microBatch < 0) throw new ArgumentOutOfRangeException(nameof(microBatch), "a micro-batch is 0 (off) or a number of examples");
         MicroBatch = microBatch;
@@ -69,12 +70,15 @@ public sealed class TrainingSession : IDisposable
             values.CopyTo(Weights.AsSpan(_layout[p.Name].Offset));
         }
         _classes = (int)step.Parameters.Single(p => p.Name == SoftmaxCrossEntropy.HeadBias).Shape[0];
-        _weightValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Weights.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
-        _gradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _gradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        _weightValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+            Weights.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+        _gradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+            _gradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
         if (microBatch > 0)
         {
             _partGradients = GC.AllocateUninitializedArray<float>((int)total, pinned: true);
-            _partGradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _partGradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
+            _partGradientValues = [.. step.Parameters.Select(p => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                _partGradients.AsMemory(_layout[p.Name].Offset, _layout[p.Name].Count), p.Shape))];
         }
         using var options = SessionOptions(threads);
         _step = new InferenceSession(step.Model, options);
@@ -88,7 +92,8 @@ public sealed class TrainingSession : IDisposable
     /// <param name="optimizer">Makes the optimizer for the flat weight count.</param>
     /// <param name="threads">Intra-op threads; 0 means one per core.</param>
     /// <param name="microBatch">The most examples one graph run takes; 0 runs every batch whole (see <see cref="MicroBatch"/>).</param>
-    public static TrainingSession Create(TrainingGraph step, TrainingGraph? forward, SoftmaxHead head, Func<int, Optimizer> optimizer, int threads = 0, int microBatch = 0) =>
+    public static TrainingSession Create(TrainingGraph step, TrainingGraph? forward, SoftmaxHead head, Func<int, Optimizer> optimizer, int threads = 0,
+        int microBatch = 0) =>
         new(step, forward, head.Weights, head.Bias, optimizer, threads, microBatch);
 
     /// <summary>The current values of one weight (a view into <see cref="Weights"/>).</summary>
@@ -169,7 +174,8 @@ public sealed class TrainingSession : IDisposable
     }
 
     /// <summary>One graph run over examples; writes their probabilities and, when given gradient values, the gradients.</summary>
-    private float RunPart(InferenceSession session, Memory<float> activations, Memory<float> targets, Memory<float> probabilities, int batch, OrtValue[]? gradientValues)
+    private float RunPart(InferenceSession session, Memory<float> activations, Memory<float> targets, Memory<float> probabilities, int batch,
+        OrtValue[]? gradientValues)
     {
         var inputShape = _graph.InputShape.ToArray();
         inputShape[0] = batch;

@@ -21,7 +21,9 @@ internal sealed record WindowGeometry(long KernelH, long KernelW, long StrideH, 
     public static WindowGeometry Of(NodeProto node, long inH, long inW, long[]? weightShape = null)
     {
         var kernel = OnnxAttributes.Ints(node, "kernel_shape")
-                     ?? (weightShape is { Length: 4 } ? [weightShape[2], weightShape[3]] : throw new InvalidDataException($"node '{node.Name}' has no kernel_shape"));
+                     ?? (weightShape is { Length: 4 }
+                         ? [weightShape[2], weightShape[3]]
+                         : throw new InvalidDataException($"node '{node.Name}' has no kernel_shape"));
         if (kernel.Length != 2) throw new InvalidDataException($"node '{node.Name}' is not 2-D (kernel_shape has {kernel.Length} values)");
         var strides = OnnxAttributes.Ints(node, "strides") ?? [1, 1];
         var dilations = OnnxAttributes.Ints(node, "dilations") ?? [1, 1];

@@ -28,7 +28,8 @@ internal static class EvaluateStage
     {
         var extract = ExtractReport.Read(config);
         var dataset = new DatasetIdentity(config.Dataset.Root, "index hash", db.Meta("index_hash") ?? "not recorded (run Ingest)");
-        var lookup = TunedNetworkLookup.ForRun(config, extract.Fingerprint, HeadArtifact.Load(ArtifactPaths.Head(config), extract.Fingerprint), considerFineTuned);
+        var lookup = TunedNetworkLookup.ForRun(config, extract.Fingerprint, HeadArtifact.Load(ArtifactPaths.Head(config), extract.Fingerprint),
+            considerFineTuned);
         var tuned = new TunedNetworkEvaluation(lookup.InUse, lookup.Note, rows => EmbedThroughTuned(config, lookup.InUse!, rows, ct));
         // The images dataset.exclude leaves out are scored by no one, and the data doctor's findings go into every report:
         // a new list, or a new dataset_issues.json, makes the reports out of date.
@@ -63,7 +64,8 @@ internal static class EvaluateStage
         if (split != "test") return set;
         if (set.Count == 0 && config.Evaluate.Export)
             throw new InputException(FormattableString.Invariant(
-                $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), so the exported model cannot be checked. ") +
+                $"the test split of {db.Path} has no usable image (dataset.test_percent is {config.Dataset.TestPercent}), ") +
+                "so the exported model cannot be checked. " +
                 $"Raise dataset.test_percent or add images, or set 'evaluate.export: false' in {config.SourcePath}, then run make again.");
         // The export check needs every test image as it was embedded: checked before model.onnx is
         // replaced, so a missing one stops the run with the old model in place.
@@ -86,8 +88,10 @@ internal static class EvaluateStage
         {
             var e = embedded[i];
             if (e.ContentId is not null && e.ContentId != set.ContentIds[i])
-                throw new InputException($"image {paths[i]} changed after Extract; the head alone and the fine-tuned network must score the same image. {Rerun}.");
-            rows.Add(e.Vector ?? throw new InputException($"image {paths[i]} cannot be embedded by the fine-tuned backbone ({e.Error}), although Extract embedded it. {Rerun}."));
+                throw new InputException($"image {paths[i]} changed after Extract; " +
+                                         $"the head alone and the fine-tuned network must score the same image. {Rerun}.");
+            rows.Add(e.Vector ?? throw new InputException(
+                $"image {paths[i]} cannot be embedded by the fine-tuned backbone ({e.Error}), although Extract embedded it. {Rerun}."));
         }
         return new LabelledVectors(rows, set.Labels, set.LabelNames, set.ContentIds, set.RelativePaths, tuned.Head.Dimension);
     }
@@ -98,7 +102,8 @@ internal static class EvaluateStage
     {
         var original = QuantizedBackbone.Resolve(config, db, build: false);
         if (original.Fingerprint != fingerprint)
-            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({fingerprint}). Run Extract again (make extract).");
+            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used " +
+                                     $"({fingerprint}). Run Extract again (make extract).");
         var spec = tuned ?? original;
         var preprocessing = ExportPreprocessing.From(spec.Preprocessing, spec.InputSize, spec.Layout)
             with
@@ -127,7 +132,8 @@ internal static class EvaluateStage
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new InputException($"test image {path} was deleted or moved after Extract; Evaluate needs its pixels to check the exported model. {Rerun}.", e);
+            throw new InputException($"test image {path} was deleted or moved after Extract; " +
+                                     $"Evaluate needs its pixels to check the exported model. {Rerun}.", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -55,7 +55,8 @@ internal static class EvaluationPage
         int read;
         using (var reader = new StreamReader(path)) read = reader.ReadBlock(head);
         if (!new string(head, 0, read).Contains(GeneratorMark, StringComparison.Ordinal))
-            throw new InputException($"{path} exists and was not written by Evaluate, which writes its page there (beside the JSON). Move that file, or choose another --out.");
+            throw new InputException($"{path} exists and was not written by Evaluate, which writes its page there (beside the JSON). " +
+                                     "Move that file, or choose another --out.");
     }
 
     public static void Write(string path, EvaluationReport report, PageSources sources) =>
@@ -102,21 +103,27 @@ internal static class EvaluationPage
         else sb.Append('.');
         sb.Append(Fmt($" Backbone {N(r.Backbone.Name)}."));
         if (r.Export is { } x)
-            sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
+            sb.Append(Fmt($" The exported model gives the same class on {Pct(x.ArgmaxAgreement)} of {x.Images} images, "))
+              .Append(Fmt($"probabilities within {x.MaxAbsProbabilityDifference:0.#e+0}."));
         if (r.FineTuneNote is { } note) sb.Append(" Fine-tuned network: ").Append(H(note));
         sb.Append("</p>");
         if (r.Temperature is { } t && r.Reliability is { } rel)
         {
-            sb.Append(Fmt($"<h3>Calibration and unknown</h3><p class=\"note\">Probabilities are calibrated by one temperature, T = {t:0.###}, fitted on the validation split: "))
-              .Append(Fmt($"expected calibration error on the test split {r.EceBefore:0.000} before, {r.EceAfter:0.000} after (15 bins; a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)."));
+            sb.Append(Fmt($"<h3>Calibration and unknown</h3><p class=\"note\">Probabilities are calibrated by one temperature, T = {t:0.###}, "))
+              .Append(Fmt($"fitted on the validation split: expected calibration error on the test split {r.EceBefore:0.000} before, "))
+              .Append(Fmt($"{r.EceAfter:0.000} after (15 bins; "))
+              .Append(Fmt($"a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)."));
             if (r.Unknown is { } u)
-                sb.Append(Fmt($" A photo is called <b>unknown</b> when its {H(u.Method)} score is past <b>{u.Threshold:0.####}</b>, the threshold that keeps {100 * u.KeepShare:0}% of validation photos; it flags {100 * u.FlaggedShareTest:0.0}% of the test photos."));
+                sb.Append(Fmt($" A photo is called <b>unknown</b> when its {H(u.Method)} score is past <b>{u.Threshold:0.####}</b>, "))
+                  .Append(Fmt($"the threshold that keeps {100 * u.KeepShare:0}% of validation photos; "))
+                  .Append(Fmt($"it flags {100 * u.FlaggedShareTest:0.0}% of the test photos."));
             sb.Append("</p><figure class=\"curve reliability\">").Append(ReliabilityDiagram.Svg(rel.Before, rel.After, t)).Append("</figure>");
         }
         if (r.UnknownShare is { } share) sb.Append(Fmt($"<p class=\"note\">Called unknown: {100 * share:0.0}% of the scored images.</p>"));
         if (r.Shipped is { Validation.Length: > 1 } shipped)
         {
-            sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th><th scope=\"col\">95% interval</th>");
+            sb.Append("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">validation split</th><th scope=\"col\">accuracy</th>" +
+                      "<th scope=\"col\">95% interval</th>");
             sb.Append("<th scope=\"col\">loss</th></tr></thead><tbody>");
             foreach (var v in shipped.Validation)
                 sb.Append(Fmt($"<tr><th scope=\"row\">{N(v.Model)}{(v.Model == shipped.Model ? " (shipped)" : "")}</th>"))
@@ -129,7 +136,8 @@ internal static class EvaluationPage
 
     private static string PerClass(EvaluationReport r)
     {
-        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">class</th><th scope=\"col\">precision</th><th scope=\"col\">recall</th><th scope=\"col\">F1</th><th scope=\"col\">support</th></tr></thead><tbody>");
+        var sb = new StringBuilder("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">class</th><th scope=\"col\">precision</th>" +
+                                   "<th scope=\"col\">recall</th><th scope=\"col\">F1</th><th scope=\"col\">support</th></tr></thead><tbody>");
         foreach (var c in r.PerClass)
             sb.Append(Fmt($"<tr><th scope=\"row\">{N(c.Label)}</th><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td>"))
               .Append(Fmt($"<td>{c.F1:0.000}</td><td>{c.Support}</td></tr>"));
@@ -239,7 +247,8 @@ internal static class EvaluationPage
             html.Append("<p class=\"warning\" role=\"alert\"><b>Warning:</b> this file was written for other inputs (the dataset, the backbone, ")
                 .Append("train_head or dataset.exclude changed since): run <code>make audit</code> for findings about this run.</p>");
         if (r.AccuracyWithoutLeaks is { } clean && r.DatasetIssues is { } d)
-            html.Append(Fmt($"<p>Test accuracy without the {DoctorFindings.Images(d.LeakedTestImages.Length, "test photo")} that have a near-copy in the train split: "))
+            html.Append(Fmt($"<p>Test accuracy without the {DoctorFindings.Images(d.LeakedTestImages.Length, "test photo")} "))
+                .Append("that have a near-copy in the train split: ")
                 .Append(Fmt($"<b>{H(clean.ToString())}</b>, against {H(r.Accuracy.ToString())} with them.</p>"));
         html.Append("<div id=\"exclude-bar\"><button type=\"button\" id=\"download-ticked\" disabled>download the ticked list</button>")
             .Append("<span id=\"ticked-status\"></span></div>");
@@ -259,7 +268,8 @@ internal static class EvaluationPage
         html.Append("</tbody></table></div>");
 
         html.Append(Fmt($"<h3>Suspected label errors ({issues.LabelIssues.Count})</h3>"));
-        html.Append("<p class=\"note\">Most suspicious first: the score is how strongly held-out heads and each photo's neighbours say its label is wrong.</p>");
+        html.Append("<p class=\"note\">Most suspicious first: the score is how strongly held-out heads " +
+                    "and each photo's neighbours say its label is wrong.</p>");
         html.Append("<div class=\"issues\" id=\"suspects\">");
         foreach (var s in suspects)
             html.Append(Fmt($"<figure data-path=\"{A(s.Path)}\">")).Append(Photo(s.Path))
@@ -282,7 +292,8 @@ internal static class EvaluationPage
         html.Append("</div>").Append(More(issues.NearDuplicates.Count, pairs.Count));
 
         html.Append(Fmt($"<h3>Outliers ({issues.Outliers.Count})</h3>"));
-        html.Append("<p class=\"note\">Photos far from every other (their nearest neighbours' mean cosine distance), farthest first: often no photo of any class.</p>");
+        html.Append("<p class=\"note\">Photos far from every other (their nearest neighbours' mean cosine distance), " +
+                    "farthest first: often no photo of any class.</p>");
         html.Append("<div class=\"issues\" id=\"outliers\">");
         foreach (var o in outliers)
             html.Append(Fmt($"<figure data-path=\"{A(o.Path)}\">")).Append(Photo(o.Path))
@@ -342,7 +353,8 @@ internal static class EvaluationPage
         if (r.InputsHash.Length > 0) Item("evaluation inputs hash", $"<code>{H(r.InputsHash)}</code>");
         if (r.Export is { } e) Item("exported model", $"<code>{N(e.Path)}</code>");
         Item("config", $"<code>{N(p.ConfigPath)}</code>");
-        sb.Append("</dl><div class=\"scroll\"><table id=\"provenance\"><thead><tr><th scope=\"col\">section</th><th scope=\"col\">hash</th><th scope=\"col\">in effect</th></tr></thead><tbody>");
+        sb.Append("</dl><div class=\"scroll\"><table id=\"provenance\"><thead><tr><th scope=\"col\">section</th><th scope=\"col\">hash</th>" +
+                  "<th scope=\"col\">in effect</th></tr></thead><tbody>");
         foreach (var s in p.Sections)
             sb.Append(Fmt($"<tr><th scope=\"row\">{H(s.Name)}</th><td class=\"text\"><code>{H(s.Hash)}</code></td>"))
               .Append(Fmt($"<td class=\"text\"><pre>{HtmlText.Lines(s.Values)}</pre></td></tr>"));

@@ -90,7 +90,8 @@ internal static class EvaluationRun
         report.Shipped = shipped;
         report.FineTuneNote = note;
         var shippedScore = tunedShips ? tunedScore! : headScore;
-        report.Warnings = [.. new[] { ChanceCheck.Warning(shipped.Model, shippedScore.Accuracy, ClassCounts(validation), artifact.LabelNames) }.OfType<string>()];
+        report.Warnings =
+            [.. new[] { ChanceCheck.Warning(shipped.Model, shippedScore.Accuracy, ClassCounts(validation), artifact.LabelNames) }.OfType<string>()];
         report.Temperature = temperature;
         report.Reliability = ShippedConfidence.Calibration(shippedRaw, temperature, shippedTest);
         report.EceBefore = Calibration.ExpectedCalibrationError(report.Reliability.Before);
@@ -121,7 +122,8 @@ internal static class EvaluationRun
         if (doctor is not null) DoctorFindings.Apply(report, doctor, shippedTest.RelativePaths);
         var page = PageSources.For(config, "test split", dataset) with { Doctor = doctor };
         if (report.Comparison is { } other) page = page with { Compared = new ComparedResult(other.Model, other, CurveOf(config, other.Model)) };
-        if (tunedShips) page = page with { LearningCurve = TrainingLog.TryRead(ArtifactPaths.FineTuneLog(config)), LearningCurvePath = ArtifactPaths.FineTuneLog(config) };
+        if (tunedShips)
+            page = page with { LearningCurve = TrainingLog.TryRead(ArtifactPaths.FineTuneLog(config)), LearningCurvePath = ArtifactPaths.FineTuneLog(config) };
         EvaluationWriter.Write(config.ReportsDir, report, page);
 
         return new EvaluationOutcome(false, report, Summary(report), note);

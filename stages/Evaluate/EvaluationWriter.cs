@@ -49,11 +49,14 @@ internal static class EvaluationWriter
                           $"(arg-max agreement {Pct(e.ArgmaxAgreement)}, max |probability difference| {e.MaxAbsProbabilityDifference:0.###e+0})");
         if (r.Temperature is { } t)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"- Calibration: temperature {t:0.###} fitted on the validation split; expected calibration error on test {r.EceBefore:0.000} before, {r.EceAfter:0.000} after") +
-                (r.Reliability is { } rel ? string.Create(CultureInfo.InvariantCulture, $" (a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)") : ""));
+                $"- Calibration: temperature {t:0.###} fitted on the validation split; " +
+                $"expected calibration error on test {r.EceBefore:0.000} before, {r.EceAfter:0.000} after") +
+                (r.Reliability is { } rel ? string.Create(CultureInfo.InvariantCulture,
+                    $" (a perfectly calibrated model would show about {rel.EceSamplingFloor:0.000} on this many images)") : ""));
         if (r.Unknown is { } u)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"- Unknown: {u.Method} score past {u.Threshold:0.####} (keeps {100 * u.KeepShare:0}% of validation photos); {100 * u.FlaggedShareTest:0.0}% of test photos flagged"));
+                $"- Unknown: {u.Method} score past {u.Threshold:0.####} (keeps {100 * u.KeepShare:0}% of validation photos); " +
+                $"{100 * u.FlaggedShareTest:0.0}% of test photos flagged"));
         if (r.UnknownShare is { } share)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"- Called unknown: {100 * share:0.0}% of the scored images"));
         if (r.Overlap is { } o)

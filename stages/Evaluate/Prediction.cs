@@ -36,7 +36,8 @@ internal static class Prediction
         }
         else AtomicFile.WriteAllText(output, text);
         var done = classified.Count(c => c.Answer is not null);
-        var summary = new PredictionSummary(done, classified.Count(c => c.Answer is { Unknown: true }), classified.Count - done, output == "-" ? "standard output" : output);
+        var summary = new PredictionSummary(done, classified.Count(c => c.Answer is { Unknown: true }), classified.Count - done,
+            output == "-" ? "standard output" : output);
         if (done == 0)
             throw new InputException(files.Count == 0
                 ? $"no file to classify under {string.Join(", ", inputs)}."
@@ -56,7 +57,8 @@ internal static class Prediction
         {
             var full = Path.GetFullPath(input);
             if (Directory.Exists(full))
-                files.AddRange(Directory.EnumerateFiles(full, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden })
+                files.AddRange(Directory
+                    .EnumerateFiles(full, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.Hidden })
                     .Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal));
             else if (File.Exists(full) || new FileInfo(full).LinkTarget is not null) files.Add(full);
             else throw new InputException($"{full} is neither an image file nor a folder.");
@@ -93,10 +95,11 @@ internal static class Prediction
     {
         var labels = model.Metadata.Labels;
         var rows = images.Select(image => image.Answer is { } a
-            ? new PredictionRow(image.Path, Status(a), a.UnknownScore, [.. ClassificationMetrics.TopClasses(a.Probabilities, k).Select(c => new RankedLabel(labels[c], a.Probabilities[c]))], null)
+            ? new PredictionRow(image.Path, Status(a), a.UnknownScore,
+                [.. ClassificationMetrics.TopClasses(a.Probabilities, k).Select(c => new RankedLabel(labels[c], a.Probabilities[c]))], null)
             : new PredictionRow(image.Path, "skipped", null, [], image.Skipped));
-        var document = new PredictionDocument(model.Path, labels, images.Count(i => i.Answer is { Unknown: false }), images.Count(i => i.Answer is { Unknown: true }),
-            images.Count(i => i.Answer is null), [.. rows]);
+        var document = new PredictionDocument(model.Path, labels, images.Count(i => i.Answer is { Unknown: false }),
+            images.Count(i => i.Answer is { Unknown: true }), images.Count(i => i.Answer is null), [.. rows]);
         return JsonSerializer.Serialize(document, JsonOptions) + "\n";
     }
 

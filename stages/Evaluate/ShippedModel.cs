@@ -39,14 +39,17 @@ internal sealed record ShippedModel(string Model, ShipPolicy Policy, string Rule
                 return new(fineTuned.Model, policy, StatedRule, "forced by evaluate.ship: fine-tuned", both);
         }
         if (headOnly.Accuracy.Images == 0)
-            return new(HeadOnly, policy, StatedRule, "the validation split is empty, so nothing shows the fine-tuned network is better: the simpler model ships", both);
+            return new(HeadOnly, policy, StatedRule,
+                "the validation split is empty, so nothing shows the fine-tuned network is better: the simpler model ships", both);
         // The trainers' own rule (SplitScore), on one validation split: a tie is no win, so the head alone keeps it.
         var tunedWins = new SplitScore(fineTuned.Loss, fineTuned.Accuracy.Value).IsBetterThan(new SplitScore(headOnly.Loss, headOnly.Accuracy.Value));
         var (winner, loser) = tunedWins ? (fineTuned, headOnly) : (headOnly, fineTuned);
         var how = winner.Accuracy.Correct != loser.Accuracy.Correct
-            ? $"validation accuracy {winner.Accuracy.Percent} against {loser.Accuracy.Percent} ({winner.Accuracy.Correct} against {loser.Accuracy.Correct} of {winner.Accuracy.Images})"
+            ? $"validation accuracy {winner.Accuracy.Percent} against {loser.Accuracy.Percent} " +
+              $"({winner.Accuracy.Correct} against {loser.Accuracy.Correct} of {winner.Accuracy.Images})"
             : winner.Loss < loser.Loss
-                ? string.Create(CultureInfo.InvariantCulture, $"the same validation accuracy ({winner.Accuracy.Percent}), lower validation loss ({winner.Loss:0.000} against {loser.Loss:0.000})")
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"the same validation accuracy ({winner.Accuracy.Percent}), lower validation loss ({winner.Loss:0.000} against {loser.Loss:0.000})")
                 : $"a tie on validation ({winner.Accuracy.Percent}, the same loss): the simpler model ships";
         return new(winner.Model, policy, StatedRule, $"{winner.Model} over {loser.Model}: {how}", both);
     }

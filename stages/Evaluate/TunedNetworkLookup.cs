@@ -46,28 +46,35 @@ internal sealed record TunedNetworkLookup(TunedNetworkCandidate? InUse, string? 
         var manifest = ArtifactPaths.TunedManifest(config);
         const string ignored = "ignored, so the head alone ships; run make fine-tune to fine-tune the current one";
         if (model.BaseBackboneFingerprint != baseFingerprint)
-            return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, not the current {baseFingerprint}: {ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} was made from backbone {model.BaseBackboneFingerprint}, " +
+                             $"not the current {baseFingerprint}: {ignored}.");
         if (model.BaseHeadInputsHash.Length > 0 && model.BaseHeadInputsHash != head.InputsHash)
-            return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} (TrainHead ran again since, on new data or settings): {ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} started from another head than {ArtifactPaths.Head(config)} " +
+                             $"(TrainHead ran again since, on new data or settings): {ignored}.");
 
         // The fine_tune settings, the head and Extract's inputs it was made from (FineTune's own up-to-date hash).
         if (TunedNetworkInputsHash.TryHash(config) is { } current && current != model.InputsHash)
-            return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs than {config.SourcePath} now gives: {ignored}.");
+            return new(null, $"the fine-tuned model in {manifest} was made with other fine_tune settings or inputs " +
+                             $"than {config.SourcePath} now gives: {ignored}.");
 
         // Both files as FineTune wrote them, by the SHA-256 the manifest records (a damaged one: exit 3, and FineTune rebuilds it).
         model.VerifyFiles(config);
         var original = BackboneFactory.Resolve(config);
         if (original.Fingerprint != baseFingerprint)
-            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used ({baseFingerprint}). Run Extract again (make extract).");
+            throw new InputException($"the backbone in {config.SourcePath} (fingerprint {original.Fingerprint}) is not the one Extract used " +
+                                     $"({baseFingerprint}). Run Extract again (make extract).");
         var backbonePath = model.BackbonePathIn(config);
         var spec = TunedBackbone.Resolve(config, original, backbonePath);
         if (spec.Fingerprint != model.BackboneFingerprint)
-            throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records (fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. Re-run FineTune (make fine-tune), or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone.");
+            throw new InputException($"{backbonePath} is not the fine-tuned backbone {manifest} records " +
+                                     $"(fingerprint {spec.Fingerprint}, recorded {model.BackboneFingerprint}): it was changed or damaged. " +
+                                     $"Re-run FineTune (make fine-tune), or delete {ArtifactPaths.FineTuneDirectory(config)} to evaluate the head alone.");
         var headPath = model.HeadPathIn(config);
         var fineTunedHead = HeadArtifact.Read(headPath, TunedNetworkManifest.Advice(config));
         fineTunedHead.EnsureBackbone(spec.Fingerprint, headPath);
         if (!fineTunedHead.LabelNames.SequenceEqual(head.LabelNames))
-            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) than {ArtifactPaths.Head(config)}: {ignored}.");
+            return new(null, $"the fine-tuned head {headPath} has other classes ({string.Join(", ", fineTunedHead.LabelNames)}) " +
+                             $"than {ArtifactPaths.Head(config)}: {ignored}.");
         return new(new TunedNetworkCandidate(model, spec, fineTunedHead, headPath), null);
     }
 }

@@ -6,8 +6,9 @@ namespace BottleneckPipeline.Extract;
 
 /// <summary>
 /// Shard <see cref="Index"/> of <see cref="Count"/>: the content ids whose position (first 64 bits,
-/// see <see cref="IdRange"/>; uniform whatever the dataset) falls in the Index-th of Count equal ranges. Ranges, not a modulo, so that shards of different counts overlap only where
-/// their ranges do, and a piece of a shard is one contiguous range that a lock can cover.
+/// see <see cref="IdRange"/>; uniform whatever the dataset) falls in the Index-th of Count equal ranges. Ranges, not a modulo,
+/// so that shards of different counts overlap only where their ranges do, and a piece of a shard is one contiguous range that
+/// a lock can cover.
 /// </summary>
 internal readonly record struct ExtractShard(int Index, int Count)
 {
@@ -52,7 +53,8 @@ internal readonly record struct ExtractShard(int Index, int Count)
         if (countOption is { } count)
         {
             if (slurmId is null && k8sIndex is null)
-                throw new ConfigException($"--shards {count} needs this task's index: pass --shard I/{count}, or run it as a Slurm array task (SLURM_ARRAY_TASK_ID) or in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).");
+                throw new ConfigException($"--shards {count} needs this task's index: pass --shard I/{count}, " +
+                                          "or run it as a Slurm array task (SLURM_ARRAY_TASK_ID) or in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).");
             var (name, value) = slurmId is not null ? ("SLURM_ARRAY_TASK_ID", slurmId) : ("JOB_COMPLETION_INDEX", k8sIndex!);
             return Validated(ParseInt(value, name), count, $"{name}={value} with --shards {count}");
         }
@@ -64,7 +66,8 @@ internal readonly record struct ExtractShard(int Index, int Count)
                 $"Slurm array task {slurmId} (SLURM_ARRAY_TASK_MIN {min}, SLURM_ARRAY_TASK_COUNT {slurmCount}); for arrays with gaps pass --shards N");
         }
         if (k8sIndex is not null)
-            throw new ConfigException($"JOB_COMPLETION_INDEX={k8sIndex} is set but the shard count is not: pass --shards N (the Job's completions), or --shard none for a whole Extract.");
+            throw new ConfigException($"JOB_COMPLETION_INDEX={k8sIndex} is set but the shard count is not: " +
+                                      "pass --shards N (the Job's completions), or --shard none for a whole Extract.");
         return null;
     }
 

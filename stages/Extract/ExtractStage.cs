@@ -38,7 +38,8 @@ internal static class ExtractStage
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
-            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
+            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), " +
+                                     $"and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
         var alreadyQuarantined = ReadQuarantined(db);
         // The run's vectors that are checked before it is declared done: the first ids (in content-id order, a fair draw),
         // met as the cache is read and as they are embedded.
@@ -126,7 +127,8 @@ internal static class ExtractStage
         var current = all.Select(x => x.Summary).OfType<ShardSummary>()
             .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
         if (current.Count == 0) return null;
-        RecordQuarantine(db, [.. current.SelectMany(s => s.Quarantined).Select(q => (new ImageWork(q.ContentId, "", q.RelPath), new ImageFailure(q.Kind, q.Reason)))]);
+        RecordQuarantine(db,
+            [.. current.SelectMany(s => s.Quarantined).Select(q => (new ImageWork(q.ContentId, "", q.RelPath), new ImageFailure(q.Kind, q.Reason)))]);
         var rates = current.Where(s => s.Extracted > 0).Select(s => s.ImagesPerSecond).ToList();
         return new ShardTotals(current.Count, string.Join(",", current.Select(s => s.Shard.Count).Distinct().Order()),
             current.Sum(s => s.Extracted), current.Sum(s => s.Quarantined.Count), current.Sum(s => s.EmbeddedByOthers),
@@ -166,7 +168,8 @@ internal static class ExtractStage
     {
         if (items.Count == 0) return;
         using var tx = db.Begin();
-        using var cmd = db.Command("INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ($c, $p, $r, $k, 'extract', $t);", tx);
+        using var cmd = db.Command(
+            "INSERT OR REPLACE INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ($c, $p, $r, $k, 'extract', $t);", tx);
         var c = cmd.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text);
         var p = cmd.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text);
         var r = cmd.Parameters.Add("$r", Microsoft.Data.Sqlite.SqliteType.Text);

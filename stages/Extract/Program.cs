@@ -27,7 +27,8 @@ root.SetAction(parse =>
     {
         var shard = ExtractShard.Resolve(parse.GetValue(shardOption), parse.GetValue(shardsOption), Environment.GetEnvironmentVariable);
         if (shard is { } mine)
-            return StageHost.ExecuteShared("extract", configPath, $"extract shard {mine} pid {Environment.ProcessId} on {Environment.MachineName}", (config, ct) =>
+            return StageHost.ExecuteShared("extract", configPath,
+                $"extract shard {mine} pid {Environment.ProcessId} on {Environment.MachineName}", (config, ct) =>
             {
                 var s = ShardRun.Run(config, mine, ct, line => Console.WriteLine(Printable.Line(line)));
                 Console.WriteLine(Printable.Line(string.Create(CultureInfo.InvariantCulture,
@@ -41,7 +42,8 @@ root.SetAction(parse =>
             var line = s.UpToDate
                 ? "extract: up to date"
                 : string.Create(CultureInfo.InvariantCulture,
-                    $"extract: {s.Extracted} extracted, {s.Reused} reused, {s.Quarantined} quarantined in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); {s.Backbone} {s.Dimension}-d, fingerprint {s.Fingerprint}");
+                    $"extract: {s.Extracted} extracted, {s.Reused} reused, {s.Quarantined} quarantined in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); " +
+                    $"{s.Backbone} {s.Dimension}-d, fingerprint {s.Fingerprint}");
             if (s.Shards is { } t)
                 line += string.Create(CultureInfo.InvariantCulture,
                     $"; {t.Summaries} shard(s) of {t.Counts} reported {t.Extracted} extracted, {t.Quarantined} quarantined, longest {t.LongestSeconds:0.0} s");

@@ -50,7 +50,8 @@ internal static class ShardRun
         }
         // A shard's range may hold no image (many shards, few images): only an empty index is an error.
         if (!indexed)
-            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
+            throw new InputException($"the index {config.IndexPath} has no examples to extract. Run the Ingest stage first (make ingest), " +
+                                     $"and check that dataset.root ({config.Dataset.Root}) holds class subfolders of images.");
 
         // Only segments that may hold this shard's ids are read: its own earlier runs', overlapping
         // shards', whole Extracts'. Not the other shards': each shard reads its share, not the cache.
@@ -74,7 +75,8 @@ internal static class ShardRun
                     if (!TryEmbed(piece, locks, cache, pipeline, writer, work, progress, ct)) deferred.Add(piece);
                 // Pieces another writer held: wait for it, then embed what it left.
                 if (deferred.Count > 0)
-                    log?.Invoke($"extract shard {shard}: {deferred.Sum(p => p.Length)} image(s) are in ranges another Extract holds (an overlapping shard?); waiting for it, then embedding what it leaves");
+                    log?.Invoke($"extract shard {shard}: {deferred.Sum(p => p.Length)} image(s) are in ranges another Extract holds (an overlapping shard?); " +
+                                "waiting for it, then embedding what it leaves");
                 foreach (var piece in deferred)
                 {
                     work.WaitedPieces++;

@@ -90,7 +90,8 @@ internal static class IndexWriter
         using (var r = read.ExecuteReader())
             while (r.Read())
             {
-                var e = new ExampleRow(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetInt64(4) != 0, r.GetString(5));
+                var e = new ExampleRow(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetInt64(4) != 0,
+                    r.GetString(5));
                 stored[(e.ContentId, e.Class)] = e;
             }
 

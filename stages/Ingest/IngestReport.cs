@@ -15,7 +15,8 @@ internal static class IngestReport
         var duplicates = r.Duplicates.Count > 0 ? $"{r.Duplicates.Count} duplicates, " : "";
         var untrainable = r.ClassesWithoutTraining is { Count: > 0 } none ? $"; WARNING: no training example in class {string.Join(", ", none)}" : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"ingest: {r.Files.Count} images in {r.Classes.Count} classes (train {r.SplitCount(Splits.Train)}, validation {r.SplitCount(Splits.Validation)}, test {r.SplitCount(Splits.Test)}); " +
+            $"ingest: {r.Files.Count} images in {r.Classes.Count} classes " +
+            $"(train {r.SplitCount(Splits.Train)}, validation {r.SplitCount(Splits.Validation)}, test {r.SplitCount(Splits.Test)}); " +
             $"{r.Rejects.Count} rejected, {r.Conflicts.Count} conflicts, {duplicates}{skipped} skipped; {r.Seconds:0.0} s{untrainable}");
     }
 

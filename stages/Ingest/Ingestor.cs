@@ -89,7 +89,8 @@ internal static class Ingestor
         foreach (var empty in scan.ClassFolders.Where(c => !classesWithImages.Contains(c)))
             warnings.Add($"class folder {empty} has no usable images; it is left out of the classes");
         if (classes.Count == 0)
-            throw new InputException($"no usable images under dataset.root {root} ({rejects.Count} rejected, {nonImage} non-image, {scan.Hidden} hidden). Put JPEG, PNG, GIF, BMP, WebP or TIFF images in its class subfolders.");
+            throw new InputException($"no usable images under dataset.root {root} ({rejects.Count} rejected, {nonImage} non-image, {scan.Hidden} hidden). " +
+                                     "Put JPEG, PNG, GIF, BMP, WebP or TIFF images in its class subfolders.");
         if (classes.Count == 1)
             throw OneClass(root, classes[0], rows.Count, scan.ClassFolders.Where(c => c != classes[0]).ToList());
 
@@ -155,7 +156,8 @@ internal static class Ingestor
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            var row = new FileRow(r.GetString(0), Shared(r.GetString(1)), r.GetInt64(2), r.GetInt64(3), r.GetString(4), r.GetInt32(5), r.GetInt32(6), Shared(r.GetString(7)));
+            var row = new FileRow(r.GetString(0), Shared(r.GetString(1)), r.GetInt64(2), r.GetInt64(3), r.GetString(4), r.GetInt32(5), r.GetInt32(6),
+                Shared(r.GetString(7)));
             rows[row.RelPath] = row;
         }
         return rows;
@@ -163,7 +165,8 @@ internal static class Ingestor
 
     /// <summary>One example per distinct (content, class), represented by its first path; contents under
     /// two or more classes are conflicts. Rows must be sorted by path.</summary>
-    internal static (List<ExampleRow> Examples, List<(string, IReadOnlyList<string>)> Conflicts, List<(string, string)> Duplicates) BuildExamples(List<FileRow> rows, SplitAssigner assigner)
+    internal static (List<ExampleRow> Examples, List<(string, IReadOnlyList<string>)> Conflicts, List<(string, string)> Duplicates) BuildExamples(
+        List<FileRow> rows, SplitAssigner assigner)
     {
         var firstPath = new Dictionary<(string ContentId, string Class), string>();
         var classesOf = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -209,7 +212,8 @@ internal static class Ingestor
                 var why = conflicts > 0
                     ? $"{conflicts} of its {all[cls].Count()} images are label conflicts (the same bytes under another class), kept out of training"
                     : $"its {all[cls].Count()} image(s) all fell in validation or test";
-                yield return $"class {cls} has NO training example ({why}); TrainHead will refuse to run until it has one. Add images to it, or remove its folder";
+                yield return $"class {cls} has NO training example ({why}); TrainHead will refuse to run until it has one. " +
+                             "Add images to it, or remove its folder";
             }
             if (dataset.ValidationPercent > 0 && !splits.Contains(Splits.Validation))
                 yield return $"class {cls} has no validation example; add images to it (or accept that its validation accuracy is unmeasured)";

@@ -22,7 +22,11 @@ command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOpti
 }));
 
 // Here because Ingest is the stage that starts a workspace; `make clean` runs it.
-var clean = new Command("clean", "Remove what the stages wrote into the workspace (index, reports, head, model.onnx), keeping the bottleneck cache and every other file.") { configOption };
+var clean = new Command("clean",
+    "Remove what the stages wrote into the workspace (index, reports, head, model.onnx), keeping the bottleneck cache and every other file.")
+{
+    configOption,
+};
 clean.SetAction(parse => StageHost.Clean(parse.GetValue(configOption)!));
 command.Subcommands.Add(clean);
 

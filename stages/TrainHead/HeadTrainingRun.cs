@@ -95,28 +95,29 @@ internal static class HeadTrainingRun
         return ChanceCheck.Warning("the head", Accuracy.Of(correct, validation.Count), counts, validation.LabelNames);
     }
 
-    internal static HeadArtifact ToArtifact(HeadTrainingResult result, TrainHeadConfig config, string backboneName, string backboneFingerprint, string inputsHash) => new()
-    {
-        LabelNames = result.Head.LabelNames,
-        Dimension = result.Head.Dimension,
-        Weights = result.Head.Weights,
-        Bias = result.Head.Bias,
-        BackboneName = backboneName,
-        BackboneFingerprint = backboneFingerprint,
-        TrainingConfigJson = HeadArtifact.ConfigJson(config),
-        InputsHash = inputsHash,
-        Metrics = new HeadMetrics
+    internal static HeadArtifact ToArtifact(HeadTrainingResult result, TrainHeadConfig config, string backboneName, string backboneFingerprint,
+        string inputsHash) => new()
         {
-            TrainLoss = result.Train.Loss,
-            TrainAccuracy = result.Train.Accuracy,
-            ValidationLoss = result.Validation.Loss,
-            ValidationAccuracy = result.Validation.Accuracy,
-            BestStep = result.BestStep,
-            StepsRun = result.StepsRun,
-            StepsPlanned = result.StepsPlanned,
-            StoppedEarly = result.StoppedEarly,
-        },
-    };
+            LabelNames = result.Head.LabelNames,
+            Dimension = result.Head.Dimension,
+            Weights = result.Head.Weights,
+            Bias = result.Head.Bias,
+            BackboneName = backboneName,
+            BackboneFingerprint = backboneFingerprint,
+            TrainingConfigJson = HeadArtifact.ConfigJson(config),
+            InputsHash = inputsHash,
+            Metrics = new HeadMetrics
+            {
+                TrainLoss = result.Train.Loss,
+                TrainAccuracy = result.Train.Accuracy,
+                ValidationLoss = result.Validation.Loss,
+                ValidationAccuracy = result.Validation.Accuracy,
+                BestStep = result.BestStep,
+                StepsRun = result.StepsRun,
+                StepsPlanned = result.StepsPlanned,
+                StoppedEarly = result.StoppedEarly,
+            },
+        };
 }
 
 /// <summary>What <see cref="HeadTrainingRun.Execute"/> did; Summary is the stage's one-line output.</summary>

@@ -40,8 +40,12 @@ internal static class TrainHeadStage
         var d = config.Dataset;
         if (d.IncludeConflicts) conflicts = 0;
         var cause = train == 0
-            ? FormattableString.Invariant($"none of the index's {all} examples falls in it: dataset.validation_percent ({d.ValidationPercent}) and dataset.test_percent ({d.TestPercent}) leave {100 - d.ValidationPercent - d.TestPercent:0.##}% for training. Add images, or lower those percentages in {config.SourcePath}")
-            : FormattableString.Invariant($"all {train} train examples are left out: {quarantined} quarantined by Extract (unreadable, changed or deleted images) and {conflicts} label conflicts (dataset.include_conflicts is off). Fix or replace those images, or add others");
+            ? FormattableString.Invariant($"none of the index's {all} examples falls in it: dataset.validation_percent ({d.ValidationPercent}) ") +
+              FormattableString.Invariant($"and dataset.test_percent ({d.TestPercent}) leave {100 - d.ValidationPercent - d.TestPercent:0.##}% ") +
+              $"for training. Add images, or lower those percentages in {config.SourcePath}"
+            : FormattableString.Invariant($"all {train} train examples are left out: {quarantined} quarantined by Extract ") +
+              "(unreadable, changed or deleted images) " +
+              FormattableString.Invariant($"and {conflicts} label conflicts (dataset.include_conflicts is off). Fix or replace those images, or add others");
         return new InputException($"the train split of {db.Path} is empty, so there is nothing to train the head on: {cause}; then run make again.");
     }
 

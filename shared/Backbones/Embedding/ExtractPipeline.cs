@@ -138,7 +138,9 @@ public sealed class ExtractPipeline(BackboneSpec spec, IReadOnlyList<BackboneSes
             catch (Exception e) { Stop(e); }
         }
 
-        var others = sessions.Skip(1).Select(x => Task.Factory.StartNew(() => Lane(x), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        var others = sessions.Skip(1)
+            .Select(x => Task.Factory.StartNew(() => Lane(x), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
+            .ToArray();
         Lane(sessions[0]);
         // Let every task end before the buffers go.
         Task.WaitAll([producer, decodersDone, .. decoders, .. others]);

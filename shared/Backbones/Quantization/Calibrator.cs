@@ -32,7 +32,11 @@ internal static class Calibrator
         var model = optimized.Clone();
         var existing = model.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var t in plan.Tensors.Where(t => !existing.Contains(t)))
-            model.Graph.Output.Add(new ValueInfoProto { Name = t, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
+            model.Graph.Output.Add(new ValueInfoProto
+            {
+                Name = t,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+            });
         using var options = BackboneSession.Options(0, allowSpinning: true);
         using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
         var statistics = plan.Tensors.ToDictionary(t => t, _ => new ActivationStatistics(), StringComparer.Ordinal);
@@ -40,7 +44,8 @@ internal static class Calibrator
 
         var used = Pass(spec, session, plan, images, preparer, (s, v) => s.AddToRange(v), statistics, ct);
         if (used == 0)
-            throw new InputException($"none of the {images.Count} calibration images could be decoded (first: {images.FirstOrDefault()?.Path}). Run Ingest again, or set 'backbone.precision: float32'.");
+            throw new InputException($"none of the {images.Count} calibration images could be decoded (first: {images.FirstOrDefault()?.Path}). " +
+                                     "Run Ingest again, or set 'backbone.precision: float32'.");
         if (histograms)
             Pass(spec, session, plan, images, preparer, (s, v) => s.AddToHistogram(v), statistics, ct);
         return statistics;

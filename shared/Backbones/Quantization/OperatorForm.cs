@@ -35,7 +35,8 @@ internal static class OperatorForm
             var next = Readers(conv.Output[0]);
             if (next is [{ OpType: "Relu" } r]) (relu, next) = (r, Readers(r.Output[0]));
             if (next is not [{ OpType: "QuantizeLinear" } q] || q.Input.Count < 3 || x.Input.Count < 3) continue;
-            if (!initializers.TryGetValue(q.Input[2], out var yZero) || !initializers.TryGetValue(x.Input[2], out var xZero) || yZero.DataType != xZero.DataType) continue;
+            if (!initializers.TryGetValue(q.Input[2], out var yZero) || !initializers.TryGetValue(x.Input[2], out var xZero)
+                || yZero.DataType != xZero.DataType) continue;
             if (relu is not null && !IsTypeMinimum(yZero)) continue;
 
             var fused = new NodeProto { OpType = "QLinearConv", Name = conv.Name is { Length: > 0 } ? conv.Name + "_qlinear" : q.Output[0] + "_qlinear" };

@@ -59,7 +59,8 @@ internal static class QdqQuantizer
                     newInitializers.Add(q);
                     newInitializers.Add(Vector(weightName + Suffix + $"_a{axis}_scale", s));
                     newInitializers.Add(Int8Zeros(weightName + Suffix + $"_a{axis}_zero_point", s.Length));
-                    nodes.Add(Dequantize(weightName + Suffix + $"_a{axis}", weightName + Suffix + $"_a{axis}_scale", weightName + Suffix + $"_a{axis}_zero_point", weightName + Suffix + $"_a{axis}_w", axis));
+                    nodes.Add(Dequantize(weightName + Suffix + $"_a{axis}", weightName + Suffix + $"_a{axis}_scale",
+                        weightName + Suffix + $"_a{axis}_zero_point", weightName + Suffix + $"_a{axis}_w", axis));
                 }
                 node.Input[1] = weightName + Suffix + $"_a{axis}_w";
                 var inputTensor = node.Input[0].EndsWith(Suffix + "_dq", StringComparison.Ordinal) ? node.Input[0][..^(Suffix.Length + 3)] : null;
@@ -126,8 +127,14 @@ internal static class QdqQuantizer
         // An all-zero channel (zero-weight models) gets scale 1: its values are 0 whatever the scale.
         var scales = maxAbs.Select(m => m > 0 ? m / 127f : 1f).ToArray();
         var q = new byte[w.Length];
-        for (long i = 0; i < w.Length; i++) q[i] = unchecked((byte)(sbyte)Math.Clamp(MathF.Round(w[i] / scales[Channel(i)], MidpointRounding.ToEven), -127, 127));
-        var t = new TensorProto { Name = weight.Name + Suffix + $"_a{axis}", DataType = (int)TensorProto.Types.DataType.Int8, RawData = ByteString.CopyFrom(q) };
+        for (long i = 0; i < w.Length; i++)
+            q[i] = unchecked((byte)(sbyte)Math.Clamp(MathF.Round(w[i] / scales[Channel(i)], MidpointRounding.ToEven), -127, 127));
+        var t = new TensorProto
+        {
+            Name = weight.Name + Suffix + $"_a{axis}",
+            DataType = (int)TensorProto.Types.DataType.Int8,
+            RawData = ByteString.CopyFrom(q),
+        };
         t.Dims.AddRange(dims);
         return (t, scales);
     }
@@ -137,7 +144,12 @@ internal static class QdqQuantizer
         var b = FloatValues(bias);
         var q = new int[b.Length];
         for (var i = 0; i < b.Length; i++) q[i] = (int)Math.Clamp(Math.Round((double)b[i] / scales[i]), int.MinValue + 1, int.MaxValue);
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int32, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(q.AsSpan())) };
+        var t = new TensorProto
+        {
+            Name = name,
+            DataType = (int)TensorProto.Types.DataType.Int32,
+            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(q.AsSpan())),
+        };
         t.Dims.Add(b.Length);
         return t;
     }
@@ -145,7 +157,8 @@ internal static class QdqQuantizer
     private static NodeProto[] QuantizePair(string tensor) =>
     [
         Node("QuantizeLinear", tensor + Suffix + "_q", [tensor, tensor + Suffix + "_scale", tensor + Suffix + "_zero_point"], tensor + Suffix + "_quantized"),
-        Node("DequantizeLinear", tensor + Suffix + "_dq", [tensor + Suffix + "_quantized", tensor + Suffix + "_scale", tensor + Suffix + "_zero_point"], tensor + Suffix + "_dq"),
+        Node("DequantizeLinear", tensor + Suffix + "_dq",
+            [tensor + Suffix + "_quantized", tensor + Suffix + "_scale", tensor + Suffix + "_zero_point"], tensor + Suffix + "_dq"),
     ];
 
     private static NodeProto Dequantize(string input, string scale, string zeroPoint, string output, int axis)
@@ -172,7 +185,12 @@ internal static class QdqQuantizer
 
     private static TensorProto Vector(string name, float[] values)
     {
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())) };
+        var t = new TensorProto
+        {
+            Name = name,
+            DataType = (int)TensorProto.Types.DataType.Float,
+            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())),
+        };
         t.Dims.Add(values.Length);
         return t;
     }

@@ -57,14 +57,16 @@ public static class QuantizedBackbone
         if (config.Backbone.Precision == BackbonePrecision.Float32) return spec;
         var sample = CalibrationSample(db, config.Dataset.Root, config.Backbone.CalibrationImages);
         if (sample.Count == 0)
-            throw new InputException($"'backbone.precision: int8' needs training images to calibrate on, and the index {db.Path} has none in its train split. Run Ingest (make ingest), or set 'backbone.precision: float32'.");
+            throw new InputException("'backbone.precision: int8' needs training images to calibrate on, " +
+                                     $"and the index {db.Path} has none in its train split. Run Ingest (make ingest), or set 'backbone.precision: float32'.");
         var calibration = CalibrationChoice.From(config.Backbone);
         var fingerprint = Fingerprint(spec, sample.Select(w => w.ContentId), calibration, recipe);
         var path = PathFor(config.CacheDir, fingerprint);
         if (!File.Exists(path))
         {
             if (!build)
-                throw new InputException($"the int8 backbone {path} is not built. Run the Extract stage (make extract): it builds it once from the float model.");
+                throw new InputException($"the int8 backbone {path} is not built. " +
+                                         "Run the Extract stage (make extract): it builds it once from the float model.");
             onBuild?.Invoke(string.Create(CultureInfo.InvariantCulture,
                 $"quantizing {spec.DisplayName} to int8 ({recipe}, {calibration} calibration on {sample.Count} training images), once: {path}"));
             Build(spec, sample, config.Dataset.MaxPixels, calibration, recipe, path, ct);
@@ -77,8 +79,17 @@ public static class QuantizedBackbone
     {
         string sha;
         using (var stream = File.OpenRead(path)) sha = Convert.ToHexStringLower(SHA256.HashData(stream));
-        // ImageSharpFingerprint too: the decode policy's reuse of ImageSharp-decoded vectors is between float folders; an int8 model (calibrated on pixels the policy decoded) only reuses its own.
-        return floatSpec with { ModelPath = path, ModelSha256 = sha, Fingerprint = fingerprint, ImageSharpFingerprint = fingerprint, FixedBatch = false, Precision = BackbonePrecision.Int8 };
+        // ImageSharpFingerprint too: the decode policy's reuse of ImageSharp-decoded vectors is between float folders; an int8 model
+        // (calibrated on pixels the policy decoded) only reuses its own.
+        return floatSpec with
+        {
+            ModelPath = path,
+            ModelSha256 = sha,
+            Fingerprint = fingerprint,
+            ImageSharpFingerprint = fingerprint,
+            FixedBatch = false,
+            Precision = BackbonePrecision.Int8,
+        };
     }
 
     /// <summary>Quantizes and writes the model atomically: a kill at any moment leaves no file or the whole one.</summary>
@@ -108,7 +119,8 @@ public static class QuantizedBackbone
     internal static string Fingerprint(BackboneSpec floatSpec, IEnumerable<string> calibrationIds, CalibrationChoice calibration, Int8Recipe recipe)
     {
         var ids = string.Join('\n', calibrationIds.Order(StringComparer.Ordinal));
-        var text = $"int8={Version};float={floatSpec.Fingerprint};method={calibration};format={recipe.Format};form={recipe.Form};stem={(recipe.FloatStem ? "float" : "int8")};calibration={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ids)))}";
+        var text = $"int8={Version};float={floatSpec.Fingerprint};method={calibration};format={recipe.Format};form={recipe.Form};" +
+                   $"stem={(recipe.FloatStem ? "float" : "int8")};calibration={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ids)))}";
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..20];
     }
 

@@ -143,7 +143,9 @@ public sealed class BottleneckCache
     {
         if (!_index.TryGetValue(key, out var slot)) return false;
         if (slot.Segment >= 0) return ReadFromSegment(slot, dest);
-        if (slot.Chunk < 0) throw new InvalidOperationException("this vector was not loaded: the cache was opened with loadVectors: false, or with an 'only' set that does not hold it");
+        if (slot.Chunk < 0)
+            throw new InvalidOperationException(
+                "this vector was not loaded: the cache was opened with loadVectors: false, or with an 'only' set that does not hold it");
         Widen(_arena[slot.Chunk].AsSpan((int)slot.Offset, slot.Bytes), slot.Bits, dest);
         return true;
     }
@@ -166,7 +168,8 @@ public sealed class BottleneckCache
                 using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
                 return RandomAccess.Read(handle, buffer.AsSpan(0, slot.Bytes), slot.Offset);
             });
-            if (read < slot.Bytes) throw new IOException($"{path} ends before the vector at byte {slot.Offset} that it held when it was read: was the cache changed by hand?");
+            if (read < slot.Bytes)
+                throw new IOException($"{path} ends before the vector at byte {slot.Offset} that it held when it was read: was the cache changed by hand?");
             Widen(buffer.AsSpan(0, slot.Bytes), slot.Bits, dest);
             return true;
         }
@@ -198,7 +201,8 @@ public sealed class BottleneckCache
         bool torn;
         try
         {
-            using var fs = TransientIo.Run(() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan));
+            using var fs = TransientIo.Run(() =>
+                new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan));
             if (known && fs.Length <= from) return; // nothing appended since the last read
             (validEnd, torn) = Scan(fs, from);
         }
@@ -224,7 +228,8 @@ public sealed class BottleneckCache
         {
             fs.Position = 0;
             Span<byte> header = stackalloc byte[SegmentFormat.HeaderSize];
-            if (fs.Length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length || !header.SequenceEqual(SegmentFormat.Magic))
+            if (fs.Length < SegmentFormat.HeaderSize || fs.ReadAtLeast(header, header.Length, false) < header.Length
+                || !header.SequenceEqual(SegmentFormat.Magic))
                 return (0, true);
             from = SegmentFormat.HeaderSize;
         }

@@ -17,7 +17,8 @@ public sealed class LabelledVectors
     public LabelledVectors(VectorMatrix vectors, int[] labels, string[] labelNames, string[] contentIds, string[] relativePaths)
     {
         if (labels.Length != vectors.Count || contentIds.Length != vectors.Count || relativePaths.Length != vectors.Count)
-            throw new ArgumentException($"rows ({vectors.Count}), labels ({labels.Length}), content ids ({contentIds.Length}) and paths ({relativePaths.Length}) must have the same count");
+            throw new ArgumentException($"rows ({vectors.Count}), labels ({labels.Length}), content ids ({contentIds.Length}) " +
+                                        $"and paths ({relativePaths.Length}) must have the same count");
         for (var i = 0; i < labels.Length; i++)
             if ((uint)labels[i] >= (uint)labelNames.Length)
                 throw new ArgumentException($"label {labels[i]} of {relativePaths[i]} is outside the {labelNames.Length} label names");
@@ -34,7 +35,8 @@ public sealed class LabelledVectors
         var dim = dimension ?? (rows.Count > 0 ? rows[0].Length : throw new ArgumentException("an empty set needs its dimension"));
         for (var i = 0; i < rows.Count; i++)
             if (rows[i].Length != dim)
-                throw new InputException($"vector of {(i < relativePaths.Length ? relativePaths[i] : $"row {i}")} has {rows[i].Length} values, expected {dim}: the cache mixes backbones; re-run Extract.");
+                throw new InputException($"vector of {(i < relativePaths.Length ? relativePaths[i] : $"row {i}")} has {rows[i].Length} values, " +
+                                         $"expected {dim}: the cache mixes backbones; re-run Extract.");
         return VectorMatrix.FromRows(rows, dim);
     }
 

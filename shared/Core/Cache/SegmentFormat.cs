@@ -18,7 +18,8 @@ internal static class SegmentFormat
     public const int MaxPayload = 16 << 20;
 
     /// <summary>Appends one framed record (length, MessagePack payload, checksum) to <paramref name="output"/>.</summary>
-    public static void Encode(ContentKey key, ReadOnlySpan<float> vector, VectorPrecision precision, ArrayBufferWriter<byte> scratch, IBufferWriter<byte> output)
+    public static void Encode(ContentKey key, ReadOnlySpan<float> vector, VectorPrecision precision, ArrayBufferWriter<byte> scratch,
+        IBufferWriter<byte> output)
     {
         scratch.Clear();
         var w = new MessagePackWriter(scratch);

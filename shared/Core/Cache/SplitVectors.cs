@@ -123,7 +123,8 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
         {
             var first = rows[split[missing[0]]].Paths[local[missing[0]]];
             var which = string.Join(", ", missing.Select(g => splits[split[g]]).Distinct());
-            throw new InputException($"{missing.Count} {which} image(s) have no cached vector for backbone {fingerprint} (first: {first}). Run the Extract stage (make extract).");
+            throw new InputException($"{missing.Count} {which} image(s) have no cached vector for backbone {fingerprint} (first: {first}). " +
+                                     "Run the Extract stage (make extract).");
         }
         return [.. rows.Select((r, s) =>
         {
@@ -176,7 +177,8 @@ public sealed class SplitVectors(PipelineConfig config, IndexDb db, string finge
             var (id, cls, rel) = (r.GetString(0), r.GetString(1), r.GetString(2));
             if (excluded is not null && excluded.Contains(id)) continue;
             if (!labelIds.TryGetValue(cls, out var label))
-                throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). Re-run TrainHead on the current index (make train-head).");
+                throw new InputException($"{rel} has class '{cls}', which the head does not know ({string.Join(", ", labelNames)}). " +
+                                         "Re-run TrainHead on the current index (make train-head).");
             yield return (id, label, rel);
         }
     }

@@ -51,7 +51,8 @@ public static class ConfigLoader
 
         var baseDir = System.IO.Path.GetDirectoryName(sourcePath)!;
         RequireText("dataset.root", config.Dataset.Root, "the folder of class subfolders", sourcePath, lines, errors);
-        RequireText("workspace", config.Workspace, "a folder of its own for the pipeline's files, or remove the key for the default 'workspace'", sourcePath, lines, errors);
+        RequireText("workspace", config.Workspace, "a folder of its own for the pipeline's files, or remove the key for the default 'workspace'",
+            sourcePath, lines, errors);
         CheckCrossKey(config, sourcePath, errors, lines);
         if (errors.Count > 0)
             throw new ConfigException("invalid config:\n  " + string.Join("\n  ", errors));
@@ -162,7 +163,8 @@ public static class ConfigLoader
     {
         string At(string key) => lines.TryGetValue(key, out var line) ? $"{source}:{line}" : source;
         if (c.Dataset.TestPercent == 0 && c.Evaluate.Export)
-            errors.Add($"{At("dataset.test_percent")}: key 'dataset.test_percent' = 0 leaves no test split, but 'evaluate.export' is on and checks the exported model " +
+            errors.Add($"{At("dataset.test_percent")}: key 'dataset.test_percent' = 0 leaves no test split, " +
+                       "but 'evaluate.export' is on and checks the exported model " +
                        "on the test images. Give test_percent a value above 0 (the default is 10), or set 'evaluate.export: false'");
         if (c.Dataset.ValidationPercent + c.Dataset.TestPercent >= 100)
             errors.Add($"{source}: 'dataset.validation_percent' + 'dataset.test_percent' must leave room for training (sum < 100)");
@@ -173,7 +175,8 @@ public static class ConfigLoader
         if (c.Backbone.Std is { } std && std.Any(s => s <= 0))
             errors.Add($"{source}: 'backbone.std' values must be > 0");
         if (c.FineTune.Augment.CropScale is not [var low, var high] || !(low > 0 && low <= high && high <= 1))
-            errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 (the share of the image's area a crop keeps), like the default [0.5, 1.0]");
+            errors.Add($"{At("fine_tune.augment.crop_scale")}: key 'fine_tune.augment.crop_scale' must be two numbers [min, max] with 0 < min <= max <= 1 " +
+                       "(the share of the image's area a crop keeps), like the default [0.5, 1.0]");
         if (c.Dataset.Exclude is { } exclude && string.IsNullOrWhiteSpace(exclude))
             errors.Add($"{At("dataset.exclude")}: key 'dataset.exclude' must not be empty: name a file of images to leave out, or remove the key");
         if (c.Dataset.GroupPattern is { } gp)
@@ -228,7 +231,8 @@ public static class ConfigLoader
             if (TryConvert(valueNode, type, AcceptsNull(prop), out var value, out var why))
             {
                 if (prop.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !InRange(value, range))
-                    errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)} is out of range; it must be between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}");
+                    errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)} is out of range; " +
+                               $"it must be between {range.Min.ToString(CultureInfo.InvariantCulture)} and {range.Max.ToString(CultureInfo.InvariantCulture)}");
                 else prop.SetValue(target, value);
             }
             else errors.Add($"{source}:{valueNode.Start.Line}: key '{path}' = {Show(valueNode)}: {why}" + (IsNull(valueNode) ? DefaultHint(prop) : ""));
@@ -244,7 +248,8 @@ public static class ConfigLoader
 
     internal static bool IsSection(Type t) => t.IsClass && t != typeof(string) && !t.IsGenericType;
 
-    private static bool IsNull(YamlNode n) => n is YamlScalarNode s && s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+    private static bool IsNull(YamlNode n) =>
+        n is YamlScalarNode s && s.Style == ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
 
     private static string Show(YamlNode n) => n is YamlScalarNode s ? $"'{s.Value}'" : $"a {n.NodeType.ToString().ToLowerInvariant()}";
 

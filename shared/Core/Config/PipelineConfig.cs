@@ -318,5 +318,6 @@ public sealed class AugmentConfig
 
     /// <summary>As pipeline.yaml would spell it, for one-line displays (the run's provenance).</summary>
     public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{{flip: {(Flip ? "true" : "false")}, crop_scale: [{string.Join(", ", CropScale.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)))}], views: {Views}}}");
+        $"{{flip: {(Flip ? "true" : "false")}, " +
+        $"crop_scale: [{string.Join(", ", CropScale.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)))}], views: {Views}}}");
 }

@@ -29,7 +29,8 @@ public static class StageHost
     /// but their runs row (Evaluate --data, predict: they read the head and add to the content-keyed
     /// cache, which is safe beside other runs) go without; they also only read the workspace's owner
     /// (<see cref="WorkspaceOwner"/>), where a run with the lock records its config as the owner.</param>
-    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, CancellationToken, string?> body, bool exclusive = true)
+    public static int Execute(string stage, string configPath, string[] sections, Func<PipelineConfig, IndexDb, CancellationToken, string?> body,
+        bool exclusive = true)
     {
         using var interruption = new Interruption();
         var token = interruption.Token;

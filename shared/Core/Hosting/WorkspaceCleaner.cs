@@ -12,7 +12,8 @@ internal sealed record CleanResult(string Workspace, IReadOnlyList<string> Remov
         var kept = KeptCache is null ? "" : $"; kept the bottleneck cache {KeptCache}";
         yield return $"clean: removed {Removed.Count} pipeline file(s) from {Workspace}{kept}";
         if (LeftAlone.Count > 0)
-            yield return $"  left alone (not written by the pipeline): {string.Join(", ", LeftAlone.Take(10))}" + (LeftAlone.Count > 10 ? $" and {LeftAlone.Count - 10} more" : "");
+            yield return $"  left alone (not written by the pipeline): {string.Join(", ", LeftAlone.Take(10))}" +
+                         (LeftAlone.Count > 10 ? $" and {LeftAlone.Count - 10} more" : "");
     }
 }
 

@@ -35,7 +35,8 @@ public static class DatasetScanner
     public static ScanResult Scan(string root)
     {
         if (!Directory.Exists(root))
-            throw new InputException($"dataset.root {root} does not exist or is not a folder. Set dataset.root in the config to a folder with one subfolder of images per class.");
+            throw new InputException($"dataset.root {root} does not exist or is not a folder. " +
+                                     "Set dataset.root in the config to a folder with one subfolder of images per class.");
         var result = new ScanResult();
         var linked = new HashSet<string>(StringComparer.Ordinal);
         var (rootEntries, undecodable) = List(root);
@@ -54,7 +55,8 @@ public static class DatasetScanner
             if (isLink) linked.Add(name);
         }
         if (result.ClassFolders.Count == 0)
-            throw new InputException($"dataset.root {root} has no class folders. Put the images of each class in their own subfolder (for example {Path.Combine(root, "cats")}/ and {Path.Combine(root, "dogs")}/).");
+            throw new InputException($"dataset.root {root} has no class folders. Put the images of each class in their own subfolder " +
+                                     $"(for example {Path.Combine(root, "cats")}/ and {Path.Combine(root, "dogs")}/).");
         result.ClassFolders.Sort(StringComparer.Ordinal);
         var classReals = ResolveClasses(root, linked, result);
         foreach (var cls in result.ClassFolders) WalkClass(root, cls, classReals, result);
@@ -180,7 +182,13 @@ public static class DatasetScanner
     /// </summary>
     private static (List<Entry> Entries, List<RawDirectory.Entry> Undecodable) List(string dir)
     {
-        var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = false,
+            AttributesToSkip = 0,
+            IgnoreInaccessible = false,
+            ReturnSpecialDirectories = false,
+        };
         var enumerable = new FileSystemEnumerable<Entry>(dir, (ref FileSystemEntry e) => new Entry(
             e.FileName.ToString(),
             e.IsDirectory,

@@ -67,7 +67,8 @@ public sealed class IndexDb : IDisposable
             Check(conn, path);
             var version = Convert.ToInt32(Scalar(conn, "PRAGMA user_version;"));
             if (version != SchemaVersion)
-                throw new InputException($"index {path} has schema version {version}, this build reads {SchemaVersion}. Run the Ingest stage (make ingest) with this build first.");
+                throw new InputException($"index {path} has schema version {version}, this build reads {SchemaVersion}. " +
+                                         "Run the Ingest stage (make ingest) with this build first.");
         }));
     }
 

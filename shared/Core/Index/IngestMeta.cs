@@ -28,7 +28,8 @@ public sealed record IngestMeta(string DatasetRoot, string IndexHash, DateTime I
             while (r.Read()) values[r.GetString(0)] = r.GetString(1);
         }
         if (!values.TryGetValue(IndexHashKey, out var hash) || !values.TryGetValue(DatasetRootKey, out var root)) return null;
-        var at = values.TryGetValue(IngestedAtKey, out var text) && DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var t) ? t : DateTime.MinValue;
+        var at = values.TryGetValue(IngestedAtKey, out var text) && DateTime.TryParse(text, CultureInfo.InvariantCulture,
+            DateTimeStyles.RoundtripKind, out var t) ? t : DateTime.MinValue;
         return new IngestMeta(root, hash, at);
     }
 

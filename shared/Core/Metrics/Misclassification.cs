@@ -10,7 +10,8 @@ public sealed record LabelProbability(string Label, double Probability);
 public sealed record Misclassification(string Path, string TrueLabel, string PredictedLabel, double Confidence, LabelProbability[] TopK)
 {
     /// <summary>Every wrong prediction, most confident first (then by path, for a stable order).</summary>
-    public static Misclassification[] List(IReadOnlyList<string> paths, IReadOnlyList<int> trueLabels, IReadOnlyList<float[]> probabilities, string[] labelNames, int topK)
+    public static Misclassification[] List(IReadOnlyList<string> paths, IReadOnlyList<int> trueLabels, IReadOnlyList<float[]> probabilities,
+        string[] labelNames, int topK)
     {
         var wrong = new List<Misclassification>();
         for (var i = 0; i < trueLabels.Count; i++)

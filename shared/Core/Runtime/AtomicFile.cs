@@ -46,7 +46,8 @@ public static class AtomicFile
     public static int? TemporaryWriter(string fileName, string artifactName)
     {
         var prefix = $".{artifactName}.";
-        if (!fileName.StartsWith(prefix, StringComparison.Ordinal) || !fileName.EndsWith(".tmp", StringComparison.Ordinal) || fileName.Length <= prefix.Length + 4)
+        if (!fileName.StartsWith(prefix, StringComparison.Ordinal) || !fileName.EndsWith(".tmp", StringComparison.Ordinal)
+            || fileName.Length <= prefix.Length + 4)
             return null;
         var pidText = fileName[prefix.Length..^".tmp".Length];
         return int.TryParse(pidText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ? pid : null;

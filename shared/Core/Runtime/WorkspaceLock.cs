@@ -72,8 +72,10 @@ internal sealed class WorkspaceLock : IDisposable
     private static InputException CannotLock(string workspace, string path, Exception e)
     {
         var (why, todo) =
-            Errno.Is(e, Errno.ReadOnlyFileSystem) ? ("the workspace is on a read-only file system", "remount it read-write or point 'workspace' in the config at a writable folder")
-            : Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ? ("the disk holding the workspace is full (no free space or inodes)", "free some space or point 'workspace' in the config elsewhere")
+            Errno.Is(e, Errno.ReadOnlyFileSystem) ? ("the workspace is on a read-only file system",
+                "remount it read-write or point 'workspace' in the config at a writable folder")
+            : Errno.Is(e, Errno.NoSpace, Errno.QuotaExceeded) ? ("the disk holding the workspace is full (no free space or inodes)",
+                "free some space or point 'workspace' in the config elsewhere")
             : e is UnauthorizedAccessException ? ("permission denied", "make the workspace writable for this user or point 'workspace' in the config elsewhere")
             : ("the workspace cannot be written", "check that disk, or point 'workspace' in the config elsewhere");
         return new InputException($"cannot create the lock file {path}: {why} ({e.Message}). To fix: {todo}, then run again; work already done is kept.", e);

@@ -20,7 +20,10 @@ internal static class EvaluateCommand
         {
             Description = "Weigh FineTune's network against the head alone whatever fine_tune.enabled says (make fine-tune passes it).",
         };
-        var dataOption = new Option<string?>("--data") { Description = "Score this folder of class subfolders with model.onnx instead of evaluating the workspace." };
+        var dataOption = new Option<string?>("--data")
+        {
+            Description = "Score this folder of class subfolders with model.onnx instead of evaluating the workspace.",
+        };
         var oodOption = new Option<string?>("--ood")
         {
             Description = "Score this folder of photos known to be of no class with model.onnx's unknown rule, against the test split.",

@@ -16,11 +16,13 @@ internal static class ExportChecker
 
     /// <param name="pixelImages">each image CHW RGB float in [0, 255], 3 x size x size.</param>
     /// <param name="expectedProbabilities">the cached path's probabilities for the same images.</param>
-    /// <param name="expectedUnknown">the cached path's unknown scores for the same images and the threshold; null when the model carries no unknown rule.</param>
+    /// <param name="expectedUnknown">the cached path's unknown scores for the same images and the threshold; null when the model carries no
+    /// unknown rule.</param>
     public static ExportReport Check(string exportedModelPath, IReadOnlyList<float[]> pixelImages, IReadOnlyList<float[]> expectedProbabilities,
         (IReadOnlyList<double> Scores, double Threshold)? expectedUnknown = null, int intraOpThreads = 0, CancellationToken ct = default)
     {
-        if (pixelImages.Count != expectedProbabilities.Count) throw new ArgumentException($"{pixelImages.Count} images but {expectedProbabilities.Count} expected rows");
+        if (pixelImages.Count != expectedProbabilities.Count)
+            throw new ArgumentException($"{pixelImages.Count} images but {expectedProbabilities.Count} expected rows");
         if (pixelImages.Count == 0) throw new ArgumentException("the export check needs at least one image");
         ModelAnswer[] actual;
         using (var model = ExportedModel.Open(exportedModelPath, intraOpThreads))

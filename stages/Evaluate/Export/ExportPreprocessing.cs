@@ -43,7 +43,8 @@ internal sealed record ExportPreprocessing(int InputSize, TensorLayout BackboneL
         else mean = [.. Enumerable.Range(0, Channels).Select(c => -p.Offset[c] / p.Scale[c])];
         var description = $"{Config.ConfigLoader.Snake(p.Preset.ToString(), '-')}: " + (bgr ? "RGB to BGR, " : "") +
             (p.MeanImage is null ? "" : "minus the mean image, ") +
-            $"times {string.Join(",", p.Scale.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))} plus {string.Join(",", p.Offset.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))}";
+            $"times {string.Join(",", p.Scale.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))} " +
+            $"plus {string.Join(",", p.Offset.Select(f => f.ToString("G6", CultureInfo.InvariantCulture)))}";
         return new(size, layout, bgr, mean, [.. p.Scale], description);
     }
 

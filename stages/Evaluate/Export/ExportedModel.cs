@@ -50,7 +50,8 @@ internal sealed class ExportedModel : IDisposable
     public static ExportedModel Open(string path, int threads = 0)
     {
         path = System.IO.Path.GetFullPath(path);
-        if (!File.Exists(path)) throw new InputException($"no model at {path}. Run the pipeline (make) to export it, or pass the path of a model.onnx that Evaluate wrote.");
+        if (!File.Exists(path))
+            throw new InputException($"no model at {path}. Run the pipeline (make) to export it, or pass the path of a model.onnx that Evaluate wrote.");
         // Its own checksum first: a damaged model can load and answer, wrongly.
         if (ModelChecksum.Check(File.ReadAllBytes(path)) is { } fault)
             throw new DamagedArtifactException(path, fault, "export it again with make evaluate, which re-exports a model.onnx that fails its checksum");
@@ -67,7 +68,8 @@ internal sealed class ExportedModel : IDisposable
         {
             var metadata = ModelMetadata.Read(path, session.ModelMetadata.CustomMetadataMap);
             if (!session.InputMetadata.ContainsKey(HeadExporter.InputName) || !session.OutputMetadata.ContainsKey(HeadExporter.OutputName))
-                throw new InputException($"{path} has no '{HeadExporter.InputName}' input or no '{HeadExporter.OutputName}' output: it is not a model Evaluate exported.");
+                throw new InputException($"{path} has no '{HeadExporter.InputName}' input or no '{HeadExporter.OutputName}' output: " +
+                                         "it is not a model Evaluate exported.");
             return new ExportedModel(path, session, metadata);
         }
         catch
@@ -83,7 +85,9 @@ internal sealed class ExportedModel : IDisposable
         var batchLimit = _inputDims[0] > 0 ? (int)_inputDims[0] : Batch;
         var perImage = 3L * Metadata.InputSize * Metadata.InputSize;
         var results = new ModelAnswer[pixelImages.Count];
-        string[] outputNames = HasUnknownRule ? [HeadExporter.OutputName, UnknownScoreGraph.ScoreOutput, UnknownScoreGraph.FlagOutput] : [HeadExporter.OutputName];
+        string[] outputNames = HasUnknownRule
+            ? [HeadExporter.OutputName, UnknownScoreGraph.ScoreOutput, UnknownScoreGraph.FlagOutput]
+            : [HeadExporter.OutputName];
         using var runOptions = new RunOptions();
         for (var start = 0; start < pixelImages.Count; start += batchLimit)
         {

@@ -37,15 +37,20 @@ internal static class HeadExporter
         var model = ModelProto.Parser.ParseFrom(backboneModel);
         var graph = model.Graph;
         var opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(1).Max();
-        if (opset < 7) throw new InputException($"the backbone uses ONNX opset {opset}; export needs opset 7 or later (broadcasting Sub/Mul). Re-export the backbone with a newer opset.");
+        if (opset < 7)
+            throw new InputException($"the backbone uses ONNX opset {opset}; export needs opset 7 or later (broadcasting Sub/Mul). " +
+                                     "Re-export the backbone with a newer opset.");
 
         var initializerNames = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var dataInputs = graph.Input.Where(i => !initializerNames.Contains(i.Name)).ToList();
-        if (dataInputs.Count != 1) throw new InputException($"the backbone has {dataInputs.Count} data inputs ({string.Join(", ", dataInputs.Select(i => i.Name))}); export needs exactly one image input.");
+        if (dataInputs.Count != 1)
+            throw new InputException($"the backbone has {dataInputs.Count} data inputs ({string.Join(", ", dataInputs.Select(i => i.Name))}); " +
+                                     "export needs exactly one image input.");
         var backboneInput = dataInputs[0];
         if (!graph.Node.Any(n => n.Output.Contains(bottleneckTensor)))
             throw new InputException($"the backbone has no tensor named {bottleneckTensor}: check backbone.bottleneck.");
-        var allNames = graph.Node.SelectMany(n => n.Input.Concat(n.Output)).Concat(initializerNames).Append(backboneInput.Name).ToHashSet(StringComparer.Ordinal);
+        var allNames = graph.Node.SelectMany(n => n.Input.Concat(n.Output)).Concat(initializerNames).Append(backboneInput.Name)
+            .ToHashSet(StringComparer.Ordinal);
         foreach (var name in new[] { InputName, OutputName })
             if (allNames.Contains(name)) throw new InputException($"the backbone already has a tensor named {name}; export cannot add its own.");
 
@@ -102,7 +107,8 @@ internal static class HeadExporter
         var tail = new[]
         {
             OnnxTensors.Node("Flatten", Prefix + "flatten", [bottleneckTensor], [Prefix + "bottleneck_flat"], OnnxTensors.IntAttribute("axis", 1)),
-            OnnxTensors.Node("Gemm", Prefix + "head", [Prefix + "bottleneck_flat", Prefix + "head_weights", Prefix + "head_bias"], [Prefix + "logits"], OnnxTensors.IntAttribute("transB", 1)),
+            OnnxTensors.Node("Gemm", Prefix + "head", [Prefix + "bottleneck_flat", Prefix + "head_weights", Prefix + "head_bias"], [Prefix + "logits"],
+                OnnxTensors.IntAttribute("transB", 1)),
             OnnxTensors.Node("Softmax", Prefix + "softmax", [Prefix + "logits"], [OutputName], OnnxTensors.IntAttribute("axis", 1)),
         };
 
@@ -172,14 +178,17 @@ internal static class HeadExporter
         if (dims is null || dims.Count < 2 || dims.Skip(1).Any(d => d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue)) return;
         var perImage = dims.Skip(1).Aggregate(1L, (p, d) => p * d.DimValue);
         if (perImage != dimension)
-            throw new InputException($"the bottleneck {bottleneck} has {perImage} values per image but the head expects {dimension}: the head was trained on another backbone; re-run TrainHead.");
+            throw new InputException($"the bottleneck {bottleneck} has {perImage} values per image but the head expects {dimension}: " +
+                                     "the head was trained on another backbone; re-run TrainHead.");
     }
 
     private static object BatchDimension(ValueInfoProto input)
     {
         var dims = input.Type?.TensorType?.Shape?.Dim;
         if (dims is null || dims.Count == 0) return "N";
-        return dims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[0].DimValue : (dims[0].DimParam is { Length: > 0 } p ? p : "N");
+        return dims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue
+            ? dims[0].DimValue
+            : (dims[0].DimParam is { Length: > 0 } p ? p : "N");
     }
 
     private static void SetMetadata(ModelProto model, ExportPreprocessing preprocessing, SoftmaxHead head, ExportProvenance provenance, double temperature)
@@ -205,6 +214,7 @@ internal static class HeadExporter
         // Last, so ModelChecksum finds it from the end; sealed once the model is serialized.
         model.MetadataProps.Add(new StringStringEntryProto { Key = ModelChecksum.Key, Value = ModelChecksum.Placeholder });
         model.ProducerName = "BottleneckPipeline";
-        model.DocString = $"{provenance.BackboneName} backbone + softmax head over {head.ClassCount} classes. Input: {entries["input_format"]}. Output: {OutputName} [N, {head.ClassCount}].";
+        model.DocString = $"{provenance.BackboneName} backbone + softmax head over {head.ClassCount} classes. " +
+                          $"Input: {entries["input_format"]}. Output: {OutputName} [N, {head.ClassCount}].";
     }
 }

@@ -58,7 +58,8 @@ internal sealed record ModelMetadata
         ["temperature"] = Temperature.ToString("R", CultureInfo.InvariantCulture),
         ["probabilities"] = Temperature == 1
             ? "softmax of the head's logits"
-            : $"calibrated: softmax of the head's logits divided by the temperature {Temperature.ToString("0.####", CultureInfo.InvariantCulture)}, fitted on the validation split",
+            : $"calibrated: softmax of the head's logits divided by the temperature {Temperature.ToString("0.####", CultureInfo.InvariantCulture)}, " +
+              "fitted on the validation split",
     };
 
     /// <summary>Reads the metadata of a model file; an ONNX file that BottleneckPipeline did not export is refused naming the key it lacks.</summary>

@@ -27,7 +27,9 @@ internal static class OnnxTensors
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
-            shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+            shape.Dim.Add(d is string s
+                ? new TensorShapeProto.Types.Dimension { DimParam = s }
+                : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
         return new ValueInfoProto
         {
             Name = name,

@@ -47,8 +47,8 @@ internal static class BackboneInspector
             Outputs = [.. graph.Outputs.Select(o => Tensor(graph, o))],
             Bottleneck = new BottleneckFacts(spec.BottleneckTensor,
                 graph.Shape(spec.BottleneckTensor) is { } shape ? OnnxGraphInfo.ShowShape(shape) : null, dim, spec.BottleneckReason),
-            Input = new InputSettings(s, r.InputSizeFrom, Lower(spec.Layout), r.LayoutFrom, spec.Preprocessing.Explain(), r.NormalizationFrom, Lower(spec.Resize),
-                spec.Layout == TensorLayout.Nchw ? $"[1,3,{s},{s}]" : $"[1,{s},{s},3]"),
+            Input = new InputSettings(s, r.InputSizeFrom, Lower(spec.Layout), r.LayoutFrom, spec.Preprocessing.Explain(), r.NormalizationFrom,
+                Lower(spec.Resize), spec.Layout == TensorLayout.Nchw ? $"[1,3,{s},{s}]" : $"[1,{s},{s},3]"),
             Fingerprint = spec.Fingerprint,
             Nodes = model.Graph.Node.Count,
             Ops = [.. model.Graph.Node

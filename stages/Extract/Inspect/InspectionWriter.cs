@@ -43,7 +43,8 @@ internal static class InspectionWriter
         var v = i.Vector;
         // Four significant digits: features of an untrained or wrongly fed model can be tiny, and 0.0000 would hide them.
         Line("vector", $"first {v.First.Length} of {v.Dimension}: {string.Join(" ", v.First.Select(x => Num(x, "G4")))}");
-        Line("", $"norm {Num(v.Norm, "G4")}, zeros {Num(v.ZeroShare * 100, "0.0")}%, NaN or infinite {v.NonFinite}, range [{Num(v.Min, "G4")}, {Num(v.Max, "G4")}]");
+        Line("", $"norm {Num(v.Norm, "G4")}, zeros {Num(v.ZeroShare * 100, "0.0")}%, NaN or infinite {v.NonFinite}, " +
+                 $"range [{Num(v.Min, "G4")}, {Num(v.Max, "G4")}]");
         foreach (var w in i.Warnings) sb.Append("warning: ").Append(w).Append('\n');
         if (i.Warnings.Count == 0) sb.Append("ok: no sign of a wrongly fed model (no NaN, not all zeros, differs from a gray image)\n");
         return sb.ToString();

@@ -11,7 +11,8 @@ namespace BottleneckPipeline.Tests.Architecture;
 /// </summary>
 public static class TypeReferences
 {
-    private const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+    private const BindingFlags Declared =
+        BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
     public static IEnumerable<Type> Of(Type type)
     {

@@ -126,12 +126,13 @@ public sealed class DoctorReportTests(DoctorPipeline run, ITestOutputHelper outp
         Assert.Equal([run.LeakSource], report["dataset_issues"]!["leaked_test_images"]!.AsArray().Select(p => p!.GetValue<string>()));
         Assert.Equal(expected.Ci95Low, report["accuracy_without_leaks"]!["ci95_low"]!.GetValue<double>(), 9);
 
-        Assert.Contains($"; without the 1 test image leaked from train (a near-copy in the train split): {expected}", DoctorPipeline.Line(run.First, "Evaluate"));
+        Assert.Contains($"; without the 1 test image leaked from train (a near-copy in the train split): {expected}",
+            DoctorPipeline.Line(run.First, "Evaluate"));
         Assert.Contains($"- Accuracy without the 1 test image leaked from train (a near-copy in the train split): **{expected}**",
             File.ReadAllText(Path.Combine(run.ReportsDir, "evaluation.md")));
         var html = File.ReadAllText(run.PagePath);
-        Assert.Contains($"<li><b>{expected.Percent}</b>accuracy without the 1 test photo leaked from train ({expected.Correct} of {expected.Images}; {expected.Interval};",
-            html);
+        Assert.Contains($"<li><b>{expected.Percent}</b>accuracy without the 1 test photo leaked from train " +
+                        $"({expected.Correct} of {expected.Images}; {expected.Interval};", html);
         Assert.Contains($"<b>{expected}</b>, against {all} with them.", html);
     }
 

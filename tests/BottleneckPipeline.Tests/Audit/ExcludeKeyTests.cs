@@ -23,7 +23,8 @@ public sealed class ExcludeKeyTests(DoctorPipeline run)
         var dir = run.Dir[name];
         Directory.CreateDirectory(dir);
         var exclude = Path.Combine(dir, "exclude.txt");
-        File.WriteAllText(exclude, $"# the data doctor's leak, and a test photo\n{DoctorPipeline.LeakCopy}\n\n{testPhoto}   # scored no more\nroses/no_such_photo.jpg\n");
+        File.WriteAllText(exclude, $"# the data doctor's leak, and a test photo\n{DoctorPipeline.LeakCopy}\n\n" +
+                                   $"{testPhoto}   # scored no more\nroses/no_such_photo.jpg\n");
         var config = Path.Combine(dir, "pipeline.yaml");
         File.WriteAllText(config, DoctorPipeline.Config($"../{name}-ws", "  exclude: exclude.txt"));
         var cache = Snapshot(Path.Combine(workspace, "cache"));
@@ -111,7 +112,8 @@ public sealed class ExcludeKeyTests(DoctorPipeline run)
 
     private static void CopyDirectory(string from, string to)
     {
-        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
+        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
         Directory.CreateDirectory(to);
         foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
         {

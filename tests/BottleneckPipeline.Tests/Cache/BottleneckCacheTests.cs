@@ -154,7 +154,8 @@ public class BottleneckCacheTests
             writer.Join();
             writerRan = true;
         }
-        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, onVector: null, within: null, beforeRepairLock: WriterFinishes);
+        var repairing = BottleneckCache.Open(t.Path, Fp, loadVectors: true, repair: true, only: null, onVector: null, within: null,
+            beforeRepairLock: WriterFinishes);
         Assert.True(writerRan);
         Assert.Equal(0, repairing.Stats.RepairedSegments);
         Assert.Equal(3, repairing.Count); // the repairer learnt the records it found under the lock

@@ -36,7 +36,9 @@ public static partial class Slurm
             {
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=', 2))
                     .Where(kv => kv.Length == 2).GroupBy(kv => kv[0]).ToDictionary(g => g.Key, g => g.First()[1]);
-                var name = fields.TryGetValue("ArrayTaskId", out var task) && fields.TryGetValue("ArrayJobId", out var array) ? $"{array}_{task}" : fields["JobId"];
+                var name = fields.TryGetValue("ArrayTaskId", out var task) && fields.TryGetValue("ArrayJobId", out var array)
+                    ? $"{array}_{task}"
+                    : fields["JobId"];
                 jobs[name] = fields;
             }
         }

@@ -211,7 +211,8 @@ public class ConfigLoaderTests
         using var t = new TempDir();
         Directory.CreateDirectory(t["project"]);
         Directory.CreateSymbolicLink(t["alias"], t["project"]);
-        var msg = Assert.Throws<ConfigException>(() => ConfigLoader.Parse($"dataset: {{ root: /data/photos }}\nworkspace: {t["alias"]}\n", t["project/pipeline.yaml"])).Message;
+        var msg = Assert.Throws<ConfigException>(() =>
+            ConfigLoader.Parse($"dataset: {{ root: /data/photos }}\nworkspace: {t["alias"]}\n", t["project/pipeline.yaml"])).Message;
         Assert.Contains("is the config file's folder", msg);
     }
 
@@ -241,12 +242,15 @@ public class ConfigLoaderTests
     {
         Assert.Equal("", Parse("dataset:\n  root: photos\n  split_salt:\n").Dataset.SplitSalt);
         var msg = Error("dataset: { root: photos }\ntrain_head:\n  batch_size:\n");
-        Assert.Contains("/cfg/pipeline.yaml:3: key 'train_head.batch_size' = '': must not be empty; give it a value, or remove the key for its default ('64')", msg);
+        Assert.Contains("/cfg/pipeline.yaml:3: key 'train_head.batch_size' = '': must not be empty; " +
+                        "give it a value, or remove the key for its default ('64')", msg);
     }
 
     [Theory]
-    [InlineData("fine_tune:\n  trainable: layer4\n", "/cfg/pipeline.yaml:3: key 'fine_tune.trainable' = 'layer4': must be one of: last-stage, last-2-stages, all")]
-    [InlineData("fine_tune:\n  augment:\n    crop_scale: [0.9, 0.5]\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.crop_scale' must be two numbers [min, max]")]
+    [InlineData("fine_tune:\n  trainable: layer4\n",
+        "/cfg/pipeline.yaml:3: key 'fine_tune.trainable' = 'layer4': must be one of: last-stage, last-2-stages, all")]
+    [InlineData("fine_tune:\n  augment:\n    crop_scale: [0.9, 0.5]\n",
+        "/cfg/pipeline.yaml:4: key 'fine_tune.augment.crop_scale' must be two numbers [min, max]")]
     [InlineData("fine_tune:\n  augment:\n    crop_scale: [0, 1]\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.crop_scale'")]
     [InlineData("fine_tune:\n  augment:\n    views: 0\n", "/cfg/pipeline.yaml:4: key 'fine_tune.augment.views' = '0' is out of range")]
     [InlineData("fine_tune:\n  schedule: step\n", "/cfg/pipeline.yaml:3: key 'fine_tune.schedule' = 'step': must be one of: cosine, constant")]

@@ -45,7 +45,8 @@ public class KubernetesManifestTests
 
     private static YamlMappingNode Job(string name) => Assert.Single(OfKind("Job"), j => Text(j, "metadata", "name") == name);
 
-    private static List<string> Command(YamlNode job) => [.. Items(Assert.Single(Items(job, "spec", "template", "spec", "containers")), "command").Select(n => ((YamlScalarNode)n).Value!)];
+    private static List<string> Command(YamlNode job) =>
+        [.. Items(Assert.Single(Items(job, "spec", "template", "spec", "containers")), "command").Select(n => ((YamlScalarNode)n).Value!)];
 
     [Fact]
     public void Every_manifest_parses_and_names_its_kind()
@@ -121,7 +122,8 @@ public class KubernetesManifestTests
     {
         Assert.Equal(["/app/Ingest", "--config"], Command(Job("bp-ingest")).Take(2));
         var finish = string.Join(' ', Command(Job("bp-finish")));
-        var order = new[] { "/app/Extract --config /config/pipeline.yaml --shard none", "/app/TrainHead", "/app/Audit", "/app/Evaluate" }.Select(s => finish.IndexOf(s, StringComparison.Ordinal)).ToList();
+        var order = new[] { "/app/Extract --config /config/pipeline.yaml --shard none", "/app/TrainHead", "/app/Audit", "/app/Evaluate" }
+            .Select(s => finish.IndexOf(s, StringComparison.Ordinal)).ToList();
         Assert.DoesNotContain(-1, order);
         Assert.Equal(order.Order(), order);
         Assert.Contains("&&", finish); // a failed stage stops the ones after it

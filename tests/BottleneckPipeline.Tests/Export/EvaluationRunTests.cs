@@ -27,7 +27,8 @@ public class EvaluationRunTests
             ExportTestImages.RunOne(prep, "OriginalInput", "PreprocessedInput", p, [1, 3, 224, 224]), [1, 3, 224, 224])).ToList();
         var names = Directory.GetDirectories(RepoPaths.Flowers).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
         var labels = Enumerable.Range(0, vectors.Count).Select(i => i / 2).ToArray();
-        var set = new LabelledVectors(vectors, labels, names!, labels.Select((_, i) => $"id{i}").ToArray(), labels.Select((l, i) => $"{names[l]}/{i}.jpg").ToArray());
+        var set = new LabelledVectors(vectors, labels, names!, labels.Select((_, i) => $"id{i}").ToArray(),
+            labels.Select((l, i) => $"{names[l]}/{i}.jpg").ToArray());
 
         var config = new PipelineConfig
         {
@@ -38,7 +39,8 @@ public class EvaluationRunTests
         HeadTrainingRun.Execute(config, "resnet18", "fp-resnet", "up", () => (set, null));
 
         var export = new ExportInputs(File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
-            ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw), _ => pixels);
+            ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()),
+                224, TensorLayout.Nchw), _ => pixels);
         var loads = 0;
         LabelledVectors LoadSplit(string split, string[] headLabels) { loads++; Assert.Equal(names, headLabels); return set; }
 

@@ -19,7 +19,8 @@ public class HeadExporterTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var images = ExportTestImages.Load(224, perClass: 2);
         var head = ExportTestImages.RandomHead(5, 512, 0.05, 1);
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
+        var preprocessing = ExportPreprocessing.From(
+            BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
         Assert.Equal(3 * 224 * 224, preprocessing.Mean.Length);
 
         // Reference: the package's own preprocessing model, then the backbone, then the head in C#.
@@ -74,7 +75,8 @@ public class HeadExporterTests(ITestOutputHelper output)
         using var dir = new TempDir();
         var images = ExportTestImages.Load(224, perClass: 2).Take(8).ToList();
         Assert.Equal(8, images.Count);
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
+        var preprocessing = ExportPreprocessing.From(
+            BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
         var path = dir["model.onnx"];
         HeadExporter.ExportToFile(path, File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0", preprocessing,
             ExportTestImages.RandomHead(5, 512, 0.05, 1), Provenance);
@@ -109,7 +111,8 @@ public class HeadExporterTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         var images = ExportTestImages.Load(224, perClass: 1);
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
+        var preprocessing = ExportPreprocessing.From(
+            BottleneckPipeline.Imaging.Preprocessing.CaffeBgr(BottleneckPipeline.Backbones.BackboneFactory.LoadResNetMeanImage()), 224, TensorLayout.Nchw);
         HeadExporter.ExportToFile(dir["model.onnx"], File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx")), "Pooling395_Output_0",
             preprocessing, ExportTestImages.RandomHead(5, 512, 0.05, 1), Provenance);
         // Expected probabilities from another head: the check must notice.
@@ -144,7 +147,9 @@ public class HeadExporterTests(ITestOutputHelper output)
         }).ToList();
 
         var path = dir["model.onnx"];
-        HeadExporter.ExportToFile(path, backboneBytes, "/Flatten_output_0", ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.Inception(), 299, TensorLayout.Nchw), head, Provenance with { BackboneName = "inception-v3" });
+        HeadExporter.ExportToFile(path, backboneBytes, "/Flatten_output_0",
+            ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.Inception(), 299, TensorLayout.Nchw), head,
+            Provenance with { BackboneName = "inception-v3" });
         var check = ExportChecker.Check(path, images, expected);
         output.WriteLine($"inception export: {check.Images} images, agreement {check.ArgmaxAgreement}, max |diff| {check.MaxAbsProbabilityDifference:E2}");
         Assert.True(check.Passed, $"agreement {check.ArgmaxAgreement}, max diff {check.MaxAbsProbabilityDifference}");
@@ -167,10 +172,13 @@ public class HeadExporterTests(ITestOutputHelper output)
     public void Unknown_bottleneck_and_wrong_dimension_are_input_errors()
     {
         var backbone = File.ReadAllBytes(Path.Combine(ResNetDir, "ResNet18.onnx"));
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Imagenet, BottleneckPipeline.Imaging.Preprocessing.ImagenetMean, BottleneckPipeline.Imaging.Preprocessing.ImagenetStd), 224, TensorLayout.Nchw);
-        var e = Assert.Throws<InputException>(() => HeadExporter.Export(backbone, "no_such_tensor", preprocessing, ExportTestImages.RandomHead(2, 512, 1, 1), Provenance));
+        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Imagenet,
+            BottleneckPipeline.Imaging.Preprocessing.ImagenetMean, BottleneckPipeline.Imaging.Preprocessing.ImagenetStd), 224, TensorLayout.Nchw);
+        var e = Assert.Throws<InputException>(() =>
+            HeadExporter.Export(backbone, "no_such_tensor", preprocessing, ExportTestImages.RandomHead(2, 512, 1, 1), Provenance));
         Assert.Contains("no_such_tensor", e.Message);
-        var d = Assert.Throws<InputException>(() => HeadExporter.Export(backbone, "Pooling395_Output_0", preprocessing, ExportTestImages.RandomHead(2, 100, 1, 1), Provenance));
+        var d = Assert.Throws<InputException>(() =>
+            HeadExporter.Export(backbone, "Pooling395_Output_0", preprocessing, ExportTestImages.RandomHead(2, 100, 1, 1), Provenance));
         Assert.Contains("512", d.Message);
         Assert.Contains("re-run TrainHead", d.Message);
     }

@@ -41,7 +41,8 @@ public class SyntheticBackboneExportTests
     }
 
     private static readonly ExportPreprocessing CustomNhwc =
-        ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]), Size, TensorLayout.Nhwc);
+        ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]),
+            Size, TensorLayout.Nhwc);
 
     private static List<float[]> NoiseImages(int count)
     {

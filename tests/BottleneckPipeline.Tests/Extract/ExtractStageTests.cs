@@ -27,7 +27,8 @@ public class ExtractStageTests
         Assert.Equal(512, first.Dimension);
         Assert.Equal(8, first.Decoded);
         var report = JsonNode.Parse(File.ReadAllText(ArtifactPaths.ExtractReport(config)))!;
-        foreach (var key in new[] { "extracted", "reused", "quarantined", "seconds", "images_per_second", "fingerprint", "dimension", "backbone", "inputs_hash" })
+        string[] keys = ["extracted", "reused", "quarantined", "seconds", "images_per_second", "fingerprint", "dimension", "backbone", "inputs_hash"];
+        foreach (var key in keys)
             Assert.NotNull(report[key]);
         Assert.Equal("resnet18", report["backbone"]!.GetValue<string>());
 
@@ -140,7 +141,8 @@ public class ExtractStageTests
 
         // A new image is ingested, and a crash comes before the report is rewritten: the old report stays.
         var cls = Directory.GetDirectories(data).Order(StringComparer.Ordinal).First();
-        var extra = Directory.GetFiles(Directory.GetDirectories(RepoPaths.Flowers).Order(StringComparer.Ordinal).Last(), "*.jpg").Order(StringComparer.Ordinal).First();
+        var extra = Directory.GetFiles(Directory.GetDirectories(RepoPaths.Flowers).Order(StringComparer.Ordinal).Last(), "*.jpg")
+            .Order(StringComparer.Ordinal).First();
         File.Copy(extra, Path.Combine(cls, "new.jpg"));
         var second = Ingestor.Run(config.Dataset, db);
         File.WriteAllText(ingestJson, oldReport);

@@ -158,7 +158,8 @@ public class InspectTests
         if (model == "sqrt") TestModels.WriteExpectsNonNegative(file);
         else TestModels.WriteExpects0To255(file);
         // mean 0, std 1/255: the pixels on their own 0..255 scale.
-        var (_, config, _) = Config(t, $"backbone:\n  name: custom\n  onnx: {file}\n  normalization: custom\n  mean: [0, 0, 0]\n  std: [0.00392156862745098, 0.00392156862745098, 0.00392156862745098]\n");
+        var (_, config, _) = Config(t, $"backbone:\n  name: custom\n  onnx: {file}\n  normalization: custom\n  mean: [0, 0, 0]\n" +
+                                       "  std: [0.00392156862745098, 0.00392156862745098, 0.00392156862745098]\n");
 
         var inspection = BackboneInspector.Inspect(config);
 

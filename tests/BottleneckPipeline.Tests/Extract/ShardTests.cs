@@ -64,10 +64,13 @@ public class ShardTests
         Assert.Null(ExtractShard.Resolve(null, null, Env()));
         Assert.Null(ExtractShard.Resolve("none", null, Env(("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "4"))));
         // A Slurm array task, its index counted from the array's first.
-        Assert.Equal(new ExtractShard(1, 4), ExtractShard.Resolve(null, null, Env(("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "0"))));
-        Assert.Equal(new ExtractShard(0, 4), ExtractShard.Resolve(null, null, Env(("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "5"))));
+        Assert.Equal(new ExtractShard(1, 4),
+            ExtractShard.Resolve(null, null, Env(("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "0"))));
+        Assert.Equal(new ExtractShard(0, 4),
+            ExtractShard.Resolve(null, null, Env(("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "5"))));
         // With --shards the task id is the index as it is: a task resubmitted alone keeps its shard.
-        Assert.Equal(new ExtractShard(2, 4), ExtractShard.Resolve(null, 4, Env(("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "1"), ("SLURM_ARRAY_TASK_MIN", "2"))));
+        Assert.Equal(new ExtractShard(2, 4),
+            ExtractShard.Resolve(null, 4, Env(("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "1"), ("SLURM_ARRAY_TASK_MIN", "2"))));
         Assert.Equal(new ExtractShard(3, 8), ExtractShard.Resolve(null, 8, Env(("JOB_COMPLETION_INDEX", "3"))));
 
         Assert.Contains("--shards N", Assert.Throws<ConfigException>(() => ExtractShard.Resolve(null, null, Env(("JOB_COMPLETION_INDEX", "3")))).Message);

@@ -28,7 +28,8 @@ public class DatasetChangeTests
         var six = rig.Query("SELECT split FROM examples WHERE content_id NOT IN (SELECT content_id FROM quarantine);");
         Assert.Equal(6, six.Count);
         var trained = rig.RunOk("TrainHead").StdOut;
-        Assert.Contains($"TrainHead: {six.Count(s => s == "train")} train / {six.Count(s => s == "validation")} validation vectors", trained, StringComparison.Ordinal);
+        Assert.Contains($"TrainHead: {six.Count(s => s == "train")} train / {six.Count(s => s == "validation")} validation vectors", trained,
+            StringComparison.Ordinal);
 
         rig.RunOk("Ingest");
         rig.RunOk("Extract");

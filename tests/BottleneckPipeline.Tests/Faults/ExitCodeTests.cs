@@ -121,7 +121,8 @@ public class ExitCodeTests
         var reference = new FaultRig(t["reference"], data);
         var embedded = ImageEmbedder.Embed(ConfigLoader.Load(reference.ConfigPath), files);
         var expected = embedded.ToDictionary(e => e.ContentId!, e => (float[]?)e.Vector);
-        Assert.Equal(12, expected.Values.Select(v => Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()))).Distinct().Count());
+        Assert.Equal(12, expected.Values
+            .Select(v => Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()))).Distinct().Count());
         FaultRig.AssertSameVectors(expected, a.Vectors());
         FaultRig.AssertSameVectors(expected, b.Vectors());
         // Each writer appended to its own segment; a third run finds everything.
@@ -137,7 +138,8 @@ public class ExitCodeTests
         var rig = new FaultRig(t["rig"], TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 6), extraYaml: "extract:\n  batch_size: 1");
         rig.RunOk("Ingest");
         // Interrupt once the first vectors are durable in the cache.
-        bool Committed() => Directory.Exists(rig.CacheDir) && Directory.EnumerateFiles(rig.CacheDir, "*.bpv", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 8);
+        bool Committed() => Directory.Exists(rig.CacheDir)
+            && Directory.EnumerateFiles(rig.CacheDir, "*.bpv", SearchOption.AllDirectories).Any(f => new FileInfo(f).Length > 8);
         var r = StageProcess.RunAndInterruptWhen("Extract", Committed, "--config", rig.ConfigPath);
         Assert.True(r.Killed, "Extract finished before it could be interrupted");
         Assert.True(r.ExitCode == ExitCodes.Interrupted, $"exited {r.ExitCode}:\n{r.Output}");

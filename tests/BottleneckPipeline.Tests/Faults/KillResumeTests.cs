@@ -73,7 +73,8 @@ public class KillResumeTests(ITestOutputHelper output)
     {
         var name = StageName(stage);
         if (stage != "Extract")
-            yield return new Moment("lock-taken", pid => ReadOrEmpty(Path.Combine(rig.Workspace, ".lock.owner")).StartsWith($"{name} pid {pid}\n", StringComparison.Ordinal));
+            yield return new Moment("lock-taken",
+                pid => ReadOrEmpty(Path.Combine(rig.Workspace, ".lock.owner")).StartsWith($"{name} pid {pid}\n", StringComparison.Ordinal));
         var runsBefore = RunRows(rig, name);
         yield return new Moment("runs-row", _ => RunRows(rig, name) > runsBefore);
         if (stage == "Extract")
@@ -85,7 +86,8 @@ public class KillResumeTests(ITestOutputHelper output)
         else
         {
             // The first of the stage's outputs: a kill then lands before the rest are written.
-            var output = Path.Combine(rig.ReportsDir, stage switch { "Ingest" => "ingest.json", "TrainHead" => "training_log.csv", _ => "confusion_matrix.png" });
+            var output = Path.Combine(rig.ReportsDir,
+                stage switch { "Ingest" => "ingest.json", "TrainHead" => "training_log.csv", _ => "confusion_matrix.png" });
             var before = File.GetLastWriteTimeUtc(output);
             yield return new Moment("output-written", _ => File.GetLastWriteTimeUtc(output) != before);
         }

@@ -20,7 +20,8 @@ public class PowerLossTests
     {
         var prefix = Path.Combine(dir, $"trace-{stage}");
         var psi = new ProcessStartInfo("strace") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in (string[])["-ff", "-qq", "-y", "-e", "trace=" + string.Join(',', Traced), "-o", prefix, StageProcess.Executable(stage), "--config", config])
+        string[] arguments = ["-ff", "-qq", "-y", "-e", "trace=" + string.Join(',', Traced), "-o", prefix, StageProcess.Executable(stage), "--config", config];
+        foreach (var a in arguments)
             psi.ArgumentList.Add(a);
         Process p;
         try { p = Process.Start(psi)!; }

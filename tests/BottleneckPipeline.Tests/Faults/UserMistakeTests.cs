@@ -126,7 +126,8 @@ public class UserMistakeTests
         var tests = rig.Query("SELECT rel_path FROM examples WHERE split = 'test' ORDER BY rel_path;");
         Assert.True(tests.Count >= 2, "one test image must be left to evaluate on");
         // Another head (another seed), so Evaluate has a new model to export when the image is gone.
-        File.WriteAllText(rig.ConfigPath, File.ReadAllText(rig.ConfigPath).Replace("eval_interval: 50", "eval_interval: 50\n  seed: 7", StringComparison.Ordinal));
+        File.WriteAllText(rig.ConfigPath,
+            File.ReadAllText(rig.ConfigPath).Replace("eval_interval: 50", "eval_interval: 50\n  seed: 7", StringComparison.Ordinal));
         rig.RunOk("TrainHead");
         var path = Path.Combine(rig.Dataset, tests[0]);
         File.Delete(path);

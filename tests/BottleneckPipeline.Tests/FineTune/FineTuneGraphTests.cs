@@ -49,7 +49,8 @@ public class FineTuneGraphTests
     {
         var (m, features) = Net();
         var config = new PipelineConfig();
-        var e = Assert.Throws<UnsupportedOperatorException>(() => FineTuneStage.BuildGraphs(config, Spec(m, features), m.Model, TrainableDepth.LastStage, classes: 3));
+        var e = Assert.Throws<UnsupportedOperatorException>(() =>
+            FineTuneStage.BuildGraphs(config, Spec(m, features), m.Model, TrainableDepth.LastStage, classes: 3));
         Assert.Equal("Sigmoid", e.OpType);
         Assert.Equal(ExitCodes.BadConfig, e.ExitCode);
         Assert.Contains("fine_tune.trainable", e.Message);

@@ -90,7 +90,8 @@ public sealed class FaultRig
 
     public List<string> Query(string sql)
     {
-        using var conn = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = IndexPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        using var conn = new SqliteConnection(
+            new SqliteConnectionStringBuilder { DataSource = IndexPath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         conn.Open();
         using var cmd = conn.CreateCommand();
         cmd.CommandText = sql;

@@ -34,7 +34,8 @@ internal sealed class IngestBed : IDisposable
         using var r = cmd.ExecuteReader();
         var rows = new List<string>();
         while (r.Read())
-            rows.Add(string.Join("|", Enumerable.Range(0, r.FieldCount).Select(i => r.IsDBNull(i) ? "null" : Convert.ToString(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+            rows.Add(string.Join("|", Enumerable.Range(0, r.FieldCount)
+                .Select(i => r.IsDBNull(i) ? "null" : Convert.ToString(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
         return rows;
     }
 

@@ -22,10 +22,12 @@ public static class StageProcess
 
     /// <summary>Starts the stage and sends it SIGINT (Ctrl+C) as soon as <paramref name="when"/> holds,
     /// if it is still running then.</summary>
-    public static Result RunAndInterruptWhen(string stage, Func<bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: _ => when());
+    public static Result RunAndInterruptWhen(string stage, Func<bool> when, params string[] args) =>
+        Start(stage, args, killAfter: null, interruptWhen: _ => when());
 
     /// <summary>As <see cref="RunAndInterruptWhen(string, Func{bool}, string[])"/>, with a condition on the stage's process id.</summary>
-    public static Result RunAndInterruptWhen(string stage, Func<int, bool> when, params string[] args) => Start(stage, args, killAfter: null, interruptWhen: when);
+    public static Result RunAndInterruptWhen(string stage, Func<int, bool> when, params string[] args) =>
+        Start(stage, args, killAfter: null, interruptWhen: when);
 
     /// <summary>Runs the stage with extra environment variables.</summary>
     public static Result RunWithEnvironment(string stage, IReadOnlyDictionary<string, string> environment, params string[] args) =>
@@ -38,8 +40,8 @@ public static class StageProcess
     /// holds for its process id, if it is still running then.</summary>
     public static Result RunAndKillWhen(string stage, Func<int, bool> when, params string[] args) => Start(stage, args, killAfter: null, killWhen: when);
 
-    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null, Func<int, bool>? interruptWhen = null,
-        Func<int, bool>? killWhen = null)
+    private static Result Start(string stage, string[] args, TimeSpan? killAfter, IReadOnlyDictionary<string, string>? environment = null,
+        Func<int, bool>? interruptWhen = null, Func<int, bool>? killWhen = null)
     {
         // A runner started in the background by a shell without job control (`cmd &`, nohup) ignores SIGINT, and an
         // ignored signal stays ignored across exec: the stage would never see the test's Ctrl+C. env (which execs the

@@ -29,7 +29,8 @@ public static class TestIndex
                 var id = Convert.ToHexStringLower(SHA256.HashData(bytes));
                 // The header's size, as Ingest's probe records it (Extract's decode policy reads it); 1x1 when unreadable.
                 var info = SixLabors.ImageSharp.Image.Identify(bytes);
-                using (var f = db.Command("INSERT INTO files(rel_path, class, size, mtime_ns, content_id, width, height, format) VALUES ($p, $c, $s, 0, $id, $w, $h, 'jpeg');", tx))
+                using (var f = db.Command(
+                    "INSERT INTO files(rel_path, class, size, mtime_ns, content_id, width, height, format) VALUES ($p, $c, $s, 0, $id, $w, $h, 'jpeg');", tx))
                 {
                     f.Parameters.AddWithValue("$w", info?.Width ?? 1);
                     f.Parameters.AddWithValue("$h", info?.Height ?? 1);

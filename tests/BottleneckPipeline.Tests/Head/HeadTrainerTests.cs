@@ -45,7 +45,8 @@ public class HeadTrainerTests
         Assert.Equal(Bits(one.Head), Bits(defaults.Head));
         Assert.Equal(one.Log, many.Log);
 
-        var otherSeed = HeadTrainer.Train(train, validation, new TrainHeadConfig { Optimizer = OptimizerName.Adam, Steps = 60, BatchSize = 128, EvalInterval = 20, L2 = 1e-3, LabelSmoothing = 0.1, Seed = 43 });
+        var otherSeed = HeadTrainer.Train(train, validation,
+            new TrainHeadConfig { Optimizer = OptimizerName.Adam, Steps = 60, BatchSize = 128, EvalInterval = 20, L2 = 1e-3, LabelSmoothing = 0.1, Seed = 43 });
         Assert.NotEqual(Bits(one.Head), Bits(otherSeed.Head));
     }
 
@@ -55,7 +56,16 @@ public class HeadTrainerTests
         // 40% of validation labels are wrong: validation accuracy stops rising once the head is right,
         // and the loss rises as it grows confident on the mislabelled rows (no L2 to hold it back).
         var validation = SyntheticVectors.Relabel(Validation, i => i % 5 < 2);
-        var config = new TrainHeadConfig { Optimizer = OptimizerName.Adam, LearningRate = 0.001, L2 = 0, Steps = 3000, BatchSize = 32, EvalInterval = 5, Patience = 4 };
+        var config = new TrainHeadConfig
+        {
+            Optimizer = OptimizerName.Adam,
+            LearningRate = 0.001,
+            L2 = 0,
+            Steps = 3000,
+            BatchSize = 32,
+            EvalInterval = 5,
+            Patience = 4,
+        };
         var result = HeadTrainer.Train(Train, validation, config);
 
         Assert.True(result.StoppedEarly);

@@ -30,6 +30,7 @@ public sealed class OptimizerTests
         Assert.False(whole.AsSpan().SequenceEqual(start), "the steps moved nothing");
         Assert.True(MemoryMarshal.AsBytes(whole.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(ranged.AsSpan())), "ranged steps differ from whole ones");
         for (var i = 0; i < wholeRule.State.Count; i++)
-            Assert.True(MemoryMarshal.AsBytes(wholeRule.State[i].AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(rangedRule.State[i].AsSpan())), $"state {i} differs");
+            Assert.True(MemoryMarshal.AsBytes(wholeRule.State[i].AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(rangedRule.State[i].AsSpan())),
+                $"state {i} differs");
     }
 }

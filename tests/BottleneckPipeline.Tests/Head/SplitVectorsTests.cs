@@ -26,11 +26,15 @@ public class SplitVectorsTests
         using var tx = db.Begin();
         db.Exec("INSERT INTO classes(label_id, name) VALUES (0, 'a'), (1, 'b');", tx);
         using var insert = db.Command("INSERT INTO examples(content_id, class, split, rel_path) VALUES ($id, $c, $s, $p);", tx);
-        var (id, c, s, p) = (insert.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Text), insert.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text),
-            insert.Parameters.Add("$s", Microsoft.Data.Sqlite.SqliteType.Text), insert.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text));
+        var (id, c, s, p) = (
+            insert.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Text),
+            insert.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text),
+            insert.Parameters.Add("$s", Microsoft.Data.Sqlite.SqliteType.Text),
+            insert.Parameters.Add("$p", Microsoft.Data.Sqlite.SqliteType.Text));
         for (var i = 0; i < n; i++)
         {
-            (id.Value, c.Value, s.Value, p.Value) = (Id(i), i % 2 == 0 ? "a" : "b", (i % 10) switch { 8 => "validation", 9 => "test", _ => "train" }, $"{(i % 2 == 0 ? "a" : "b")}/{i}.jpg");
+            (id.Value, c.Value, s.Value, p.Value) = (Id(i), i % 2 == 0 ? "a" : "b", (i % 10) switch { 8 => "validation", 9 => "test", _ => "train" },
+                $"{(i % 2 == 0 ? "a" : "b")}/{i}.jpg");
             insert.ExecuteNonQuery();
         }
         tx.Commit();

@@ -61,7 +61,8 @@ public class QuarantineKindTests
     {
         using var dir = new TempDir();
         using var db = IndexDb.Open(dir["index.sqlite"]);
-        var e = Assert.Throws<SqliteException>(() => db.Exec("INSERT INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ('c', 'p', 'r', 'whatever', 'extract', 't');"));
+        var e = Assert.Throws<SqliteException>(() =>
+            db.Exec("INSERT INTO quarantine(content_id, rel_path, reason, kind, stage, at) VALUES ('c', 'p', 'r', 'whatever', 'extract', 't');"));
         Assert.Contains("CHECK", e.Message);
     }
 

@@ -168,7 +168,8 @@ public sealed class IngestorTests
             Assert.Equal(r.IndexHash, db.Meta("index_hash"));
             Assert.Null(db.Meta("no_such_key"));
         }
-        Assert.Equal(r.IndexHash, Ingestor.IndexHash(bed.Query("SELECT content_id, class, split, group_key, conflict, rel_path FROM examples ORDER BY content_id, class")
-            .Select(l => l.Split('|')).Select(c => new ExampleRow(c[0], c[1], c[2], null, c[4] == "1", c[5]))));
+        Assert.Equal(r.IndexHash, Ingestor.IndexHash(
+            bed.Query("SELECT content_id, class, split, group_key, conflict, rel_path FROM examples ORDER BY content_id, class")
+                .Select(l => l.Split('|')).Select(c => new ExampleRow(c[0], c[1], c[2], null, c[4] == "1", c[5]))));
     }
 }

@@ -85,7 +85,8 @@ public class EvaluationTests
         var artifact = HeadTrainingRun.ToArtifact(result, new TrainHeadConfig(), "custom", "fp", "h");
         var (report, probabilities) = HeadEvaluation.Evaluate(artifact, dir["head.msgpack"], test, topK: 1, "test split", "head only");
 
-        var preprocessing = ExportPreprocessing.From(BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0, 0, 0], [1, 1, 1]), 2, TensorLayout.Nchw);
+        var preprocessing = ExportPreprocessing.From(
+            BottleneckPipeline.Imaging.Preprocessing.MeanStd(NormalizationPreset.Custom, [0, 0, 0], [1, 1, 1]), 2, TensorLayout.Nchw);
         HeadExporter.ExportToFile(dir["model.onnx"], FlattenBackbone(), "features", preprocessing, artifact.Head, new ExportProvenance("custom", "fp", "h"));
         var pixels = test.Rows.Select(v => v.Select(x => x * 255f).ToArray()).ToList(); // the backbone divides by 255 again
         var expected = agrees ? probabilities : [.. probabilities.Select(p => p.Reverse().ToArray())];

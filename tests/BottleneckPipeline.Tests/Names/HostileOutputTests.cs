@@ -17,7 +17,8 @@ public partial class HostileOutputTests(HostileDataset run)
     public void Predict_csv_neutralises_every_cell_a_spreadsheet_would_read_as_a_formula_and_quotes_as_rfc_4180_asks()
     {
         var rows = StrictCsv.Parse(File.ReadAllText(run.PredictionsCsv));
-        Assert.Equal(["path", "status", "unknown_score", "label_1", "probability_1", "label_2", "probability_2", "label_3", "probability_3", "reason"], rows[0]);
+        Assert.Equal(
+            ["path", "status", "unknown_score", "label_1", "probability_1", "label_2", "probability_2", "label_3", "probability_3", "reason"], rows[0]);
         Assert.Equal(run.Images.Count, rows.Count - 1);
         Assert.All(rows, r => Assert.Equal(rows[0].Count, r.Count));
         // A number such as an unknown score of -3.8 is read as that number; any other cell must not begin a formula.
@@ -56,7 +57,8 @@ public partial class HostileOutputTests(HostileDataset run)
         {
             var html = File.ReadAllText(page);
             var raw = Invisible().Match(html);
-            Assert.False(raw.Success, $"{page} holds a control or bidirectional character as it is: ...{html[Math.Max(0, raw.Index - 120)..Math.Min(html.Length, raw.Index + 40)]}...");
+            Assert.False(raw.Success, $"{page} holds a control or bidirectional character as it is: " +
+                                      $"...{html[Math.Max(0, raw.Index - 120)..Math.Min(html.Length, raw.Index + 40)]}...");
             Assert.Equal(1, Regex.Count(html, "<script"));
             foreach (var label in HostileNames.Classes) Assert.Contains($"<bdi>{WebUtility.HtmlEncode(HostileNames.Shown(label))}</bdi>", html);
             Assert.DoesNotContain("<img src=x", html);

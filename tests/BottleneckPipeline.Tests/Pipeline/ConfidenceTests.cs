@@ -66,7 +66,8 @@ public class ConfidenceTests(SmallPipeline run)
         var renders = OodImages.Write(Path.Combine(folder, "renders"), count: 24, seed: 7);
         var flowers = new List<string>();
         foreach (var cls in Directory.GetDirectories(run.Data).Select(Path.GetFileName))
-            foreach (var f in Directory.GetFiles(Path.Combine(RepoPaths.Flowers, cls!), "*.jpg").Order(StringComparer.Ordinal).Skip(SmallPipeline.PerClass).Take(8))
+            foreach (var f in Directory.GetFiles(Path.Combine(RepoPaths.Flowers, cls!), "*.jpg")
+                         .Order(StringComparer.Ordinal).Skip(SmallPipeline.PerClass).Take(8))
                 flowers.Add(CopyTo(f, Path.Combine(folder, "flowers", cls!)));
 
         var r = StageProcess.Run("Evaluate", "predict", "--model", ModelPath, folder, "--out", other["p.csv"]);
@@ -85,7 +86,8 @@ public class ConfidenceTests(SmallPipeline run)
         var size = model.Metadata.InputSize;
         foreach (var file in renders.Concat(flowers))
         {
-            var pixels = BottleneckPipeline.Evaluate.Export.ExportedModel.Pixels(File.ReadAllBytes(file), size, model.Metadata.Resize, model.Metadata.Decode, 50_000_000);
+            var pixels = BottleneckPipeline.Evaluate.Export.ExportedModel.Pixels(File.ReadAllBytes(file), size, model.Metadata.Resize, model.Metadata.Decode,
+                50_000_000);
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 3, size, size]);
             using var outputs = session.Run(new RunOptions(), ["pixels"], [input], [UnknownScoreGraph.ScoreOutput, UnknownScoreGraph.FlagOutput]);
             var score = outputs[0].GetTensorDataAsSpan<float>()[0];

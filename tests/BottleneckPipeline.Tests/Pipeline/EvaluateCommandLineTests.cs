@@ -51,7 +51,8 @@ public class EvaluateCommandLineTests(SmallPipeline run)
         Assert.Equal(other["scored"], json["scored"]!.GetValue<string>());
         var rows = json["confusion_matrix"]!["rows"]!.AsArray().Select(row => row!.AsArray().Select(c => c!.GetValue<int>()).ToArray()).ToArray();
         Assert.Equal(expected, rows);
-        Assert.Equal(wrong.Order(StringComparer.Ordinal), json["misclassified"]!.AsArray().Select(m => m!["path"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.Equal(wrong.Order(StringComparer.Ordinal),
+            json["misclassified"]!.AsArray().Select(m => m!["path"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         // The renamed copies are the workspace's own images: counted by split, and kept out of the figure on the rest.
         var overlap = json["overlap"]!;
         var known = SmallPipeline.Classes * 2;
@@ -89,7 +90,8 @@ public class EvaluateCommandLineTests(SmallPipeline run)
         var files = test.Select(t => Path.Join(run.Data, t.RelPath)).ToList();
         File.WriteAllText(other["notes.txt"], "not an image");
 
-        var r = StageProcess.Run("Evaluate", ["predict", "--config", run.Config.SourcePath, .. files, other["notes.txt"], "--out", other["predictions.csv"], "--top-k", "2"]);
+        var r = StageProcess.Run("Evaluate",
+            ["predict", "--config", run.Config.SourcePath, .. files, other["notes.txt"], "--out", other["predictions.csv"], "--top-k", "2"]);
         Assert.True(r.ExitCode == 0, r.Output);
         Assert.Contains($"predict: {files.Count} images classified (", r.StdOut, StringComparison.Ordinal);
         Assert.Contains("), 1 skipped", r.StdOut, StringComparison.Ordinal);
@@ -187,7 +189,8 @@ public class EvaluateCommandLineTests(SmallPipeline run)
         {
             var target = Directory.CreateDirectory(Path.Combine(dir, cls!)).FullName;
             var known = Directory.GetFiles(Path.Combine(run.Data, cls!)).Order(StringComparer.Ordinal).Take(renamedCopies);
-            var unseen = Directory.GetFiles(Path.Combine(RepoPaths.Flowers, cls!), "*.jpg").Order(StringComparer.Ordinal).Skip(SmallPipeline.PerClass).Take(newImages);
+            var unseen = Directory.GetFiles(Path.Combine(RepoPaths.Flowers, cls!), "*.jpg").Order(StringComparer.Ordinal)
+                .Skip(SmallPipeline.PerClass).Take(newImages);
             foreach (var (source, i) in known.Concat(unseen).Select((f, i) => (f, i)))
             {
                 var file = Path.Combine(target, $"photo {i}.jpg");

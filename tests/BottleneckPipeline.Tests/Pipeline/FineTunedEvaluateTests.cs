@@ -58,7 +58,8 @@ public sealed class FineTunedEvaluateTests : IDisposable
         Assert.Equal("fine-tuned (last-stage)", shipped["model"]!.GetValue<string>());
         Assert.Equal("fine_tuned", shipped["policy"]!.GetValue<string>());
         Assert.Equal(2, shipped["validation"]!.AsArray().Count);
-        Assert.Contains($"ships fine-tuned (last-stage): test accuracy {Pct(tunedRight, test.Count)} ({tunedRight} of {test.Count}; 95% CI", first.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"ships fine-tuned (last-stage): test accuracy {Pct(tunedRight, test.Count)} ({tunedRight} of {test.Count}; 95% CI",
+            first.StdOut, StringComparison.Ordinal);
         var markdown = File.ReadAllText(Path.Combine(config.ReportsDir, "evaluation.md"));
         Assert.Contains("## fine-tuned (last-stage) (shipped) and head only", markdown, StringComparison.Ordinal);
         var page = File.ReadAllText(Path.Combine(config.ReportsDir, "evaluation.html"));
@@ -218,7 +219,8 @@ public sealed class FineTunedEvaluateTests : IDisposable
     private JsonNode Report() => JsonNode.Parse(File.ReadAllText(Path.Combine(_run.Config.ReportsDir, "evaluation.json")))!;
 
     private string ExportedFingerprint() =>
-        ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(_run.Config.Workspace, "model.onnx"))).MetadataProps.Single(p => p.Key == "backbone_fingerprint").Value;
+        ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(_run.Config.Workspace, "model.onnx")))
+            .MetadataProps.Single(p => p.Key == "backbone_fingerprint").Value;
 
     /// <summary>Every file under the fingerprint's cache folder with its size: unchanged means nothing was embedded.</summary>
     private List<(string, long)> CacheFiles(string fingerprint) =>

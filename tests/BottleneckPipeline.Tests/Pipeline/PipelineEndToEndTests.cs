@@ -182,6 +182,7 @@ public class PipelineEndToEndTests(SmallPipeline run)
     private static string Snapshot(string path)
     {
         var info = new FileInfo(path);
-        return $"{path} {info.Length} {info.LastWriteTimeUtc.Ticks} {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)))}";
+        return $"{path} {info.Length} {info.LastWriteTimeUtc.Ticks} " +
+               $"{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)))}";
     }
 }

@@ -43,7 +43,8 @@ public class Int8RecipeTests
             {
                 Assert.DoesNotContain(copy.Graph.Node, n => n.OpType == "Conv");
                 Assert.Equal(model.Graph.Node.Count(n => n.OpType == "Conv"), copy.Graph.Node.Count(n => n.OpType == "QLinearConv"));
-                Assert.All(copy.Graph.Node, n => Assert.True(n.Domain is "" or "ai.onnx", $"{n.OpType} is in domain {n.Domain}: model.onnx must stay standard ONNX"));
+                Assert.All(copy.Graph.Node,
+                    n => Assert.True(n.Domain is "" or "ai.onnx", $"{n.OpType} is in domain {n.Domain}: model.onnx must stay standard ONNX"));
                 // Nothing left over: every initializer is read (the float weights and the biases' DQ parameters are gone).
                 var read = copy.Graph.Node.SelectMany(n => n.Input).ToHashSet(StringComparer.Ordinal);
                 Assert.All(copy.Graph.Initializer, i => Assert.Contains(i.Name, read));
@@ -107,7 +108,8 @@ public class Int8RecipeTests
         Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, percentile, recipe with { Form = Int8Form.Qdq }));
         Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, percentile, recipe with { FloatStem = true }));
         // The percentile means nothing to min-max: changing it rebuilds nothing.
-        Assert.Equal(QuantizedBackbone.Fingerprint(spec, ids, MinMax, recipe), QuantizedBackbone.Fingerprint(spec, ids, MinMax with { Percentile = 99.9 }, recipe));
+        Assert.Equal(QuantizedBackbone.Fingerprint(spec, ids, MinMax, recipe),
+            QuantizedBackbone.Fingerprint(spec, ids, MinMax with { Percentile = 99.9 }, recipe));
         // The config's default is the measured choice.
         Assert.Equal(percentile, CalibrationChoice.From(new BackboneConfig()));
     }

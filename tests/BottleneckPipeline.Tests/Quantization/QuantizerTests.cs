@@ -27,7 +27,8 @@ public class QuantizerTests
         using var t = new TempDir();
         var (spec, sample, config) = Setup(t);
         var path = t["int8.onnx"];
-        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, new CalibrationChoice(CalibrationMethod.MinMax), new Int8Recipe(QdqFormat.U8S8, Int8Form.Qdq, FloatStem: false), path, CancellationToken.None);
+        QuantizedBackbone.Build(spec, sample, config.Dataset.MaxPixels, new CalibrationChoice(CalibrationMethod.MinMax),
+            new Int8Recipe(QdqFormat.U8S8, Int8Form.Qdq, FloatStem: false), path, CancellationToken.None);
 
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
         var g = model.Graph;
@@ -112,11 +113,14 @@ public class QuantizerTests
         var (spec, sample, _) = Setup(t);
         var ids = sample.Select(w => w.ContentId).ToList();
         var fp = QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq);
-        Assert.Equal(fp, QuantizedBackbone.Fingerprint(spec, Enumerable.Reverse(ids), new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq)); // a set: order does not matter
+        // a set: order does not matter
+        Assert.Equal(fp, QuantizedBackbone.Fingerprint(spec, Enumerable.Reverse(ids), new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
         Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids.Skip(1), new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
         Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.MinMax), U8S8Qdq));
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq with { Format = QdqFormat.S8S8 }));
-        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec with { Fingerprint = "another-float-model" }, ids, new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec, ids, new CalibrationChoice(CalibrationMethod.Percentile),
+            U8S8Qdq with { Format = QdqFormat.S8S8 }));
+        Assert.NotEqual(fp, QuantizedBackbone.Fingerprint(spec with { Fingerprint = "another-float-model" }, ids,
+            new CalibrationChoice(CalibrationMethod.Percentile), U8S8Qdq));
         Assert.NotEqual(spec.Fingerprint, fp);
     }
 
@@ -133,7 +137,8 @@ public class QuantizerTests
         // A larger sample keeps the smaller one's images (ranked, not reshuffled).
         Assert.Equal(five.Select(w => w.ContentId), QuantizedBackbone.CalibrationSample(db, data, 8).Take(5).Select(w => w.ContentId));
         // Not simply the first files: the ranking is a hash of the content.
-        Assert.NotEqual(five.Select(w => w.RelPath), QuantizedBackbone.CalibrationSample(db, data, 12).Select(w => w.RelPath).Order(StringComparer.Ordinal).Take(5));
+        Assert.NotEqual(five.Select(w => w.RelPath),
+            QuantizedBackbone.CalibrationSample(db, data, 12).Select(w => w.RelPath).Order(StringComparer.Ordinal).Take(5));
         // Only the train split.
         db.Command("UPDATE examples SET split = 'test';").ExecuteNonQuery();
         Assert.Empty(QuantizedBackbone.CalibrationSample(db, data, 5));
@@ -154,13 +159,15 @@ public class QuantizerTests
     {
         var data = TestIndex.CopyFlowers(t["data"], classes: 3, perClass: 4);
         File.WriteAllBytes(t["tiny.onnx"], TinyConvNet());
-        var config = TestIndex.Config(t["cfg"], data, extra: $"backbone:\n  name: custom\n  onnx: {t["tiny.onnx"]}\n  normalization: imagenet\n  bottleneck: features\n");
+        var config = TestIndex.Config(t["cfg"], data,
+            extra: $"backbone:\n  name: custom\n  onnx: {t["tiny.onnx"]}\n  normalization: imagenet\n  bottleneck: features\n");
         using var db = IndexDb.Open(config.IndexPath);
         TestIndex.Fill(db, data);
         return (BackboneFactory.Resolve(config), QuantizedBackbone.CalibrationSample(db, data, 12), config);
     }
 
-    /// <summary>x [N,3,16,16] -> Conv 3->8 3x3 (pad 1) -> Relu -> Conv 8->8 1x1 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 8->4 (transB) = "features".</summary>
+    /// <summary>x [N,3,16,16] -> Conv 3->8 3x3 (pad 1) -> Relu -> Conv 8->8 1x1 -> Relu -> GlobalAveragePool -> Flatten -> Gemm 8->4 (transB)
+    /// = "features".</summary>
     internal static byte[] TinyConvNet()
     {
         var rng = new Random(12);
@@ -194,7 +201,12 @@ public class QuantizerTests
 
     private static TensorProto Tensor(string name, float[] values, params long[] dims)
     {
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())) };
+        var t = new TensorProto
+        {
+            Name = name,
+            DataType = (int)TensorProto.Types.DataType.Float,
+            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())),
+        };
         t.Dims.AddRange(dims);
         return t;
     }

@@ -126,8 +126,10 @@ public class PagePartsTests
     [Fact]
     public void Provenance_shows_each_config_section_as_pipeline_yaml_spells_it()
     {
-        var config = ConfigLoader.Parse("dataset:\n  root: /data/flowers\nextract:\n  resize: center-crop\nbackbone:\n  mean: [0.5, 0.25, 0.125]\n", "/work/p.yaml");
-        var sections = RunProvenance.For(config, new DatasetIdentity("/data/flowers", "index hash", "i"), DateTimeOffset.UnixEpoch).Sections.ToDictionary(s => s.Name);
+        var config = ConfigLoader.Parse("dataset:\n  root: /data/flowers\nextract:\n  resize: center-crop\nbackbone:\n  mean: [0.5, 0.25, 0.125]\n",
+            "/work/p.yaml");
+        var sections = RunProvenance.For(config, new DatasetIdentity("/data/flowers", "index hash", "i"), DateTimeOffset.UnixEpoch).Sections
+            .ToDictionary(s => s.Name);
         Assert.Equal(["dataset", "workspace", "cache", "backbone", "extract", "train_head", "evaluate", "fine_tune"], sections.Keys.ToArray());
         Assert.Contains("augment: {flip: true, crop_scale: [0.5, 1], views: 4}", sections["fine_tune"].Values);
         Assert.Contains("resize: center-crop", sections["extract"].Values);
@@ -144,6 +146,7 @@ public class PagePartsTests
         var metrics = ClassificationMetrics.FromConfusion(confusion, ["daisy", "roses"], 1, correct);
         var mistakes = Enumerable.Range(0, 10 - correct)
             .Select(i => new Misclassification($"daisy/{i}.jpg", "daisy", "roses", 0.9, [new("roses", 0.9)])).ToArray();
-        return EvaluationReport.Create("test split", model, metrics, mistakes, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 100, 0.75));
+        return EvaluationReport.Create("test split", model, metrics, mistakes, new BackboneReport("resnet18", "fp"),
+            new HeadReport("head.msgpack", "h", 100, 0.75));
     }
 }

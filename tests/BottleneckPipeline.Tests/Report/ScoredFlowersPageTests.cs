@@ -111,7 +111,9 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
     [ChromiumFact]
     public async Task In_Chromium_every_mistake_shows_its_decoded_photo_and_a_click_on_a_confusion_count_filters_them()
     {
-        var mistakes = run.Misclassified.Select(m => (Path: m!["path"]!.GetValue<string>(), True: m["true_label"]!.GetValue<string>(), Predicted: m["predicted_label"]!.GetValue<string>())).ToList();
+        var mistakes = run.Misclassified
+            .Select(m => (Path: m!["path"]!.GetValue<string>(), True: m["true_label"]!.GetValue<string>(), Predicted: m["predicted_label"]!.GetValue<string>()))
+            .ToList();
         var started = Stopwatch.StartNew();
         await using var browser = await Chromium.StartAsync(width: 1100, height: 900);
         output.WriteLine($"Chromium started in {started.ElapsedMilliseconds} ms");
@@ -173,9 +175,9 @@ public class ScoredFlowersPageTests(ScoredFlowers run, ITestOutputHelper output)
         Assert.True(await page.EvaluateExpressionAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"),
             $"the page is {await page.EvaluateExpressionAsync<int>("document.documentElement.scrollWidth")} px wide in a 360 px window");
         // The curve shrinks to the window as a whole, its drawing scaled with its box rather than cut off.
-        var narrow = await page.EvaluateExpressionAsync<double[]>("""
-            (svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])(document.querySelector('figure.learning svg'))
-            """);
+        var narrow = await page.EvaluateExpressionAsync<double[]>(
+            "(svg => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height, svg.getScreenCTM().a])" +
+            "(document.querySelector('figure.learning svg'))");
         Assert.InRange(narrow[0], 200, 360);
         Assert.InRange(narrow[1], 0.55 * narrow[0], 0.57 * narrow[0]);
         Assert.InRange(narrow[2], 0.99 * narrow[0] / 640, 1.01 * narrow[0] / 640);

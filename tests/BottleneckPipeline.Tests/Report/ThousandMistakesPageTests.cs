@@ -21,7 +21,8 @@ public sealed class ThousandMistakesPage : IDisposable
     public ThousandMistakesPage()
     {
         var labels = Directory.GetDirectories(RepoPaths.Flowers).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
-        var photos = labels.SelectMany(l => Directory.GetFiles(Path.Combine(RepoPaths.Flowers, l!), "*.jpg").Order(StringComparer.Ordinal).Take(Mistakes / labels.Length)
+        var photos = labels.SelectMany(l => Directory.GetFiles(Path.Combine(RepoPaths.Flowers, l!), "*.jpg")
+            .Order(StringComparer.Ordinal).Take(Mistakes / labels.Length)
             .Select(f => l + "/" + Path.GetFileName(f))).ToList();
         var confusion = labels.Select(_ => new int[labels.Length]).ToArray();
         var misclassified = photos.Select((path, i) =>
@@ -34,7 +35,8 @@ public sealed class ThousandMistakesPage : IDisposable
                 [new(labels[p]!, confidence), new(labels[t]!, 0.9 * (1 - confidence)), new(labels[(p + 1) % labels.Length]!, 0.1 * (1 - confidence))]);
         }).ToArray();
         var metrics = ClassificationMetrics.FromConfusion(confusion, labels!, 3, photos.Count / 2);
-        var report = EvaluationReport.Create("test split", "head only", metrics, misclassified, new BackboneReport("resnet18", "fp"), new HeadReport("head.msgpack", "h", 350, 0.83));
+        var report = EvaluationReport.Create("test split", "head only", metrics, misclassified, new BackboneReport("resnet18", "fp"),
+            new HeadReport("head.msgpack", "h", 350, 0.83));
         var config = new PipelineConfig { Workspace = Dir.Path };
         var sources = new PageSources("a thousand mistakes", RepoPaths.Flowers, config.Dataset.MaxPixels, null, Dir["training_log.csv"],
             RunProvenance.For(config, new DatasetIdentity(RepoPaths.Flowers, "index hash", "i"), DateTimeOffset.UnixEpoch));

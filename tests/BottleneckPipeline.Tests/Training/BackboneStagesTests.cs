@@ -96,7 +96,10 @@ public class BackboneStagesTests
         };
         // Two coordinates (drawn by a fixed seed) of the cut, the head, and every tensor of the first
         // block: its strided 3x3 conv, the 1x1 projection, their BatchNorms, the second conv.
-        var firstBlock = new HashSet<string> { "Parameter32", "Parameter327", "Parameter328", "Parameter351", "Parameter355", "Parameter28", "Parameter341", "Parameter342" };
+        var firstBlock = new HashSet<string>
+        {
+            "Parameter32", "Parameter327", "Parameter328", "Parameter351", "Parameter355", "Parameter28", "Parameter341", "Parameter342",
+        };
         var report = GradientCheck.Run(region, new SoftmaxCrossEntropy(5), values, checkInput: true, maxPerTensor: 2,
             precision: new GradientCheck.Precision(1e-2, 5e-2, 1e-4),
             include: t => firstBlock.Contains(t) || t == region.CutTensor || t.StartsWith("head.", StringComparison.Ordinal));

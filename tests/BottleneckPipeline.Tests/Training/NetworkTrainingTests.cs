@@ -19,7 +19,8 @@ public class NetworkTrainingTests
         var m = new TestModel([2, 3, 8, 8], seed: seed);
         string ConvBn(string x, string name, long cin, long cout, long k, long stride, long[] pads)
         {
-            var c = m.Node("Conv", [x, m.Weight(name + ".w", [cout, cin, k, k], Math.Sqrt(1.0 / (cin * k * k)))], Ints("kernel_shape", k, k), Ints("strides", stride, stride), Ints("pads", pads));
+            var c = m.Node("Conv", [x, m.Weight(name + ".w", [cout, cin, k, k], Math.Sqrt(1.0 / (cin * k * k)))],
+                Ints("kernel_shape", k, k), Ints("strides", stride, stride), Ints("pads", pads));
             return m.Node("BatchNormalization", [c, .. m.BatchNormInputs(name + ".bn", cout)]);
         }
         var stem = m.Node("Relu", [ConvBn(m.Input, "stem", 3, 6, 3, 1, [1, 1, 1, 1])]);
@@ -163,7 +164,8 @@ public class NetworkTrainingTests
         var scale = g.Max(Math.Abs);
         Assert.True(scale > 0);
         for (var i = 0; i < g.Length; i++) Assert.True(Math.Abs(g[i] - gp[i]) <= 1e-5 * scale, $"gradient {i}: whole batch {g[i]}, micro-batches {gp[i]}");
-        Assert.True(MemoryMarshal.AsBytes(Gradients(parts).AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(Gradients(partsAgain).AsSpan())), "micro-batches differ run to run");
+        Assert.True(MemoryMarshal.AsBytes(Gradients(parts).AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(Gradients(partsAgain).AsSpan())),
+            "micro-batches differ run to run");
         Assert.Equal(parts.Score(x, targets, 7).Loss, whole.Score(x, targets, 7).Loss, 5);
     }
 

@@ -16,7 +16,8 @@ public class OpGradientTests
 {
     private const int Batch = 2;
 
-    private static void Check(TestModel m, string output, double[]? x = null, bool checkInput = true, TrainingGraphOptions? options = null, IEnumerable<string>? trainable = null)
+    private static void Check(TestModel m, string output, double[]? x = null, bool checkInput = true, TrainingGraphOptions? options = null,
+        IEnumerable<string>? trainable = null)
     {
         m.Output(output);
         var region = m.Region(output, trainable);
@@ -109,7 +110,8 @@ public class OpGradientTests
         {
             var conv = gradients[1][name];
             var scale = conv.Max(Math.Abs);
-            for (var i = 0; i < gemm.Length; i++) Assert.True(Math.Abs(gemm[i] - conv[i]) <= 1e-4 * scale, $"{name}[{i}]: Gemm form {gemm[i]}, Conv form {conv[i]}");
+            for (var i = 0; i < gemm.Length; i++)
+                Assert.True(Math.Abs(gemm[i] - conv[i]) <= 1e-4 * scale, $"{name}[{i}]: Gemm form {gemm[i]}, Conv form {conv[i]}");
         }
     }
 
@@ -123,7 +125,8 @@ public class OpGradientTests
         foreach (var form in new[] { ConvInputGradientForm.Auto, ConvInputGradientForm.ConvTranspose })
         {
             var m = new TestModel([Batch, 3, size, size]);
-            var y = m.Node("Conv", [m.Input, m.Weight("w", [4, 3, kh, kw])], Ints("kernel_shape", kh, kw), Ints("strides", 1, 1), Ints("pads", top, left, bottom, right));
+            var y = m.Node("Conv", [m.Input, m.Weight("w", [4, 3, kh, kw])], Ints("kernel_shape", kh, kw), Ints("strides", 1, 1),
+                Ints("pads", top, left, bottom, right));
             Check(m, y, options: new TrainingGraphOptions { ConvCompute = ConvComputeForm.Conv, ConvInputGradient = form });
         }
     }
@@ -221,7 +224,8 @@ public class OpGradientTests
     public void AveragePool_with_any_kernel_stride_and_padding_counted_or_not(long size, long kernel, long stride, long pad, long countIncludePad)
     {
         var m = new TestModel([Batch, 3, size, size]);
-        var y = m.Node("AveragePool", [m.Input], Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad), Int("count_include_pad", countIncludePad));
+        var y = m.Node("AveragePool", [m.Input], Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad),
+            Int("count_include_pad", countIncludePad));
         Check(m, y);
     }
 
@@ -237,7 +241,12 @@ public class OpGradientTests
     {
         // Inception-v3's branch_pool: an explicit Pad from a Constant node, then a 3x3 stride-1 AveragePool.
         var m = new TestModel([Batch, 3, 5, 5]);
-        var pads = m.Node("Constant", [], new Onnx.AttributeProto { Name = "value", Type = Onnx.AttributeProto.Types.AttributeType.Tensor, T = OnnxTensorData.MakeInt64("pads", [0, 0, 1, 1, 0, 0, 1, 1], 8) });
+        var pads = m.Node("Constant", [], new Onnx.AttributeProto
+        {
+            Name = "value",
+            Type = Onnx.AttributeProto.Types.AttributeType.Tensor,
+            T = OnnxTensorData.MakeInt64("pads", [0, 0, 1, 1, 0, 0, 1, 1], 8),
+        });
         var padded = m.Node("Pad", [m.Input, pads], String("mode", "constant"));
         Check(m, m.Node("AveragePool", [padded], Ints("kernel_shape", 3, 3), Ints("strides", 1, 1), Ints("pads", 0, 0, 0, 0)));
     }
