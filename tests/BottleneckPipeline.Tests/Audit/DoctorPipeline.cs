@@ -4,9 +4,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using BottleneckPipeline.Ingest;
 using BottleneckPipeline.Tests.Fixtures;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.Formats.Jpeg;
-using SixLabors.ImageSharp.Processing;
 
 namespace BottleneckPipeline.Tests.Audit;
 
@@ -48,7 +45,7 @@ public sealed class DoctorPipeline : IDisposable
         // Cropped a pixel more each try, until the copy's content hash draws the train split (about 2 tries in 5 do).
         for (var extra = 0; ; extra++)
         {
-            var copy = NearCopy(source, extra);
+            var copy = AuditedFlowers.NearCopyBytes(source, extra);
             if (SplitOf(copy) != Splits.Train) continue;
             File.WriteAllBytes(Path.Combine(Data, LeakCopy), copy);
             break;
@@ -69,18 +66,6 @@ public sealed class DoctorPipeline : IDisposable
         {more}
         workspace: {workspace}
         """;
-
-    /// <summary>The photo resized to 85%, cropped to its central 92% and <paramref name="extra"/> pixels more, at JPEG quality 70.</summary>
-    private static byte[] NearCopy(string source, int extra)
-    {
-        using var image = Image.Load(source);
-        image.Mutate(x => x.Resize((int)Math.Round(image.Width * 0.85), (int)Math.Round(image.Height * 0.85)));
-        var (w, h) = ((int)Math.Round(image.Width * 0.92) - extra, (int)Math.Round(image.Height * 0.92));
-        image.Mutate(x => x.Crop(new Rectangle((image.Width - w) / 2, (image.Height - h) / 2, w, h)));
-        using var jpeg = new MemoryStream();
-        image.SaveAsJpeg(jpeg, new JpegEncoder { Quality = 70 });
-        return jpeg.ToArray();
-    }
 
     /// <summary>`make` in the repository with this config: every stage as the Makefile chains them, from the tests' own build
     /// (-o: the build is taken as it is, never redone from here).</summary>
