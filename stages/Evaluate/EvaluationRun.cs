@@ -6,6 +6,7 @@ using BottleneckPipeline.Config;
 using BottleneckPipeline.Evaluate.Export;
 using BottleneckPipeline.Head;
 using BottleneckPipeline.Metrics;
+using BottleneckPipeline.Runtime;
 
 namespace BottleneckPipeline.Evaluate;
 
@@ -174,16 +175,16 @@ internal static class EvaluationRun
         try { previous = EvaluationReport.Read(jsonPath); }
         catch (DamagedArtifactException e)
         {
-            Console.WriteLine(e.RepairLine("evaluate", config.Workspace, "evaluating again"));
+            Printable.WriteLine(e.RepairLine("evaluate", config.Workspace, "evaluating again"));
             return null;
         }
         if (previous.InputsHash != hash) return null;
         if (!config.Evaluate.Export) return previous;
         var shown = DamagedArtifactException.Display(modelPath, config.Workspace);
         if (previous.Export?.ModelSha256 is not { Length: > 0 } recorded)
-            Console.WriteLine($"evaluate: {shown} has no checksum in evaluation.json (written by an older version): exporting it again");
+            Printable.WriteLine($"evaluate: {shown} has no checksum in evaluation.json (written by an older version): exporting it again");
         else if (Sha256.OfFile(modelPath) != recorded)
-            Console.WriteLine($"evaluate: {shown} failed its checksum (not the SHA-256 evaluation.json records): exporting it again");
+            Printable.WriteLine($"evaluate: {shown} failed its checksum (not the SHA-256 evaluation.json records): exporting it again");
         else return previous;
         return null;
     }

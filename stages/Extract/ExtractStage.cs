@@ -34,7 +34,7 @@ internal static class ExtractStage
         }
 
         // The float model, or its int8 copy (built here, once, when backbone.precision is int8).
-        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Console.WriteLine(Printable.Line("extract: " + line)), ct);
+        var spec = QuantizedBackbone.Resolve(config, db, build: true, line => Printable.WriteLine("extract: " + line), ct);
         var shards = AbsorbShardSummaries(config, db, inputsHash, spec.Fingerprint, out var summaryFiles);
         var examples = ReadExamples(db, config.Dataset.Root);
         if (examples.Count == 0)
@@ -46,7 +46,7 @@ internal static class ExtractStage
         var sampled = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId)).Take(VectorHealth.SampleSize).Select(e => e.ContentId);
         var sample = new VectorHealth.Sample(sampled, config.Cache.Precision == VectorPrecision.Float16);
         var cache = BottleneckCache.Open(config.CacheDir, spec.Fingerprint, loadVectors: false, repair: true, onVector: sample.Visitor);
-        if (cache.Stats.Damaged.Count > 0) Console.WriteLine(DamagedSegmentsLine(cache.Stats.Damaged));
+        if (cache.Stats.Damaged.Count > 0) Printable.WriteLine(DamagedSegmentsLine(cache.Stats.Damaged));
         var todo = examples.Where(e => !alreadyQuarantined.Contains(e.ContentId) && !cache.Contains(e.ContentId)).ToList();
         var reused = examples.Count(e => cache.Contains(e.ContentId));
 
@@ -122,7 +122,7 @@ internal static class ExtractStage
         var all = ShardSummary.ReadAll(config);
         files = [.. all.Select(x => x.Path)];
         foreach (var damage in all.Select(x => x.Damage).OfType<DamagedArtifactException>())
-            Console.WriteLine(damage.RepairLine("extract", config.Workspace,
+            Printable.WriteLine(damage.RepairLine("extract", config.Workspace,
                 "ignored; what its shard embedded is in the cache, and any image it could not embed is tried again"));
         var current = all.Select(x => x.Summary).OfType<ShardSummary>()
             .Where(s => s.InputsHash == inputsHash && s.Fingerprint == fingerprint).ToList();
@@ -222,7 +222,7 @@ internal static class ExtractStage
         try { previous = ExtractReport.TryRead(config); }
         catch (DamagedArtifactException e)
         {
-            Console.WriteLine(e.RepairLine("extract", config.Workspace, "checking the cache and writing it again"));
+            Printable.WriteLine(e.RepairLine("extract", config.Workspace, "checking the cache and writing it again"));
             return null;
         }
         if (previous is null || previous.InputsHash != inputsHash) return null;

@@ -30,11 +30,11 @@ root.SetAction(parse =>
             return StageHost.ExecuteShared("extract", configPath,
                 $"extract shard {mine} pid {Environment.ProcessId} on {Environment.MachineName}", (config, ct) =>
             {
-                var s = ShardRun.Run(config, mine, ct, line => Console.WriteLine(Printable.Line(line)));
-                Console.WriteLine(Printable.Line(string.Create(CultureInfo.InvariantCulture,
+                var s = ShardRun.Run(config, mine, ct, line => Printable.WriteLine(line));
+                Printable.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"extract: shard {mine}: {s.Extracted} extracted, {s.Reused} reused, {s.EmbeddedByOthers} embedded by another shard, " +
                     $"{s.Quarantined.Count} quarantined of {s.Assigned} in {s.Seconds:0.0} s ({s.ImagesPerSecond:0.0} img/s); " +
-                    $"summary {ShardSummary.PathFor(config, mine)}")));
+                    $"summary {ShardSummary.PathFor(config, mine)}"));
             });
         return StageHost.Execute("extract", configPath, ExtractStage.Sections, (config, db, ct) =>
         {
@@ -47,7 +47,7 @@ root.SetAction(parse =>
             if (s.Shards is { } t)
                 line += string.Create(CultureInfo.InvariantCulture,
                     $"; {t.Summaries} shard(s) of {t.Counts} reported {t.Extracted} extracted, {t.Quarantined} quarantined, longest {t.LongestSeconds:0.0} s");
-            Console.WriteLine(Printable.Line(line));
+            Printable.WriteLine(line);
             return line;
         });
     });

@@ -103,7 +103,7 @@ internal static class FineTuneStage
 
         // Read before the live progress starts, so its one line about a discarded checkpoint stands on its own.
         var (resumed, discarded) = Checkpoint.TryLoad(ArtifactPaths.FineTuneCheckpoint(config), inputsHash, config.FineTune.Patience, config.Workspace);
-        if (discarded is not null) Console.WriteLine(discarded);
+        if (discarded is not null) Printable.WriteLine(discarded);
         return resumed;
     }
 
@@ -282,7 +282,7 @@ internal static class FineTuneStage
         }
         catch (DamagedArtifactException e)
         {
-            Console.WriteLine(e.RepairLine("fine-tune", config.Workspace, "fine-tuning again"));
+            Printable.WriteLine(e.RepairLine("fine-tune", config.Workspace, "fine-tuning again"));
             return null;
         }
     }

@@ -26,14 +26,14 @@ command.SetAction(parse =>
         if (code != ExitCodes.Success) return code;
         if (off)
         {
-            Console.WriteLine("FineTune: off (fine_tune.enabled: false); `make fine-tune` runs it anyway");
+            Printable.WriteLine("FineTune: off (fine_tune.enabled: false); `make fine-tune` runs it anyway");
             return ExitCodes.Success;
         }
     }
     return StageHost.Execute("fine-tune", configPath, FineTuneStage.Sections, (config, db, ct) =>
     {
         var outcome = FineTuneStage.Run(config, db, ct);
-        Console.WriteLine(outcome.Line);
+        Printable.WriteLine(outcome.Line);
         return outcome.Line;
     });
 });

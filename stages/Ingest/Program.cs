@@ -12,12 +12,12 @@ command.SetAction(parse => StageHost.Execute("ingest", parse.GetValue(configOpti
 {
     var result = Ingestor.Run(config.Dataset, db, ct: ct);
     if (IngestReport.Damage(ArtifactPaths.IngestReport(config)) is { } damage)
-        Console.WriteLine(damage.RepairLine("ingest", config.Workspace, "writing it again"));
+        Printable.WriteLine(damage.RepairLine("ingest", config.Workspace, "writing it again"));
     IngestReport.Write(result, config.ReportsDir);
     var summary = IngestReport.Summary(result);
-    Console.WriteLine(summary);
+    Printable.WriteLine(summary);
     // Rejects, conflicts and warnings name files and folders: their control characters escaped.
-    foreach (var line in IngestReport.Details(result)) Console.WriteLine(Printable.Line(line));
+    foreach (var line in IngestReport.Details(result)) Printable.WriteLine(line);
     return summary;
 }));
 

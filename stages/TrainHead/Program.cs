@@ -13,11 +13,11 @@ command.SetAction(parse => StageHost.Execute("train-head", parse.GetValue(config
 {
     // The first stage that reads the splits says what dataset.exclude leaves out, and which of its lines name nothing.
     var excluded = ExcludedImages.Of(config, db);
-    foreach (var line in excluded.Warnings) Console.WriteLine($"  WARNING: {line}");
-    if (excluded.Summary is { } left) Console.WriteLine($"  {left}");
+    foreach (var line in excluded.Warnings) Printable.WriteLine($"  WARNING: {line}");
+    if (excluded.Summary is { } left) Printable.WriteLine($"  {left}");
     var outcome = TrainHeadStage.Run(config, db, ct, excluded);
-    if (outcome.Warning is { } warning) Console.WriteLine($"  WARNING: {warning}");
-    Console.WriteLine(outcome.Summary);
+    if (outcome.Warning is { } warning) Printable.WriteLine($"  WARNING: {warning}");
+    Printable.WriteLine(outcome.Summary);
     return outcome.Summary;
 }));
 return command.Parse(args).Invoke();

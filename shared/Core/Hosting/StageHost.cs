@@ -133,7 +133,7 @@ public static class StageHost
     {
         var config = ConfigLoader.Load(configPath);
         WorkspaceOwner.Check(config);
-        foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Console.WriteLine(Printable.Line(line));
+        foreach (var line in WorkspaceCleaner.Clean(config, TimeSpan.FromSeconds(LockWaitSeconds())).Lines()) Printable.WriteLine(line);
         return ExitCodes.Success;
     });
 

@@ -20,6 +20,9 @@ public static class Printable
     /// <summary>A whole line that may hold names: as <see cref="Name"/>.</summary>
     public static string Line(string line) => Escape(line, keepNewlines: false);
 
+    /// <summary>Writes one console line to standard output, escaped as <see cref="Line"/>: how a stage prints its lines.</summary>
+    public static void WriteLine(string line) => Console.WriteLine(Line(line));
+
     /// <summary>A message of one or more lines (an error, a config error's list): escaped as <see cref="Name"/>, but its line breaks kept.</summary>
     public static string Text(string text) => Escape(text, keepNewlines: true);
 

@@ -47,10 +47,10 @@ internal static class EvaluateCommand
         StageHost.Execute("evaluate", configPath, EvaluateStage.Sections, (config, db, ct) =>
         {
             var outcome = EvaluateStage.Run(config, db, withFineTuned, ct);
-            if (outcome.Note is { } note) Console.WriteLine($"  note: {note}");
-            foreach (var warning in outcome.Report?.Warnings ?? []) Console.WriteLine($"  WARNING: {warning}");
-            Console.WriteLine(outcome.Summary);
-            Console.WriteLine($"  the misclassified photos: {ArtifactPaths.EvaluationPage(config)}");
+            if (outcome.Note is { } note) Printable.WriteLine($"  note: {note}");
+            foreach (var warning in outcome.Report?.Warnings ?? []) Printable.WriteLine($"  WARNING: {warning}");
+            Printable.WriteLine(outcome.Summary);
+            Printable.WriteLine($"  the misclassified photos: {ArtifactPaths.EvaluationPage(config)}");
             return outcome.Summary;
         });
 
@@ -62,14 +62,14 @@ internal static class EvaluateCommand
             using var model = ExportedModel.Open(path);
             var score = FolderScoring.Run(model, data, output, topK ?? config?.Evaluate.TopK ?? 3,
                 config?.Dataset.MaxPixels ?? new DatasetConfig().MaxPixels, config, ct);
-            foreach (var s in score.Skipped) Console.WriteLine($"  skipped {s}");
+            foreach (var s in score.Skipped) Printable.WriteLine($"  skipped {s}");
             var r = score.Report;
             var unknown = r.UnknownShare is { } u ? FormattableString.Invariant($", {100 * u:0.0}% called unknown") : "";
             var overlap = r.Overlap is { } o
                 ? $"; {o.Train + o.Validation + o.Test} already in the workspace (train {o.Train}, validation {o.Validation}, test {o.Test}), "
                   + $"accuracy on the {o.Unseen.Images} others {o.Unseen}"
                 : "";
-            Console.WriteLine($"evaluate: {data}: accuracy {r.Accuracy}, top-{r.TopK} {r.TopKAccuracy.Percent}{unknown}{overlap}; {r.Model}; "
+            Printable.WriteLine($"evaluate: {data}: accuracy {r.Accuracy}, top-{r.TopK} {r.TopKAccuracy.Percent}{unknown}{overlap}; {r.Model}; "
                               + $"wrote {output} and {EvaluationPage.PathBeside(output)}");
             return ExitCodes.Success;
         });
@@ -82,8 +82,8 @@ internal static class EvaluateCommand
             WorkspaceOwner.Check(config);
             using var model = ExportedModel.Open(modelPath ?? ArtifactPaths.Model(config));
             var r = OodScoring.Run(model, config, ood, output, ct);
-            foreach (var s in r.Skipped) Console.WriteLine($"  skipped {s}");
-            Console.WriteLine(FormattableString.Invariant(
+            foreach (var s in r.Skipped) Printable.WriteLine($"  skipped {s}");
+            Printable.WriteLine(FormattableString.Invariant(
                 $"evaluate: {ood}: {r.Images} photos of no class against {r.InClassImages} test photos: AUROC {r.Auroc:0.000}, ")
                 + FormattableString.Invariant($"{100 * r.FlaggedShare:0.0}% called unknown, FPR at 95% TPR {r.FprAt95Tpr:0.000} ")
                 + FormattableString.Invariant($"(maximum softmax probability: AUROC {r.Baseline.Auroc:0.000}); wrote {output}"));

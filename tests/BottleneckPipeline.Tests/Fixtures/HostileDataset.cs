@@ -77,7 +77,7 @@ public static class HostileNames
 
 /// <summary>
 /// A dataset of those names, each file a real flower photo (each class a different kind of flower),
-/// through the real built stages: Ingest, Extract, TrainHead, Evaluate; then Evaluate predict on the
+/// through the real built stages: Ingest, Extract, TrainHead, Audit, Evaluate; then Evaluate predict on the
 /// whole folder (CSV and JSON), and Evaluate --data on a folder of the hostile files, each put under a
 /// class the model does not predict for it, so that every one of them is a mistake on that page.
 /// </summary>
@@ -99,6 +99,9 @@ public sealed class HostileDataset : IDisposable
 
     public JsonNode Report { get; }
     public JsonNode ScoredReport { get; }
+
+    /// <summary>Every stage command run on the dataset, with what it printed.</summary>
+    public List<(string Command, StageProcess.Result Result)> Runs { get; } = [];
 
     /// <summary>Every image file: (class, file name, absolute path).</summary>
     public List<(string Class, string Name, string Path)> Images { get; } = [];
@@ -136,7 +139,7 @@ public sealed class HostileDataset : IDisposable
               steps: 60
               eval_interval: 20
             """);
-        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead", "Evaluate" }) Ok(stage, "--config", ConfigPath);
+        foreach (var stage in new[] { "Ingest", "Extract", "TrainHead", "Audit", "Evaluate" }) Ok(stage, "--config", ConfigPath);
         Report = JsonNode.Parse(File.ReadAllText(Path.Combine(ReportsDir, "evaluation.json")))!;
 
         Ok("Evaluate", "predict", "--config", ConfigPath, Data, "--out", PredictionsCsv);
@@ -176,9 +179,10 @@ public sealed class HostileDataset : IDisposable
         return string.Join('/', path.Split('/').Select(Uri.UnescapeDataString));
     }
 
-    private static void Ok(string stage, params string[] args)
+    private void Ok(string stage, params string[] args)
     {
         var r = StageProcess.Run(stage, args);
+        Runs.Add(($"{stage} {string.Join(' ', args)}", r));
         if (r.ExitCode != 0) throw new InvalidOperationException($"{stage} {string.Join(' ', args)} exited {r.ExitCode}:\n{r.Output}");
     }
 

@@ -14,6 +14,21 @@ namespace BottleneckPipeline.Tests.Names;
 public partial class HostileOutputTests(HostileDataset run)
 {
     [Fact]
+    public void Every_stage_prints_the_names_with_their_control_characters_and_overrides_escaped()
+    {
+        Assert.Equal(8, run.Runs.Count);
+        foreach (var (command, result) in run.Runs)
+        {
+            var raw = result.Output.Where(c => (char.IsControl(c) && c != '\n') || c is '\u202E' or '\u2028' or '\u2029').Distinct().ToList();
+            Assert.True(raw.Count == 0,
+                $"{command} printed raw {string.Join(", ", raw.Select(c => $"U+{(int)c:X4}"))}:\n{result.Output}");
+        }
+        // The names do reach the console, escaped: the scored folder's name, with its override, in --data's closing line.
+        var scoring = Assert.Single(run.Runs, r => r.Command.Contains("--data", StringComparison.Ordinal)).Result.StdOut;
+        Assert.Contains(HostileNames.Shown(Path.GetFileName(run.Scored)), scoring);
+    }
+
+    [Fact]
     public void Predict_csv_neutralises_every_cell_a_spreadsheet_would_read_as_a_formula_and_quotes_as_rfc_4180_asks()
     {
         var rows = StrictCsv.Parse(File.ReadAllText(run.PredictionsCsv));
