@@ -115,18 +115,14 @@ public sealed class OodBench : IBenchmark
         var fold = OutOfFold.AssignFolds(all.Labels, all.ClassCount, folds, settings.Seed);
         var heldOutLogits = new float[all.Count][];
         var temperatures = new double[folds];
-        Parallel.For(0, folds, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, f =>
+        OutOfFold.ForEachFold(all, fold, folds, Environment.ProcessorCount, (f, heldOut, foldTrain, foldStop) =>
         {
-            var stopOn = (f + 1) % folds;
-            int[] Rows(Func<int, bool> keep) => [.. Enumerable.Range(0, all.Count).Where(i => keep(fold[i]))];
-            var (trainRows, stopRows, testRows) = (Rows(x => x != f && x != stopOn), Rows(x => x == stopOn), Rows(x => x == f));
-            var (foldTrain, foldStop) = (OutOfFold.Subset(all, trainRows), OutOfFold.Subset(all, stopRows));
             // Without early stopping the trainer is given no validation split, so it keeps its last weights.
             var stopSplit = settings.Patience > 0 ? foldStop : null;
             var head = HeadTrainer.Train(foldTrain, stopSplit, settings, new HeadTrainingOptions { MaxDegreeOfParallelism = 1 }).Head;
             temperatures[f] = TemperatureScaling.Fit([.. foldStop.Rows.Select(r => TemperatureScaling.Logits(head, r))], foldStop.Labels);
             var x = new float[all.Dimension];
-            foreach (var i in testRows)
+            foreach (var i in heldOut)
             {
                 all.Vectors.CopyRow(i, x);
                 heldOutLogits[i] = TemperatureScaling.Logits(head, x);
@@ -212,10 +208,9 @@ public sealed class OodBench : IBenchmark
             var knn = new KnnCosineScore(tr.Rows, 10);
             var scorer = RelativeMahalanobis.Fit(tr);
             double A(Func<IEnumerable<float[]>, double[]> s) => OodMetrics.Auroc(s(te.Rows), s(unknown));
-            var plain = new ClassMahalanobis(tr);
             var blend = Blend(va.Rows, scorer.Scores, r => Msp(head, r));
             results.Add((names[left], A(r => Msp(head, r)), A(r => Energy(head, r)), A(r => [.. r.Select(v => knn.Score(v))]), A(scorer.Scores),
-                A(plain.Scores), A(blend)));
+                A(r => [.. r.Select(v => scorer.ClassDistance(v))]), A(blend)));
             var last = results[^1];
             context.Record(Name, $"near: {names[left]} left out, ours AUROC", last.Ours, "",
                 $"MSP {last.Msp:0.000}, energy {last.Energy:0.000}, kNN {last.Knn:0.000}, class Mahalanobis {last.Plain:0.000}, " +

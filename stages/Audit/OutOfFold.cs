@@ -46,13 +46,8 @@ internal static class OutOfFold
         folds = Math.Clamp(folds, 3, Math.Max(3, n));
         var fold = AssignFolds(all.Labels, classes, folds, settings.Seed);
         var probabilities = new float[n * classes];
-        Parallel.For(0, folds, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxParallel), CancellationToken = ct }, f =>
+        ForEachFold(all, fold, folds, maxParallel, (_, heldOut, train, validation) =>
         {
-            var heldOut = Enumerable.Range(0, n).Where(i => fold[i] == f).ToArray();
-            if (heldOut.Length == 0) return;
-            var stopOn = (f + 1) % folds;
-            var train = Subset(all, [.. Enumerable.Range(0, n).Where(i => fold[i] != f && fold[i] != stopOn)]);
-            var validation = Subset(all, [.. Enumerable.Range(0, n).Where(i => fold[i] == stopOn)]);
             if (train.Count == 0)
             {
                 foreach (var i in heldOut) probabilities.AsSpan(i * classes, classes).Fill(1f / classes); // too few rows: no evidence
@@ -65,8 +60,29 @@ internal static class OutOfFold
                 all.Vectors.CopyRow(i, x);
                 head.Probabilities(x, probabilities.AsSpan(i * classes, classes));
             }
-        });
+        }, ct);
         return probabilities;
+    }
+
+    /// <summary>
+    /// Each fold f, in parallel: the rows it holds out, the rows of every fold but f and f + 1 to train on, and fold f + 1's
+    /// rows to stop on, both as sets of their own. A fold that holds no row is skipped.
+    /// </summary>
+    /// <param name="fold">each row's fold, from <see cref="AssignFolds"/>.</param>
+    /// <param name="body">called with the fold, its held-out rows, the training set and the stopping set.</param>
+    internal static void ForEachFold(LabelledVectors all, int[] fold, int folds, int maxParallel,
+        Action<int, int[], LabelledVectors, LabelledVectors> body, CancellationToken ct = default)
+    {
+        var n = all.Count;
+        Parallel.For(0, folds, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxParallel), CancellationToken = ct }, f =>
+        {
+            var heldOut = Enumerable.Range(0, n).Where(i => fold[i] == f).ToArray();
+            if (heldOut.Length == 0) return;
+            var stopOn = (f + 1) % folds;
+            var train = Subset(all, [.. Enumerable.Range(0, n).Where(i => fold[i] != f && fold[i] != stopOn)]);
+            var stop = Subset(all, [.. Enumerable.Range(0, n).Where(i => fold[i] == stopOn)]);
+            body(f, heldOut, train, stop);
+        });
     }
 
     /// <summary>The given rows as a set of their own, in the precision they are held in.</summary>
