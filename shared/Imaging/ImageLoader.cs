@@ -23,7 +23,10 @@ public static class ImageLoader
 
     /// <summary>What the header says, once it passed the checks every decoder relies on: a known
     /// format, a JPEG with its end-of-image marker, at most <paramref name="maxPixels"/> pixels.</summary>
-    public readonly record struct Header(bool IsJpeg, long Pixels);
+    public readonly record struct Header(bool IsJpeg, int Width, int Height)
+    {
+        public long Pixels => (long)Width * Height;
+    }
 
     public static Header Check(byte[] bytes, long maxPixels)
     {
@@ -34,7 +37,7 @@ public static class ImageLoader
             throw new ImageRejectedException("truncated JPEG: the image data ends before its end-of-image marker");
         if ((long)info.Width * info.Height > maxPixels)
             throw new ImageRejectedException($"too many pixels ({info.Width}x{info.Height} > dataset.max_pixels {maxPixels})");
-        return new Header(isJpeg, (long)info.Width * info.Height);
+        return new Header(isJpeg, info.Width, info.Height);
     }
 
     /// <summary>The whole image with ImageSharp, first frame, upright.</summary>

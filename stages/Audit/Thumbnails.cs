@@ -12,16 +12,16 @@ namespace BottleneckPipeline.Audit;
 
 /// <summary>
 /// The <see cref="LayoutCheck.Side"/> x <see cref="LayoutCheck.Side"/> grey thumbnails of images, by content id, kept in
-/// one file beside the bottleneck cache (cache.dir/layout/thumbnails-32.bin): like the vectors they depend on the
+/// one file beside the bottleneck cache (cache.dir/layout/thumbnails-32-area.bin): like the vectors they depend on the
 /// bytes alone, so they are made once per image and never go stale. Only images in near-duplicate candidate pairs
-/// are made (libvips' shrink-on-load: a fraction of a full decode). A file whose bytes no longer match its content id
+/// are made (a JPEG by libvips' shrink-on-load, a fraction of a full decode). A file whose bytes no longer match its content id
 /// gets none, and its pairs are not reported.
 /// </summary>
 internal static class Thumbnails
 {
     private const int KeyBytes = 32, Bytes = LayoutCheck.Side * LayoutCheck.Side, Record = KeyBytes + Bytes;
 
-    public static string PathIn(string cacheDir) => Path.Combine(cacheDir, "layout", $"thumbnails-{LayoutCheck.Side}.bin");
+    public static string PathIn(string cacheDir) => Path.Combine(cacheDir, "layout", $"thumbnails-{LayoutCheck.Side}-area.bin");
 
     /// <summary>The thumbnails of the given images: read from the file, the missing ones made and the file rewritten.</summary>
     /// <param name="images">content id (hex SHA-256) and absolute path.</param>
@@ -58,15 +58,7 @@ internal static class Thumbnails
         if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(bytes)), contentId, StringComparison.Ordinal)) return null;
         try
         {
-            using var image = Decode(bytes, maxPixels);
-            var grey = new byte[Bytes];
-            for (var y = 0; y < LayoutCheck.Side; y++)
-                for (var x = 0; x < LayoutCheck.Side; x++)
-                {
-                    var p = image[x, y];
-                    grey[y * LayoutCheck.Side + x] = (byte)Math.Clamp(Math.Round(0.299 * p.R + 0.587 * p.G + 0.114 * p.B), 0, 255);
-                }
-            return grey;
+            return Decode(bytes, maxPixels);
         }
         catch (Exception e) when (e is ImageRejectedException or UnknownImageFormatException or InvalidImageContentException or ConfigException
                                    or NetVips.VipsException)
@@ -75,19 +67,69 @@ internal static class Thumbnails
         }
     }
 
-    /// <summary>libvips' thumbnail (shrink-on-load), or ImageSharp's decode and resize where libvips is missing or refuses the file.</summary>
-    private static Image<Rgb24> Decode(byte[] bytes, long maxPixels)
+    /// <summary>
+    /// The whole frame at <see cref="LayoutCheck.Side"/> x <see cref="LayoutCheck.Side"/>: a JPEG decoded by libvips at the
+    /// smallest size its DCT scaling offers (1/8, 1/4 or 1/2) that keeps both sides at least that long, anything else (or a JPEG libvips refuses) by ImageSharp
+    /// in full; then each thumbnail pixel is the mean grey level of the frame area it covers.
+    /// </summary>
+    private static byte[] Decode(byte[] bytes, long maxPixels)
     {
-        try
+        var header = ImageLoader.Guard(() => ImageLoader.Check(bytes, maxPixels));
+        Image<Rgb24>? image = null;
+        if (header.IsJpeg)
         {
-            return LibvipsDecoder.Thumbnail(bytes, LayoutCheck.Side, ResizeMode.Stretch);
+            try { image = LibvipsDecoder.ShrinkOnLoad(bytes, ShrinkFor(header.Width, header.Height)); }
+            catch (Exception e) when (e is ConfigException or NetVips.VipsException) { } // ImageSharp below
         }
-        catch (Exception e) when (e is ConfigException or NetVips.VipsException or ImageRejectedException)
+        image ??= ImageLoader.Guard(() => ImageLoader.Load(bytes));
+        using (image) return AreaGrey(image, LayoutCheck.Side);
+    }
+
+    /// <summary>The largest of 8, 4 and 2 that leaves both sides at least <see cref="LayoutCheck.Side"/> pixels long, else 1.</summary>
+    internal static int ShrinkFor(int width, int height)
+    {
+        var shorter = Math.Min(width, height);
+        foreach (var shrink in new[] { 8, 4, 2 })
+            if (shorter / shrink >= LayoutCheck.Side) return shrink;
+        return 1;
+    }
+
+    /// <summary>A side x side grey picture of the image: each pixel the mean luma (BT.601) of the area it covers.</summary>
+    internal static byte[] AreaGrey(Image<Rgb24> image, int side)
+    {
+        var (w, h) = (image.Width, image.Height);
+        var pixels = new Rgb24[w * h];
+        image.CopyPixelDataTo(pixels);
+        var (xs, ys) = (Coverage(w, side), Coverage(h, side));
+        var rows = new double[h * side]; // each source row reduced to side columns
+        for (var y = 0; y < h; y++)
+            foreach (var (source, target, weight) in xs)
+            {
+                var p = pixels[y * w + source];
+                rows[y * side + target] += weight * (0.299 * p.R + 0.587 * p.G + 0.114 * p.B);
+            }
+        var grey = new double[side * side];
+        foreach (var (source, target, weight) in ys)
+            for (var x = 0; x < side; x++) grey[target * side + x] += weight * rows[source * side + x];
+        return [.. grey.Select(g => (byte)Math.Clamp(Math.Round(g), 0, 255))];
+    }
+
+    /// <summary>How much each source pixel of a line n long covers of each of the side target pixels, as a share of the
+    /// target pixel (each target's weights sum to 1).</summary>
+    private static List<(int Source, int Target, double Weight)> Coverage(int n, int side)
+    {
+        var taps = new List<(int, int, double)>();
+        var span = (double)n / side;
+        for (var t = 0; t < side; t++)
         {
-            var image = ImageLoader.Decode(bytes, maxPixels);
-            image.Mutate(x => x.Resize(LayoutCheck.Side, LayoutCheck.Side));
-            return image;
+            var (from, to) = (t * span, (t + 1) * span);
+            for (var s = (int)Math.Floor(from); s < Math.Min(n, (int)Math.Ceiling(to)); s++)
+            {
+                var overlap = Math.Min(to, s + 1) - Math.Max(from, s);
+                if (overlap > 0) taps.Add((s, t, overlap / span));
+            }
         }
+        return taps;
     }
 
     private static Dictionary<string, byte[]> Read(string file)

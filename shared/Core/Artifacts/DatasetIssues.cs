@@ -54,7 +54,7 @@ public static class NearDuplicateKinds
 public sealed record DatasetIssues
 {
     /// <summary>The Audit stage's method: changed whenever what it finds or writes changes, so that an old report is redone.</summary>
-    public const string Method = "audit-2";
+    public const string Method = "audit-3";
 
     /// <summary>
     /// The Audit stage's inputs hash: its method, the train_head section (the out-of-fold heads follow it), Extract's inputs
