@@ -41,7 +41,10 @@ internal static class Doctor
 
     /// <summary>The blend of the out-of-fold head's probabilities and the neighbours' vote, and what it says of each given label.</summary>
     /// <param name="headWeight">the head's share of the blend (the bench sets 1 and 0 to score each view alone).</param>
-    public static LabelEvidence Labels(LabelledVectors all, float[] outOfFold, NeighbourGraph graph, double headWeight = HeadWeight)
+    /// <param name="scored">the labels whose evidence is scored; null: the set's own, which the heads and the neighbours
+    /// also learned (the bench scores the given labels against heads and neighbours that learned the true ones).</param>
+    public static LabelEvidence Labels(LabelledVectors all, float[] outOfFold, NeighbourGraph graph, double headWeight = HeadWeight,
+        int[]? scored = null)
     {
         var n = all.Count;
         var classes = all.ClassCount;
@@ -60,7 +63,7 @@ internal static class Doctor
                 vote[all.Labels[ids[m]]] += w;
                 total += w;
             }
-            var given = all.Labels[i];
+            var given = (scored ?? all.Labels)[i];
             double Blend(int c) => headWeight * outOfFold[i * classes + c] + (1 - headWeight) * (total > 0 ? vote[c] / total : 1.0 / classes);
             score[i] = Math.Clamp(1 - Blend(given), 0, 1);
             var best = -1;
