@@ -44,6 +44,27 @@ public sealed class DoctorPartsTests(AuditedFlowers flowers)
     }
 
     [Fact]
+    public void Evidence_scores_the_labels_it_is_given_against_what_the_heads_and_neighbours_learned()
+    {
+        var graph = Neighbours.Find(All.Vectors, Doctor.Neighbours, 2);
+        var oof = flowers.First.OutOfFold!;
+        var own = Doctor.Labels(All, oof, graph);
+        Assert.Equal(flowers.First.Evidence!.Score, own.Score);
+        Assert.Equal(own.Score, Doctor.Labels(All, oof, graph, scored: All.Labels).Score);
+        // Every row scored under each class in turn: the blend's shares of the classes, which sum to 1, and the
+        // suggested class is the one with the largest share after the given label.
+        var byClass = Enumerable.Range(0, All.ClassCount)
+            .Select(c => Doctor.Labels(All, oof, graph, scored: [.. Enumerable.Repeat(c, All.Count)]).Score).ToArray();
+        for (var i = 0; i < All.Count; i++)
+        {
+            Assert.Equal(1.0, byClass.Sum(score => 1 - score[i]), 1e-6);
+            Assert.Equal(own.Score[i], byClass[All.Labels[i]][i], 1e-12);
+            var best = Enumerable.Range(0, All.ClassCount).Where(c => c != All.Labels[i]).MaxBy(c => 1 - byClass[c][i]);
+            Assert.Equal(1 - byClass[best][i], 1 - byClass[own.Suggested[i]][i], 1e-12);
+        }
+    }
+
+    [Fact]
     public void Folds_are_stratified_by_class()
     {
         var folds = OutOfFold.AssignFolds(All.Labels, All.ClassCount, 5, seed: 42);
