@@ -5,8 +5,6 @@ using BottleneckPipeline.Imaging;
 using BottleneckPipeline.Runtime;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using SixLabors.ImageSharp.Processing;
-using ResizeMode = BottleneckPipeline.Config.ResizeMode;
 
 namespace BottleneckPipeline.Audit;
 
@@ -69,8 +67,8 @@ internal static class Thumbnails
 
     /// <summary>
     /// The whole frame at <see cref="LayoutCheck.Side"/> x <see cref="LayoutCheck.Side"/>: a JPEG decoded by libvips at the
-    /// smallest size its DCT scaling offers (1/8, 1/4 or 1/2) that keeps both sides at least that long, anything else (or a JPEG libvips refuses) by ImageSharp
-    /// in full; then each thumbnail pixel is the mean grey level of the frame area it covers.
+    /// smallest size its DCT scaling offers (1/8, 1/4 or 1/2) that keeps both sides at least that long, anything else (or a
+    /// JPEG libvips refuses) by ImageSharp in full; then each thumbnail pixel is the mean grey level of the frame area it covers.
     /// </summary>
     private static byte[] Decode(byte[] bytes, long maxPixels)
     {
