@@ -55,16 +55,16 @@ public static class LibvipsDecoder
             size: mode == ResizeMode.Stretch ? Vips.Enums.Size.Force : Vips.Enums.Size.Both,
             crop: mode == ResizeMode.Stretch ? Vips.Enums.Interesting.None : Vips.Enums.Interesting.Centre,
             failOn: Vips.Enums.FailOn.Error);
-        using var rgb = ToRgb8(thumb);
-        if (rgb.Width != size || rgb.Height != size || rgb.Bands != 3)
-            throw new ImageRejectedException($"libvips gave a {rgb.Width}x{rgb.Height}x{rgb.Bands} thumbnail, not {size}x{size}x3");
-        return Image.LoadPixelData<Rgb24>(ImageFormats.Configuration, rgb.WriteToMemory<byte>(), size, size);
+        var image = ToImageSharp(thumb);
+        if (image.Width == size && image.Height == size) return image;
+        var (width, height) = (image.Width, image.Height);
+        image.Dispose();
+        throw new ImageRejectedException($"libvips gave a {width}x{height} thumbnail, not {size}x{size}");
     }
 
     /// <summary>
     /// A JPEG decoded at 1/<paramref name="shrink"/> of its size (1, 2, 4 or 8) straight from the DCT, upright, with no
     /// resampling after it: the cheapest libvips decode, for callers that reduce the pixels further themselves.
-    /// Each libvips operation costs a fixed overhead comparable to decoding a small JPEG, so this runs one where it can.
     /// </summary>
     public static Image<Rgb24> ShrinkOnLoad(byte[] bytes, int shrink)
     {
@@ -78,13 +78,7 @@ public static class LibvipsDecoder
                 image.Dispose();
                 image = upright;
             }
-            if (image.Bands != 3 || image.Format != Vips.Enums.BandFormat.Uchar || image.Interpretation != Vips.Enums.Interpretation.Srgb)
-            {
-                var rgb = ToRgb8(image);
-                image.Dispose();
-                image = rgb;
-            }
-            return Image.LoadPixelData<Rgb24>(ImageFormats.Configuration, image.WriteToMemory<byte>(), image.Width, image.Height);
+            return ToImageSharp(image);
         }
         finally
         {
@@ -92,7 +86,26 @@ public static class LibvipsDecoder
         }
     }
 
-    /// <summary>Gray, CMYK or 16-bit thumbnails become 8-bit sRGB with three bands.</summary>
+    /// <summary>
+    /// The pixels as an ImageSharp image of 8-bit sRGB with three bands. An image already in that form goes straight across:
+    /// each libvips operation costs a fixed overhead comparable to decoding a small JPEG, so none is run for nothing.
+    /// </summary>
+    private static Image<Rgb24> ToImageSharp(Vips.Image image)
+    {
+        var ready = image.Bands == 3 && image.Format == Vips.Enums.BandFormat.Uchar && image.Interpretation == Vips.Enums.Interpretation.Srgb;
+        var rgb = ready ? image : ToRgb8(image);
+        try
+        {
+            if (rgb.Bands != 3) throw new ImageRejectedException($"libvips gave {rgb.Bands} bands, not 3");
+            return Image.LoadPixelData<Rgb24>(ImageFormats.Configuration, rgb.WriteToMemory<byte>(), rgb.Width, rgb.Height);
+        }
+        finally
+        {
+            if (!ready) rgb.Dispose();
+        }
+    }
+
+    /// <summary>Gray, CMYK or 16-bit images become 8-bit sRGB with three bands.</summary>
     private static Vips.Image ToRgb8(Vips.Image image)
     {
         var x = image.Interpretation == Vips.Enums.Interpretation.Srgb ? image.Copy() : image.Colourspace(Vips.Enums.Interpretation.Srgb);
