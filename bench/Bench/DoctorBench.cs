@@ -45,9 +45,10 @@ public sealed class DoctorBench : IBenchmark
         using var db = IndexDb.Open(config.IndexPath, create: false);
         var set = AuditStage.Combine(new SplitVectors(config, db, ExtractReport.Read(config).Fingerprint).Load(AuditStage.SplitNames));
         var outcome = AuditStage.Analyze(set, config.TrainHead, null, config.CacheDir, config.Dataset.MaxPixels, Environment.ProcessorCount);
-        LabelFigures(context, dir, truth, set, outcome, issues);
-        RandomDraws(context, truth, set, outcome.OutOfFold!, config.TrainHead);
-        NearCopyFigures(context, truth, set, config, issues);
+        var graph = Neighbours.Find(set.All.Vectors, Doctor.Neighbours, Environment.ProcessorCount);
+        LabelFigures(context, dir, truth, set, graph, outcome, issues);
+        RandomDraws(context, truth, set, graph, outcome.OutOfFold!, config.TrainHead);
+        NearCopyFigures(context, truth, set, graph, config, issues);
     }
 
     /// <summary>The Audit executable after TrainHead: first runs (thumbnails made), runs after a train_head change
@@ -88,13 +89,12 @@ public sealed class DoctorBench : IBenchmark
         return issues;
     }
 
-    private void LabelFigures(BenchContext context, string dir, DoctorSetTruth truth, AuditSet set, AuditOutcome outcome, DatasetIssues issues)
+    private void LabelFigures(BenchContext context, string dir, DoctorSetTruth truth, AuditSet set, NeighbourGraph graph, AuditOutcome outcome, DatasetIssues issues)
     {
         var all = set.All;
         var moved = truth.Moved.Select(m => m.Path).ToHashSet(StringComparer.Ordinal);
         var isMoved = all.RelativePaths.Select(moved.Contains).ToArray();
         var n = isMoved.Count(m => m);
-        var graph = Neighbours.Find(all.Vectors, Doctor.Neighbours, Environment.ProcessorCount);
         var oof = outcome.OutOfFold!;
         var accuracy = Enumerable.Range(0, all.Count).Count(i => ArgMax(oof.AsSpan(i * all.ClassCount, all.ClassCount)) == all.Labels[i]) / (double)all.Count;
         var ours = TopShare(outcome.Evidence!.Score, isMoved);
@@ -153,12 +153,11 @@ public sealed class DoctorBench : IBenchmark
     /// the blend, the reference, and the alternatives the blend was chosen against. One draw's figure moves by about
     /// 4.5 points whatever the method, so only a mean over many draws tells methods apart; the seeded set is one draw.
     /// </summary>
-    private void RandomDraws(BenchContext context, DoctorSetTruth truth, AuditSet set, float[] seededOutOfFold, TrainHeadConfig head)
+    private void RandomDraws(BenchContext context, DoctorSetTruth truth, AuditSet set, NeighbourGraph graph, float[] seededOutOfFold, TrainHeadConfig head)
     {
         var all = set.All;
         var trueClass = truth.Moved.ToDictionary(m => m.Path, m => Array.IndexOf(all.LabelNames, m.TrueClass), StringComparer.Ordinal);
         var clean = all.Labels.Select((l, i) => trueClass.GetValueOrDefault(all.RelativePaths[i], l)).ToArray();
-        var graph = Neighbours.Find(all.Vectors, Doctor.Neighbours, Environment.ProcessorCount);
         var moved = (int)Math.Round(DoctorSet.MovedShare * all.Count);
         // The reference: heads and neighbours that learned the true labels, scoring the given ones. No method drawing on
         // these vectors' out-of-fold heads and neighbours is likely to beat it, since the wrong labels mislead neither view.
@@ -224,7 +223,7 @@ public sealed class DoctorBench : IBenchmark
         return Math.Sqrt(d.Sum(v => (v - mean) * (v - mean)) / (d.Length - 1) / d.Length);
     }
 
-    private void NearCopyFigures(BenchContext context, DoctorSetTruth truth, AuditSet set, PipelineConfig config, DatasetIssues issues)
+    private void NearCopyFigures(BenchContext context, DoctorSetTruth truth, AuditSet set, NeighbourGraph graph, PipelineConfig config, DatasetIssues issues)
     {
         var all = set.All;
         static (string, string) Key(string a, string b) => string.CompareOrdinal(a, b) < 0 ? (a, b) : (b, a);
@@ -256,7 +255,6 @@ public sealed class DoctorBench : IBenchmark
             $"among 10 nearest, then the layout check >= {LayoutCheck.SamePicture}");
 
         // The layout check's separation on every candidate pair.
-        var graph = Neighbours.Find(all.Vectors, Doctor.Neighbours, Environment.ProcessorCount);
         var candidates = Doctor.Candidates(all, graph);
         var rows = candidates.SelectMany(c => new[] { c.A, c.B }).Distinct().ToList();
         var (thumbs, _) = Thumbnails.For(config.CacheDir, [.. rows.Select(r => (all.ContentIds[r], Path.Join(config.Dataset.Root, all.RelativePaths[r])))],
