@@ -89,7 +89,8 @@ public sealed class DoctorBench : IBenchmark
         return issues;
     }
 
-    private void LabelFigures(BenchContext context, string dir, DoctorSetTruth truth, AuditSet set, NeighbourGraph graph, AuditOutcome outcome, DatasetIssues issues)
+    private void LabelFigures(BenchContext context, string dir, DoctorSetTruth truth, AuditSet set, NeighbourGraph graph, AuditOutcome outcome,
+        DatasetIssues issues)
     {
         var all = set.All;
         var moved = truth.Moved.Select(m => m.Path).ToHashSet(StringComparer.Ordinal);
