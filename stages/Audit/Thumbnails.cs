@@ -96,16 +96,20 @@ internal static class Thumbnails
     internal static byte[] AreaGrey(Image<Rgb24> image, int side)
     {
         var (w, h) = (image.Width, image.Height);
-        var pixels = new Rgb24[w * h];
-        image.CopyPixelDataTo(pixels);
         var (xs, ys) = (Coverage(w, side), Coverage(h, side));
-        var rows = new double[h * side]; // each source row reduced to side columns
-        for (var y = 0; y < h; y++)
-            foreach (var (source, target, weight) in xs)
+        var rows = new double[h * side]; // each source row reduced to side columns, read in place (a full-size PNG is not copied)
+        image.ProcessPixelRows(pixels =>
+        {
+            for (var y = 0; y < h; y++)
             {
-                var p = pixels[y * w + source];
-                rows[y * side + target] += weight * (0.299 * p.R + 0.587 * p.G + 0.114 * p.B);
+                var row = pixels.GetRowSpan(y);
+                foreach (var (source, target, weight) in xs)
+                {
+                    var p = row[source];
+                    rows[y * side + target] += weight * (0.299 * p.R + 0.587 * p.G + 0.114 * p.B);
+                }
             }
+        });
         var grey = new double[side * side];
         foreach (var (source, target, weight) in ys)
             for (var x = 0; x < side; x++) grey[target * side + x] += weight * rows[source * side + x];
