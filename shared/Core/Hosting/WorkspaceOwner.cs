@@ -20,7 +20,7 @@ namespace BottleneckPipeline.Hosting;
 ///   "config_from_workspace": "../pipeline.yaml",
 ///   "dataset_root": "/home/me/project/flower_photos",
 ///   "claimed_by": "ingest",
-///   "claimed_at": "2025-06-11T10:12:13.1234567Z"
+///   "claimed_at": "(when, in UTC, ISO 8601)"
 /// }
 /// </code>
 /// The config is known by its absolute path as given (a Kubernetes ConfigMap mounted at one path
