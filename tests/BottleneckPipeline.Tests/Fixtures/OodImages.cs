@@ -29,7 +29,7 @@ public static class OodImages
     private static readonly string[] Words =
     [
         "invoice", "total", "receipt", "hello", "world", "42", "2024", "STOP", "exit", "menu", "page 3",
-        "lorem ipsum", "dolor", "sit amet", "QR", "€ 19.99", "chapter", "index", "note", "abc", "XYZ", "TODO",
+        "lorem ipsum", "dolor", "sit amet", "QR", "€ 19.99", "chapter", "index", "note", "abc", "XYZ", "SALE",
     ];
 
     /// <summary>
